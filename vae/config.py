@@ -1,0 +1,114 @@
+"""The one object that describes a run.
+
+`VAEConfig` is frozen, validated on construction, and saved as `config.json` beside the weights; loading a run
+rebuilds the model from it. This module imports neither TensorFlow nor Keras, so the command-line scripts can read
+defaults from it and still answer `--help` instantly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+DATASETS = ("mnist", "fashion-mnist")
+ARCHITECTURES = ("conv",)
+IMAGE_SHAPE = (28, 28, 1)
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Everything needed to rebuild and retrain a model: architecture, objective, data and optimisation."""
+
+    architecture: str = "conv"
+    latent_dim: int = 2
+    beta: float = 1.0
+    binarize: bool = False
+    dataset: str = "mnist"
+    limit: int | None = None
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+
+    def __post_init__(self) -> None:
+        _check_type(self)
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        if not (math.isfinite(self.beta) and self.beta >= 0):
+            raise ValueError(f"beta must be a finite number >= 0, got {self.beta}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be at least 1, got {self.limit}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
+
+    def replace(self, **changes: Any) -> VAEConfig:
+        """A copy with some fields changed, validated like a new config."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, values: Any) -> VAEConfig:
+        if not isinstance(values, dict):
+            raise ValueError(f"a config must be a JSON object, got {type(values).__name__}")
+        names = [field.name for field in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+        missing = [name for name in names if name not in values]
+        if missing:
+            raise ValueError(f"missing config field(s): {', '.join(missing)}")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> VAEConfig:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"not valid JSON ({error})") from None
+        return cls.from_dict(values)
+
+
+def _check_type(config: VAEConfig) -> None:
+    """Reject values of the wrong type, which JSON files can carry (`"latent_dim": "2"`, `"beta": true`)."""
+    expected = {
+        "architecture": (str,),
+        "dataset": (str,),
+        "latent_dim": (int,),
+        "limit": (int, type(None)),
+        "seed": (int,),
+        "epochs": (int,),
+        "batch_size": (int,),
+        "beta": (int, float),
+        "learning_rate": (int, float),
+        "binarize": (bool,),
+    }
+    for name, types in expected.items():
+        value = getattr(config, name)
+        # bool is a subclass of int; a flag where a number belongs is a mistake.
+        if isinstance(value, bool) and bool not in types:
+            raise ValueError(f"{name} must be {_describe(types)}, got {value!r}")
+        if not isinstance(value, types):
+            raise ValueError(f"{name} must be {_describe(types)}, got {value!r}")
+
+
+def _describe(types: tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
+    return " or ".join(names[t] for t in types)

@@ -1,0 +1,123 @@
+"""The variational autoencoder: encoder, sampling and decoder, trained by maximising the ELBO with `fit()`."""
+
+import keras
+from keras import ops
+
+from vae.config import VAEConfig
+from vae.decoder import build_decoder
+from vae.encoder import build_encoder
+from vae.sampling import Sampling
+
+
+def reconstruction_loss(images, logits):
+    """-log p(x|z) per image: Bernoulli cross-entropy summed over the 784 pixels, computed from logits.
+
+    For grayscale targets this is the usual "BCE" surrogate; for binarized targets it is the exact negative
+    log-likelihood of independent Bernoulli pixels.
+    """
+    per_pixel = ops.binary_crossentropy(images, ops.cast(logits, "float32"), from_logits=True)
+    return ops.sum(ops.reshape(per_pixel, (ops.shape(images)[0], -1)), axis=1)
+
+
+def kl_divergence(z_mean, z_log_var):
+    """KL(q(z|x) || N(0, I)) per image, in closed form (Kingma & Welling 2013, appendix B):
+    -1/2 * sum_j (1 + log sigma_j^2 - mu_j^2 - sigma_j^2)."""
+    z_mean = ops.cast(z_mean, "float32")
+    z_log_var = ops.cast(z_log_var, "float32")
+    return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1)
+
+
+@keras.saving.register_keras_serializable(package="vae")
+class VAE(keras.Model):
+    """A VAE whose `train_step` and `test_step` report the negative ELBO and its two parts, in nats per image.
+
+    The model is rebuilt from its `VAEConfig` alone, so `get_config` holds just that config.
+    """
+
+    def __init__(self, vae_config, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(vae_config, dict):
+            vae_config = VAEConfig.from_dict(vae_config)
+        self.vae_config = vae_config
+        self.encoder = build_encoder(vae_config)
+        self.decoder = build_decoder(vae_config)
+        self.sampling = Sampling(seed=vae_config.seed, name="sampling")
+        # Dynamic binarization draws a fresh Bernoulli sample of each training digit at every use; its own
+        # generator keeps that stream apart from the sampling noise, and its state is saved with the weights.
+        self.binarization_seed_generator = keras.random.SeedGenerator(vae_config.seed + 1)
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+
+    @property
+    def metrics(self):
+        # Listed here so that Keras resets them at the start of every epoch and of every evaluation.
+        return [self.reconstruction_loss_tracker, self.kl_loss_tracker]
+
+    def get_metrics_result(self):
+        # `loss` is derived from the two tracked parts instead of tracked on its own, so the three numbers the
+        # progress bar and history show always satisfy loss = reconstruction_loss + beta * kl_loss.
+        reconstruction = self.reconstruction_loss_tracker.result()
+        kl = self.kl_loss_tracker.result()
+        return {"loss": reconstruction + self.vae_config.beta * kl, "reconstruction_loss": reconstruction, "kl_loss": kl}
+
+    def build(self, input_shape=None):
+        self.encoder.build((None, 28, 28, 1))
+        self.decoder.build((None, self.vae_config.latent_dim))
+        self.built = True
+
+    def encode(self, images, training=False):
+        """The parameters (z_mean, z_log_var) of q(z|x)."""
+        return self.encoder(images, training=training)
+
+    def decode(self, z, training=False):
+        """The decoder's mean image: Bernoulli pixel probabilities in [0, 1]."""
+        return ops.sigmoid(ops.cast(self.decoder(z, training=training), "float32"))
+
+    def call(self, images, training=False):
+        """The reconstruction of `images` from the latent mean, as probabilities (deterministic)."""
+        z_mean, _ = self.encode(images, training=training)
+        return self.decode(z_mean, training=training)
+
+    def compute_losses(self, images, training=False):
+        """Per-image reconstruction loss and KL divergence, with one sample z ~ q(z|x)."""
+        z_mean, z_log_var = self.encoder(images, training=training)
+        z = self.sampling([z_mean, z_log_var])
+        logits = self.decoder(z, training=training)
+        return reconstruction_loss(images, logits), kl_divergence(z_mean, z_log_var)
+
+    def training_inputs(self, images):
+        if self.vae_config.binarize:
+            noise = keras.random.uniform(ops.shape(images), seed=self.binarization_seed_generator)
+            return ops.cast(noise < images, images.dtype)
+        return images
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        images = self.training_inputs(data)
+        with tf.GradientTape() as tape:
+            reconstruction, kl = self.compute_losses(images, training=True)
+            loss = ops.mean(reconstruction + self.vae_config.beta * kl)
+            # Gradients are summed over replicas under tf.distribute, so each replica's mean is divided by their
+            # number; scale_loss multiplies by the loss scale when the optimizer is a LossScaleOptimizer.
+            replica_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
+            scaled_loss = self.optimizer.scale_loss(replica_loss)
+        gradients = tape.gradient(scaled_loss, self.trainable_weights)
+        self.optimizer.apply(gradients, self.trainable_weights)
+        self.reconstruction_loss_tracker.update_state(reconstruction)
+        self.kl_loss_tracker.update_state(kl)
+        return self.get_metrics_result()
+
+    def test_step(self, data):
+        # Test inputs arrive already in their final form (binarized once, with a fixed seed, under that protocol).
+        reconstruction, kl = self.compute_losses(data, training=False)
+        self.reconstruction_loss_tracker.update_state(reconstruction)
+        self.kl_loss_tracker.update_state(kl)
+        return self.get_metrics_result()
+
+    def get_config(self):
+        return {**super().get_config(), "vae_config": self.vae_config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

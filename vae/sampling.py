@@ -1,0 +1,29 @@
+"""The reparameterisation trick as a Keras layer."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="vae")
+class Sampling(keras.layers.Layer):
+    """Draws z = mean + exp(log_var / 2) * epsilon with epsilon ~ N(0, I) (Kingma & Welling 2013, section 2.4).
+
+    Writing the sample as a deterministic function of (mean, log_var) and independent noise lets gradients flow
+    into the encoder. The noise comes from a `SeedGenerator`, whose state is a variable saved with the weights, so
+    a seeded run draws the same noise and a resumed run continues the same stream.
+    """
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        epsilon = keras.random.normal(keras.ops.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
+        return z_mean + keras.ops.exp(0.5 * z_log_var) * epsilon
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}

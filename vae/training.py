@@ -1,0 +1,161 @@
+"""Training: `train(config, dataset, run_dir)` fits the VAE, checkpoints every epoch, and saves the finished run."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+
+from vae import storage
+from vae.config import VAEConfig
+from vae.data import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
+
+EVALUATION_BATCH_SIZE = 500
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint stays on disk."""
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    config: VAEConfig
+    history: dict[str, list[float]]
+    run_dir: Path
+    seconds: float
+
+    @property
+    def test_metrics(self) -> dict[str, float]:
+        """The last epoch's test negative ELBO and its parts, in nats per image."""
+        return {key: self.history[f"test_{key}"][-1] for key in ("loss", "reconstruction_loss", "kl_loss")}
+
+
+def prepare_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
+    """Refuse to start over a run the user has, unless told to; refuse to resume what is not there."""
+    if resume:
+        if storage.read_checkpoint(run_dir) is None:
+            raise storage.RunError(f"no checkpoint in {run_dir}/ to resume: start a run with vae-train")
+        return
+    if overwrite:
+        return
+    checkpoint = storage.read_checkpoint_safe(run_dir)
+    if storage.has_finished_run(run_dir):
+        raise storage.RunError(f"{run_dir}/ already holds a trained run: pass --overwrite to replace it")
+    if checkpoint is not None:
+        raise storage.RunError(
+            f"{run_dir}/ holds an unfinished run ({checkpoint.epochs_done}/{checkpoint.config.epochs} epochs): "
+            "continue it with --resume, or pass --overwrite to start again"
+        )
+
+
+def configure_determinism(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow from one seed and ask TensorFlow for deterministic kernels."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def build_model(config: VAEConfig):
+    from vae.model import VAE
+
+    model = VAE(config)
+    model.build()
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate))
+    return model
+
+
+def train(
+    config: VAEConfig,
+    dataset: Dataset,
+    run_dir: str | Path = "outputs",
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    verbose: int | str = "auto",
+) -> TrainingResult:
+    """Fit a VAE described by `config` on `dataset`, scoring the test split after every epoch.
+
+    With `resume`, training continues from the checkpoint in `run_dir` up to `config.epochs`, with the saved
+    weights, optimizer state, random-generator state and history. Files land in `run_dir` (see `vae.storage`).
+    """
+    run_dir = Path(run_dir)
+    prepare_run_dir(run_dir, overwrite=overwrite, resume=resume)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    configure_determinism(config.seed)
+
+    dataset = dataset.limited(config.limit)
+    if resume:
+        checkpoint = storage.read_checkpoint(run_dir)
+        model = keras.saving.load_model(checkpoint.model_path, safe_mode=True)
+        model.vae_config = config
+        initial_epoch, history = checkpoint.epochs_done, checkpoint.history
+    else:
+        model = build_model(config)
+        initial_epoch, history = 0, {}
+    if initial_epoch >= config.epochs:
+        raise storage.RunError(
+            f"the run in {run_dir}/ has already trained {initial_epoch} epochs: pass a larger --epochs to continue"
+        )
+
+    steps = steps_per_epoch(len(dataset.train_images), config.batch_size)
+    train_data = training_dataset(dataset.train_images, config.batch_size, config.seed, initial_epoch, config.epochs)
+    test_data = evaluation_dataset(test_inputs(dataset, config.binarize), EVALUATION_BATCH_SIZE)
+
+    started = time.perf_counter()
+    elapsed_before = history["wall_seconds"][-1] if history.get("wall_seconds") else 0.0
+    callbacks = [
+        DivergenceGuard(),
+        EpochCheckpoint(run_dir, config, history, started_at=started, elapsed_before=elapsed_before),
+    ]
+    model.fit(
+        train_data,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps,
+        validation_data=test_data,
+        callbacks=callbacks,
+        shuffle=False,  # the dataset shuffles itself, per epoch and seeded
+        verbose=verbose,
+    )
+    storage.save_run(run_dir, model, config, history)
+    return TrainingResult(config, history, run_dir, seconds=time.perf_counter() - started)
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stops training at the first step whose running loss is NaN or infinite, naming the epoch and step."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            raise TrainingDivergedError(
+                f"training diverged: the loss became {loss} at epoch {self.epoch + 1}, step {batch + 1}"
+            )
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every epoch, appends the epoch's metrics to the history and commits a checkpoint to disk."""
+
+    def __init__(self, run_dir: Path, config: VAEConfig, history: dict, started_at: float, elapsed_before: float):
+        super().__init__()
+        self.run_dir = run_dir
+        self.config = config
+        self.history = history
+        self.started_at = started_at
+        self.elapsed_before = elapsed_before
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        for key, value in logs.items():
+            # Keras calls the validation split "val_"; here it is the test split.
+            name = "test_" + key[len("val_") :] if key.startswith("val_") else key
+            self.history.setdefault(name, []).append(float(value))
+        elapsed = self.elapsed_before + time.perf_counter() - self.started_at
+        self.history.setdefault("wall_seconds", []).append(round(elapsed, 3))
+        storage.save_checkpoint(self.run_dir, self.model, self.config, epoch + 1, self.history)
