@@ -16,7 +16,18 @@ DATASETS = ["mnist", "fashion-mnist"]
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True, help="Digits per step.")
 @click.option("--latent-dim", type=click.IntRange(min=1), default=2, show_default=True, help="Size of z.")
 @click.option(
-    "--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True, help="Adam's."
+    "--learning-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2e-3,
+    show_default=True,
+    help="Adam's peak learning rate.",
+)
+@click.option(
+    "--schedule",
+    type=click.Choice(["cosine", "constant"]),
+    default="cosine",
+    show_default=True,
+    help="cosine: one epoch of warm-up, then a cosine decay to 1 %. constant: the keras.io example's.",
 )
 @click.option("--beta", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Weight of the KL term.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="The one seed of the run.")
@@ -34,7 +45,7 @@ DATASETS = ["mnist", "fashion-mnist"]
     "--verbose", type=click.IntRange(0, 2), default=1, show_default=True, help="0 silent, 1 progress bar, 2 a line per epoch."
 )
 @one_line_errors
-def main(epochs, batch_size, latent_dim, learning_rate, beta, seed, dataset, data_dir, run_dir, limit, overwrite, verbose):
+def main(epochs, batch_size, latent_dim, learning_rate, schedule, beta, seed, dataset, data_dir, run_dir, limit, overwrite, verbose):
     """Train a convolutional VAE and save config.json, vae.weights.h5, vae.keras and history.json in --run-dir."""
     from vae.config import VAEConfig
     from vae.data import load_dataset
@@ -50,6 +61,7 @@ def main(epochs, batch_size, latent_dim, learning_rate, beta, seed, dataset, dat
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
+        schedule=schedule,
     )
     data = load_dataset(dataset, data_dir)
     result = train(config, data, run_dir, overwrite=overwrite, verbose=verbose)

@@ -15,6 +15,7 @@ from typing import Any
 
 DATASETS = ("mnist", "fashion-mnist")
 ARCHITECTURES = ("conv",)
+SCHEDULES = ("cosine", "constant")
 IMAGE_SHAPE = (28, 28, 1)
 
 
@@ -31,12 +32,15 @@ class VAEConfig:
     seed: int = 0
     epochs: int = 30
     batch_size: int = 128
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
+    schedule: str = "cosine"
 
     def __post_init__(self) -> None:
         _check_type(self)
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         if self.latent_dim < 1:
@@ -91,6 +95,7 @@ def _check_type(config: VAEConfig) -> None:
     expected = {
         "architecture": (str,),
         "dataset": (str,),
+        "schedule": (str,),
         "latent_dim": (int,),
         "limit": (int, type(None)),
         "seed": (int,),

@@ -59,12 +59,32 @@ def configure_determinism(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def build_model(config: VAEConfig):
+def learning_rate_schedule(config: VAEConfig, steps_per_epoch: int):
+    """The learning rate as a function of the step.
+
+    "cosine": a linear warm-up over the first epoch to `learning_rate`, then a cosine decay (Loshchilov & Hutter
+    2017) to 1 % of it at the last step. The warm-up lets a higher peak rate be used safely while Adam's moment
+    estimates are still poor; the decay settles the weights at the end. "constant" is the keras.io example's.
+    """
+    if config.schedule == "constant":
+        return config.learning_rate
+    total_steps = config.epochs * steps_per_epoch
+    warmup_steps = min(steps_per_epoch, total_steps // 2)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup_steps,
+        decay_steps=max(total_steps - warmup_steps, 1),
+        alpha=0.01,
+    )
+
+
+def build_model(config: VAEConfig, steps_per_epoch: int):
     from vae.model import VAE
 
     model = VAE(config)
     model.build()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate_schedule(config, steps_per_epoch)))
     return model
 
 
@@ -88,20 +108,23 @@ def train(
     configure_determinism(config.seed)
 
     dataset = dataset.limited(config.limit)
+    steps = steps_per_epoch(len(dataset.train_images), config.batch_size)
     if resume:
         checkpoint = storage.read_checkpoint(run_dir)
         model = keras.saving.load_model(checkpoint.model_path, safe_mode=True)
+        if checkpoint.config.epochs != config.epochs:
+            # A longer run stretches the schedule to its new end; the step count carries on from the checkpoint.
+            model.optimizer.learning_rate = learning_rate_schedule(config, steps)
         model.vae_config = config
         initial_epoch, history = checkpoint.epochs_done, checkpoint.history
     else:
-        model = build_model(config)
+        model = build_model(config, steps)
         initial_epoch, history = 0, {}
     if initial_epoch >= config.epochs:
         raise storage.RunError(
             f"the run in {run_dir}/ has already trained {initial_epoch} epochs: pass a larger --epochs to continue"
         )
 
-    steps = steps_per_epoch(len(dataset.train_images), config.batch_size)
     train_data = training_dataset(dataset.train_images, config.batch_size, config.seed, initial_epoch, config.epochs)
     test_data = evaluation_dataset(test_inputs(dataset, config.binarize), EVALUATION_BATCH_SIZE)
 

@@ -1,0 +1,52 @@
+"""Shared fixtures: the committed MNIST subset and one tiny trained run per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+SUBSET_DIR = Path(__file__).parent / "data" / "mnist-subset"
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_run_settings(monkeypatch):
+    # CI sets VAE_DATA_DIR to the full data set; tests name their data explicitly unless they say otherwise.
+    monkeypatch.delenv("VAE_DATA_DIR", raising=False)
+    monkeypatch.delenv("VAE_RUN_DIR", raising=False)
+
+
+@pytest.fixture(scope="session")
+def full_mnist_dir() -> Path:
+    """The full canonical MNIST files, where CI or the developer has them."""
+    directory = os.environ.get("VAE_DATA_DIR")
+    if not directory or not Path(directory).is_dir():
+        pytest.skip("VAE_DATA_DIR does not point at the full MNIST files")
+    return Path(directory)
+
+
+@pytest.fixture(scope="session")
+def subset():
+    from vae.data import load_dataset
+
+    return load_dataset("mnist", SUBSET_DIR)
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    from vae.config import VAEConfig
+
+    return VAEConfig(epochs=2, limit=512, batch_size=64, seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, subset, tiny_config) -> Path:
+    """A finished two-epoch run on 512 digits. Tests must not modify it: copy it first."""
+    from vae.training import train
+
+    run_dir = tmp_path_factory.mktemp("tiny") / "run"
+    train(tiny_config, subset, run_dir, verbose=0)
+    return run_dir

@@ -1,0 +1,61 @@
+import json
+
+import pytest
+
+from vae.config import VAEConfig
+
+
+def test_json_round_trip_keeps_every_field():
+    config = VAEConfig(latent_dim=8, beta=0.5, binarize=True, dataset="fashion-mnist", limit=100, seed=7)
+    assert VAEConfig.from_json(config.to_json()) == config
+    assert json.loads(config.to_json())["latent_dim"] == 8
+
+
+def test_config_is_frozen():
+    with pytest.raises(AttributeError):
+        VAEConfig().latent_dim = 3
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"epochs": 0}, "epochs must be at least 1"),
+        ({"batch_size": 0}, "batch_size must be at least 1"),
+        ({"learning_rate": -1e-3}, "learning_rate must be a finite number > 0"),
+        ({"learning_rate": float("nan")}, "learning_rate must be a finite number > 0"),
+        ({"latent_dim": 0}, "latent_dim must be at least 1"),
+        ({"beta": -1.0}, "beta must be a finite number >= 0"),
+        ({"dataset": "cifar10"}, "dataset must be one of mnist, fashion-mnist"),
+        ({"architecture": "resnet"}, "architecture must be one of"),
+        ({"limit": 0}, "limit must be at least 1"),
+        ({"latent_dim": "2"}, "latent_dim must be an integer"),
+        ({"epochs": True}, "epochs must be an integer"),
+        ({"binarize": 1}, "binarize must be true or false"),
+    ],
+)
+def test_bad_values_raise_value_error_naming_the_field(changes, message):
+    with pytest.raises(ValueError, match=message):
+        VAEConfig().replace(**changes)
+
+
+def test_from_json_rejects_broken_json_unknown_and_missing_fields():
+    with pytest.raises(ValueError, match="not valid JSON"):
+        VAEConfig.from_json("{latent_dim: 2")
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        VAEConfig.from_json("[1, 2]")
+    values = VAEConfig().to_dict()
+    with pytest.raises(ValueError, match="unknown config field.*colour"):
+        VAEConfig.from_dict({**values, "colour": "red"})
+    del values["beta"]
+    with pytest.raises(ValueError, match="missing config field.*beta"):
+        VAEConfig.from_dict(values)
+
+
+def test_cli_defaults_match_config_defaults():
+    # The CLI spells its defaults out so that --help never imports the package; they must not drift.
+    from vae_scripts.train import main
+
+    defaults = {parameter.name: parameter.default for parameter in main.params}
+    config = VAEConfig()
+    for name in ("epochs", "batch_size", "latent_dim", "learning_rate", "beta", "seed", "dataset", "limit", "schedule"):
+        assert defaults[name] == getattr(config, name), name

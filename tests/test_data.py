@@ -1,0 +1,209 @@
+import gzip
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vae import data
+from vae.data import load_dataset, read_idx
+
+from .conftest import SUBSET_DIR
+
+
+def copy_subset(destination: Path, gunzip: bool = False) -> Path:
+    destination.mkdir(parents=True, exist_ok=True)
+    for path in SUBSET_DIR.glob("*.gz"):
+        if gunzip:
+            (destination / path.stem).write_bytes(gzip.decompress(path.read_bytes()))
+        else:
+            shutil.copy(path, destination / path.name)
+    return destination
+
+
+def test_subset_parses_as_real_mnist(subset):
+    assert subset.train_images.shape == (2000, 28, 28)
+    assert subset.test_images.shape == (500, 28, 28)
+    assert subset.train_images.dtype == np.uint8
+    assert len(subset.train_labels) == 2000 and len(subset.test_labels) == 500
+    assert set(np.unique(subset.train_labels)) == set(range(10))
+    # The first MNIST training digit is a 5, and digits have ink: mean intensity near MNIST's 33.3.
+    assert subset.train_labels[0] == 5
+    assert 25 < subset.train_images.mean() < 40
+
+
+def test_plain_and_gzipped_idx_give_the_same_arrays(tmp_path, subset):
+    plain = load_dataset("mnist", copy_subset(tmp_path / "plain", gunzip=True))
+    np.testing.assert_array_equal(plain.train_images, subset.train_images)
+    np.testing.assert_array_equal(plain.test_labels, subset.test_labels)
+
+
+def test_truncated_gzip_names_the_file(tmp_path):
+    directory = copy_subset(tmp_path)
+    path = directory / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz: truncated or corrupted gzip"):
+        load_dataset("mnist", directory)
+
+
+def test_truncated_idx_data(tmp_path):
+    directory = copy_subset(tmp_path, gunzip=True)
+    path = directory / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte: truncated"):
+        load_dataset("mnist", directory)
+
+
+def test_bad_magic_number(tmp_path):
+    directory = copy_subset(tmp_path, gunzip=True)
+    path = directory / "train-labels-idx1-ubyte"
+    raw = bytearray(path.read_bytes())
+    raw[2:4] = (2051).to_bytes(2, "big")  # an images magic number in a labels file
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte: bad IDX magic number 2051, expected 2049"):
+        load_dataset("mnist", directory)
+
+
+def test_label_count_mismatch(tmp_path):
+    directory = copy_subset(tmp_path, gunzip=True)
+    path = directory / "t10k-labels-idx1-ubyte"
+    labels = read_idx(path, data.IDX_LABELS_MAGIC)[:-1]
+    path.write_bytes((2049).to_bytes(4, "big") + len(labels).to_bytes(4, "big") + labels.tobytes())
+    with pytest.raises(ValueError, match=r"499 labels for 500 images"):
+        load_dataset("mnist", directory)
+
+
+def test_label_outside_0_to_9(tmp_path):
+    directory = copy_subset(tmp_path, gunzip=True)
+    path = directory / "t10k-labels-idx1-ubyte"
+    raw = bytearray(path.read_bytes())
+    raw[8] = 12
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"label 12 is outside 0-9"):
+        load_dataset("mnist", directory)
+
+
+def test_images_that_are_not_28_by_28(tmp_path):
+    directory = copy_subset(tmp_path, gunzip=True)
+    path = directory / "t10k-images-idx3-ubyte"
+    raw = bytearray(path.read_bytes())
+    raw[8:16] = (14).to_bytes(4, "big") + (56).to_bytes(4, "big")  # same byte count, wrong shape
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"shape \(500, 14, 56\), expected \(N, 28, 28\)"):
+        load_dataset("mnist", directory)
+
+
+def test_empty_and_missing_directories(tmp_path):
+    with pytest.raises(ValueError, match="holds no mnist data"):
+        load_dataset("mnist", tmp_path)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_dataset("mnist", tmp_path / "nowhere")
+    shutil.copy(SUBSET_DIR / "train-images-idx3-ubyte.gz", tmp_path)
+    with pytest.raises(ValueError, match="lacks train-labels-idx1-ubyte"):
+        load_dataset("mnist", tmp_path)
+
+
+def write_npz(path: Path, subset, **overrides):
+    arrays = {
+        "x_train": subset.train_images,
+        "y_train": subset.train_labels,
+        "x_test": subset.test_images,
+        "y_test": subset.test_labels,
+    }
+    arrays.update(overrides)
+    np.savez(path, **{key: value for key, value in arrays.items() if value is not None})
+
+
+def test_npz_in_keras_layout(tmp_path, subset):
+    write_npz(tmp_path / "mnist.npz", subset)
+    loaded = load_dataset("mnist", tmp_path)
+    np.testing.assert_array_equal(loaded.train_images, subset.train_images)
+    assert loaded.source.endswith("mnist.npz")
+
+
+def test_npz_missing_keys(tmp_path, subset):
+    write_npz(tmp_path / "mnist.npz", subset, y_test=None)
+    with pytest.raises(ValueError, match=r"mnist\.npz: missing key\(s\) y_test"):
+        load_dataset("mnist", tmp_path)
+
+
+def test_npz_with_pickled_objects_is_refused(tmp_path, subset):
+    labels = np.array([object()] * len(subset.test_labels), dtype=object)
+    write_npz(tmp_path / "mnist.npz", subset, y_test=labels)
+    with pytest.raises(ValueError, match="pickled objects, which are refused"):
+        load_dataset("mnist", tmp_path)
+
+
+def test_data_dir_from_environment(monkeypatch, subset):
+    monkeypatch.setenv("VAE_DATA_DIR", str(SUBSET_DIR))
+    assert load_dataset("mnist").train_images.shape == subset.train_images.shape
+
+
+def test_fashion_mnist_from_debian_folder(monkeypatch):
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", SUBSET_DIR)
+    assert load_dataset("fashion-mnist").source == str(SUBSET_DIR)
+
+
+def test_offline_download_says_how_to_use_local_files(monkeypatch):
+    import keras
+
+    def no_network():
+        raise Exception("URL fetch failure on https://storage.googleapis.com/mnist.npz: None -- [Errno -3]")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", no_network)
+    with pytest.raises(ValueError, match=r"could not download mnist \(URL fetch failure.*point --data-dir"):
+        load_dataset("mnist")
+
+
+def test_download_path_is_the_default(monkeypatch, subset):
+    import keras
+
+    calls = []
+
+    def fake_load_data():
+        calls.append(1)
+        return (subset.train_images, subset.train_labels), (subset.test_images, subset.test_labels)
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", fake_load_data)
+    loaded = load_dataset("mnist")
+    assert calls == [1] and loaded.source == "keras.datasets.mnist"
+
+
+def test_full_mnist_matches_its_readme(full_mnist_dir):
+    full = load_dataset("mnist", full_mnist_dir)
+    assert full.train_images.shape == (60000, 28, 28) and full.test_images.shape == (10000, 28, 28)
+    assert np.bincount(full.test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def collect_batches(dataset):
+    return [batch.numpy() for batch in dataset]
+
+
+def test_training_batches_are_seeded_reshuffled_and_resumable(subset):
+    images = subset.train_images[:100]
+    full = collect_batches(data.training_dataset(images, 32, seed=5, initial_epoch=0, epochs=2))
+    assert [len(batch) for batch in full] == [32, 32, 32, 4] * 2
+    assert full[0].shape[1:] == (28, 28, 1) and full[0].dtype == np.float32
+    assert 0.0 <= min(b.min() for b in full) and max(b.max() for b in full) <= 1.0
+    epoch_1 = np.concatenate(full[:4])
+    epoch_2 = np.concatenate(full[4:])
+    # Each epoch is a permutation of the same digits, in a different order.
+    key = lambda x: np.sort(x.reshape(len(x), -1).sum(axis=1))  # noqa: E731
+    np.testing.assert_allclose(key(epoch_1), key(epoch_2))
+    assert not np.array_equal(epoch_1, epoch_2)
+    # Same seed, same batches; starting at epoch 1 gives exactly the second epoch.
+    again = collect_batches(data.training_dataset(images, 32, seed=5, initial_epoch=0, epochs=2))
+    assert all(np.array_equal(a, b) for a, b in zip(full, again))
+    resumed = collect_batches(data.training_dataset(images, 32, seed=5, initial_epoch=1, epochs=2))
+    assert all(np.array_equal(a, b) for a, b in zip(full[4:], resumed))
+    other_seed = collect_batches(data.training_dataset(images, 32, seed=6, initial_epoch=0, epochs=1))
+    assert not np.array_equal(np.concatenate(other_seed), epoch_1)
+
+
+def test_binarized_test_set_is_fixed_and_binary(subset):
+    first = data.test_inputs(subset, binarize=True)
+    second = data.test_inputs(subset, binarize=True)
+    np.testing.assert_array_equal(first, second)
+    assert set(np.unique(first)) == {0.0, 1.0}
+    # A Bernoulli sample keeps the mean intensity.
+    assert abs(first.mean() - subset.test_images.mean() / 255) < 0.01
