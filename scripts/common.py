@@ -73,7 +73,7 @@ def one_line_errors(command):
             if isinstance(error, OSError):
                 detail = f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
                 fail(detail)
-            if isinstance(error, ValueError) or type(error).__name__ == "TrainingDivergedError":
+            if isinstance(error, ValueError):
                 fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
             fail(f"unexpected {type(error).__name__}: {first_line(error)} (rerun with --debug for the traceback)")
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from vae_scripts.common import one_line_errors, run_dir_option
 
@@ -40,38 +43,57 @@ DATASETS = ["mnist", "fashion-mnist"]
 )
 @run_dir_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Train on the first N digits only.")
+@click.option("--binarize", is_flag=True, help="Dynamically binarized MNIST, the literature's likelihood protocol.")
 @click.option("--overwrite", is_flag=True, help="Replace a trained run in --run-dir.")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint, up to --epochs.")
 @click.option(
     "--verbose", type=click.IntRange(0, 2), default=1, show_default=True, help="0 silent, 1 progress bar, 2 a line per epoch."
 )
 @one_line_errors
-def main(epochs, batch_size, latent_dim, learning_rate, schedule, beta, seed, dataset, data_dir, run_dir, limit, overwrite, verbose):
-    """Train a convolutional VAE and save config.json, vae.weights.h5, vae.keras and history.json in --run-dir."""
+def main(data_dir, run_dir, overwrite, resume, verbose, **options):
+    """Train a convolutional VAE and save config.json, vae.weights.h5, vae.keras and history.json in --run-dir.
+
+    Every epoch also leaves a checkpoint, so an interrupted run continues with --resume.
+    """
+    from vae import storage
     from vae.config import VAEConfig
     from vae.data import load_dataset
-    from vae.training import prepare_run_dir, train
+    from vae.training import prepare_run_dir, resumed_config, train
 
-    prepare_run_dir(Path(run_dir), overwrite=overwrite, resume=False)
-    config = VAEConfig(
-        latent_dim=latent_dim,
-        beta=beta,
-        dataset=dataset,
-        limit=limit,
-        seed=seed,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        schedule=schedule,
-    )
-    data = load_dataset(dataset, data_dir)
-    result = train(config, data, run_dir, overwrite=overwrite, verbose=verbose)
+    run_dir = Path(run_dir)
+    prepare_run_dir(run_dir, overwrite=overwrite, resume=resume)
+    if resume:
+        context = click.get_current_context()
+        given = {
+            name: value
+            for name, value in options.items()
+            if context.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        }
+        try:
+            config = resumed_config(storage.read_checkpoint(run_dir).config, given)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+    else:
+        config = VAEConfig(**options)
+    data = load_dataset(config.dataset, data_dir)
+    try:
+        result = train(config, data, run_dir, overwrite=overwrite, resume=resume, verbose=verbose)
+    except KeyboardInterrupt:
+        checkpoint = storage.read_checkpoint_safe(run_dir)
+        saved = f"epoch {checkpoint.epochs_done}/{config.epochs} is saved" if checkpoint else "no epoch had finished"
+        command = f"vae-train --resume --run-dir {shlex.quote(str(run_dir))}"
+        if data_dir and click.get_current_context().get_parameter_source("data_dir") == ParameterSource.COMMANDLINE:
+            command += f" --data-dir {shlex.quote(str(data_dir))}"
+        click.echo(f"\ninterrupted: {saved}; continue with: {command}", err=True)
+        sys.exit(130)
     metrics = result.test_metrics
+    name = "negative ELBO" if config.binarize else "negative ELBO (grayscale BCE)"
     click.echo(
-        f"test negative ELBO {metrics['loss']:.2f} nats per image "
+        f"test {name} {metrics['loss']:.2f} nats per image "
         f"(reconstruction {metrics['reconstruction_loss']:.2f} + KL {metrics['kl_loss']:.2f}) "
-        f"after {len(result.history['loss'])} epochs in {result.seconds:.0f} s"
+        f"after {len(result.history['loss'])} epochs, {result.seconds:.0f} s"
     )
-    click.echo(f"saved the run in {run_dir}/")
+    click.echo(f"saved the run in {run_dir}/: {', '.join(storage.RUN_FILES)} and {storage.CHECKPOINT_DIR}/")
 
 
 if __name__ == "__main__":

@@ -37,13 +37,16 @@ def test_sampling_save_and_reload_in_a_model(tmp_path):
     z_mean = keras.Input((3,))
     z_log_var = keras.Input((3,))
     model = keras.Model([z_mean, z_log_var], Sampling(seed=2)([z_mean, z_log_var]))
+    inputs = [np.ones((2, 3), "float32"), np.zeros((2, 3), "float32")]
+    first_draw = keras.ops.convert_to_numpy(model(inputs))
     path = tmp_path / "sampling.keras"
     model.save(path)
     reloaded = keras.saving.load_model(path)
     assert isinstance(reloaded.layers[-1], Sampling)
-    inputs = [np.ones((2, 3), "float32"), np.zeros((2, 3), "float32")]
-    # The generator state travels with the weights: both draw the same next noise.
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(inputs)), keras.ops.convert_to_numpy(reloaded(inputs)))
+    # The generator state travels with the weights: both continue with the same next noise, not the first draw.
+    next_draw = keras.ops.convert_to_numpy(model(inputs))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(reloaded(inputs)), next_draw)
+    assert not np.array_equal(next_draw, first_draw)
 
 
 @pytest.mark.parametrize("latent_dim", [2, 5])

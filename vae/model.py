@@ -115,6 +115,13 @@ class VAE(keras.Model):
         self.kl_loss_tracker.update_state(kl)
         return self.get_metrics_result()
 
+    # As in Sampling: the binarization stream's state is saved with the weights so that a resumed run continues it.
+    def save_own_variables(self, store):
+        store["binarization_seed_generator_state"] = self.binarization_seed_generator.state
+
+    def load_own_variables(self, store):
+        self.binarization_seed_generator.state.assign(store["binarization_seed_generator_state"])
+
     def get_config(self):
         return {**super().get_config(), "vae_config": self.vae_config.to_dict()}
 

@@ -25,5 +25,13 @@ class Sampling(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape[0]
 
+    # Keras saves a layer's weights but not the state of its seed generators. Saving it here lets a reloaded or
+    # resumed model continue the noise stream where it stopped instead of replaying it from the start.
+    def save_own_variables(self, store):
+        store["seed_generator_state"] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        self.seed_generator.state.assign(store["seed_generator_state"])
+
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}

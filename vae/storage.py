@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,15 @@ class Checkpoint:
     epochs_done: int
     history: dict[str, list[float]]
     model_path: Path
+
+
+def check_writable(run_dir: str | os.PathLike) -> None:
+    """Create `run_dir` if needed and prove that a file can be written there; raises OSError otherwise."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    probe = run_dir / f".tmp-{os.getpid()}-write-check"
+    probe.write_bytes(b"")
+    probe.unlink()
 
 
 def has_finished_run(run_dir: str | os.PathLike) -> bool:
@@ -177,16 +187,32 @@ def load_run(run_dir: str | os.PathLike = "outputs"):
 
 
 def load_weights(model, path: Path) -> None:
-    """Load `path` into `model`, turning the many ways an HDF5 file can be wrong into one RunError."""
+    """Load `path` into `model` strictly, turning the many ways an HDF5 file can be wrong into one RunError.
+
+    Keras only warns when a weights file lacks some of the model's variables and leaves those freshly
+    initialised; here such a warning is an error, so weights of another architecture are never half-loaded.
+    """
     try:
-        model.load_weights(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            model.load_weights(path)
+    except UserWarning as warning:
+        raise RunError(
+            f"{path} does not fit the model described by {CONFIG_FILE} ({first_line(warning)}); "
+            "train the run again with vae-train --overwrite"
+        ) from None
     except Exception as error:  # h5py and Keras raise OSError, ValueError, KeyError... for damaged files.
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = first_line(error)
         if "shape" in reason.lower() or "expected" in reason.lower():
             problem = f"does not fit the model described by {CONFIG_FILE} ({reason})"
         else:
             problem = f"cannot be read: truncated or corrupted? ({reason})"
         raise RunError(f"{path} {problem}; train the run again with vae-train --overwrite") from None
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def read_checkpoint_safe(run_dir: Path) -> Checkpoint | None:

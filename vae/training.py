@@ -16,8 +16,9 @@ from vae.data import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, 
 EVALUATION_BATCH_SIZE = 500
 
 
-class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint stays on disk."""
+class TrainingDivergedError(ValueError):
+    """The loss became NaN or infinite, which the settings (a learning rate too high) caused; the last good
+    checkpoint stays on disk."""
 
 
 @dataclass(frozen=True)
@@ -34,21 +35,36 @@ class TrainingResult:
 
 
 def prepare_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
-    """Refuse to start over a run the user has, unless told to; refuse to resume what is not there."""
+    """Check, before any training, that the run directory can take this run.
+
+    Refuses to start over a run the user has unless told to, refuses to resume what is not there, and proves the
+    directory writable, so that no one learns after 30 epochs that the results cannot be saved.
+    """
     if resume:
         if storage.read_checkpoint(run_dir) is None:
             raise storage.RunError(f"no checkpoint in {run_dir}/ to resume: start a run with vae-train")
-        return
-    if overwrite:
-        return
-    checkpoint = storage.read_checkpoint_safe(run_dir)
-    if storage.has_finished_run(run_dir):
-        raise storage.RunError(f"{run_dir}/ already holds a trained run: pass --overwrite to replace it")
-    if checkpoint is not None:
-        raise storage.RunError(
-            f"{run_dir}/ holds an unfinished run ({checkpoint.epochs_done}/{checkpoint.config.epochs} epochs): "
-            "continue it with --resume, or pass --overwrite to start again"
-        )
+    elif not overwrite:
+        checkpoint = storage.read_checkpoint_safe(run_dir)
+        if storage.has_finished_run(run_dir):
+            raise storage.RunError(f"{run_dir}/ already holds a trained run: pass --overwrite to replace it")
+        if checkpoint is not None:
+            raise storage.RunError(
+                f"{run_dir}/ holds an unfinished run ({checkpoint.epochs_done}/{checkpoint.config.epochs} epochs): "
+                "continue it with --resume, or pass --overwrite to start again"
+            )
+    storage.check_writable(run_dir)
+
+
+def resumed_config(saved: VAEConfig, requested: dict) -> VAEConfig:
+    """The saved config, with only `epochs` open to change; any other requested value that differs is refused."""
+    for name, value in requested.items():
+        if name != "epochs" and getattr(saved, name) != value:
+            option = "--" + name.replace("_", "-")
+            raise ValueError(
+                f"{option} {value} contradicts the run being resumed ({name} = {getattr(saved, name)}); "
+                f"drop {option}, or start a new run with --overwrite"
+            )
+    return saved.replace(epochs=requested.get("epochs", saved.epochs))
 
 
 def configure_determinism(seed: int) -> None:
@@ -134,16 +150,25 @@ def train(
         DivergenceGuard(),
         EpochCheckpoint(run_dir, config, history, started_at=started, elapsed_before=elapsed_before),
     ]
-    model.fit(
-        train_data,
-        epochs=config.epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps,
-        validation_data=test_data,
-        callbacks=callbacks,
-        shuffle=False,  # the dataset shuffles itself, per epoch and seeded
-        verbose=verbose,
-    )
+    try:
+        model.fit(
+            train_data,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            validation_data=test_data,
+            callbacks=callbacks,
+            shuffle=False,  # the dataset shuffles itself, per epoch and seeded
+            verbose=verbose,
+        )
+    except TrainingDivergedError as error:
+        checkpoint = storage.read_checkpoint_safe(run_dir)
+        kept = (
+            f"the last good checkpoint (epoch {checkpoint.epochs_done}) stays in {run_dir}/{storage.CHECKPOINT_DIR}"
+            if checkpoint
+            else "no epoch had finished, so nothing was saved"
+        )
+        raise TrainingDivergedError(f"{error}; {kept}; try a lower --learning-rate") from None
     storage.save_run(run_dir, model, config, history)
     return TrainingResult(config, history, run_dir, seconds=time.perf_counter() - started)
 

@@ -1,0 +1,122 @@
+"""The vae-train command through click's CliRunner: help, a real short run, refusals and one-line errors."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from vae import storage
+from vae_scripts.train import main as train_command
+
+from .conftest import SUBSET_DIR
+
+
+def invoke(*arguments):
+    return CliRunner().invoke(train_command, [str(argument) for argument in arguments])
+
+
+def assert_one_line_error(result, code, *fragments):
+    assert result.exit_code == code, (result.exit_code, result.output, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 or code == 2, lines  # click's usage errors add a "Usage:" line and a hint
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+
+
+def test_help_lists_the_options_without_importing_tensorflow():
+    code = (
+        "import sys; from vae_scripts.train import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported by --help'"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    for option in ("--epochs", "--batch-size", "--latent-dim", "--learning-rate", "--beta", "--seed", "--dataset",
+                   "--data-dir", "--run-dir", "--limit", "--overwrite", "--resume", "--binarize"):
+        assert option in completed.stdout, option
+
+
+def test_one_epoch_run_writes_a_complete_run_directory(tmp_path):
+    run_dir = tmp_path / "run"
+    result = invoke("--epochs", 1, "--limit", 512, "--data-dir", SUBSET_DIR, "--run-dir", run_dir, "--verbose", 0)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "test negative ELBO (grayscale BCE)" in result.output and f"saved the run in {run_dir}/" in result.output
+    model, config, history = storage.load_run(run_dir)
+    assert config.limit == 512 and config.epochs == 1 and len(history["test_loss"]) == 1
+    assert (run_dir / "checkpoint" / "state.json").is_file()
+
+    # A second run into the same directory is refused, and the first one is untouched.
+    before = (run_dir / storage.WEIGHTS_FILE).read_bytes()
+    again = invoke("--epochs", 1, "--limit", 512, "--data-dir", SUBSET_DIR, "--run-dir", run_dir)
+    assert_one_line_error(again, 1, "already holds a trained run: pass --overwrite")
+    assert (run_dir / storage.WEIGHTS_FILE).read_bytes() == before
+
+    # --resume continues it to more epochs; an option that contradicts the saved config is refused.
+    contradiction = invoke("--resume", "--latent-dim", 4, "--epochs", 2, "--data-dir", SUBSET_DIR, "--run-dir", run_dir)
+    assert_one_line_error(contradiction, 2, "--latent-dim 4 contradicts the run being resumed")
+    resumed = invoke("--resume", "--epochs", 2, "--data-dir", SUBSET_DIR, "--run-dir", run_dir, "--verbose", 0)
+    assert resumed.exit_code == 0, resumed.output + resumed.stderr
+    assert len(storage.load_run(run_dir)[2]["test_loss"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "fragment"),
+    [
+        (["--epochs", 0], 2, "Invalid value for '--epochs'"),
+        (["--batch-size", 0], 2, "Invalid value for '--batch-size'"),
+        (["--learning-rate", -0.1], 2, "Invalid value for '--learning-rate'"),
+        (["--latent-dim", 0], 2, "Invalid value for '--latent-dim'"),
+        (["--dataset", "cifar10"], 2, "Invalid value for '--dataset'"),
+    ],
+)
+def test_bad_options_are_usage_errors(tmp_path, arguments, code, fragment):
+    result = invoke(*arguments, "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run")
+    assert_one_line_error(result, code, fragment)
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_data_dir_gives_one_line(tmp_path):
+    result = invoke("--epochs", 1, "--data-dir", tmp_path, "--run-dir", tmp_path / "run")
+    assert_one_line_error(result, 1, f"data directory {tmp_path} holds no mnist data")
+
+
+def test_truncated_gzip_in_data_dir_gives_one_line(tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(SUBSET_DIR, data_dir)
+    images = data_dir / "train-images-idx3-ubyte.gz"
+    images.write_bytes(images.read_bytes()[:1000])
+    result = invoke("--epochs", 1, "--data-dir", data_dir, "--run-dir", tmp_path / "run")
+    assert_one_line_error(result, 1, "train-images-idx3-ubyte.gz: truncated or corrupted gzip")
+
+
+def test_unwritable_run_dir_is_refused_before_training(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = invoke("--epochs", 1, "--data-dir", SUBSET_DIR, "--run-dir", blocker / "run")
+    assert_one_line_error(result, 1, "a-file")
+
+
+def test_resume_without_checkpoint(tmp_path):
+    result = invoke("--resume", "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "empty")
+    assert_one_line_error(result, 1, "no checkpoint in", "to resume")
+
+
+def test_divergence_exits_non_zero_naming_epoch_and_step(tmp_path):
+    result = invoke("--epochs", 2, "--limit", 256, "--learning-rate", 1e9, "--schedule", "constant",
+                    "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run", "--verbose", 0)
+    assert_one_line_error(result, 1, "training diverged: the loss became", "at epoch 1, step")
+
+
+def test_unexpected_errors_point_to_debug(monkeypatch, tmp_path):
+    import vae.training
+
+    def broken(*args, **kwargs):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(vae.training, "train", broken)
+    result = invoke("--epochs", 1, "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run")
+    assert_one_line_error(result, 1, "unexpected KeyError", "--debug")
+    with_debug = invoke("--epochs", 1, "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run", "--debug")
+    assert with_debug.exit_code == 1 and "Traceback" in with_debug.stderr
