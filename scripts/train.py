@@ -32,6 +32,15 @@ DATASETS = ["mnist", "fashion-mnist"]
     show_default=True,
     help="cosine: one epoch of warm-up, then a cosine decay to 1 %. constant: the keras.io example's.",
 )
+@click.option(
+    "--arch",
+    "--architecture",
+    "architecture",
+    type=click.Choice(["conv", "mlp"]),
+    default="conv",
+    show_default=True,
+    help="conv: the keras.io model. mlp: two dense layers of 512, cheap to evaluate with large --k.",
+)
 @click.option("--beta", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Weight of the KL term.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="The one seed of the run.")
 @click.option("--dataset", type=click.Choice(DATASETS), default="mnist", show_default=True)
@@ -43,7 +52,12 @@ DATASETS = ["mnist", "fashion-mnist"]
 )
 @run_dir_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Train on the first N digits only.")
-@click.option("--binarize", is_flag=True, help="Dynamically binarized MNIST, the literature's likelihood protocol.")
+@click.option(
+    "--binarize",
+    is_flag=True,
+    default=False,  # spelled out: click 8.3+ reports an unset flag default as UNSET, not False
+    help="Dynamically binarized MNIST, the literature's likelihood protocol.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a trained run in --run-dir.")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint, up to --epochs.")
 @click.option(

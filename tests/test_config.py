@@ -58,6 +58,7 @@ def test_cli_defaults_match_config_defaults():
     defaults = {parameter.name: parameter.default for parameter in main.params}
     config = VAEConfig()
     for name in (
-        "epochs", "batch_size", "latent_dim", "learning_rate", "beta", "seed", "dataset", "limit", "schedule", "binarize"
+        "epochs", "batch_size", "latent_dim", "learning_rate", "beta", "seed", "dataset", "limit", "schedule", "binarize",
+        "architecture",
     ):
         assert defaults[name] == getattr(config, name), name

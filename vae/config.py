@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 DATASETS = ("mnist", "fashion-mnist")
-ARCHITECTURES = ("conv",)
+ARCHITECTURES = ("conv", "mlp")
 SCHEDULES = ("cosine", "constant")
 IMAGE_SHAPE = (28, 28, 1)
 

@@ -4,16 +4,31 @@ import keras
 
 from vae.config import IMAGE_SHAPE, VAEConfig
 
+MLP_HIDDEN_UNITS = (512, 512)
+
 
 def build_encoder(config: VAEConfig) -> keras.Model:
-    """The well-known small convolutional encoder of the keras.io VAE example."""
-    if config.architecture != "conv":
-        raise ValueError(f"unknown architecture {config.architecture!r}")
+    """The encoder named by `config.architecture`.
+
+    "conv" is the well-known small convolutional encoder of the keras.io example. "mlp" is two dense hidden
+    layers, the shape of the one-stochastic-layer VAE of the IWAE paper (Burda et al. 2015), made wider.
+    """
     images = keras.Input(shape=IMAGE_SHAPE, name="images")
-    x = keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv_1")(images)
-    x = keras.layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv_2")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(16, activation="relu", name="hidden")(x)
+    if config.architecture == "conv":
+        x = convolutional_features(images)
+    elif config.architecture == "mlp":
+        x = keras.layers.Flatten(name="flatten")(images)
+        for index, units in enumerate(MLP_HIDDEN_UNITS, start=1):
+            x = keras.layers.Dense(units, activation="elu", name=f"hidden_{index}")(x)
+    else:
+        raise ValueError(f"unknown architecture {config.architecture!r}")
     z_mean = keras.layers.Dense(config.latent_dim, name="z_mean")(x)
     z_log_var = keras.layers.Dense(config.latent_dim, name="z_log_var")(x)
     return keras.Model(images, [z_mean, z_log_var], name="encoder")
+
+
+def convolutional_features(images):
+    x = keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv_1")(images)
+    x = keras.layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv_2")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    return keras.layers.Dense(16, activation="relu", name="hidden")(x)

@@ -1,0 +1,230 @@
+"""Side-by-side benchmark: the keras.io VAE loop against `vae-train` with its defaults, on full MNIST.
+
+    python benchmarks/run.py                 # about 45 minutes on 2 CPU cores
+    python benchmarks/run.py --quick         # under 3 minutes, for regression checks
+
+Reports, as ratios inside one run (timings on a shared machine are noisy; compare ratios, not seconds):
+- training throughput, images per second, median of alternating windows of both loops;
+- time to quality: wall seconds until the test negative ELBO first reaches the reference's final value;
+- latent-grid rendering: one batched decode of the 30x30 grid against 900 single `predict` calls;
+- `vae-train --help` and `vae-plot latent-grid` wall times (medians of whole commands);
+- peak resident memory of the `vae-train` process.
+
+Prints a table and writes it as JSON (--output).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import click
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+
+def command_seconds(command: list[str], repeats: int) -> float:
+    """Median wall time of a whole command, start-up included."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run_project(run_dir: Path, data_dir: Path, epochs: int) -> tuple[dict, float]:
+    """`vae-train` with its defaults in a child process; returns its history and its peak RSS in MB."""
+    command = [sys.executable, "-m", "vae_scripts.train", "--epochs", str(epochs), "--run-dir", str(run_dir)]
+    command += ["--data-dir", str(data_dir), "--verbose", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise SystemExit(f"vae-train failed: {process.stderr.read().decode()}")
+    history = json.loads((run_dir / "history.json").read_text())
+    return history, usage.ru_maxrss / 1024  # Linux reports kilobytes
+
+
+def seconds_to_reach(losses: list[float], seconds: list[float], target: float) -> float | None:
+    for loss, elapsed in zip(losses, seconds):
+        if loss <= target:
+            return elapsed
+    return None
+
+
+def throughput_windows(dataset, windows: int, images_per_window: int) -> tuple[list[float], list[float]]:
+    """Images per second of both training loops, measured in alternating windows after a warm-up of each."""
+    import keras
+
+    from keras_io_reference import ReferenceVAE, build
+    from vae.config import VAEConfig
+    from vae.data import steps_per_epoch, training_dataset
+    from vae.training import build_model
+
+    config = VAEConfig()
+    images = dataset.train_images[:images_per_window]
+    reference = ReferenceVAE(*build())
+    reference.compile(optimizer=keras.optimizers.Adam())
+    reference_inputs = images[..., None].astype("float32") / 255
+    steps = steps_per_epoch(len(images), config.batch_size)
+    project = build_model(config, steps)
+    project_data = training_dataset(images, config.batch_size, config.seed, 0, windows + 1)
+
+    def reference_window():
+        reference.fit(reference_inputs, batch_size=128, epochs=1, verbose=0)
+
+    def project_window():
+        project.fit(project_data, epochs=1, steps_per_epoch=steps, verbose=0)
+
+    reference_window()
+    project_window()
+    reference_rates, project_rates = [], []
+    for _ in range(windows):
+        for window, rates in ((reference_window, reference_rates), (project_window, project_rates)):
+            started = time.perf_counter()
+            window()
+            rates.append(len(images) / (time.perf_counter() - started))
+    return reference_rates, project_rates
+
+
+def latent_grid_seconds(run_dir: Path, single_calls: int) -> tuple[float, float]:
+    """One batched decode of the 30x30 grid, and 900 single `predict` calls (extrapolated from `single_calls`)."""
+    import vae
+    from vae.plots import decode_latent_grid
+
+    model, _, _ = vae.load_run(run_dir)
+    decode_latent_grid(model, 30, span=3.0)  # warm-up: trace once, as a command does
+    started = time.perf_counter()
+    decode_latent_grid(model, 30, span=3.0)
+    batched = time.perf_counter() - started
+    grid = np.linspace(-3, 3, 30, dtype="float32")
+    cells = [np.array([[x, y]], dtype="float32") for y in grid for x in grid][:single_calls]
+    model.decoder.predict(cells[0], verbose=0)
+    started = time.perf_counter()
+    for cell in cells:
+        model.decoder.predict(cell, verbose=0)
+    single = (time.perf_counter() - started) * 900 / len(cells)
+    return batched, single
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="3 epochs each and fewer windows: under 3 minutes.")
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    envvar="VAE_DATA_DIR",
+    required=True,
+    help="The full MNIST IDX files (env VAE_DATA_DIR).",
+)
+@click.option("--output", type=click.Path(path_type=Path), default=ROOT / "results.json", show_default=True)
+def main(quick: bool, data_dir: Path, output: Path) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from keras_io_reference import train_reference
+    from vae import storage
+    from vae.data import load_dataset
+
+    epochs = 3 if quick else 30
+    dataset = load_dataset("mnist", data_dir)
+    work = Path(tempfile.mkdtemp(prefix="vae-benchmark-"))
+    results: dict = {"date": date.today().isoformat(), "machine": machine(), "quick": quick, "epochs": epochs}
+
+    help_seconds = command_seconds([sys.executable, "-m", "vae_scripts.train", "--help"], repeats=5)
+    click.echo(f"vae-train --help: {help_seconds:.2f} s", err=True)
+
+    reference_rates, project_rates = throughput_windows(dataset, windows=3 if quick else 7, images_per_window=6400)
+    click.echo(f"throughput: reference {reference_rates}, project {project_rates}", err=True)
+
+    click.echo(f"training the reference for {epochs} epochs...", err=True)
+    reference_records = train_reference(dataset.train_images, dataset.test_images, epochs=epochs)
+    target = reference_records[-1]["total_loss"]
+    click.echo(f"training the project for {epochs} epochs...", err=True)
+    run_dir = work / "project"
+    history, peak_rss_mb = run_project(run_dir, data_dir, epochs)
+
+    reference_time = seconds_to_reach(
+        [r["total_loss"] for r in reference_records], [r["wall_seconds"] for r in reference_records], target
+    )
+    project_time = seconds_to_reach(history["test_loss"], history["wall_seconds"], target)
+    batched, single = latent_grid_seconds(run_dir, single_calls=100 if quick else 900)
+    plot_seconds = command_seconds(
+        [sys.executable, "-m", "vae_scripts.plot", "latent-grid", "--run-dir", str(run_dir), "--data-dir",
+         str(data_dir)],
+        repeats=3,
+    )
+
+    reference_rate, project_rate = statistics.median(reference_rates), statistics.median(project_rates)
+    results.update(
+        {
+            "quality_target": target,
+            "reference": {
+                "images_per_second": reference_rate,
+                "final_test_negative_elbo": target,
+                "seconds_to_target": reference_time,
+                "per_epoch": reference_records,
+            },
+            "project": {
+                "images_per_second": project_rate,
+                "final_test_negative_elbo": history["test_loss"][-1],
+                "seconds_to_target": project_time,
+                "epoch_reaching_target": next((i + 1 for i, v in enumerate(history["test_loss"]) if v <= target), None),
+                "peak_rss_mb": peak_rss_mb,
+                "per_epoch_test_loss": history["test_loss"],
+                "per_epoch_wall_seconds": history["wall_seconds"],
+            },
+            "throughput_ratio": project_rate / reference_rate,
+            "time_to_quality_ratio": project_time / reference_time if project_time and reference_time else None,
+            "latent_grid": {"batched_seconds": batched, "single_predict_seconds": single, "speedup": single / batched},
+            "vae_train_help_seconds": help_seconds,
+            "vae_plot_latent_grid_seconds": plot_seconds,
+        }
+    )
+    storage.write_json(output, results)
+    click.echo(table(results))
+    click.echo(f"wrote {output}")
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
+
+
+def table(results: dict) -> str:
+    reference, project, grid = results["reference"], results["project"], results["latent_grid"]
+
+    def ratio(value):
+        return f"{value:.2f}x" if value is not None else "n/a"
+
+    def seconds(value):
+        return f"{value:.0f} s" if value is not None else "not reached"
+
+    rows = [
+        ("measure", "keras.io loop", "vae-train", "ratio"),
+        ("training throughput (img/s, median)", f"{reference['images_per_second']:.0f}",
+         f"{project['images_per_second']:.0f}", ratio(results["throughput_ratio"])),
+        (f"time to test -ELBO <= {results['quality_target']:.1f}", seconds(reference["seconds_to_target"]),
+         seconds(project["seconds_to_target"]), ratio(results["time_to_quality_ratio"])),
+        (f"test -ELBO after {results['epochs']} epochs", f"{reference['final_test_negative_elbo']:.2f}",
+         f"{project['final_test_negative_elbo']:.2f}", ""),
+        ("latent grid, 900 cells", f"{grid['single_predict_seconds']:.2f} s (900 predicts)",
+         f"{grid['batched_seconds'] * 1000:.1f} ms (one batch)", f"{grid['speedup']:.0f}x faster"),
+        ("vae-train --help", "", f"{results['vae_train_help_seconds']:.2f} s", ""),
+        ("vae-plot latent-grid (whole command)", "", f"{results['vae_plot_latent_grid_seconds']:.2f} s", ""),
+        ("peak RSS while training", "", f"{project['peak_rss_mb']:.0f} MB", ""),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
