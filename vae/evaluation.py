@@ -1,0 +1,257 @@
+"""Evaluation as papers report it: the test negative ELBO and the importance-weighted estimate of -log p(x).
+
+The ELBO is a lower bound on log p(x) whose gap, KL(q(z|x) || p(z|x)), depends on how good the encoder is, so two
+models cannot be ranked by it alone. The importance-weighted estimate with k samples (Burda et al. 2015) is a
+tighter bound that approaches log p(x) as k grows, and is the number the VAE literature compares.
+
+The estimators take plain callables (an encoder returning the mean and log-variance of a diagonal Gaussian q(z|x),
+and log p(x|z)), so they can be checked against a model whose log p(x) is known in closed form; `evaluate` plugs in
+a trained VAE. Under the binarized protocol log p(x|z) is an exact Bernoulli log-likelihood and the result is the
+literature's test NLL; on grayscale digits the Bernoulli "likelihood" is not normalised over [0, 1], so the same
+computation gives a bound on a BCE objective and is reported as such, never as a log-likelihood.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from vae import storage
+from vae.config import VAEConfig
+from vae.data import load_dataset, test_inputs
+from vae.model import kl_divergence, reconstruction_loss
+
+EVAL_FILE = "eval.json"
+DEFAULT_K = 100
+DEFAULT_BATCH_SIZE = 100
+# At most this many (sample, digit) pairs go through the decoder at once. The keras.io decoder holds about 150 KB
+# of activations per image, so 10,000 keeps a chunk near 1.5 GB however large k is.
+MAX_DECODED_IMAGES = 10_000
+# The two estimators draw from separate noise streams of the one seed, so neither depends on whether the other ran.
+ELBO_STREAM = 0
+IMPORTANCE_STREAM = 1
+DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+LOG_TWO_PI = math.log(2.0 * math.pi)
+
+Encoder = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
+LogLikelihood = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+def protocol(config: VAEConfig) -> str:
+    """What the numbers of a run mean: a test NLL only when the pixels are binary, so Bernoulli is a true likelihood."""
+    if config.binarize:
+        return f"test NLL, binarized {DATASET_TITLES[config.dataset]} (nats)"
+    return "grayscale BCE bound (nats), not a log-likelihood"
+
+
+def importance_weighted_metric_name(binarize: bool) -> str:
+    """The key of the importance-weighted result: a negative log-likelihood only under the binarized protocol."""
+    return "importance_weighted_nll" if binarize else "importance_weighted_bce_bound"
+
+
+def vae_encoder(model) -> Encoder:
+    """q(z|x) of a trained VAE as (mean, log-variance), in inference mode."""
+    return lambda images: model.encoder(images, training=False)
+
+
+def vae_log_likelihood(model) -> LogLikelihood:
+    """log p(x|z) of a trained VAE: minus its Bernoulli reconstruction loss (Kingma & Welling 2013, appendix C.1)."""
+    return lambda images, z: -reconstruction_loss(images, model.decoder(z, training=False))
+
+
+def negative_elbo_terms(
+    encode: Encoder,
+    log_likelihood: LogLikelihood,
+    images,
+    *,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image reconstruction loss -log p(x|z) at one seeded z ~ q(z|x), and the closed-form KL(q(z|x) || p(z)).
+
+    Their sum is the single-sample estimate of the negative ELBO that training minimises (Kingma & Welling 2013,
+    equation 10), here always with beta = 1, because only then is it a bound on -log p(x).
+    """
+    _check_integer("seed", seed, 0)
+    _check_integer("batch_size", batch_size, 1)
+    images = _as_float_tensor(images)
+    base_seed = tf.constant([seed, ELBO_STREAM], tf.int64)
+
+    @tf.function(reduce_retracing=True)
+    def batch_terms(batch, batch_index):
+        mean, log_var = _encode(encode, batch)
+        noise = tf.random.stateless_normal(tf.shape(mean), seed=_fold_in(base_seed, batch_index), dtype=mean.dtype)
+        z = mean + tf.exp(0.5 * log_var) * noise  # the reparameterisation (Kingma & Welling 2013, section 2.4)
+        reconstruction = -tf.cast(log_likelihood(batch, z), batch.dtype)
+        kl = tf.cast(kl_divergence(mean, log_var), batch.dtype)
+        return tf.stack([reconstruction, kl], axis=1)
+
+    terms = _over_batches(batch_terms, images, batch_size)
+    return terms[:, 0], terms[:, 1]
+
+
+def importance_weighted_log_likelihood(
+    encode: Encoder,
+    log_likelihood: LogLikelihood,
+    images,
+    k: int,
+    *,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_decoded_images: int = MAX_DECODED_IMAGES,
+) -> np.ndarray:
+    """Per-image estimates of log p(x) from k importance samples of q(z|x) (Burda et al. 2015, equation 8):
+
+        log p(x) ~ log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x)
+                 = logsumexp_i [log p(x|z_i) + log p(z_i) - log q(z_i|x)] - log k.
+
+    In expectation this is a lower bound that equals the ELBO at k = 1, never decreases with k, and tends to log p(x)
+    (Burda et al. 2015, theorem 1); with the true posterior as q it is exact for every k.
+
+    `encode(images)` returns the mean and log-variance of a diagonal Gaussian q(z|x); `log_likelihood(images, z)`
+    returns log p(x|z) per row, for images and z with the same number of rows. p(z) is N(0, I). The k samples are
+    drawn in chunks of at most `max_decoded_images` (sample, digit) pairs, combined by a running logsumexp, so memory
+    stays bounded for any k. The noise of batch b, chunk c comes from a stateless generator seeded by (seed, b, c):
+    the same seed, batch size and chunking give the same numbers on every run.
+    """
+    _check_integer("k", k, 1)
+    _check_integer("seed", seed, 0)
+    _check_integer("batch_size", batch_size, 1)
+    _check_integer("max_decoded_images", max_decoded_images, 1)
+    images = _as_float_tensor(images)
+    samples_per_chunk = min(k, max(1, max_decoded_images // min(batch_size, int(images.shape[0]))))
+    chunk_count = -(-k // samples_per_chunk)
+    base_seed = tf.constant([seed, IMPORTANCE_STREAM], tf.int64)
+
+    @tf.function(reduce_retracing=True)
+    def batch_log_likelihood(batch, batch_index):
+        mean, log_var = _encode(encode, batch)
+        batch_seed = _fold_in(base_seed, batch_index)
+        # log of the sum of the importance weights seen so far; exp(-inf) = 0 before the first chunk.
+        log_total = tf.fill(tf.shape(mean)[:1], tf.constant(-math.inf, mean.dtype))
+        for chunk_index in tf.range(chunk_count, dtype=tf.int64):
+            size = tf.minimum(tf.constant(samples_per_chunk, tf.int64), k - chunk_index * samples_per_chunk)
+            noise = tf.random.stateless_normal(
+                tf.concat([[tf.cast(size, tf.int32)], tf.shape(mean)], axis=0),
+                seed=_fold_in(batch_seed, chunk_index),
+                dtype=mean.dtype,
+            )
+            log_weights = _log_importance_weights(log_likelihood, batch, mean, log_var, noise)
+            # log(a + b) from log a and log b, stably: the logsumexp of the two.
+            log_total = tf.reduce_logsumexp(tf.stack([log_total, tf.reduce_logsumexp(log_weights, axis=0)]), axis=0)
+        return log_total - tf.math.log(tf.constant(k, mean.dtype))
+
+    return _over_batches(batch_log_likelihood, images, batch_size)
+
+
+def evaluate(model, images, k: int = DEFAULT_K, *, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0) -> dict:
+    """The mean negative ELBO, its two parts, and the mean importance-weighted -log p(x) of `images`, in nats.
+
+    The last is named after the run's protocol (see `importance_weighted_metric_name`).
+    """
+    encode, log_likelihood = vae_encoder(model), vae_log_likelihood(model)
+    images = np.asarray(images, dtype=np.float32)
+    reconstruction, kl = negative_elbo_terms(encode, log_likelihood, images, seed=seed, batch_size=batch_size)
+    log_marginal = importance_weighted_log_likelihood(
+        encode, log_likelihood, images, k, seed=seed, batch_size=batch_size
+    )
+    return {
+        "negative_elbo": _mean(reconstruction + kl),
+        "reconstruction_loss": _mean(reconstruction),
+        "kl_loss": _mean(kl),
+        importance_weighted_metric_name(model.vae_config.binarize): -_mean(log_marginal),
+    }
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    k: int = DEFAULT_K,
+    limit: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    seed: int = 0,
+) -> dict:
+    """Evaluate the trained run in `run_dir` on its test split (the first `limit` digits) and save eval.json there.
+
+    The test digits are those training scored: grayscale, or binarized once with a fixed seed under --binarize.
+    Returns what eval.json holds.
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    model, config, _ = storage.load_run(run_dir)
+    images = test_inputs(load_dataset(config.dataset, data_dir), config.binarize)[:limit]
+    metrics = evaluate(model, images, k, batch_size=batch_size, seed=seed)
+    record = {
+        "protocol": protocol(config),
+        "dataset": config.dataset,
+        "binarize": config.binarize,
+        "digits": len(images),
+        "k": k,
+        "seed": seed,
+        "batch_size": batch_size,  # the noise is drawn per batch, so the numbers depend on it
+        "metrics": metrics,
+    }
+    storage.write_json(Path(run_dir) / EVAL_FILE, record)
+    return record
+
+
+def _log_importance_weights(log_likelihood: LogLikelihood, images, mean, log_var, noise):
+    """log p(x|z) + log p(z) - log q(z|x) for z = mean + sigma * noise, as a (samples, digits) tensor."""
+    samples, count = tf.shape(noise)[0], tf.shape(noise)[1]
+    z = mean + tf.exp(0.5 * log_var) * noise
+    # Sample-major rows: row s * count + n holds sample s of digit n, so the images are tiled the same way.
+    tiled = tf.tile(images, tf.concat([[samples], tf.ones([tf.rank(images) - 1], tf.int32)], axis=0))
+    flat_z = tf.reshape(z, tf.stack([samples * count, tf.shape(z)[2]]))
+    log_p_x_given_z = tf.reshape(tf.cast(log_likelihood(tiled, flat_z), mean.dtype), tf.stack([samples, count]))
+    log_p_z = -0.5 * tf.reduce_sum(tf.square(z) + LOG_TWO_PI, axis=2)
+    # (z - mean)^2 / sigma^2 is exactly noise^2; using it avoids dividing by a tiny variance.
+    log_q_z = -0.5 * tf.reduce_sum(tf.square(noise) + log_var + LOG_TWO_PI, axis=2)
+    return log_p_x_given_z + log_p_z - log_q_z
+
+
+def _encode(encode: Encoder, images):
+    """The encoder's mean and log-variance in the images' precision, so float64 test models stay float64."""
+    mean, log_var = encode(images)
+    return tf.cast(mean, images.dtype), tf.cast(log_var, images.dtype)
+
+
+def _fold_in(seed, index):
+    """A seed of its own for each batch and chunk, derived from the user's one seed, so no two draws share noise."""
+    return tf.random.experimental.stateless_fold_in(seed, index)
+
+
+def _over_batches(batch_function, images, batch_size: int) -> np.ndarray:
+    """Apply `batch_function(batch, batch_index)` to consecutive batches and concatenate the results.
+
+    The index goes in as a tensor, so the compiled function is traced once rather than once per batch.
+    """
+    results = [
+        batch_function(images[start : start + batch_size], tf.constant(index, tf.int64))
+        for index, start in enumerate(range(0, int(images.shape[0]), batch_size))
+    ]
+    return tf.concat(results, axis=0).numpy()
+
+
+def _as_float_tensor(images) -> tf.Tensor:
+    images = tf.convert_to_tensor(images)
+    if not images.dtype.is_floating:
+        raise ValueError(f"images must be floating point (0/1 or grayscale in [0, 1]), got {images.dtype.name}")
+    if images.shape.rank is None or images.shape.rank < 2 or images.shape[0] == 0:
+        raise ValueError(f"images must be a non-empty batch with one row per image, got shape {images.shape}")
+    return images
+
+
+def _check_integer(name: str, value, minimum: int) -> None:
+    # bool is an int to Python, but a flag where a count belongs is a mistake.
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not minimum <= value < 2**63:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values, dtype=np.float64))
