@@ -32,7 +32,7 @@ class VAEConfig:
     seed: int = 0
     epochs: int = 30
     batch_size: int = 128
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     schedule: str = "cosine"
 
     def __post_init__(self) -> None:
