@@ -1,0 +1,105 @@
+"""`vae-plot`: pictures of a trained run: latent-grid, clusters, samples, interpolate, history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vae_scripts.common import data_dir_option, index_list, one_line_errors, output_path, run_dir_option
+
+output_option = click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: <run-dir>/<view>.png"
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """Draw what a trained VAE learned. Each view writes <run-dir>/<view>.png unless --output names a file."""
+
+
+@main.command("latent-grid")
+@click.option("--n", type=click.IntRange(2, 100), default=30, show_default=True, help="Cells per side.")
+@click.option("--span", type=click.FloatRange(min=0, min_open=True), help="Grid covers [-span, span]. Default: where the test digits lie.")
+@click.option("--quantiles", is_flag=True, help="Span the Gaussian quantiles 0.05-0.95 instead.")
+@click.option("--dims", callback=index_list, default="0,1", show_default=True, help="The two latent axes that vary.")
+@run_dir_option
+@data_dir_option
+@output_option
+@one_line_errors
+def latent_grid(n, span, quantiles, dims, run_dir, data_dir, output):
+    """An n x n grid of digits decoded from a plane of latent space, in one batched call."""
+    from vae import load_run
+    from vae.plots import check_dims, default_span, plot_latent_grid, test_digits
+
+    model, config, _ = load_run(run_dir)
+    dims = check_dims(tuple(dims), config.latent_dim)
+    if span is None and not quantiles:
+        span = default_span(model, test_digits(config, data_dir)[0], dims)
+    click.echo(plot_latent_grid(model, output_path(output, run_dir, "latent-grid"), n, span, quantiles, dims))
+
+
+@main.command()
+@run_dir_option
+@data_dir_option
+@output_option
+@one_line_errors
+def clusters(run_dir, data_dir, output):
+    """The latent means of the test digits, coloured by label (PCA for a latent size above 2)."""
+    from vae import load_run
+    from vae.plots import plot_clusters, test_digits
+
+    model, config, _ = load_run(run_dir)
+    images, labels = test_digits(config, data_dir)
+    click.echo(plot_clusters(model, images, labels, output_path(output, run_dir, "clusters")))
+
+
+@main.command()
+@click.option("--n", type=click.IntRange(1, 400), default=64, show_default=True, help="How many digits.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@run_dir_option
+@output_option
+@one_line_errors
+def samples(n, seed, run_dir, output):
+    """New digits decoded from prior samples z ~ N(0, I)."""
+    from vae import load_run
+    from vae.plots import plot_samples
+
+    model, _, _ = load_run(run_dir)
+    click.echo(plot_samples(model, output_path(output, run_dir, "samples"), n, seed))
+
+
+@main.command()
+@click.option("--from", "start", type=click.IntRange(min=0), default=0, show_default=True, help="Test digit index.")
+@click.option("--to", "end", type=click.IntRange(min=0), default=1, show_default=True, help="Test digit index.")
+@click.option("--steps", type=click.IntRange(2, 50), default=10, show_default=True)
+@run_dir_option
+@data_dir_option
+@output_option
+@one_line_errors
+def interpolate(start, end, steps, run_dir, data_dir, output):
+    """Decode the straight line between the latent means of two test digits."""
+    from vae import load_run
+    from vae.plots import check_indices, plot_interpolation, test_digits
+
+    model, config, _ = load_run(run_dir)
+    images, labels = test_digits(config, data_dir)
+    check_indices([start, end], len(images))
+    click.echo(plot_interpolation(model, images, labels, start, end, steps, output_path(output, run_dir, "interpolate")))
+
+
+@main.command()
+@run_dir_option
+@output_option
+@one_line_errors
+def history(run_dir, output):
+    """Train and test curves per epoch: total loss, reconstruction and KL."""
+    from vae.plots import plot_history
+    from vae.storage import read_config, read_history
+
+    config = read_config(run_dir)
+    click.echo(plot_history(read_history(run_dir), config.binarize, output_path(output, run_dir, "history")))
+
+
+if __name__ == "__main__":
+    main()
