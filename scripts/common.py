@@ -5,10 +5,12 @@ Nothing here imports TensorFlow or `vae` at module level, so `--help` stays inst
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 import traceback
+import warnings
 
 import click
 
@@ -42,6 +44,23 @@ def import_tensorflow_quietly() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+@contextlib.contextmanager
+def warnings_on_one_line(category: type[Warning]):
+    """Show the warnings of `category` raised inside the block as one line on stderr, "warning: <message>", instead
+    of Python's two lines with a file name and a source line; other warnings are shown as usual."""
+    with warnings.catch_warnings():
+        show_as_usual = warnings.showwarning
+
+        def show(message, warning_category, *args, **kwargs):
+            if issubclass(warning_category, category):
+                click.echo(f"warning: {message}", err=True)
+            else:
+                show_as_usual(message, warning_category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -83,3 +102,28 @@ def one_line_errors(command):
 def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else ""
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(),
+    envvar="VAE_DATA_DIR",
+    help="Folder with the four IDX files or mnist.npz (env VAE_DATA_DIR). Default: the Keras download.",
+)
+
+
+def index_list(context, parameter, value):
+    """Parse "3,17,42" into [3, 17, 42]; anything else is a usage error naming the option."""
+    if value is None:
+        return None
+    try:
+        return [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+
+
+def output_path(output, run_dir, view: str):
+    """--output when given, else <run-dir>/<view>.png."""
+    from pathlib import Path
+
+    return Path(output) if output else Path(run_dir) / f"{view}.png"

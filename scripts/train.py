@@ -9,19 +9,28 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from vae_scripts.common import one_line_errors, run_dir_option
+from vae_scripts.common import one_line_errors, run_dir_option, warnings_on_one_line
 
 DATASETS = ["mnist", "fashion-mnist"]
+STRATEGIES = ["default", "mirrored", "multi-worker"]
+PRECISIONS = ["off", "auto", "float16", "bfloat16"]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Epochs to train.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True, help="Digits per step.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Digits per step, over all devices together (the global batch). Growing it k times, e.g. for k devices? "
+    "Multiply --learning-rate by k (the linear scaling rule); the cosine schedule's warm-up epoch eases it in.",
+)
 @click.option("--latent-dim", type=click.IntRange(min=1), default=2, show_default=True, help="Size of z.")
 @click.option(
     "--learning-rate",
     type=click.FloatRange(min=0, min_open=True),
-    default=2e-3,
+    default=3e-3,
     show_default=True,
     help="Adam's peak learning rate.",
 )
@@ -58,24 +67,44 @@ DATASETS = ["mnist", "fashion-mnist"]
     default=False,  # spelled out: click 8.3+ reports an unset flag default as UNSET, not False
     help="Dynamically binarized MNIST, the literature's likelihood protocol.",
 )
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    default="default",
+    show_default=True,
+    help="default: one device. mirrored: all local GPUs (or all logical CPUs) in sync. multi-worker: several "
+    "processes or machines, described by the TF_CONFIG environment variable; only the chief writes --run-dir.",
+)
+@click.option(
+    "--mixed-precision",
+    type=click.Choice(PRECISIONS),
+    is_flag=False,
+    flag_value="auto",
+    default=None,
+    help="Compute in 16-bit floats, keep float32 weights. Alone or 'auto': float16 on a GPU, float32 with a warning "
+    "without one. 'float16' or 'bfloat16' force it (bfloat16 suits recent CPUs). Default: off; a resumed run keeps "
+    "its own.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a trained run in --run-dir.")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint, up to --epochs.")
 @click.option(
     "--verbose", type=click.IntRange(0, 2), default=1, show_default=True, help="0 silent, 1 progress bar, 2 a line per epoch."
 )
 @one_line_errors
-def main(data_dir, run_dir, overwrite, resume, verbose, **options):
+def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precision, **options):
     """Train a convolutional VAE and save config.json, vae.weights.h5, vae.keras and history.json in --run-dir.
 
-    Every epoch also leaves a checkpoint, so an interrupted run continues with --resume.
+    Every epoch also leaves a checkpoint, so an interrupted run continues with --resume, and TensorBoard logs
+    (tensorboard --logdir RUN_DIR/logs).
     """
     from vae import storage
     from vae.config import VAEConfig
     from vae.data import load_dataset
-    from vae.training import prepare_run_dir, resumed_config, train
+    from vae.distribution import PrecisionWarning
+    from vae.training import check_run_dir, resumed_config, train
 
     run_dir = Path(run_dir)
-    prepare_run_dir(run_dir, overwrite=overwrite, resume=resume)
+    check_run_dir(run_dir, overwrite=overwrite, resume=resume)
     if resume:
         context = click.get_current_context()
         given = {
@@ -91,7 +120,17 @@ def main(data_dir, run_dir, overwrite, resume, verbose, **options):
         config = VAEConfig(**options)
     data = load_dataset(config.dataset, data_dir)
     try:
-        result = train(config, data, run_dir, overwrite=overwrite, resume=resume, verbose=verbose)
+        with warnings_on_one_line(PrecisionWarning):
+            result = train(
+                config,
+                data,
+                run_dir,
+                overwrite=overwrite,
+                resume=resume,
+                verbose=verbose,
+                strategy=strategy,
+                precision=mixed_precision,
+            )
     except KeyboardInterrupt:
         checkpoint = storage.read_checkpoint_safe(run_dir)
         saved = f"epoch {checkpoint.epochs_done}/{config.epochs} is saved" if checkpoint else "no epoch had finished"
@@ -107,7 +146,11 @@ def main(data_dir, run_dir, overwrite, resume, verbose, **options):
         f"(reconstruction {metrics['reconstruction_loss']:.2f} + KL {metrics['kl_loss']:.2f}) "
         f"after {len(result.history['loss'])} epochs, {result.seconds:.0f} s"
     )
-    click.echo(f"saved the run in {run_dir}/: {', '.join(storage.RUN_FILES)} and {storage.CHECKPOINT_DIR}/")
+    if result.wrote_run_dir:
+        files = ", ".join([*storage.RUN_FILES, f"{storage.CHECKPOINT_DIR}/"])
+        click.echo(f"saved the run in {run_dir}/: {files} and {storage.LOGS_DIR}/")
+    else:
+        click.echo(f"this worker is not the chief: the chief saves the run in {run_dir}/")
 
 
 if __name__ == "__main__":

@@ -11,20 +11,21 @@ def build_decoder(config: VAEConfig) -> keras.Model:
 
     The loss takes the logits directly, which is numerically stable where sigmoid-then-log is not; callers that
     want images apply a sigmoid. "conv" mirrors the keras.io example; "mlp" mirrors the MLP encoder, and is cheap
-    enough per sample for importance-weighted evaluation with k=1000 on a CPU.
+    enough per sample for importance-weighted evaluation with k=1000 on a CPU. The last layers compute in float32
+    under any dtype policy, so that a mixed-precision model still hands the loss full-precision logits.
     """
     z = keras.Input(shape=(config.latent_dim,), name="z")
     if config.architecture == "mlp":
         x = z
         for index, units in enumerate(reversed(MLP_HIDDEN_UNITS), start=1):
             x = keras.layers.Dense(units, activation="elu", name=f"hidden_{index}")(x)
-        x = keras.layers.Dense(28 * 28, name="pixel_logits")(x)
-        return keras.Model(z, keras.layers.Reshape((28, 28, 1), name="logits")(x), name="decoder")
+        x = keras.layers.Dense(28 * 28, name="pixel_logits", dtype="float32")(x)
+        return keras.Model(z, keras.layers.Reshape((28, 28, 1), name="logits", dtype="float32")(x), name="decoder")
     if config.architecture != "conv":
         raise ValueError(f"unknown architecture {config.architecture!r}")
     x = keras.layers.Dense(7 * 7 * 64, activation="relu", name="hidden")(z)
     x = keras.layers.Reshape((7, 7, 64), name="reshape")(x)
     x = keras.layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu", name="deconv_1")(x)
     x = keras.layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="deconv_2")(x)
-    logits = keras.layers.Conv2DTranspose(1, 3, padding="same", name="logits")(x)
+    logits = keras.layers.Conv2DTranspose(1, 3, padding="same", name="logits", dtype="float32")(x)
     return keras.Model(z, logits, name="decoder")

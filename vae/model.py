@@ -1,10 +1,13 @@
 """The variational autoencoder: encoder, sampling and decoder, trained by maximising the ELBO with `fit()`."""
 
+import contextlib
+
 import keras
 from keras import ops
 
 from vae.config import VAEConfig
 from vae.decoder import build_decoder
+from vae.distribution import draw_for_global_batch, replica_rows, spans_several_workers
 from vae.encoder import build_encoder
 from vae.sampling import Sampling
 
@@ -31,7 +34,10 @@ def kl_divergence(z_mean, z_log_var):
 class VAE(keras.Model):
     """A VAE whose `train_step` and `test_step` report the negative ELBO and its two parts, in nats per image.
 
-    The model is rebuilt from its `VAEConfig` alone, so `get_config` holds just that config.
+    The model is rebuilt from its `VAEConfig` and Keras' own `dtype`, its dtype policy: `VAE(config,
+    dtype="mixed_bfloat16")` builds every layer under that policy, and Keras saves it in the model's config, so a
+    checkpoint of a mixed-precision run reloads as one. The weights are float32 under every policy Keras offers for
+    training, so `load_run`, which builds a float32 model, reads any run's weights.
     """
 
     def __init__(self, vae_config, **kwargs):
@@ -39,9 +45,11 @@ class VAE(keras.Model):
         if isinstance(vae_config, dict):
             vae_config = VAEConfig.from_dict(vae_config)
         self.vae_config = vae_config
-        self.encoder = build_encoder(vae_config)
-        self.decoder = build_decoder(vae_config)
-        self.sampling = Sampling(seed=vae_config.seed, name="sampling")
+        with global_dtype_policy(self.dtype_policy):
+            self.encoder = build_encoder(vae_config)
+            self.decoder = build_decoder(vae_config)
+        # The noise and the sample z are where a 16-bit float would cost most precision, and they are cheap.
+        self.sampling = Sampling(seed=vae_config.seed, name="sampling", dtype="float32")
         # Dynamic binarization draws a fresh Bernoulli sample of each training digit at every use; its own
         # generator keeps that stream apart from the sampling noise, and its state is saved with the weights.
         self.binarization_seed_generator = keras.random.SeedGenerator(vae_config.seed + 1)
@@ -87,7 +95,9 @@ class VAE(keras.Model):
 
     def training_inputs(self, images):
         if self.vae_config.binarize:
-            noise = keras.random.uniform(ops.shape(images), seed=self.binarization_seed_generator)
+            noise = draw_for_global_batch(
+                lambda shape: keras.random.uniform(shape, seed=self.binarization_seed_generator), ops.shape(images)
+            )
             return ops.cast(noise < images, images.dtype)
         return images
 
@@ -97,23 +107,40 @@ class VAE(keras.Model):
         images = self.training_inputs(data)
         with tf.GradientTape() as tape:
             reconstruction, kl = self.compute_losses(images, training=True)
-            loss = ops.mean(reconstruction + self.vae_config.beta * kl)
-            # Gradients are summed over replicas under tf.distribute, so each replica's mean is divided by their
-            # number; scale_loss multiplies by the loss scale when the optimizer is a LossScaleOptimizer.
-            replica_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
-            scaled_loss = self.optimizer.scale_loss(replica_loss)
+            # The mean over the global batch. Under tf.distribute the replicas' gradients are summed, so each replica
+            # divides its own sum by the global batch size: exact even when the last batch of an epoch splits
+            # unevenly. scale_loss multiplies by the loss scale when the optimizer is a LossScaleOptimizer
+            # (mixed_float16).
+            _, global_rows = replica_rows(ops.shape(images)[0])
+            loss = ops.sum(reconstruction + self.vae_config.beta * kl) / ops.cast(global_rows, "float32")
+            scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.trainable_weights)
         self.optimizer.apply(gradients, self.trainable_weights)
         self.reconstruction_loss_tracker.update_state(reconstruction)
         self.kl_loss_tracker.update_state(kl)
-        return self.get_metrics_result()
+        return self.step_results()
 
     def test_step(self, data):
         # Test inputs arrive already in their final form (binarized once, with a fixed seed, under that protocol).
         reconstruction, kl = self.compute_losses(data, training=False)
         self.reconstruction_loss_tracker.update_state(reconstruction)
         self.kl_loss_tracker.update_state(kl)
-        return self.get_metrics_result()
+        return self.step_results()
+
+    def step_results(self):
+        """The metrics as a training or test step hands them to Keras.
+
+        Across several workers, Keras 3 averages the steps' results with `strategy.reduce("MEAN", value, axis=0)`,
+        which fails on scalars ("Invalid reduction dimension 0 for input with 0 dimensions", tensorflow/tensorflow
+        issue 72388); there each result goes out as a one-element vector, which that reduction turns into a scalar.
+        The epoch's results do not come from here: Keras reads them from the metrics, summed over all replicas.
+        """
+        import tensorflow as tf
+
+        results = self.get_metrics_result()
+        if not spans_several_workers(tf.distribute.get_strategy()):
+            return results
+        return {name: ops.reshape(value, (1,)) for name, value in results.items()}
 
     # As in Sampling: the binarization stream's state is saved with the weights so that a resumed run continues it.
     def save_own_variables(self, store):
@@ -128,3 +155,17 @@ class VAE(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+@contextlib.contextmanager
+def global_dtype_policy(policy):
+    """Make `policy` Keras' default dtype policy for the layers created inside the block, then restore the old one.
+
+    Functional models do not hand their own policy down to their layers; the layers take the default one.
+    """
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -2,6 +2,8 @@
 
 import keras
 
+from vae.distribution import draw_for_global_batch
+
 
 @keras.saving.register_keras_serializable(package="vae")
 class Sampling(keras.layers.Layer):
@@ -9,7 +11,8 @@ class Sampling(keras.layers.Layer):
 
     Writing the sample as a deterministic function of (mean, log_var) and independent noise lets gradients flow
     into the encoder. The noise comes from a `SeedGenerator`, whose state is a variable saved with the weights, so
-    a seeded run draws the same noise and a resumed run continues the same stream.
+    a seeded run draws the same noise and a resumed run continues the same stream. Under a distribution strategy each
+    replica keeps its own rows of the noise drawn for the global batch (see `draw_for_global_batch`).
     """
 
     def __init__(self, seed=None, **kwargs):
@@ -19,7 +22,10 @@ class Sampling(keras.layers.Layer):
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        epsilon = keras.random.normal(keras.ops.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
+        epsilon = draw_for_global_batch(
+            lambda shape: keras.random.normal(shape, dtype=z_mean.dtype, seed=self.seed_generator),
+            keras.ops.shape(z_mean),
+        )
         return z_mean + keras.ops.exp(0.5 * z_log_var) * epsilon
 
     def compute_output_shape(self, input_shape):

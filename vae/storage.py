@@ -7,9 +7,11 @@ A finished run directory holds:
     vae.keras         the whole model (Keras' zip of a JSON config and HDF5 weights), loaded with safe_mode
     history.json      per-epoch train and test losses
     checkpoint/       state.json and epoch-NNNN.keras: the last finished epoch, with optimizer state, for --resume
+    logs/             TensorBoard event files: per-epoch losses and reconstructions (`tensorboard --logdir`)
 
-Every file is written under a temporary name in the same directory, flushed to disk, then renamed over its target,
-so a crash at any moment leaves either the old file or the new one, never half of one.
+Every file but the TensorBoard logs, which TensorFlow appends to, is written under a temporary name in the same
+directory, flushed to disk, then renamed over its target, so a crash at any moment leaves either the old file or the
+new one, never half of one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ MODEL_FILE = "vae.keras"
 HISTORY_FILE = "history.json"
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_STATE_FILE = "state.json"
+LOGS_DIR = "logs"
 RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, MODEL_FILE, HISTORY_FILE)
 
 

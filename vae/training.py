@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from vae import storage
 from vae.config import VAEConfig
 from vae.data import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
+from vae.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
 
 EVALUATION_BATCH_SIZE = 500
+# How many fixed test digits TensorBoard shows above their reconstructions after every epoch.
+TENSORBOARD_DIGITS = 8
 
 
 class TrainingDivergedError(ValueError):
@@ -27,6 +33,7 @@ class TrainingResult:
     history: dict[str, list[float]]
     run_dir: Path
     seconds: float
+    wrote_run_dir: bool = True  # False on the workers of a multi-worker run other than the chief
 
     @property
     def test_metrics(self) -> dict[str, float]:
@@ -34,11 +41,12 @@ class TrainingResult:
         return {key: self.history[f"test_{key}"][-1] for key in ("loss", "reconstruction_loss", "kl_loss")}
 
 
-def prepare_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
+def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
     """Check, before any training, that the run directory can take this run.
 
-    Refuses to start over a run the user has unless told to, refuses to resume what is not there, and proves the
-    directory writable, so that no one learns after 30 epochs that the results cannot be saved.
+    Refuses to start over a run the user has unless told to, and refuses to resume what is not there. It only reads,
+    so that every worker of a multi-worker run can check; `train` then has the one process that writes the directory
+    prove it writable, so that no one learns after 30 epochs that the results cannot be saved.
     """
     if resume:
         if storage.read_checkpoint(run_dir) is None:
@@ -52,7 +60,6 @@ def prepare_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
                 f"{run_dir}/ holds an unfinished run ({checkpoint.epochs_done}/{checkpoint.config.epochs} epochs): "
                 "continue it with --resume, or pass --overwrite to start again"
             )
-    storage.check_writable(run_dir)
 
 
 def resumed_config(saved: VAEConfig, requested: dict) -> VAEConfig:
@@ -95,10 +102,14 @@ def learning_rate_schedule(config: VAEConfig, steps_per_epoch: int):
     )
 
 
-def build_model(config: VAEConfig, steps_per_epoch: int):
+def build_model(config: VAEConfig, steps_per_epoch: int, dtype_policy: str = "float32"):
+    """A new compiled VAE under `dtype_policy`; under "mixed_float16" Keras' compile wraps Adam in a
+    LossScaleOptimizer, which keeps small float16 gradients from flushing to zero. Under a distribution strategy,
+    call it inside `strategy.scope()` so that the weights, optimizer state and metrics are created on every replica.
+    """
     from vae.model import VAE
 
-    model = VAE(config)
+    model = VAE(config, dtype=dtype_policy)
     model.build()
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate_schedule(config, steps_per_epoch)))
     return model
@@ -112,44 +123,74 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     verbose: int | str = "auto",
+    strategy: str = "default",
+    precision: str | None = None,
 ) -> TrainingResult:
     """Fit a VAE described by `config` on `dataset`, scoring the test split after every epoch.
 
     With `resume`, training continues from the checkpoint in `run_dir` up to `config.epochs`, with the saved
     weights, optimizer state, random-generator state and history. Files land in `run_dir` (see `vae.storage`).
+
+    `strategy` says how to spread the work ("default", "mirrored", "multi-worker", see `make_strategy`); it describes
+    the machine, not the model, so it is no part of the config and a run may be resumed under another one.
+    `config.batch_size` is the global batch, split among the replicas. Only the chief of a multi-worker run writes
+    `run_dir`; the other workers save what it saves into a temporary directory that they delete, as TensorFlow's
+    multi-worker guide asks: saving may read distributed variables through collective operations that every worker
+    must join, and a chief saving alone would then wait for them forever. Every worker loads the checkpoint of a
+    resumed run, so a multi-worker run that is to be resumed needs `run_dir` on storage all workers can read.
+
+    `precision` is the `--mixed-precision` choice ("off", "auto", "float16", "bfloat16", see `dtype_policy_name`).
+    None means "off" for a new run; a resumed run keeps the dtype policy it was started with, which its checkpoint
+    records, and refuses a `precision` that asks for another.
     """
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any operation.
+    distribution_strategy = make_strategy(strategy)
+    chief = is_chief(distribution_strategy)
     run_dir = Path(run_dir)
-    prepare_run_dir(run_dir, overwrite=overwrite, resume=resume)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_dir(run_dir, overwrite=overwrite, resume=resume)
+    if chief:
+        storage.check_writable(run_dir)
     configure_determinism(config.seed)
 
     dataset = dataset.limited(config.limit)
+    check_last_batches(dataset, config.batch_size, distribution_strategy.num_replicas_in_sync)
     steps = steps_per_epoch(len(dataset.train_images), config.batch_size)
-    if resume:
-        checkpoint = storage.read_checkpoint(run_dir)
-        model = keras.saving.load_model(checkpoint.model_path, safe_mode=True)
-        if checkpoint.config.epochs != config.epochs:
-            # A longer run stretches the schedule to its new end; the step count carries on from the checkpoint.
-            model.optimizer.learning_rate = learning_rate_schedule(config, steps)
-        model.vae_config = config
-        initial_epoch, history = checkpoint.epochs_done, checkpoint.history
-    else:
-        model = build_model(config, steps)
-        initial_epoch, history = 0, {}
+    with distribution_strategy.scope():
+        if resume:
+            checkpoint = storage.read_checkpoint(run_dir)
+            model = keras.saving.load_model(checkpoint.model_path, safe_mode=True)
+            check_resumed_precision(model.dtype_policy.name, precision)
+            if checkpoint.config.epochs != config.epochs:
+                # A longer run stretches the schedule to its new end; the step count carries on from the checkpoint.
+                model.optimizer.learning_rate = learning_rate_schedule(config, steps)
+            model.vae_config = config
+            initial_epoch, history = checkpoint.epochs_done, checkpoint.history
+        else:
+            model = build_model(config, steps, dtype_policy_name(precision or "off"))
+            initial_epoch, history = 0, {}
     if initial_epoch >= config.epochs:
         raise storage.RunError(
             f"the run in {run_dir}/ has already trained {initial_epoch} epochs: pass a larger --epochs to continue"
         )
 
-    train_data = training_dataset(dataset.train_images, config.batch_size, config.seed, initial_epoch, config.epochs)
-    test_data = evaluation_dataset(test_inputs(dataset, config.binarize), EVALUATION_BATCH_SIZE)
+    # Keras splits each global batch among the replicas of the strategy the model was built under.
+    train_data = shard_by_data(
+        training_dataset(dataset.train_images, config.batch_size, config.seed, initial_epoch, config.epochs)
+    )
+    test_images = test_inputs(dataset, config.binarize)
+    test_data = shard_by_data(evaluation_dataset(test_images, EVALUATION_BATCH_SIZE))
 
     started = time.perf_counter()
     elapsed_before = history["wall_seconds"][-1] if history.get("wall_seconds") else 0.0
+    save_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="vae-worker-"))
     callbacks = [
         DivergenceGuard(),
-        EpochCheckpoint(run_dir, config, history, started_at=started, elapsed_before=elapsed_before),
+        EpochCheckpoint(save_dir, config, history, started_at=started, elapsed_before=elapsed_before),
     ]
+    if chief:
+        callbacks.append(
+            TensorBoardLogs(run_dir / storage.LOGS_DIR, test_images[:TENSORBOARD_DIGITS], replace=not resume)
+        )
     try:
         model.fit(
             train_data,
@@ -161,6 +202,7 @@ def train(
             shuffle=False,  # the dataset shuffles itself, per epoch and seeded
             verbose=verbose,
         )
+        storage.save_run(save_dir, model, config, history)
     except TrainingDivergedError as error:
         checkpoint = storage.read_checkpoint_safe(run_dir)
         kept = (
@@ -169,8 +211,42 @@ def train(
             else "no epoch had finished, so nothing was saved"
         )
         raise TrainingDivergedError(f"{error}; {kept}; try a lower --learning-rate") from None
-    storage.save_run(run_dir, model, config, history)
-    return TrainingResult(config, history, run_dir, seconds=time.perf_counter() - started)
+    finally:
+        if not chief:
+            shutil.rmtree(save_dir, ignore_errors=True)
+    return TrainingResult(config, history, run_dir, seconds=time.perf_counter() - started, wrote_run_dir=chief)
+
+
+def check_last_batches(dataset: Dataset, batch_size: int, replicas: int) -> None:
+    """Refuse a split whose last batch has fewer digits than there are replicas.
+
+    The last batch of an epoch may be smaller than the others; split among the replicas, it would leave some of them
+    an empty batch, which TensorFlow's CPU convolutions reject with an error about filter depths.
+    """
+    for split, count, size in (
+        ("training", len(dataset.train_images), batch_size),
+        ("test", len(dataset.test_images), EVALUATION_BATCH_SIZE),
+    ):
+        remainder = count % size
+        if 0 < remainder < replicas:
+            if split == "training":
+                hint = f"choose a --limit or --batch-size that leaves none or at least {replicas}"
+            else:
+                hint = "use fewer replicas"
+            raise ValueError(
+                f"the last {split} batch would hold {remainder} of {count} digits, too few for {replicas} replicas: "
+                + hint
+            )
+
+
+def check_resumed_precision(saved_policy: str, precision: str | None) -> None:
+    """Refuse a `--mixed-precision` that asks a resumed run for another dtype policy than the one it was started
+    with: the model's layers and its optimizer (loss-scaled or not) were built for that one."""
+    if precision is not None and dtype_policy_name(precision) != saved_policy:
+        raise ValueError(
+            f"--mixed-precision {precision} contradicts the run being resumed (dtype policy {saved_policy}); "
+            "drop --mixed-precision, or start a new run with --overwrite"
+        )
 
 
 class DivergenceGuard(keras.callbacks.Callback):
@@ -207,3 +283,60 @@ class EpochCheckpoint(keras.callbacks.Callback):
         elapsed = self.elapsed_before + time.perf_counter() - self.started_at
         self.history.setdefault("wall_seconds", []).append(round(elapsed, 3))
         storage.save_checkpoint(self.run_dir, self.model, self.config, epoch + 1, self.history)
+
+
+class TensorBoardLogs(keras.callbacks.Callback):
+    """After every epoch, writes TensorBoard summaries to `log_dir`: the epoch's losses under train/ and test/ (one
+    chart per loss, one curve per split), the learning rate, and an image of fixed test digits (top row) above their
+    reconstructions from the latent mean (bottom row). The step is the number of epochs done.
+
+    Keras' own TensorBoard callback opens its event files when training begins, so a run that fails in its first
+    epoch would leave files behind in a directory that must then stay as it was. This one writes nothing until an
+    epoch's checkpoint is on disk; at that moment a new run also deletes the logs of the run it replaces, as its
+    checkpoint has replaced theirs.
+    """
+
+    def __init__(self, log_dir: Path, images: np.ndarray, replace: bool):
+        super().__init__()
+        self.log_dir = log_dir
+        self.images = images
+        self.replace = replace
+        self.writers = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        logs = logs or {}
+        if self.writers is None:
+            if self.replace:
+                shutil.rmtree(self.log_dir, ignore_errors=True)
+            self.writers = {
+                split: tf.summary.create_file_writer(str(self.log_dir / split)) for split in ("train", "test")
+            }
+        step = epoch + 1
+        with self.writers["train"].as_default(step=step):
+            for key, value in logs.items():
+                if not key.startswith("val_"):
+                    tf.summary.scalar(key, value)
+            tf.summary.scalar("learning_rate", keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        with self.writers["test"].as_default(step=step):
+            for key, value in logs.items():
+                if key.startswith("val_"):
+                    tf.summary.scalar(key[len("val_") :], value)
+            tf.summary.image(
+                "reconstructions",
+                self.reconstruction_strip()[None],
+                description="top: fixed test digits; bottom: their reconstructions from the latent mean",
+            )
+        for writer in self.writers.values():
+            writer.flush()
+
+    def reconstruction_strip(self) -> np.ndarray:
+        """The digits side by side in one row, their reconstructions in a second row below: (56, 28 * count, 1)."""
+        reconstructions = keras.ops.convert_to_numpy(self.model(self.images))
+        rows = [np.concatenate(list(self.images), axis=1), np.concatenate(list(reconstructions), axis=1)]
+        return np.concatenate(rows)
+
+    def on_train_end(self, logs=None):
+        for writer in (self.writers or {}).values():
+            writer.close()
