@@ -1,4 +1,4 @@
-"""What every command shares: quiet TensorFlow start-up, run-dir and seed options, and one-line errors.
+"""What every command shares: quiet TensorFlow start-up, the common options, and one-line errors.
 
 Nothing here imports TensorFlow or `vae` at module level, so `--help` stays instant.
 """
@@ -11,6 +11,7 @@ import os
 import sys
 import traceback
 import warnings
+from pathlib import Path
 
 import click
 
@@ -21,6 +22,12 @@ run_dir_option = click.option(
     show_default=True,
     envvar="VAE_RUN_DIR",
     help="Run directory (env VAE_RUN_DIR).",
+)
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(),
+    envvar="VAE_DATA_DIR",
+    help="Folder with the four IDX files or mnist.npz (env VAE_DATA_DIR). Default: the Keras download.",
 )
 debug_option = click.option("--debug", is_flag=True, help="Show the full traceback of an unexpected error.")
 
@@ -83,9 +90,7 @@ def one_line_errors(command):
             return command(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except KeyboardInterrupt:
-            raise
-        except Exception as error:
+        except Exception as error:  # KeyboardInterrupt is no Exception: it passes through to the command's handler
             if debug:
                 traceback.print_exc()
                 sys.exit(1)
@@ -104,14 +109,6 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(),
-    envvar="VAE_DATA_DIR",
-    help="Folder with the four IDX files or mnist.npz (env VAE_DATA_DIR). Default: the Keras download.",
-)
-
-
 def index_list(context, parameter, value):
     """Parse "3,17,42" into [3, 17, 42]; anything else is a usage error naming the option."""
     if value is None:
@@ -122,8 +119,6 @@ def index_list(context, parameter, value):
         raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
 
 
-def output_path(output, run_dir, view: str):
+def output_path(output, run_dir, view: str) -> Path:
     """--output when given, else <run-dir>/<view>.png."""
-    from pathlib import Path
-
     return Path(output) if output else Path(run_dir) / f"{view}.png"

@@ -6,17 +6,12 @@ from pathlib import Path
 
 import click
 
-from vae_scripts.common import one_line_errors, run_dir_option
+from vae_scripts.common import data_dir_option, one_line_errors, run_dir_option
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @run_dir_option
-@click.option(
-    "--data-dir",
-    type=click.Path(),
-    envvar="VAE_DATA_DIR",
-    help="Folder with the four IDX files or mnist.npz (env VAE_DATA_DIR). Default: the Keras download.",
-)
+@data_dir_option
 @click.option(
     "--k",
     type=click.IntRange(min=1),

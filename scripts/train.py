@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from vae_scripts.common import one_line_errors, run_dir_option, warnings_on_one_line
+from vae_scripts.common import data_dir_option, one_line_errors, run_dir_option, warnings_on_one_line
 
 DATASETS = ["mnist", "fashion-mnist"]
 STRATEGIES = ["default", "mirrored", "multi-worker"]
@@ -53,12 +53,7 @@ PRECISIONS = ["off", "auto", "float16", "bfloat16"]
 @click.option("--beta", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Weight of the KL term.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="The one seed of the run.")
 @click.option("--dataset", type=click.Choice(DATASETS), default="mnist", show_default=True)
-@click.option(
-    "--data-dir",
-    type=click.Path(),
-    envvar="VAE_DATA_DIR",
-    help="Folder with the four IDX files or mnist.npz (env VAE_DATA_DIR). Default: the Keras download.",
-)
+@data_dir_option
 @run_dir_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Train on the first N digits only.")
 @click.option(
