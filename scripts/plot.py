@@ -20,7 +20,11 @@ def main():
 
 @main.command("latent-grid")
 @click.option("--n", type=click.IntRange(2, 100), default=30, show_default=True, help="Cells per side.")
-@click.option("--span", type=click.FloatRange(min=0, min_open=True), help="Grid covers [-span, span]. Default: where the test digits lie.")
+@click.option(
+    "--span",
+    type=click.FloatRange(min=0, min_open=True),
+    help="The grid covers [-span, span]. Default: where the test digits' latent means lie.",
+)
 @click.option("--quantiles", is_flag=True, help="Span the Gaussian quantiles 0.05-0.95 instead.")
 @click.option("--dims", callback=index_list, default="0,1", show_default=True, help="The two latent axes that vary.")
 @run_dir_option
@@ -29,13 +33,16 @@ def main():
 @one_line_errors
 def latent_grid(n, span, quantiles, dims, run_dir, data_dir, output):
     """An n x n grid of digits decoded from a plane of latent space, in one batched call."""
+    if span is not None and quantiles:
+        raise click.UsageError("--span and --quantiles exclude each other: the quantiles fix the span")
+
     from vae import load_run
-    from vae.plots import check_dims, default_span, plot_latent_grid, test_digits
+    from vae.plots import check_dims, default_span, load_test_digits, plot_latent_grid
 
     model, config, _ = load_run(run_dir)
     dims = check_dims(tuple(dims), config.latent_dim)
     if span is None and not quantiles:
-        span = default_span(model, test_digits(config, data_dir)[0], dims)
+        span = default_span(model, load_test_digits(config, data_dir)[0], dims)
     click.echo(plot_latent_grid(model, output_path(output, run_dir, "latent-grid"), n, span, quantiles, dims))
 
 
@@ -47,16 +54,16 @@ def latent_grid(n, span, quantiles, dims, run_dir, data_dir, output):
 def clusters(run_dir, data_dir, output):
     """The latent means of the test digits, coloured by label (PCA for a latent size above 2)."""
     from vae import load_run
-    from vae.plots import plot_clusters, test_digits
+    from vae.plots import load_test_digits, plot_clusters
 
     model, config, _ = load_run(run_dir)
-    images, labels = test_digits(config, data_dir)
+    images, labels = load_test_digits(config, data_dir)
     click.echo(plot_clusters(model, images, labels, output_path(output, run_dir, "clusters")))
 
 
 @main.command()
-@click.option("--n", type=click.IntRange(1, 400), default=64, show_default=True, help="How many digits.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--n", type=click.IntRange(1, 400), default=64, show_default=True, help="How many digits (1-400).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seeds the prior samples.")
 @run_dir_option
 @output_option
 @one_line_errors
@@ -72,7 +79,7 @@ def samples(n, seed, run_dir, output):
 @main.command()
 @click.option("--from", "start", type=click.IntRange(min=0), default=0, show_default=True, help="Test digit index.")
 @click.option("--to", "end", type=click.IntRange(min=0), default=1, show_default=True, help="Test digit index.")
-@click.option("--steps", type=click.IntRange(2, 50), default=10, show_default=True)
+@click.option("--steps", type=click.IntRange(2, 50), default=10, show_default=True, help="Digits in the row (2-50).")
 @run_dir_option
 @data_dir_option
 @output_option
@@ -80,12 +87,13 @@ def samples(n, seed, run_dir, output):
 def interpolate(start, end, steps, run_dir, data_dir, output):
     """Decode the straight line between the latent means of two test digits."""
     from vae import load_run
-    from vae.plots import check_indices, plot_interpolation, test_digits
+    from vae.plots import check_indices, load_test_digits, plot_interpolation
 
     model, config, _ = load_run(run_dir)
-    images, labels = test_digits(config, data_dir)
+    images, labels = load_test_digits(config, data_dir)
     check_indices([start, end], len(images))
-    click.echo(plot_interpolation(model, images, labels, start, end, steps, output_path(output, run_dir, "interpolate")))
+    path = output_path(output, run_dir, "interpolate")
+    click.echo(plot_interpolation(model, images, labels, start, end, steps, path))
 
 
 @main.command()
@@ -98,7 +106,7 @@ def history(run_dir, output):
     from vae.storage import read_config, read_history
 
     config = read_config(run_dir)
-    click.echo(plot_history(read_history(run_dir), config.binarize, output_path(output, run_dir, "history")))
+    click.echo(plot_history(read_history(run_dir), config, output_path(output, run_dir, "history")))
 
 
 if __name__ == "__main__":

@@ -14,9 +14,14 @@ import numpy as np
 
 from vae.storage import atomic_path
 
+DPI = 100
 ENCODE_BATCH_SIZE = 1000
 DIGIT_STYLE = {"cmap": "gray", "interpolation": "nearest", "vmin": 0.0, "vmax": 1.0}
-VIEWS = ("reconstruction", "latent-grid", "clusters", "samples", "interpolate", "history")
+# The latent grid is drawn at a whole number of screen pixels per digit pixel, at least this many on a side; at
+# any other ratio, nearest-neighbour drawing drops or doubles rows of pixels unevenly and thin strokes break up.
+GRID_MINIMUM_SIDE = 560
+# Room around the latent grid, in screen pixels, for the tick labels, the axis labels and the title.
+GRID_MARGINS = {"left": 70, "right": 25, "bottom": 55, "top": 40}
 
 
 def pyplot():
@@ -30,18 +35,39 @@ def pyplot():
 
 
 def save_figure(figure, path: str | Path) -> Path:
+    """Write `figure` as a PNG under a temporary name and rename it over `path`, so a failure leaves no half file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=100)
-    pyplot().close(figure)
+    try:
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, format="png", dpi=DPI)
+    finally:
+        pyplot().close(figure)
     return path
 
 
+def load_test_digits(config, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    """The run's test digits as the model saw them (binarized once under --binarize) and their labels."""
+    from vae.data import load_dataset, test_inputs
+
+    dataset = load_dataset(config.dataset, data_dir)
+    return test_inputs(dataset, config.binarize), dataset.test_labels
+
+
+def check_indices(indices, count: int) -> list[int]:
+    """The indices as a list, or a ValueError naming the first one outside the test set."""
+    outside = [index for index in indices if not 0 <= index < count]
+    if outside:
+        raise ValueError(
+            f"test digit index {outside[0]} is out of range: the test set has {count} digits (0..{count - 1})"
+        )
+    return list(indices)
+
+
 def encode_means(model, images: np.ndarray) -> np.ndarray:
-    """The latent means of `images` (float32, N x 28 x 28 x 1), encoded in batches."""
-    means = [np.asarray(model.encode(images[start : start + ENCODE_BATCH_SIZE])[0]) for start in range(0, len(images), ENCODE_BATCH_SIZE)]
-    return np.concatenate(means)
+    """The latent means of `images` (float32, N x 28 x 28 x 1), encoded in batches to bound the memory used."""
+    batches = range(0, len(images), ENCODE_BATCH_SIZE)
+    return np.concatenate([np.asarray(model.encode(images[start : start + ENCODE_BATCH_SIZE])[0]) for start in batches])
 
 
 def decode(model, z: np.ndarray) -> np.ndarray:
@@ -50,14 +76,19 @@ def decode(model, z: np.ndarray) -> np.ndarray:
 
 
 def check_dims(dims: tuple[int, int], latent_dim: int) -> tuple[int, int]:
-    if len(dims) != 2 or dims[0] == dims[1] or not all(0 <= d < latent_dim for d in dims):
-        raise ValueError(f"dims must be two different latent axes in 0..{latent_dim - 1}, got {','.join(map(str, dims))}")
+    """The two latent axes a grid varies, or a ValueError saying which axes this run has."""
+    if latent_dim < 2:
+        raise ValueError(f"the latent grid needs a latent size of at least 2; this run's is {latent_dim}")
+    if len(dims) != 2 or dims[0] == dims[1] or not all(0 <= dim < latent_dim for dim in dims):
+        given = ",".join(map(str, dims))
+        raise ValueError(f"dims must be two different latent axes in 0..{latent_dim - 1}, got {given}")
     return dims
 
 
 def default_span(model, images: np.ndarray, dims: tuple[int, int] = (0, 1)) -> float:
     """Half-width of a grid that covers where the test digits' latent means lie: their 99th percentile of |z| on
-    the two axes, rounded up to 0.5."""
+    the two axes, rounded up to 0.5. A fixed span would show mostly empty prior for a weakly trained model and cut
+    off digits for a model whose codes spread wider than N(0, I)."""
     means = encode_means(model, images)[:, list(dims)]
     return max(0.5, math.ceil(float(np.percentile(np.abs(means), 99)) * 2) / 2)
 
@@ -88,60 +119,89 @@ def decode_latent_grid(model, n: int, span: float | None = None, quantiles: bool
 
 
 def tile(images: np.ndarray, padding: int = 1) -> np.ndarray:
-    """Lay an (rows, columns, 28, 28) array of digits out as one image, with thin gaps between cells."""
+    """Lay an (rows, columns, 28, 28) array of digits out as one image, with thin dark gray gaps between cells."""
     rows, columns = images.shape[:2]
     size = 28 + padding
-    canvas = np.ones((rows * size - padding, columns * size - padding), dtype="float32") * 0.25
+    canvas = np.full((rows * size - padding, columns * size - padding), 0.25, dtype="float32")
     for row in range(rows):
         for column in range(columns):
             canvas[row * size : row * size + 28, column * size : column * size + 28] = images[row, column]
     return canvas
 
 
-def plot_reconstructions(model, images: np.ndarray, labels: np.ndarray, indices, path, columns: int = 10) -> Path:
-    """Originals on top, their reconstructions (the decoder's mean image from the latent mean) below, wrapped
-    into row pairs of at most `columns` digits."""
+def reconstruction_layout(count: int, columns: int = 10) -> tuple[int, int]:
+    """(row pairs, columns) for `count` digits: one row pair per `columns` digits, each an original above its
+    reconstruction, so a long selection wraps instead of making one unreadably wide strip."""
+    columns = min(columns, count)
+    return math.ceil(count / columns), columns
+
+
+def plot_reconstructions(model, images: np.ndarray, labels: np.ndarray, indices, path) -> Path:
+    """Originals on top, their reconstructions (the decoder's mean image from the latent mean) below, labelled
+    with the test index and the digit."""
     plt = pyplot()
     originals = images[indices]
     reconstructions = np.asarray(model(originals))[..., 0]
     count = len(indices)
-    columns = min(columns, count)
-    pairs = math.ceil(count / columns)
-    figure, axes = plt.subplots(2 * pairs, columns, figsize=(1.1 * columns, 2.4 * pairs + 0.6), squeeze=False)
+    pairs, columns = reconstruction_layout(count)
+    # At least 4 inches wide, so that the title fits above a few digits.
+    width = max(1.1 * columns, 4.0)
+    figure, axes = plt.subplots(2 * pairs, columns, figsize=(width, 2.4 * pairs + 0.6), squeeze=False)
     for position in range(pairs * columns):
         pair, column = divmod(position, columns)
         top, bottom = axes[2 * pair, column], axes[2 * pair + 1, column]
-        for axis in (top, bottom):
-            axis.set_axis_off()
+        top.set_axis_off()
+        bottom.set_axis_off()
         if position >= count:
             continue
         top.imshow(originals[position, ..., 0], **DIGIT_STYLE)
         top.set_title(f"#{indices[position]}: {labels[indices[position]]}", fontsize=8)
         bottom.imshow(reconstructions[position], **DIGIT_STYLE)
-    figure.suptitle("Test digits (upper rows) and their reconstructions (lower rows)")
+    figure.suptitle("Test digits above their reconstructions")
     figure.tight_layout()
     return save_figure(figure, path)
 
 
-def plot_latent_grid(model, path, n: int, span: float, quantiles: bool, dims=(0, 1)) -> Path:
+def grid_ticks(axis: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Tick positions and labels at round z values (-2, -1, 0, ...) instead of at cells, whose values are rarely
+    round (an even n has no cell at 0). Positions are interpolated between the cell centres, so the uneven spacing
+    of a quantile axis shows in the ticks."""
+    from matplotlib.ticker import MaxNLocator
+
+    values = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(float(axis[0]), float(axis[-1]))
+    tolerance = 1e-6 * float(axis[-1] - axis[0])
+    values = values[(values >= axis[0] - tolerance) & (values <= axis[-1] + tolerance)]
+    return np.interp(values, axis, centres), [f"{value + 0.0:g}" for value in values]
+
+
+def plot_latent_grid(model, path, n: int, span: float | None, quantiles: bool, dims=(0, 1)) -> Path:
+    """The decoded n x n grid, drawn pixel for pixel (see GRID_MINIMUM_SIDE), with z values on both axes."""
     plt = pyplot()
     images, axis = decode_latent_grid(model, n, span=span, quantiles=quantiles, dims=dims)
-    figure, ax = plt.subplots(figsize=(9, 9))
-    ax.imshow(tile(images, padding=0), **DIGIT_STYLE)
-    ticks = np.linspace(0, n - 1, min(n, 7)).round().astype(int)
-    ax.set_xticks(ticks * 28 + 14, [f"{axis[i]:.2f}" for i in ticks])
-    ax.set_yticks(ticks * 28 + 14, [f"{axis[::-1][i]:.2f}" for i in ticks])
+    canvas = tile(images, padding=0)
+    scale = max(1, math.ceil(GRID_MINIMUM_SIDE / canvas.shape[0]))
+    side = canvas.shape[0] * scale
+    width = side + GRID_MARGINS["left"] + GRID_MARGINS["right"]
+    height = side + GRID_MARGINS["bottom"] + GRID_MARGINS["top"]
+    figure = plt.figure(figsize=(width / DPI, height / DPI))
+    # Placed by hand, not by tight_layout, so that the image gets exactly `side` screen pixels.
+    ax = figure.add_axes((GRID_MARGINS["left"] / width, GRID_MARGINS["bottom"] / height, side / width, side / height))
+    ax.imshow(canvas, **DIGIT_STYLE)
+    centres = np.arange(n) * 28 + 13.5
+    ax.set_xticks(*grid_ticks(axis, centres))
+    ax.set_yticks(*grid_ticks(axis, centres[::-1]))
     ax.set_xlabel(f"z[{dims[0]}]")
     ax.set_ylabel(f"z[{dims[1]}]")
     spread = "Gaussian quantiles 0.05-0.95" if quantiles else f"z in [-{span:g}, {span:g}]"
     others = "" if model.vae_config.latent_dim == 2 else ", other axes at 0"
     ax.set_title(f"Decoded latent grid, {n}x{n}, {spread}{others}")
-    figure.tight_layout()
     return save_figure(figure, path)
 
 
 def project_two_dimensions(means: np.ndarray) -> tuple[np.ndarray, bool]:
     """The points themselves for a 2-D latent; otherwise their first two principal components (PCA by SVD)."""
+    if means.shape[1] < 2:
+        raise ValueError(f"the cluster plot needs a latent size of at least 2; this run's is {means.shape[1]}")
     if means.shape[1] == 2:
         return means, False
     centred = means - means.mean(axis=0)
@@ -150,6 +210,8 @@ def project_two_dimensions(means: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def plot_clusters(model, images: np.ndarray, labels: np.ndarray, path) -> Path:
+    """The test digits' latent means coloured by label, on equal axes so distances in the picture are distances in
+    z (or in the PCA plane)."""
     plt = pyplot()
     points, projected = project_two_dimensions(encode_means(model, images))
     figure, ax = plt.subplots(figsize=(9, 8))
@@ -157,6 +219,7 @@ def plot_clusters(model, images: np.ndarray, labels: np.ndarray, path) -> Path:
     for digit in range(10):
         chosen = labels == digit
         ax.scatter(points[chosen, 0], points[chosen, 1], s=2, alpha=0.6, color=colours(digit), label=str(digit))
+    ax.set_aspect("equal", adjustable="datalim")
     ax.legend(title="label", markerscale=6, loc="upper right")
     if projected:
         ax.set_xlabel("principal component 1")
@@ -171,7 +234,7 @@ def plot_clusters(model, images: np.ndarray, labels: np.ndarray, path) -> Path:
 
 
 def plot_samples(model, path, n: int, seed: int) -> Path:
-    """New digits decoded from z ~ N(0, I), seeded."""
+    """New digits decoded from z ~ N(0, I), seeded, in a square-ish grid."""
     plt = pyplot()
     z = np.random.default_rng(seed).standard_normal((n, model.vae_config.latent_dim)).astype("float32")
     images = decode(model, z)
@@ -193,24 +256,42 @@ def plot_interpolation(model, images: np.ndarray, labels: np.ndarray, start: int
     means = encode_means(model, images[[start, end]])
     weights = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
     decoded = decode(model, (1 - weights) * means[0] + weights * means[1])
-    figure, axes = plt.subplots(1, steps, figsize=(1.1 * steps, 1.9), squeeze=False)
+    # At least 5 inches wide, so that the title fits above a few steps.
+    figure, axes = plt.subplots(1, steps, figsize=(max(1.1 * steps, 5.0), 1.9), squeeze=False)
     for index, ax in enumerate(axes[0]):
         ax.imshow(decoded[index], **DIGIT_STYLE)
         ax.set_axis_off()
     axes[0, 0].set_title(f"#{start}: {labels[start]}", fontsize=9)
     axes[0, -1].set_title(f"#{end}: {labels[end]}", fontsize=9)
-    figure.suptitle(f"Interpolating the latent means of test digits {start} and {end} in {steps} steps")
+    figure.suptitle(f"Test digit #{start} to #{end} along a straight line in z, {steps} steps")
     figure.tight_layout()
     return save_figure(figure, path)
 
 
-def plot_history(history: dict, binarize: bool, path) -> Path:
+def history_panels(config) -> list[tuple[str, str, str]]:
+    """(history key, title, y label) for the three panels. Under grayscale targets the Bernoulli cross-entropy is
+    a surrogate, not a log-likelihood, and with beta != 1 the total is no ELBO: the labels say so."""
+    nats = "nats per image"
+    total = "negative ELBO" if config.beta == 1 else f"loss: reconstruction + {config.beta:g} x KL"
+    kl = ("kl_loss", "KL(q(z|x) || p(z))", nats)
+    if config.binarize:
+        return [("loss", total, nats), ("reconstruction_loss", "reconstruction: -log p(x|z)", nats), kl]
+    bce = f"grayscale BCE ({nats})"
+    return [
+        ("loss", f"{total} (grayscale BCE)", bce),
+        ("reconstruction_loss", "reconstruction: grayscale BCE", bce),
+        kl,
+    ]
+
+
+def plot_history(history: dict, config, path) -> Path:
     """Train and test curves per epoch for the total loss and its two parts."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(14, 4))
-    panels = [("loss", "negative ELBO"), ("reconstruction_loss", "reconstruction"), ("kl_loss", "KL divergence")]
-    unit = "nats per image" if binarize else "nats per image (grayscale BCE)"
-    for ax, (key, title) in zip(axes, panels):
+    epochs = max([len(values) for values in history.values()] + [1])
+    for ax, (key, title, unit) in zip(axes, history_panels(config)):
         later = []
         for prefix, name in (("", "train"), ("test_", "test")):
             values = history.get(prefix + key, [])
@@ -220,26 +301,15 @@ def plot_history(history: dict, binarize: bool, path) -> Path:
             # The first epoch's loss is far above the rest; cut it off so the later progress stays visible.
             low, high = min(later), max(later)
             ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
+        # Whole epochs only, also for a run of one or two epochs, where matplotlib would tick at 0.95, 1.00, ...
+        ax.set_xlim(0.5, epochs + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(unit)
         ax.grid(alpha=0.3)
         ax.legend()
-    figure.suptitle("Training history")
+    targets = "binarized" if config.binarize else "grayscale"
+    figure.suptitle(f"Training history: {config.dataset}, {targets}, latent size {config.latent_dim}")
     figure.tight_layout()
     return save_figure(figure, path)
-
-
-def test_digits(config, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """The run's test digits as the model saw them (binarized once under --binarize) and their labels."""
-    from vae.data import load_dataset, test_inputs
-
-    dataset = load_dataset(config.dataset, data_dir)
-    return test_inputs(dataset, config.binarize), dataset.test_labels
-
-
-def check_indices(indices, count: int) -> list[int]:
-    bad = [index for index in indices if not 0 <= index < count]
-    if bad:
-        raise ValueError(f"test digit index {bad[0]} is out of range: the test set has {count} digits (0..{count - 1})")
-    return list(indices)
