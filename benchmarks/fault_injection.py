@@ -58,11 +58,11 @@ def readable(run_dir: Path) -> tuple[bool, str]:
 
 @click.command()
 @click.option("--kills", default=20, show_default=True, help="How many times to SIGKILL the run.")
-@click.option("--epochs", default=60, show_default=True, help="Long enough that the kills land mid-run.")
+@click.option("--epochs", default=150, show_default=True, help="Long enough that every kill lands mid-run.")
 @click.option("--limit", default=1024, show_default=True, help="Training digits.")
 @click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=SUBSET_DIR)
 @click.option("--min-delay", default=2.0, show_default=True, help="Seconds after start before a kill, at least.")
-@click.option("--max-delay", default=12.0, show_default=True, help="... and at most.")
+@click.option("--max-delay", default=10.0, show_default=True, help="... and at most.")
 @click.option("--seed", default=0, show_default=True, help="Seeds the kill moments.")
 def main(kills, epochs, limit, data_dir, min_delay, max_delay, seed):
     from vae import storage

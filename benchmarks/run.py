@@ -30,6 +30,8 @@ import click
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent
+# The keras.io loop's 30-epoch test negative ELBO as the issue quotes it; each run also reports its own.
+FIXED_TARGET = 152.5
 sys.path.insert(0, str(ROOT))
 
 
@@ -123,11 +125,19 @@ def latent_grid_seconds(run_dir: Path, single_calls: int) -> tuple[float, float]
     "--data-dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     envvar="VAE_DATA_DIR",
-    required=True,
     help="The full MNIST IDX files (env VAE_DATA_DIR).",
 )
 @click.option("--output", type=click.Path(path_type=Path), default=ROOT / "results.json", show_default=True)
-def main(quick: bool, data_dir: Path, output: Path) -> None:
+@click.option("--show", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Print the table of an earlier results file and exit.")
+def main(quick: bool, data_dir: Path, output: Path, show: Path | None) -> None:
+    if show:
+        results = json.loads(show.read_text())
+        click.echo(f"{results['date']}, {results['machine']}")
+        click.echo(table(results))
+        return
+    if data_dir is None:
+        raise click.UsageError("--data-dir (or VAE_DATA_DIR) must name the full MNIST IDX files")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from keras_io_reference import train_reference
     from vae import storage
@@ -190,9 +200,26 @@ def main(quick: bool, data_dir: Path, output: Path) -> None:
             "vae_plot_latent_grid_seconds": plot_seconds,
         }
     )
+    add_derived(results, len(dataset.train_images))
     storage.write_json(output, results)
     click.echo(table(results))
     click.echo(f"wrote {output}")
+
+
+def add_derived(results: dict, training_digits: int) -> None:
+    """Figures read off the two full runs: the median epoch's images per second (each epoch of each run a window,
+    test scoring included) and the time to the issue's fixed target of 152.5."""
+    reference, project = results["reference"], results["project"]
+    reference_seconds = [record["wall_seconds"] for record in reference["per_epoch"]]
+    reference_losses = [record["total_loss"] for record in reference["per_epoch"]]
+    for run, seconds in ((reference, reference_seconds), (project, project["per_epoch_wall_seconds"])):
+        epochs = np.diff([0.0, *seconds])
+        run["epoch_images_per_second"] = statistics.median(training_digits / epochs)
+    results["epoch_throughput_ratio"] = project["epoch_images_per_second"] / reference["epoch_images_per_second"]
+    reference_time = seconds_to_reach(reference_losses, reference_seconds, FIXED_TARGET)
+    project_time = seconds_to_reach(project["per_epoch_test_loss"], project["per_epoch_wall_seconds"], FIXED_TARGET)
+    reference["seconds_to_fixed_target"], project["seconds_to_fixed_target"] = reference_time, project_time
+    results["fixed_target_ratio"] = project_time / reference_time if project_time and reference_time else None
 
 
 def machine() -> str:
@@ -210,10 +237,15 @@ def table(results: dict) -> str:
 
     rows = [
         ("measure", "keras.io loop", "vae-train", "ratio"),
-        ("training throughput (img/s, median)", f"{reference['images_per_second']:.0f}",
+        ("throughput, alternating windows in one process (img/s)", f"{reference['images_per_second']:.0f}",
          f"{project['images_per_second']:.0f}", ratio(results["throughput_ratio"])),
-        (f"time to test -ELBO <= {results['quality_target']:.1f}", seconds(reference["seconds_to_target"]),
-         seconds(project["seconds_to_target"]), ratio(results["time_to_quality_ratio"])),
+        ("throughput, median epoch of the full runs (img/s)", f"{reference['epoch_images_per_second']:.0f}",
+         f"{project['epoch_images_per_second']:.0f}", ratio(results["epoch_throughput_ratio"])),
+        (f"time to test -ELBO <= {results['quality_target']:.2f} (reference's final)",
+         seconds(reference["seconds_to_target"]), seconds(project["seconds_to_target"]),
+         ratio(results["time_to_quality_ratio"])),
+        (f"time to test -ELBO <= {FIXED_TARGET}", seconds(reference["seconds_to_fixed_target"]),
+         seconds(project["seconds_to_fixed_target"]), ratio(results["fixed_target_ratio"])),
         (f"test -ELBO after {results['epochs']} epochs", f"{reference['final_test_negative_elbo']:.2f}",
          f"{project['final_test_negative_elbo']:.2f}", ""),
         ("latent grid, 900 cells", f"{grid['single_predict_seconds']:.2f} s (900 predicts)",
