@@ -1,4 +1,4 @@
-"""`vae-plot`: pictures of a trained run: latent-grid, clusters, samples, interpolate, history."""
+"""`vae-plot`: pictures of a trained run: latent-grid, clusters, samples, interpolate, history, progress."""
 
 from __future__ import annotations
 
@@ -107,6 +107,22 @@ def history(run_dir, output):
 
     config = read_config(run_dir)
     click.echo(plot_history(read_history(run_dir), config, output_path(output, run_dir, "history")))
+
+
+@main.command()
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=4.0, show_default=True, help="Epochs a second.")
+@run_dir_option
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: <run-dir>/progress.gif")
+@one_line_errors
+def progress(fps, run_dir, output):
+    """An animated GIF of training, one frame per epoch, from the snapshots of vae-train --snapshots."""
+    from vae.plots import render_progress
+    from vae.snapshots import read_snapshots
+    from vae.storage import read_config
+
+    config = read_config(run_dir)
+    path = Path(output) if output else Path(run_dir) / "progress.gif"
+    click.echo(render_progress(read_snapshots(run_dir), config, path, fps))
 
 
 if __name__ == "__main__":

@@ -80,13 +80,20 @@ PRECISIONS = ["off", "auto", "float16", "bfloat16"]
     "without one. 'float16' or 'bfloat16' force it (bfloat16 suits recent CPUs). Default: off; a resumed run keeps "
     "its own.",
 )
+@click.option(
+    "--snapshots",
+    is_flag=True,
+    default=False,
+    help="After every epoch, save a small latent grid and reconstructions for vae-plot progress and vae-report. "
+    "A resumed run that has them goes on taking them.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a trained run in --run-dir.")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint, up to --epochs.")
 @click.option(
     "--verbose", type=click.IntRange(0, 2), default=1, show_default=True, help="0 silent, 1 progress bar, 2 a line per epoch."
 )
 @one_line_errors
-def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precision, **options):
+def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precision, snapshots, **options):
     """Train a convolutional VAE and save config.json, vae.weights.h5, vae.keras and history.json in --run-dir.
 
     Every epoch also leaves a checkpoint, so an interrupted run continues with --resume, and TensorBoard logs
@@ -125,6 +132,7 @@ def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precisio
                 verbose=verbose,
                 strategy=strategy,
                 precision=mixed_precision,
+                snapshots=snapshots,
             )
     except KeyboardInterrupt:
         checkpoint = storage.read_checkpoint_safe(run_dir)

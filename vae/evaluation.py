@@ -25,8 +25,8 @@ from vae import storage
 from vae.config import VAEConfig
 from vae.data import load_dataset, test_inputs
 from vae.model import kl_divergence, reconstruction_loss
+from vae.storage import EVAL_FILE
 
-EVAL_FILE = "eval.json"
 DEFAULT_K = 100
 DEFAULT_BATCH_SIZE = 100
 # At most this many (sample, digit) pairs go through the decoder at once. The keras.io decoder holds about 150 KB

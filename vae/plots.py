@@ -313,3 +313,54 @@ def plot_history(history: dict, config, path) -> Path:
     figure.suptitle(f"Training history: {config.dataset}, {targets}, latent size {config.latent_dim}")
     figure.tight_layout()
     return save_figure(figure, path)
+
+
+def progress_frame(snapshot, total_epochs: int, loss_name: str) -> np.ndarray:
+    """One frame of the training animation as a grayscale image: the snapshot's latent grid beside its test digits
+    and their reconstructions, titled with the epoch and the test loss."""
+    plt = pyplot()
+    width, height = 840, 440
+    figure = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    # The grid gets exactly one screen pixel per digit pixel, so no rows are dropped or doubled.
+    side = 28 * len(snapshot.grid_axis)
+    grid_ax = figure.add_axes((20 / width, 20 / height, side / width, side / height))
+    grid_ax.imshow(tile(snapshot.latent_grid, padding=0), **DIGIT_STYLE)
+    grid_ax.set_axis_off()
+    grid_ax.set_title("latent grid, Gaussian quantiles 0.05-0.95", fontsize=9)
+    pairs_ax = figure.add_axes(((side + 50) / width, 0.25, 1 - (side + 70) / width, 0.4))
+    pairs_ax.imshow(tile(np.stack([snapshot.originals, snapshot.reconstructions])), **DIGIT_STYLE)
+    pairs_ax.set_axis_off()
+    pairs_ax.set_title("test digits above their reconstructions", fontsize=9)
+    figure.suptitle(f"Epoch {snapshot.epoch} of {total_epochs}: {loss_name} {snapshot.test_loss:.2f}")
+    try:
+        figure.canvas.draw()
+        rgb = np.asarray(figure.canvas.buffer_rgba())[..., :3]
+    finally:
+        plt.close(figure)
+    # Everything drawn is gray, so one channel loses nothing and the GIF palette holds all 256 levels.
+    return rgb.mean(axis=2).round().astype("uint8")
+
+
+def render_progress(snapshots: list, config, path, fps: float = 4.0) -> Path:
+    """An animated GIF with one frame per snapshot (per epoch of a `--snapshots` run), looping, the last frame held
+    a little longer so the final state can be seen."""
+    from PIL import Image  # matplotlib depends on Pillow, so it is always there
+
+    if not fps > 0:
+        raise ValueError(f"fps must be a positive number, got {fps}")
+    loss_name = "test " + history_panels(config)[0][1]
+    total_epochs = max(config.epochs, snapshots[-1].epoch)
+    frames = [Image.fromarray(progress_frame(snapshot, total_epochs, loss_name), mode="L") for snapshot in snapshots]
+    duration = round(1000 / fps)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as temporary:
+        frames[0].save(
+            temporary,
+            format="GIF",
+            save_all=True,
+            append_images=frames[1:],
+            duration=[duration] * (len(frames) - 1) + [4 * duration],
+            loop=0,
+        )
+    return path

@@ -8,6 +8,8 @@ A finished run directory holds:
     history.json      per-epoch train and test losses
     checkpoint/       state.json and epoch-NNNN.keras: the last finished epoch, with optimizer state, for --resume
     logs/             TensorBoard event files: per-epoch losses and reconstructions (`tensorboard --logdir`)
+    snapshots/        with --snapshots: epoch-NNNN.npz, a small latent grid and reconstructions per epoch
+    eval.json         after vae-eval: the test negative ELBO and importance-weighted bound
 
 Every file but the TensorBoard logs, which TensorFlow appends to, is written under a temporary name in the same
 directory, flushed to disk, then renamed over its target, so a crash at any moment leaves either the old file or the
@@ -34,6 +36,7 @@ HISTORY_FILE = "history.json"
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_STATE_FILE = "state.json"
 LOGS_DIR = "logs"
+EVAL_FILE = "eval.json"
 RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, MODEL_FILE, HISTORY_FILE)
 
 

@@ -16,6 +16,7 @@ from vae import storage
 from vae.config import VAEConfig
 from vae.data import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
 from vae.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
+from vae.snapshots import SNAPSHOT_DIGITS, SNAPSHOTS_DIR, check_latent_dim, save_snapshot, snapshot_path, take_snapshot
 
 EVALUATION_BATCH_SIZE = 500
 # How many fixed test digits TensorBoard shows above their reconstructions after every epoch.
@@ -125,6 +126,7 @@ def train(
     verbose: int | str = "auto",
     strategy: str = "default",
     precision: str | None = None,
+    snapshots: bool = False,
 ) -> TrainingResult:
     """Fit a VAE described by `config` on `dataset`, scoring the test split after every epoch.
 
@@ -142,6 +144,9 @@ def train(
     `precision` is the `--mixed-precision` choice ("off", "auto", "float16", "bfloat16", see `dtype_policy_name`).
     None means "off" for a new run; a resumed run keeps the dtype policy it was started with, which its checkpoint
     records, and refuses a `precision` that asks for another.
+
+    `snapshots` saves a small picture of the model after every epoch (see `vae.snapshots`) for `vae-plot progress`.
+    A resumed run that has snapshots goes on taking them.
     """
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any operation.
     distribution_strategy = make_strategy(strategy)
@@ -150,6 +155,10 @@ def train(
     check_run_dir(run_dir, overwrite=overwrite, resume=resume)
     if chief:
         storage.check_writable(run_dir)
+    if resume:
+        snapshots = snapshots or (run_dir / SNAPSHOTS_DIR).is_dir()
+    if snapshots:
+        check_latent_dim(config.latent_dim)
     configure_determinism(config.seed)
 
     dataset = dataset.limited(config.limit)
@@ -183,14 +192,17 @@ def train(
     started = time.perf_counter()
     elapsed_before = history["wall_seconds"][-1] if history.get("wall_seconds") else 0.0
     save_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="vae-worker-"))
+    # A new run replaces what was derived from the run it overwrites, once its own first checkpoint is on disk.
+    derived = (storage.LOGS_DIR, SNAPSHOTS_DIR, storage.EVAL_FILE)
+    replaced = [] if resume or not chief else [run_dir / name for name in derived]
     callbacks = [
         DivergenceGuard(),
-        EpochCheckpoint(save_dir, config, history, started_at=started, elapsed_before=elapsed_before),
+        EpochCheckpoint(save_dir, config, history, started_at=started, elapsed_before=elapsed_before, replaced=replaced),
     ]
+    if chief and snapshots:
+        callbacks.append(EpochSnapshots(run_dir, test_images[:SNAPSHOT_DIGITS], initial_epoch, history))
     if chief:
-        callbacks.append(
-            TensorBoardLogs(run_dir / storage.LOGS_DIR, test_images[:TENSORBOARD_DIGITS], replace=not resume)
-        )
+        callbacks.append(TensorBoardLogs(run_dir / storage.LOGS_DIR, test_images[:TENSORBOARD_DIGITS]))
     try:
         model.fit(
             train_data,
@@ -266,13 +278,23 @@ class DivergenceGuard(keras.callbacks.Callback):
 class EpochCheckpoint(keras.callbacks.Callback):
     """After every epoch, appends the epoch's metrics to the history and commits a checkpoint to disk."""
 
-    def __init__(self, run_dir: Path, config: VAEConfig, history: dict, started_at: float, elapsed_before: float):
+    def __init__(
+        self,
+        run_dir: Path,
+        config: VAEConfig,
+        history: dict,
+        started_at: float,
+        elapsed_before: float,
+        replaced: list[Path] = (),
+    ):
         super().__init__()
         self.run_dir = run_dir
         self.config = config
         self.history = history
         self.started_at = started_at
         self.elapsed_before = elapsed_before
+        # Files and directories of an overwritten run, deleted once the first checkpoint has replaced its own.
+        self.replaced = list(replaced)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -283,6 +305,38 @@ class EpochCheckpoint(keras.callbacks.Callback):
         elapsed = self.elapsed_before + time.perf_counter() - self.started_at
         self.history.setdefault("wall_seconds", []).append(round(elapsed, 3))
         storage.save_checkpoint(self.run_dir, self.model, self.config, epoch + 1, self.history)
+        for path in self.replaced:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        self.replaced = []
+
+
+class EpochSnapshots(keras.callbacks.Callback):
+    """After every epoch's checkpoint, saves a snapshot (`vae.snapshots`) of the model for the training animation.
+
+    A resumed run first takes the snapshot of the epoch it resumes from if a kill came between that epoch's
+    checkpoint and its snapshot, so that every finished epoch has one.
+    """
+
+    def __init__(self, run_dir: Path, originals: np.ndarray, initial_epoch: int, history: dict):
+        super().__init__()
+        self.run_dir = run_dir
+        self.originals = originals
+        self.initial_epoch = initial_epoch
+        self.history = history
+
+    def on_train_begin(self, logs=None):
+        epoch = self.initial_epoch
+        if epoch > 0 and not snapshot_path(self.run_dir, epoch).is_file():
+            self.save(epoch, self.history["test_loss"][-1])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.save(epoch + 1, (logs or {})["val_loss"])
+
+    def save(self, epoch: int, test_loss: float) -> None:
+        save_snapshot(self.run_dir, take_snapshot(self.model, self.originals, epoch, float(test_loss)))
 
 
 class TensorBoardLogs(keras.callbacks.Callback):
@@ -292,15 +346,13 @@ class TensorBoardLogs(keras.callbacks.Callback):
 
     Keras' own TensorBoard callback opens its event files when training begins, so a run that fails in its first
     epoch would leave files behind in a directory that must then stay as it was. This one writes nothing until an
-    epoch's checkpoint is on disk; at that moment a new run also deletes the logs of the run it replaces, as its
-    checkpoint has replaced theirs.
+    epoch's checkpoint is on disk (and `EpochCheckpoint` has deleted the logs of a run this one replaces).
     """
 
-    def __init__(self, log_dir: Path, images: np.ndarray, replace: bool):
+    def __init__(self, log_dir: Path, images: np.ndarray):
         super().__init__()
         self.log_dir = log_dir
         self.images = images
-        self.replace = replace
         self.writers = None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -308,8 +360,6 @@ class TensorBoardLogs(keras.callbacks.Callback):
 
         logs = logs or {}
         if self.writers is None:
-            if self.replace:
-                shutil.rmtree(self.log_dir, ignore_errors=True)
             self.writers = {
                 split: tf.summary.create_file_writer(str(self.log_dir / split)) for split in ("train", "test")
             }
