@@ -38,6 +38,15 @@ LABEL_COLOURS = [
 ]  # fmt: skip
 
 
+METRIC_NAMES = {
+    "negative_elbo": "negative ELBO",
+    "reconstruction_loss": "reconstruction",
+    "kl_loss": "KL",
+    "importance_weighted_nll": "importance-weighted NLL",
+    "importance_weighted_bce_bound": "importance-weighted BCE bound",
+}
+
+
 def data_uri(content: bytes, media_type: str) -> str:
     return f"data:{media_type};base64,{base64.b64encode(content).decode('ascii')}"
 
@@ -151,8 +160,8 @@ def render_page(run_dir: Path, config, history: dict, evaluation, pictures: dict
     sections.append(
         "<section><h2>Result</h2><div class=columns>"
         f"<table><caption>after the last epoch</caption>{summary}</table>"
-        f"<table><caption>config.json</caption>{config_rows}</table></div>"
-        f"{evaluation_table(evaluation)}</section>"
+        f"{evaluation_table(evaluation)}"
+        f"<table><caption>config.json</caption>{config_rows}</table></div></section>"
     )
     sections.append(f"<section><h2>Training curves</h2>{image(pictures['history'], 'Training curves')}</section>")
     if "progress" in pictures:
@@ -178,9 +187,9 @@ def image(uri: str, alt: str) -> str:
 
 def evaluation_table(evaluation: dict | None) -> str:
     if evaluation is None:
-        return "<p class=note>No eval.json: run <code>vae-eval</code> for the importance-weighted bound.</p>"
+        return "<p class=note>No eval.json: run <code>vae-eval</code> for the<br>importance-weighted bound.</p>"
     rows = "".join(
-        f"<tr><th>{html.escape(name.replace('_', ' '))}</th><td>{value:.2f}</td></tr>"
+        f"<tr><th>{html.escape(METRIC_NAMES.get(name, name))}</th><td>{value:.2f} nats</td></tr>"
         for name, value in evaluation["metrics"].items()
     )
     caption = (
@@ -220,7 +229,7 @@ PAGE = """<!DOCTYPE html>
 <style>
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
-section { margin: 2em 0; } img { max-width: 100%; image-rendering: pixelated; }
+section { margin: 2em 0; } img { max-width: 100%; }
 .meta, .note { color: #555; } .columns { display: flex; gap: 3em; flex-wrap: wrap; align-items: flex-start; }
 table { border-collapse: collapse; margin: .5em 0; } caption { text-align: left; color: #555; padding-bottom: .3em; }
 th, td { text-align: left; padding: .15em 1em .15em 0; border-bottom: 1px solid #eee; font-weight: normal; }
