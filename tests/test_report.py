@@ -78,7 +78,21 @@ def test_snapshots_need_two_latent_axes(subset, tiny_config, tmp_path):
 
     with pytest.raises(ValueError, match="--snapshots draws a 2-D latent grid and needs a latent size of at least 2"):
         train(tiny_config.replace(latent_dim=1, epochs=1), subset, tmp_path / "run", verbose=0, snapshots=True)
-    assert not (tmp_path / "run" / SNAPSHOTS_DIR).exists()
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_refuses_snapshots_of_a_one_dimensional_latent_in_one_line(tmp_path):
+    from vae_scripts.train import main as train_command
+
+    result = CliRunner().invoke(
+        train_command,
+        ["--snapshots", "--latent-dim", "1", "--data-dir", str(SUBSET_DIR), "--run-dir", str(tmp_path / "run")],
+    )
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: --snapshots draws a 2-D latent grid and needs a latent size of at least 2, got 1"
+    ]
+    assert not (tmp_path / "run").exists()
 
 
 def test_resume_takes_the_missing_snapshot_and_goes_on_taking_them(subset, tiny_config, tmp_path):

@@ -153,12 +153,12 @@ def train(
     chief = is_chief(distribution_strategy)
     run_dir = Path(run_dir)
     check_run_dir(run_dir, overwrite=overwrite, resume=resume)
-    if chief:
-        storage.check_writable(run_dir)
     if resume:
         snapshots = snapshots or (run_dir / SNAPSHOTS_DIR).is_dir()
     if snapshots:
         check_latent_dim(config.latent_dim)
+    if chief:
+        storage.check_writable(run_dir)
     configure_determinism(config.seed)
 
     dataset = dataset.limited(config.limit)
