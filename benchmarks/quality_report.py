@@ -33,7 +33,7 @@ PARTS = {
     },
     "b": {
         "name": "literature protocol: binarized, MLP, 50-D latent",
-        "train": ["--binarize", "--arch", "mlp", "--latent-dim", "50", "--epochs", "200", "--batch-size", "128",
+        "train": ["--binarize", "--arch", "mlp", "--latent-dim", "50", "--epochs", "500", "--batch-size", "128",
                   "--learning-rate", "1e-3"],
         "k": 1000,
     },
