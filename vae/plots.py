@@ -90,8 +90,12 @@ def default_span(model, images: np.ndarray, dims: tuple[int, int] = (0, 1)) -> f
     """Half-width of a grid that covers where the test digits' latent means lie: their 99th percentile of |z| on
     the two axes, rounded up to 0.5. A fixed span would show mostly empty prior for a weakly trained model and cut
     off digits for a model whose codes spread wider than N(0, I)."""
-    means = encode_means(model, images)[:, list(dims)]
-    return max(0.5, math.ceil(float(np.percentile(np.abs(means), 99)) * 2) / 2)
+    return span_covering(encode_means(model, images)[:, list(dims)])
+
+
+def span_covering(points: np.ndarray) -> float:
+    """The 99th percentile of |z| over `points`, rounded up to 0.5 (see `default_span`)."""
+    return max(0.5, math.ceil(float(np.percentile(np.abs(points), 99)) * 2) / 2)
 
 
 def grid_axis(n: int, span: float | None, quantiles: bool) -> np.ndarray:

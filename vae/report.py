@@ -65,9 +65,9 @@ def explorer_data(model, images: np.ndarray, labels: np.ndarray, size: int, dims
     two chosen axes."""
     if size < 2:
         raise ValueError(f"the explorer grid needs at least 2 cells a side, got {size}")
-    span = plots.default_span(model, images, dims)
-    grid, axis = plots.decode_latent_grid(model, size, span=span, dims=dims)
     means = plots.encode_means(model, images)[:, list(dims)]
+    span = plots.span_covering(means)  # as `vae-plot latent-grid` chooses it, from the same means
+    grid, axis = plots.decode_latent_grid(model, size, span=span, dims=dims)
     return {
         "size": size,
         "span": span,
