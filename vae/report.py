@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from vae import plots, storage
-from vae.snapshots import SNAPSHOTS_DIR, read_snapshots
+from vae.snapshots import SNAPSHOTS_DIR, read_snapshots, to_bytes
 
 REPORT_FILE = "report.html"
 EXPLORER_SIZE = 64
@@ -56,7 +56,7 @@ def png_bytes(image: np.ndarray) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype("uint8"), mode="L").save(buffer, format="PNG")
+    Image.fromarray(to_bytes(image), mode="L").save(buffer, format="PNG")
     return buffer.getvalue()
 
 
