@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import sys
 import traceback
@@ -29,6 +30,18 @@ data_dir_option = click.option(
     envvar="VAE_DATA_DIR",
     help="Folder with the four IDX files or mnist.npz (env VAE_DATA_DIR). Default: the Keras download.",
 )
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float option in a range that also refuses nan and inf, which click's FloatRange lets through."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 debug_option = click.option("--debug", is_flag=True, help="Show the full traceback of an unexpected error.")
 
 

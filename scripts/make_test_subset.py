@@ -3,7 +3,8 @@
     python scripts/make_test_subset.py ../shared/datasets/mnist tests/data/mnist-subset
 
 Takes the first --train training digits and the first --test test digits, and writes them as gzipped IDX files
-with the canonical names, byte-for-byte reproducible (gzip mtime 0).
+with the canonical names, byte-for-byte reproducible (gzip mtime 0), and a DATASET file that names the data set:
+a subset is not the canonical files, so only that file tells what it holds.
 """
 
 from __future__ import annotations
@@ -12,14 +13,8 @@ import gzip
 from pathlib import Path
 
 import click
-import numpy as np
 
-from vae.data import IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_data_dir
-
-
-def idx_bytes(array: np.ndarray, magic: int) -> bytes:
-    header = magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in array.shape)
-    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+from vae.data import DATASET_MARKER, IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, idx_bytes, read_data_dir
 
 
 @click.command()
@@ -27,8 +22,9 @@ def idx_bytes(array: np.ndarray, magic: int) -> bytes:
 @click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--train", "train_count", default=2000, show_default=True, help="Training digits to keep.")
 @click.option("--test", "test_count", default=500, show_default=True, help="Test digits to keep.")
-def main(source: Path, destination: Path, train_count: int, test_count: int) -> None:
-    dataset = read_data_dir(source)
+@click.option("--dataset", "name", type=click.Choice(["mnist", "fashion-mnist"]), default="mnist", show_default=True)
+def main(source: Path, destination: Path, train_count: int, test_count: int, name: str) -> None:
+    dataset = read_data_dir(source, name)
     arrays = {
         "train_images": (dataset.train_images[:train_count], IDX_IMAGES_MAGIC),
         "train_labels": (dataset.train_labels[:train_count], IDX_LABELS_MAGIC),
@@ -41,6 +37,7 @@ def main(source: Path, destination: Path, train_count: int, test_count: int) -> 
         with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as stream:
             stream.write(idx_bytes(array, magic))
         click.echo(f"wrote {path} {array.shape}")
+    (destination / DATASET_MARKER).write_text(name + "\n")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from vae_scripts.common import data_dir_option, index_list, one_line_errors, output_path, run_dir_option
+from vae.config import MAX_FPS, MAX_GRID_SPAN, MIN_FPS
+from vae_scripts.common import (
+    FiniteFloatRange,
+    data_dir_option,
+    index_list,
+    one_line_errors,
+    output_path,
+    run_dir_option,
+)
 
 output_option = click.option(
     "--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: <run-dir>/<view>.png"
@@ -22,7 +30,7 @@ def main():
 @click.option("--n", type=click.IntRange(2, 100), default=30, show_default=True, help="Cells per side.")
 @click.option(
     "--span",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, max=MAX_GRID_SPAN, min_open=True),
     help="The grid covers [-span, span]. Default: where the test digits' latent means lie.",
 )
 @click.option("--quantiles", is_flag=True, help="Span the Gaussian quantiles 0.05-0.95 instead.")
@@ -110,7 +118,9 @@ def history(run_dir, output):
 
 
 @main.command()
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=4.0, show_default=True, help="Epochs a second.")
+@click.option(
+    "--fps", type=FiniteFloatRange(MIN_FPS, MAX_FPS), default=4.0, show_default=True, help="Epochs (frames) a second."
+)
 @run_dir_option
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: <run-dir>/progress.gif")
 @one_line_errors

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import shlex
+import signal
 import sys
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
-from vae_scripts.common import data_dir_option, one_line_errors, run_dir_option, warnings_on_one_line
+from vae_scripts.common import (
+    FiniteFloatRange,
+    data_dir_option,
+    one_line_errors,
+    run_dir_option,
+    warnings_on_one_line,
+)
 
 DATASETS = ["mnist", "fashion-mnist"]
 STRATEGIES = ["default", "mirrored", "multi-worker"]
@@ -29,7 +36,7 @@ PRECISIONS = ["off", "auto", "float16", "bfloat16"]
 @click.option("--latent-dim", type=click.IntRange(min=1), default=2, show_default=True, help="Size of z.")
 @click.option(
     "--learning-rate",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     default=3e-3,
     show_default=True,
     help="Adam's peak learning rate.",
@@ -50,7 +57,7 @@ PRECISIONS = ["off", "auto", "float16", "bfloat16"]
     show_default=True,
     help="conv: the keras.io model. mlp: two dense layers of 512, cheap to evaluate with large --k.",
 )
-@click.option("--beta", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Weight of the KL term.")
+@click.option("--beta", type=FiniteFloatRange(min=0), default=1.0, show_default=True, help="Weight of the KL term.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="The one seed of the run.")
 @click.option("--dataset", type=click.Choice(DATASETS), default="mnist", show_default=True)
 @data_dir_option
@@ -121,6 +128,8 @@ def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precisio
     else:
         config = VAEConfig(**options)
     data = load_dataset(config.dataset, data_dir)
+    # A scheduler's or container's SIGTERM stops the run as Ctrl-C does: the last checkpoint stays, and we say so.
+    signal.signal(signal.SIGTERM, raise_terminated)
     try:
         with warnings_on_one_line(PrecisionWarning):
             result = train(
@@ -134,26 +143,43 @@ def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precisio
                 precision=mixed_precision,
                 snapshots=snapshots,
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interruption:
         checkpoint = storage.read_checkpoint_safe(run_dir)
         saved = f"epoch {checkpoint.epochs_done}/{config.epochs} is saved" if checkpoint else "no epoch had finished"
         command = f"vae-train --resume --run-dir {shlex.quote(str(run_dir))}"
         if data_dir and click.get_current_context().get_parameter_source("data_dir") == ParameterSource.COMMANDLINE:
             command += f" --data-dir {shlex.quote(str(data_dir))}"
-        click.echo(f"\ninterrupted: {saved}; continue with: {command}", err=True)
-        sys.exit(130)
-    metrics = result.test_metrics
-    name = "negative ELBO" if config.binarize else "negative ELBO (grayscale BCE)"
-    click.echo(
-        f"test {name} {metrics['loss']:.2f} nats per image "
-        f"(reconstruction {metrics['reconstruction_loss']:.2f} + KL {metrics['kl_loss']:.2f}) "
-        f"after {len(result.history['loss'])} epochs, {result.seconds:.0f} s"
-    )
+        terminated = isinstance(interruption, Terminated)
+        click.echo(f"\n{'terminated' if terminated else 'interrupted'}: {saved}; continue with: {command}", err=True)
+        sys.exit(143 if terminated else 130)
+    if result.finished_from_checkpoint:
+        click.echo(f"all {config.epochs} epochs were trained: wrote the finished run from its last checkpoint")
+    click.echo(summary(result))
     if result.wrote_run_dir:
         files = ", ".join([*storage.RUN_FILES, f"{storage.CHECKPOINT_DIR}/"])
         click.echo(f"saved the run in {run_dir}/: {files} and {storage.LOGS_DIR}/")
     else:
         click.echo(f"this worker is not the chief: the chief saves the run in {run_dir}/")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, like the KeyboardInterrupt of Ctrl-C."""
+
+
+def raise_terminated(signal_number, frame):
+    raise Terminated()
+
+
+def summary(result) -> str:
+    """The last epoch's test result. With beta != 1 the training objective is no ELBO; the true negative ELBO,
+    reconstruction + KL, is printed under its own name beside it."""
+    config, metrics = result.config, result.test_metrics
+    reconstruction, kl = metrics["reconstruction_loss"], metrics["kl_loss"]
+    name = "negative ELBO" if config.binarize else "negative ELBO (grayscale BCE)"
+    line = f"test {name} {reconstruction + kl:.2f} nats per image (reconstruction {reconstruction:.2f} + KL {kl:.2f})"
+    if config.beta != 1:
+        line += f"; training objective, reconstruction + beta {config.beta:g} x KL: {metrics['loss']:.2f}"
+    return line + f" after {len(result.history['loss'])} epochs, {result.seconds:.0f} s"
 
 
 if __name__ == "__main__":

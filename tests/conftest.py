@@ -10,6 +10,17 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SUBSET_DIR = Path(__file__).parent / "data" / "mnist-subset"
+# The advisory lock a training leaves in its run directory; it holds no data, so comparisons of a run leave it out.
+LOCK_FILE = ".lock"
+
+
+def files_of(directory: Path) -> dict[str, bytes]:
+    """Every file below `directory` (but the lock file) by relative path, with its bytes."""
+    return {
+        str(path.relative_to(directory)): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.name != LOCK_FILE
+    }
 
 
 @pytest.fixture(autouse=True)

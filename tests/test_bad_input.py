@@ -8,7 +8,13 @@ what a user sees.
 import errno
 import gzip
 import json
+import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -20,11 +26,7 @@ from vae_scripts.plot import main as plot_command
 from vae_scripts.reconstruct import main as reconstruct_command
 from vae_scripts.train import main as train_command
 
-from .conftest import SUBSET_DIR
-
-
-def files_of(directory):
-    return {str(path.relative_to(directory)): path.read_bytes() for path in directory.rglob("*") if path.is_file()}
+from .conftest import SUBSET_DIR, files_of
 
 
 @pytest.fixture
@@ -113,7 +115,7 @@ def damage_npz_keys(run, data):
     for path in data.iterdir():
         path.unlink()
     np.savez(data / "mnist.npz", x_train=np.zeros((2, 28, 28), np.uint8))
-    return "missing key(s) y_train, x_test, y_test"
+    return "missing key(s) x_test, y_test"
 
 
 def damage_npz_pickled(run, data):
@@ -154,6 +156,14 @@ def test_damaged_runs_and_data_give_one_line_and_leave_the_run(run_dir, data_dir
         (train_command, ["--epochs", 0], "Invalid value for '--epochs'"),
         (train_command, ["--batch-size", 0], "Invalid value for '--batch-size'"),
         (train_command, ["--learning-rate", -1], "Invalid value for '--learning-rate'"),
+        (train_command, ["--learning-rate", "nan"], "'nan' is not a finite number"),
+        (train_command, ["--learning-rate", "inf"], "'inf' is not a finite number"),
+        (train_command, ["--beta", "nan"], "'nan' is not a finite number"),
+        (train_command, ["--beta", "inf"], "'inf' is not a finite number"),
+        (plot_command, ["latent-grid", "--span", "inf"], "Invalid value for '--span'"),
+        (plot_command, ["latent-grid", "--span", "1e308"], "Invalid value for '--span'"),
+        (plot_command, ["progress", "--fps", "0.005"], "Invalid value for '--fps'"),
+        (plot_command, ["progress", "--fps", "inf"], "Invalid value for '--fps'"),
         (reconstruct_command, ["--n", 0], "Invalid value for '--n'"),
         (evaluate_command, ["--k", 0], "Invalid value for '--k'"),
         (plot_command, ["samples", "--n", 0], "Invalid value for '--n'"),
@@ -191,8 +201,74 @@ def test_full_disk_while_saving_keeps_the_old_run(monkeypatch, run_dir):
     before = files_of(run_dir)
     arguments = ["--epochs", 1, "--limit", 256, "--data-dir", SUBSET_DIR, "--run-dir", run_dir, "--overwrite"]
     result = invoke(train_command, *arguments, "--verbose", 0)
-    check(result, 1, "No space left on device")
+    check(result, 1, "no space left on the file system at")
     assert files_of(run_dir) == before
+
+
+def mount_small_tmpfs(path, size="3m") -> bool:
+    """A real, small file system, where the test runs as root and may mount one."""
+    path.mkdir()
+    if os.geteuid() != 0:
+        return False
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "none", str(path)], capture_output=True)
+    return mount.returncode == 0
+
+
+@pytest.mark.slow
+def test_a_really_full_disk_during_the_final_save(tmp_path):
+    """On a 3 MB file system the first checkpoint fits and the final save does not. h5py writing there once crashed
+    the process (exit 139); now the command says which disk is full, keeps the checkpoint, and --resume finishes
+    the run once there is room."""
+    disk = tmp_path / "disk"
+    if not mount_small_tmpfs(disk):
+        pytest.skip("needs root and tmpfs to mount a small file system")
+    try:
+        run_dir = disk / "run"
+        command = [sys.executable, "-m", "vae_scripts.train", "--epochs", "1", "--limit", "512", "--batch-size", "64",
+                   "--data-dir", str(SUBSET_DIR), "--run-dir", str(run_dir), "--verbose", "0"]
+        full = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        assert full.returncode == 1, (full.returncode, full.stderr)
+        lines = full.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in full.stderr, full.stderr
+        assert f"no space left on the file system at {disk}: could not write {run_dir}/" in lines[0]
+        assert "the last good checkpoint (epoch 1) stays" in lines[0] and "vae-train --resume" in lines[0]
+        assert storage.read_checkpoint(run_dir).epochs_done == 1
+        assert not list(run_dir.rglob(".tmp-*"))
+        subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)
+        finished = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
+        assert finished.returncode == 0, finished.stderr
+        assert "wrote the finished run from its last checkpoint" in finished.stdout
+        storage.load_run(run_dir)
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_like_ctrl_c(tmp_path):
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "vae_scripts.train", "--epochs", "200", "--limit", "256", "--batch-size", "64",
+               "--data-dir", str(SUBSET_DIR), "--run-dir", str(run_dir), "--verbose", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state = run_dir / storage.CHECKPOINT_DIR / storage.CHECKPOINT_STATE_FILE
+    deadline = time.monotonic() + 300
+    while not state.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert re.search(r"terminated: epoch \d+/200 is saved; continue with: vae-train --resume --run-dir", stderr)
+    assert storage.read_checkpoint(run_dir).epochs_done >= 1
+
+
+def test_beta_other_than_one_prints_the_objective_and_the_negative_elbo(tmp_path):
+    result = invoke(train_command, "--beta", 0, "--epochs", 1, "--limit", 256, "--data-dir", SUBSET_DIR,
+                    "--run-dir", tmp_path / "run", "--verbose", 0)
+    assert result.exit_code == 0, result.stderr
+    _, _, history = storage.load_run(tmp_path / "run")
+    reconstruction, kl = history["test_reconstruction_loss"][-1], history["test_kl_loss"][-1]
+    assert f"negative ELBO (grayscale BCE) {reconstruction + kl:.2f} nats per image" in result.output
+    assert f"training objective, reconstruction + beta 0 x KL: {history['test_loss'][-1]:.2f}" in result.output
 
 
 def test_resume_without_checkpoint(tmp_path):

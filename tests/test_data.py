@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 
 from vae import data
-from vae.data import load_dataset, read_idx
+from vae.data import load_dataset
 
 from .conftest import SUBSET_DIR
 
 
 def copy_subset(destination: Path, gunzip: bool = False) -> Path:
+    """A copy of the committed subset: its IDX files, gunzipped or not, and its DATASET file."""
     destination.mkdir(parents=True, exist_ok=True)
-    for path in SUBSET_DIR.glob("*.gz"):
-        if gunzip:
+    for path in SUBSET_DIR.iterdir():
+        if gunzip and path.suffix == ".gz":
             (destination / path.stem).write_bytes(gzip.decompress(path.read_bytes()))
         else:
             shutil.copy(path, destination / path.name)
@@ -38,6 +39,61 @@ def test_plain_and_gzipped_idx_give_the_same_arrays(tmp_path, subset):
     np.testing.assert_array_equal(plain.test_labels, subset.test_labels)
 
 
+def test_test_only_reads_no_training_file(tmp_path, subset):
+    directory = copy_subset(tmp_path)
+    (directory / "train-images-idx3-ubyte.gz").write_bytes(b"not read")
+    loaded = load_dataset("mnist", directory, test_only=True)
+    assert loaded.train_images.shape == (0, 28, 28)
+    np.testing.assert_array_equal(loaded.test_images, subset.test_images)
+
+
+def idx_header(magic: int, *shape: int) -> bytes:
+    return magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in shape)
+
+
+def truncate_data(raw: bytes) -> bytes:
+    return raw[:-100]
+
+
+def swap_magic(raw: bytes) -> bytes:
+    return raw[:2] + (2051).to_bytes(2, "big") + raw[4:]  # an images magic number in a labels file
+
+
+def drop_last_label(raw: bytes) -> bytes:
+    return idx_header(2049, 499) + raw[8:-1]
+
+
+def label_12(raw: bytes) -> bytes:
+    return raw[:8] + bytes([12]) + raw[9:]
+
+
+def images_14_by_56(raw: bytes) -> bytes:
+    return raw[:8] + (14).to_bytes(4, "big") + (56).to_bytes(4, "big") + raw[16:]  # same byte count, wrong shape
+
+
+def overflowing_dimensions(raw: bytes) -> bytes:
+    return idx_header(2051, 2**32 - 1, 2**32 - 1, 2**32 - 1) + raw[16:]
+
+
+@pytest.mark.parametrize(
+    ("file", "damage", "message"),
+    [
+        ("t10k-images-idx3-ubyte", truncate_data, r"t10k-images-idx3-ubyte: truncated"),
+        ("train-labels-idx1-ubyte", swap_magic, r"train-labels-idx1-ubyte: bad IDX magic number 2051, expected 2049"),
+        ("t10k-labels-idx1-ubyte", drop_last_label, r"499 labels for 500 images"),
+        ("t10k-labels-idx1-ubyte", label_12, r"label 12 is outside 0-9"),
+        ("t10k-images-idx3-ubyte", images_14_by_56, r"t10k-images-idx3-ubyte: images are 14x56 pixels, expected 28x28"),
+        ("t10k-images-idx3-ubyte", overflowing_dimensions, r"t10k-images-idx3-ubyte: images are 4294967295x4294967295"),
+    ],
+)
+def test_damaged_idx_files_are_named(tmp_path, file, damage, message):
+    directory = copy_subset(tmp_path, gunzip=True)
+    path = directory / file
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ValueError, match=message):
+        load_dataset("mnist", directory)
+
+
 def test_truncated_gzip_names_the_file(tmp_path):
     directory = copy_subset(tmp_path)
     path = directory / "train-images-idx3-ubyte.gz"
@@ -46,51 +102,22 @@ def test_truncated_gzip_names_the_file(tmp_path):
         load_dataset("mnist", directory)
 
 
-def test_truncated_idx_data(tmp_path):
-    directory = copy_subset(tmp_path, gunzip=True)
-    path = directory / "t10k-images-idx3-ubyte"
-    path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte: truncated"):
+def test_a_gzip_bomb_is_refused_before_it_is_decompressed(tmp_path):
+    directory = copy_subset(tmp_path)
+    path = directory / "t10k-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as stream:
+        stream.write(idx_header(2051, 250_000, 28, 28))
+        for _ in range(196):
+            stream.write(bytes(1_000_000))
+    assert path.stat().st_size < 300_000
+    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz: refusing to decompress: its header claims"):
         load_dataset("mnist", directory)
 
 
-def test_bad_magic_number(tmp_path):
-    directory = copy_subset(tmp_path, gunzip=True)
-    path = directory / "train-labels-idx1-ubyte"
-    raw = bytearray(path.read_bytes())
-    raw[2:4] = (2051).to_bytes(2, "big")  # an images magic number in a labels file
-    path.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte: bad IDX magic number 2051, expected 2049"):
-        load_dataset("mnist", directory)
-
-
-def test_label_count_mismatch(tmp_path):
-    directory = copy_subset(tmp_path, gunzip=True)
-    path = directory / "t10k-labels-idx1-ubyte"
-    labels = read_idx(path, data.IDX_LABELS_MAGIC)[:-1]
-    path.write_bytes((2049).to_bytes(4, "big") + len(labels).to_bytes(4, "big") + labels.tobytes())
-    with pytest.raises(ValueError, match=r"499 labels for 500 images"):
-        load_dataset("mnist", directory)
-
-
-def test_label_outside_0_to_9(tmp_path):
-    directory = copy_subset(tmp_path, gunzip=True)
-    path = directory / "t10k-labels-idx1-ubyte"
-    raw = bytearray(path.read_bytes())
-    raw[8] = 12
-    path.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match=r"label 12 is outside 0-9"):
-        load_dataset("mnist", directory)
-
-
-def test_images_that_are_not_28_by_28(tmp_path):
-    directory = copy_subset(tmp_path, gunzip=True)
-    path = directory / "t10k-images-idx3-ubyte"
-    raw = bytearray(path.read_bytes())
-    raw[8:16] = (14).to_bytes(4, "big") + (56).to_bytes(4, "big")  # same byte count, wrong shape
-    path.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match=r"shape \(500, 14, 56\), expected \(N, 28, 28\)"):
-        load_dataset("mnist", directory)
+def test_an_empty_test_split_is_refused_when_read(tmp_path, subset):
+    write_npz(tmp_path / "mnist.npz", subset, x_test=np.zeros((0, 28, 28), np.uint8), y_test=np.zeros(0, np.uint8))
+    with pytest.raises(ValueError, match=r"mnist\.npz: holds no test digits"):
+        load_dataset("mnist", tmp_path)
 
 
 def test_empty_and_missing_directories(tmp_path):
@@ -112,6 +139,7 @@ def write_npz(path: Path, subset, **overrides):
     }
     arrays.update(overrides)
     np.savez(path, **{key: value for key, value in arrays.items() if value is not None})
+    (path.parent / data.DATASET_MARKER).write_text("mnist\n")
 
 
 def test_npz_in_keras_layout(tmp_path, subset):
@@ -134,14 +162,53 @@ def test_npz_with_pickled_objects_is_refused(tmp_path, subset):
         load_dataset("mnist", tmp_path)
 
 
+def test_random_bytes_are_no_npz(tmp_path):
+    (tmp_path / "mnist.npz").write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(ValueError, match=r"mnist\.npz: not a valid npz archive \(not a zip file\)"):
+        load_dataset("mnist", tmp_path)
+
+
+def test_canonical_files_of_the_other_data_set_are_refused(monkeypatch, tmp_path, subset):
+    """Canonical files are known by the MD5 of their IDX bytes, and an npz holding the same arrays by the same MD5.
+    Here the subset's own digests stand in for MNIST's, so the test needs no full data."""
+    paths = {key: SUBSET_DIR / (stem + ".gz") for key, stem in data.IDX_FILES.items()}
+    _, digests = data.read_idx_files(paths)
+    monkeypatch.setattr(data, "CANONICAL_DIGESTS", {digest: ("mnist", key) for key, digest in digests.items()})
+    idx_dir = copy_subset(tmp_path / "idx")
+    (idx_dir / data.DATASET_MARKER).unlink()
+    assert load_dataset("mnist", idx_dir).test_images.shape == (500, 28, 28)
+    with pytest.raises(ValueError, match=r"holds mnist, not fashion-mnist: its files are the canonical mnist"):
+        load_dataset("fashion-mnist", idx_dir)
+    npz_dir = tmp_path / "npz"
+    npz_dir.mkdir()
+    write_npz(npz_dir / "fashion-mnist.npz", subset)
+    (npz_dir / data.DATASET_MARKER).unlink()
+    with pytest.raises(ValueError, match=r"holds mnist, not fashion-mnist"):
+        load_dataset("fashion-mnist", npz_dir)
+
+
+def test_files_of_unknown_origin_need_a_dataset_file(tmp_path):
+    directory = copy_subset(tmp_path)
+    (directory / data.DATASET_MARKER).unlink()
+    with pytest.raises(ValueError, match=r"not the canonical mnist files, so their data set cannot be told"):
+        load_dataset("mnist", directory)
+    (directory / data.DATASET_MARKER).write_text("fashion-mnist\n")
+    with pytest.raises(ValueError, match=r"holds fashion-mnist \(its DATASET file says so\), not mnist"):
+        load_dataset("mnist", directory)
+    assert load_dataset("fashion-mnist", directory).test_images.shape == (500, 28, 28)
+
+
 def test_data_dir_from_environment(monkeypatch, subset):
     monkeypatch.setenv("VAE_DATA_DIR", str(SUBSET_DIR))
     assert load_dataset("mnist").train_images.shape == subset.train_images.shape
 
 
-def test_fashion_mnist_from_debian_folder(monkeypatch):
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", SUBSET_DIR)
-    assert load_dataset("fashion-mnist").source == str(SUBSET_DIR)
+def test_fashion_mnist_from_debian_folder(monkeypatch, tmp_path):
+    # The subset stands in for Debian's files, declared as Fashion-MNIST; the same folder is refused as MNIST.
+    directory = copy_subset(tmp_path)
+    (directory / data.DATASET_MARKER).write_text("fashion-mnist\n")
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", directory)
+    assert load_dataset("fashion-mnist").source == str(directory)
 
 
 def test_offline_download_says_how_to_use_local_files(monkeypatch):
@@ -173,6 +240,10 @@ def test_full_mnist_matches_its_readme(full_mnist_dir):
     full = load_dataset("mnist", full_mnist_dir)
     assert full.train_images.shape == (60000, 28, 28) and full.test_images.shape == (10000, 28, 28)
     assert np.bincount(full.test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    # The canonical files need no DATASET file, and are known for what they are.
+    assert not (full_mnist_dir / data.DATASET_MARKER).exists()
+    with pytest.raises(ValueError, match="holds mnist, not fashion-mnist"):
+        load_dataset("fashion-mnist", full_mnist_dir)
 
 
 def collect_batches(dataset):

@@ -35,7 +35,7 @@ from vae.distribution import dtype_policy_name, is_chief, make_strategy
 from vae.training import check_last_batches
 from vae_scripts.train import main as train_command
 
-from .conftest import SUBSET_DIR
+from .conftest import SUBSET_DIR, files_of
 
 SUBPROCESS_TIMEOUT = 300  # seconds; a hung collective fails the test instead of blocking CI
 LOSS_TOLERANCE = 2e-5  # relative
@@ -132,7 +132,7 @@ def read_summaries(directory):
 
 
 def files_under(directory):
-    return sorted(str(path.relative_to(directory)) for path in directory.rglob("*") if path.is_file())
+    return sorted(files_of(directory))
 
 
 # --- mirrored ---------------------------------------------------------------------------------------------------

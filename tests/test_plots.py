@@ -226,7 +226,7 @@ def test_help_does_not_import_tensorflow():
         "helps = [(plot, ['--help']), (plot, ['latent-grid', '--help']), (reconstruct, ['--help'])]\n"
         "for command, arguments in helps:\n"
         "    try:\n        command(arguments)\n    except SystemExit:\n        pass\n"
-        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules and 'vae' not in sys.modules\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     for text in ("latent-grid", "clusters", "samples", "interpolate", "history", "--indices", "--quantiles"):

@@ -1,22 +1,26 @@
 import errno
+import json
+import os
+import re
 import shutil
+import subprocess
+import sys
+import time
 
 import keras
 import numpy as np
 import pytest
 
 from vae import storage
-from vae.config import VAEConfig
+from vae.data import load_dataset
 from vae.training import TrainingDivergedError, resumed_config, train
+
+from .conftest import SUBSET_DIR, files_of
 
 
 def weights_of(run_dir):
     model, _, _ = storage.load_run(run_dir)
     return [np.asarray(v) for v in model.weights]
-
-
-def files_of(directory):
-    return {str(path.relative_to(directory)): path.read_bytes() for path in directory.rglob("*") if path.is_file()}
 
 
 def test_train_writes_a_complete_reloadable_run(tiny_run, tiny_config, subset):
@@ -107,7 +111,8 @@ def test_full_disk_while_saving_leaves_the_old_run(monkeypatch, tmp_path, tiny_r
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(keras.Model, "save", disk_full)
-    with pytest.raises(OSError, match="No space left on device"):
+    message = rf"no space left on the file system at /: could not write {run_dir}"
+    with pytest.raises(storage.DiskFullError, match=message):
         storage.save_run(run_dir, storage.load_run(run_dir)[0], tiny_config, {"loss": [1.0]})
     assert {name: (run_dir / name).read_bytes() for name in storage.RUN_FILES} == before
     assert not list(run_dir.glob(".tmp-*"))
@@ -167,3 +172,145 @@ def test_atomic_path_keeps_the_old_file_on_failure(tmp_path):
     assert target.read_text() == "old" and not list(tmp_path.glob(".tmp-*"))
     storage.write_text(target, "new")
     assert target.read_text() == "new"
+
+
+def test_resume_of_a_complete_checkpoint_writes_the_finished_run(run_copy, tiny_run):
+    """A kill, or a full disk, during the final save leaves the last checkpoint complete and the run unfinished:
+    --resume then only writes the finished run, and sweeps the temporary files of the dead process."""
+    for name in storage.RUN_FILES:
+        (run_copy / name).unlink()
+    orphan = run_copy / ".tmp-999999-vae.weights.h5"  # no such process
+    orphan.write_bytes(b"half a file")
+    live = run_copy / f".tmp-{os.getpid()}-other.png"  # a live process's: left alone
+    live.write_bytes(b"")
+    checkpoint_files = files_of(run_copy / storage.CHECKPOINT_DIR)
+    config = storage.read_checkpoint(run_copy).config
+    result = train(config, load_dataset("mnist", SUBSET_DIR), run_copy, resume=True, verbose=0)
+    assert result.finished_from_checkpoint and not orphan.exists() and live.exists()
+    assert files_of(run_copy / storage.CHECKPOINT_DIR) == checkpoint_files
+    for resumed, uninterrupted in zip(weights_of(run_copy), weights_of(tiny_run)):
+        np.testing.assert_array_equal(resumed, uninterrupted)
+    with pytest.raises(storage.RunError, match="has already trained 2 epochs: pass a larger --epochs"):
+        train(config, load_dataset("mnist", SUBSET_DIR), run_copy, resume=True, verbose=0)
+
+
+def test_weights_file_is_the_whole_models_weights(tiny_run):
+    """vae.weights.h5 is copied out of vae.keras, so h5py never writes to the disk; both load the same weights."""
+    model, _, _ = storage.load_run(tiny_run)
+    whole = storage.load_model(tiny_run / storage.MODEL_FILE)
+    for from_weights, from_model in zip(model.weights, whole.weights):
+        np.testing.assert_array_equal(np.asarray(from_weights), np.asarray(from_model))
+
+
+def test_a_second_training_in_the_same_run_dir_is_refused(tmp_path, tiny_config, subset):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with storage.run_lock(run_dir):
+        with pytest.raises(storage.RunError, match=rf"in use by another vae-train \(process {os.getpid()}\)"):
+            train(tiny_config, subset, run_dir, verbose=0)
+    assert sorted(path.name for path in run_dir.iterdir()) == [storage.LOCK_FILE]
+
+
+def test_the_lock_dies_with_its_process(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from vae import storage\nwith storage.run_lock({str(run_dir)!r}):\n    input()"],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        for _ in range(200):  # until the child holds the lock
+            if (run_dir / storage.LOCK_FILE).is_file() and (run_dir / storage.LOCK_FILE).read_text().strip():
+                break
+            time.sleep(0.05)
+        with pytest.raises(storage.RunError, match=rf"process {holder.pid}\)"):
+            with storage.run_lock(run_dir):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with storage.run_lock(run_dir):
+        pass
+
+
+def test_a_failed_first_epoch_leaves_no_run_directory(tmp_path, tiny_config, subset):
+    config = tiny_config.replace(learning_rate=1e9, schedule="constant")
+    with pytest.raises(TrainingDivergedError, match="no epoch had finished"):
+        train(config, subset, tmp_path / "new", verbose=0)
+    assert not (tmp_path / "new").exists()
+
+
+def test_non_finite_weights_are_refused(run_copy):
+    import h5py
+
+    with h5py.File(run_copy / storage.WEIGHTS_FILE, "r+") as weights:
+        kernels = []
+        weights.visititems(lambda name, item: kernels.append(name) if getattr(item, "ndim", 0) == 4 else None)
+        weights[kernels[0]][0, 0, 0, 0] = np.nan
+    with pytest.raises(storage.RunError, match=r"vae.weights.h5 holds non-finite values in .*: the file is damaged"):
+        storage.load_run(run_copy)
+
+
+def retarget_model(state):
+    state["model"] = "/tmp/elsewhere/evil.keras"
+
+
+def climb_out(state):
+    state["model"] = "../vae.keras"
+
+
+def negative_epochs(state):
+    state["epochs_done"] = -1
+
+
+def more_epochs_than_history(state):
+    state["epochs_done"] = 1
+    state["model"] = "epoch-0001.keras"
+
+
+def more_epochs_than_the_config(state):
+    state["epochs_done"] = state["config"]["epochs"] + 1
+
+
+def non_finite_history(state):
+    state["history"]["test_loss"][0] = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (retarget_model, "model must be epoch-0002.keras"),
+        (climb_out, "model must be epoch-0002.keras"),
+        (negative_epochs, "epochs_done must be a whole number of epochs, at least 1"),
+        (more_epochs_than_history, "the history holds 2 epochs, not epochs_done = 1"),
+        (more_epochs_than_the_config, "is more than the config's 2 epochs"),
+        (non_finite_history, "test_loss holds a non-finite value"),
+    ],
+)
+def test_checkpoint_state_is_checked_not_trusted(run_copy, tamper, message):
+    path = run_copy / storage.CHECKPOINT_DIR / storage.CHECKPOINT_STATE_FILE
+    state = json.loads(path.read_text())
+    tamper(state)
+    path.write_text(json.dumps(state))
+    with pytest.raises(storage.RunError, match=rf"state.json is damaged \(.*{re.escape(message)}"):
+        storage.read_checkpoint(run_copy)
+
+
+@pytest.mark.parametrize(
+    ("history", "message"),
+    [
+        ({}, "no loss, reconstruction_loss"),
+        ("[]", "a history must be a JSON object"),
+        (None, "test_loss holds a non-finite value"),
+    ],
+)
+def test_damaged_histories_are_named(run_copy, history, message):
+    path = run_copy / storage.HISTORY_FILE
+    if history is None:
+        values = json.loads(path.read_text())
+        values["test_loss"][0] = float("nan")
+        path.write_text(json.dumps(values))  # JSON's NaN, which Python's json reads back
+    else:
+        path.write_text(history if isinstance(history, str) else json.dumps(history))
+    with pytest.raises(storage.RunError, match=rf"history.json is damaged \({re.escape(message)}"):
+        storage.read_history(run_copy)

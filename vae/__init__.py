@@ -1,14 +1,38 @@
 """A convolutional variational autoencoder for MNIST-style digits, in TensorFlow/Keras 3.
 
-Importing `vae` imports Keras, which registers the `VAE` and `Sampling` classes so that
-`keras.saving.load_model("outputs/vae.keras")` can rebuild them. The command-line scripts import it only inside
-their commands, which keeps `--help` instant.
+`import vae` is cheap: it loads neither TensorFlow nor Keras. The public names below are imported on first use
+(PEP 562), so `vae.VAEConfig` and `vae.storage` stay free of TensorFlow, while `vae.VAE`, `vae.Sampling`,
+`vae.load_run` and `vae.load_model` bring in Keras when they are first touched.
+
+A whole-model file (`vae.keras`) needs the `VAE` and `Sampling` classes registered with Keras before it loads:
+`vae.load_model(path)` does that, or `import vae.model` before `keras.saving.load_model(path)`.
 """
 
-from vae.config import VAEConfig
-from vae.data import load_dataset
-from vae.model import VAE
-from vae.sampling import Sampling
-from vae.storage import RunError, load_run
+from __future__ import annotations
 
-__all__ = ["VAE", "RunError", "Sampling", "VAEConfig", "load_dataset", "load_run"]
+import importlib
+
+# Each public name and the module that defines it.
+_PUBLIC = {
+    "VAE": "vae.model",
+    "Sampling": "vae.sampling",
+    "VAEConfig": "vae.config",
+    "RunError": "vae.storage",
+    "load_run": "vae.storage",
+    "load_model": "vae.storage",
+    "load_dataset": "vae.data",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'vae' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PUBLIC])

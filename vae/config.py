@@ -17,6 +17,18 @@ DATASETS = ("mnist", "fashion-mnist")
 ARCHITECTURES = ("conv", "mlp")
 SCHEDULES = ("cosine", "constant")
 IMAGE_SHAPE = (28, 28, 1)
+# Limits checked before anything is allocated, so that a hostile config.json or option fails in one line instead of
+# filling the memory. A latent of 1,024 is far beyond what 784 pixels need; a batch of 8,192 digits takes about
+# 1.2 GB of activations in the convolutional model.
+MAX_LATENT_DIM = 1024
+MAX_BATCH_SIZE = 8192
+# The latent grid's half-width: the prior N(0, I) has almost all its mass within 5, and a decoder fed 1e308 draws
+# nothing but NaN.
+MAX_GRID_SPAN = 100.0
+# Frames a second of the training GIF: a GIF frame lasts a whole number of centiseconds, at most 655.35 s, and
+# browsers slow frames shorter than 20 ms down to 100 ms.
+MIN_FPS = 0.1
+MAX_FPS = 50.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,8 @@ class VAEConfig:
             raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        if self.latent_dim > MAX_LATENT_DIM:
+            raise ValueError(f"latent_dim must be at most {MAX_LATENT_DIM}, got {self.latent_dim}")
         if not (math.isfinite(self.beta) and self.beta >= 0):
             raise ValueError(f"beta must be a finite number >= 0, got {self.beta}")
         if self.limit is not None and self.limit < 1:
@@ -55,6 +69,8 @@ class VAEConfig:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be at most {MAX_BATCH_SIZE}, got {self.batch_size}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
 

@@ -29,9 +29,13 @@ from vae.storage import EVAL_FILE
 
 DEFAULT_K = 100
 DEFAULT_BATCH_SIZE = 100
-# At most this many (sample, digit) pairs go through the decoder at once. The keras.io decoder holds about 150 KB
-# of activations per image, so 10,000 keeps a chunk near 1.5 GB however large k is.
+# The noise is drawn in chunks of at most this many (sample, digit) pairs, each chunk from its own seed: the chunking
+# is part of what fixes the numbers of a seed, so it does not change with the memory below.
 MAX_DECODED_IMAGES = 10_000
+# At most this many (sample, digit) pairs go through the decoder at once. The keras.io decoder holds about 150 KB of
+# activations per image, and TensorFlow's transposed convolutions as much again in scratch space; 10,000 at once
+# peaked at 4 GB, 2,000 keep the whole command near 1 GB however large k is.
+MAX_DECODER_ROWS = 2_000
 # The two estimators draw from separate noise streams of the one seed, so neither depends on whether the other ran.
 ELBO_STREAM = 0
 IMPORTANCE_STREAM = 1
@@ -115,16 +119,19 @@ def importance_weighted_log_likelihood(
 
     `encode(images)` returns the mean and log-variance of a diagonal Gaussian q(z|x); `log_likelihood(images, z)`
     returns log p(x|z) per row, for images and z with the same number of rows. p(z) is N(0, I). The k samples are
-    drawn in chunks of at most `max_decoded_images` (sample, digit) pairs, combined by a running logsumexp, so memory
-    stays bounded for any k. The noise of batch b, chunk c comes from a stateless generator seeded by (seed, b, c):
-    the same seed, batch size and chunking give the same numbers on every run.
+    drawn in chunks of at most `max_decoded_images` (sample, digit) pairs and decoded at most `MAX_DECODER_ROWS` at a
+    time, combined by a running logsumexp, so memory stays bounded for any k. The noise of batch b, chunk c comes
+    from a stateless generator seeded by (seed, b, c): the same seed, batch size and chunking give the same numbers
+    on every run.
     """
     _check_integer("k", k, 1)
     _check_integer("seed", seed, 0)
     _check_integer("batch_size", batch_size, 1)
     _check_integer("max_decoded_images", max_decoded_images, 1)
     images = _as_float_tensor(images)
-    samples_per_chunk = min(k, max(1, max_decoded_images // min(batch_size, int(images.shape[0]))))
+    digits_per_batch = min(batch_size, int(images.shape[0]))
+    samples_per_chunk = min(k, max(1, max_decoded_images // digits_per_batch))
+    samples_per_decode = min(samples_per_chunk, max(1, MAX_DECODER_ROWS // digits_per_batch))
     chunk_count = -(-k // samples_per_chunk)
     base_seed = tf.constant([seed, IMPORTANCE_STREAM], tf.int64)
 
@@ -141,9 +148,13 @@ def importance_weighted_log_likelihood(
                 seed=_fold_in(batch_seed, chunk_index),
                 dtype=mean.dtype,
             )
-            log_weights = _log_importance_weights(log_likelihood, batch, mean, log_var, noise)
-            # log(a + b) from log a and log b, stably: the logsumexp of the two.
-            log_total = tf.reduce_logsumexp(tf.stack([log_total, tf.reduce_logsumexp(log_weights, axis=0)]), axis=0)
+            for start in tf.range(0, size, samples_per_decode, dtype=tf.int64):
+                part = noise[start : start + samples_per_decode]
+                log_weights = _log_importance_weights(log_likelihood, batch, mean, log_var, part)
+                # log(a + b) from log a and log b, stably: the logsumexp of the two.
+                log_total = tf.reduce_logsumexp(
+                    tf.stack([log_total, tf.reduce_logsumexp(log_weights, axis=0)]), axis=0
+                )
         return log_total - tf.math.log(tf.constant(k, mean.dtype))
 
     return _over_batches(batch_log_likelihood, images, batch_size)
@@ -185,7 +196,7 @@ def evaluate_run(
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     model, config, _ = storage.load_run(run_dir)
-    images = test_inputs(load_dataset(config.dataset, data_dir), config.binarize)[:limit]
+    images = test_inputs(load_dataset(config.dataset, data_dir, test_only=True), config.binarize)[:limit]
     metrics = evaluate(model, images, k, batch_size=batch_size, seed=seed)
     record = {
         "protocol": protocol(config),

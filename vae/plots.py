@@ -12,6 +12,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from vae.config import MAX_FPS, MAX_GRID_SPAN, MIN_FPS
 from vae.storage import atomic_path
 
 DPI = 100
@@ -51,7 +52,7 @@ def load_test_digits(config, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
     """The run's test digits as the model saw them (binarized once under --binarize) and their labels."""
     from vae.data import load_dataset, test_inputs
 
-    dataset = load_dataset(config.dataset, data_dir)
+    dataset = load_dataset(config.dataset, data_dir, test_only=True)
     return test_inputs(dataset, config.binarize), dataset.test_labels
 
 
@@ -102,8 +103,8 @@ def grid_axis(n: int, span: float | None, quantiles: bool) -> np.ndarray:
     """The n values along one grid axis: evenly spaced in [-span, span], or the N(0, 1) quantiles 0.05..0.95."""
     if quantiles:
         return np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, n)], dtype="float32")
-    if span is None or not span > 0:
-        raise ValueError(f"span must be a positive number, got {span}")
+    if span is None or not 0 < span <= MAX_GRID_SPAN:
+        raise ValueError(f"span must be a number in (0, {MAX_GRID_SPAN:g}], got {span}")
     return np.linspace(-span, span, n, dtype="float32")
 
 
@@ -353,8 +354,8 @@ def render_progress(snapshots: list, config, path, fps: float = 4.0) -> Path:
     a little longer so the final state can be seen."""
     from PIL import Image  # matplotlib depends on Pillow, so it is always there
 
-    if not fps > 0:
-        raise ValueError(f"fps must be a positive number, got {fps}")
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise ValueError(f"fps must be a number in [{MIN_FPS:g}, {MAX_FPS:g}], got {fps}")
     loss_name = "test " + history_panels(config)[0][1]
     total_epochs = max(config.epochs, snapshots[-1].epoch)
     frames = [Image.fromarray(progress_frame(snapshot, total_epochs, loss_name), mode="L") for snapshot in snapshots]

@@ -13,15 +13,28 @@ A finished run directory holds:
 
 Every file but the TensorBoard logs, which TensorFlow appends to, is written under a temporary name in the same
 directory, flushed to disk, then renamed over its target, so a crash at any moment leaves either the old file or the
-new one, never half of one.
+new one, never half of one. Temporary names carry the writer's process id (`.tmp-PID-name`), so that those of a
+killed process can be told from those of a live one and swept away (`sweep_stale_temporaries`).
+
+Only plain Python file writes touch the disk. HDF5 (h5py) never writes a file itself: Keras builds the weights of a
+`.keras` archive in memory, and `vae.weights.h5` is copied out of that archive. A full disk then raises an ordinary
+`OSError`, where h5py failing in mid-write crashed the whole process.
+
+One training at a time holds a run directory, through an advisory lock on `.lock` (`run_lock`) that the operating
+system releases when the process ends, however it ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
+import math
 import os
+import re
 import warnings
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +50,22 @@ CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_STATE_FILE = "state.json"
 LOGS_DIR = "logs"
 EVAL_FILE = "eval.json"
+LOCK_FILE = ".lock"
 RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, MODEL_FILE, HISTORY_FILE)
+TEMPORARY_PREFIX = ".tmp-"
+# Keras' name for the weights inside a `.keras` archive; the same HDF5 layout as `model.save_weights` writes.
+ARCHIVE_WEIGHTS_MEMBER = "model.weights.h5"
+CHECKPOINT_NAME = re.compile(r"epoch-(\d{4,})\.keras")
+# What every finished history holds, one value per epoch; `wall_seconds` is there for runs of this version on.
+HISTORY_KEYS = tuple(f"{split}{name}" for split in ("", "test_") for name in ("loss", "reconstruction_loss", "kl_loss"))
 
 
 class RunError(ValueError):
     """A run directory that is missing, incomplete, or whose files disagree; the message says what to do."""
+
+
+class DiskFullError(RunError):
+    """A file could not be written because its file system is full; whatever was there before is kept."""
 
 
 @contextlib.contextmanager
@@ -51,20 +75,106 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The temporary name keeps the target's suffixes, because Keras checks them (`.weights.h5`, `.keras`).
     """
     path = Path(path)
-    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    temporary = path.with_name(f"{TEMPORARY_PREFIX}{os.getpid()}-{path.name}")
     try:
         yield temporary
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
         os.replace(temporary, path)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise DiskFullError(
+                f"no space left on the file system at {mount_point(path.parent)}: could not write {path}"
+            ) from None
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
 
 
+def mount_point(path: Path) -> Path:
+    """The mount point of the file system that holds `path`, which names the full disk for the user."""
+    path = Path(os.path.abspath(path))
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
+    write_bytes(path, text.encode())
+
+
+def write_bytes(path: str | os.PathLike, content: bytes) -> None:
     with atomic_path(path) as temporary:
-        temporary.write_text(text)
+        temporary.write_bytes(content)
+
+
+def save_model_file(path: Path, model) -> bytes:
+    """Write the whole model (architecture, weights, optimizer and random state) to the `.keras` file `path`.
+
+    Keras writes the archive with Python's zipfile and builds the HDF5 weights inside it in memory, so the disk
+    only sees Python writes. Returns the archive's HDF5 weights, which are `vae.weights.h5` byte for byte.
+    """
+    with atomic_path(path) as temporary:
+        model.save(temporary)
+        with zipfile.ZipFile(temporary) as archive:
+            return archive.read(ARCHIVE_WEIGHTS_MEMBER)
+
+
+def sweep_stale_temporaries(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed processes left in `run_dir` and its subdirectories; return them.
+
+    A temporary file's name holds the id of the process writing it; one whose process is gone is an orphan.
+    """
+    removed = []
+    for path in Path(run_dir).rglob(f"{TEMPORARY_PREFIX}*"):
+        match = re.match(rf"{re.escape(TEMPORARY_PREFIX)}(\d+)-", path.name)
+        if match and path.is_file() and not process_alive(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
+    """Hold `run_dir` for one training: an exclusive advisory lock (`fcntl.flock`) on `run_dir/.lock`.
+
+    A second training refused here names the process holding the lock. The operating system drops the lock when the
+    holder exits, even by `kill -9`, so a lock never outlives its process; the file itself may stay, empty of
+    meaning.
+    """
+    path = Path(run_dir) / LOCK_FILE
+    with open(path, "a+") as stream:
+        try:
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            stream.seek(0)
+            holder = stream.read().strip() or "unknown"
+            raise RunError(
+                f"{run_dir}/ is in use by another vae-train (process {holder}): wait for it to end, or choose "
+                "another --run-dir"
+            ) from None
+        stream.seek(0)
+        stream.truncate()
+        stream.write(f"{os.getpid()}\n")
+        stream.flush()
+        try:
+            yield path
+        finally:
+            fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
 
 
 def write_json(path: str | os.PathLike, value: Any) -> None:
@@ -101,9 +211,8 @@ def save_checkpoint(run_dir: Path, model, config: VAEConfig, epochs_done: int, h
     """
     directory = Path(run_dir) / CHECKPOINT_DIR
     directory.mkdir(parents=True, exist_ok=True)
-    model_name = f"epoch-{epochs_done:04d}.keras"
-    with atomic_path(directory / model_name) as temporary:
-        model.save(temporary)
+    model_name = checkpoint_name(epochs_done)
+    save_model_file(directory / model_name, model)
     state = {"config": config.to_dict(), "epochs_done": epochs_done, "model": model_name, "history": history}
     write_json(directory / CHECKPOINT_STATE_FILE, state)
     for old in directory.glob("epoch-*.keras"):
@@ -112,8 +221,16 @@ def save_checkpoint(run_dir: Path, model, config: VAEConfig, epochs_done: int, h
                 old.unlink()
 
 
+def checkpoint_name(epochs_done: int) -> str:
+    return f"epoch-{epochs_done:04d}.keras"
+
+
 def read_checkpoint(run_dir: str | os.PathLike) -> Checkpoint | None:
-    """The committed checkpoint of `run_dir`, or None when there is none."""
+    """The committed checkpoint of `run_dir`, or None when there is none.
+
+    state.json is checked, not trusted: the model it names must be the plain `epoch-NNNN.keras` of its own epoch
+    count inside `checkpoint/`, and that count must agree with the history and the config.
+    """
     directory = Path(run_dir) / CHECKPOINT_DIR
     state_path = directory / CHECKPOINT_STATE_FILE
     if not state_path.is_file():
@@ -121,13 +238,24 @@ def read_checkpoint(run_dir: str | os.PathLike) -> Checkpoint | None:
     try:
         state = json.loads(state_path.read_text())
         config = VAEConfig.from_dict(state["config"])
-        epochs_done = int(state["epochs_done"])
-        history = {key: [float(value) for value in values] for key, values in state["history"].items()}
-        model_path = directory / str(state["model"])
+        epochs_done = state["epochs_done"]
+        history = check_history(state["history"])
+        model_name = state["model"]
+        if isinstance(epochs_done, bool) or not isinstance(epochs_done, int) or not 1 <= epochs_done:
+            raise ValueError(f"epochs_done must be a whole number of epochs, at least 1, got {epochs_done!r}")
+        if epochs_done > config.epochs:
+            raise ValueError(f"epochs_done = {epochs_done} is more than the config's {config.epochs} epochs")
+        if len(history["loss"]) != epochs_done:
+            raise ValueError(f"the history holds {len(history['loss'])} epochs, not epochs_done = {epochs_done}")
+        if model_name != checkpoint_name(epochs_done):
+            raise ValueError(
+                f"model must be {checkpoint_name(epochs_done)}, the file of epoch {epochs_done}, got {model_name!r}"
+            )
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise RunError(f"{state_path} is damaged ({error}); start again with --overwrite") from None
+    model_path = directory / model_name
     if not model_path.is_file():
-        raise RunError(f"{state_path} names {model_path.name}, which is missing; start again with --overwrite")
+        raise RunError(f"{state_path} names {model_name}, which is missing; start again with --overwrite")
     return Checkpoint(config, epochs_done, history, model_path)
 
 
@@ -137,15 +265,29 @@ def save_run(run_dir: str | os.PathLike, model, config: VAEConfig, history: dict
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        weights = stack.enter_context(atomic_path(run_dir / WEIGHTS_FILE))
-        model.save_weights(weights)
         whole = stack.enter_context(atomic_path(run_dir / MODEL_FILE))
         model.save(whole)
+        with zipfile.ZipFile(whole) as archive:
+            weights_content = archive.read(ARCHIVE_WEIGHTS_MEMBER)
+        weights = stack.enter_context(atomic_path(run_dir / WEIGHTS_FILE))
+        weights.write_bytes(weights_content)
         history_path = stack.enter_context(atomic_path(run_dir / HISTORY_FILE))
         history_path.write_text(json.dumps(history, indent=2) + "\n")
-        # config.json is renamed first on exit (last in, first out), the weights last.
+        # config.json is renamed first on exit (last in, first out), the whole model last.
         config_path = stack.enter_context(atomic_path(run_dir / CONFIG_FILE))
         config_path.write_text(config.to_json())
+
+
+def finished_run_matches(run_dir: str | os.PathLike, checkpoint: Checkpoint) -> bool:
+    """Whether `run_dir` holds all four files of the finished run that `checkpoint` ends, as opposed to none, some,
+    or those of an earlier, shorter run; a kill during the final save leaves one of the latter."""
+    run_dir = Path(run_dir)
+    if not all((run_dir / name).is_file() for name in RUN_FILES):
+        return False
+    try:
+        return read_config(run_dir) == checkpoint.config and read_history(run_dir) == checkpoint.history
+    except RunError:
+        return False
 
 
 def read_config(run_dir: str | os.PathLike) -> VAEConfig:
@@ -163,10 +305,27 @@ def read_history(run_dir: str | os.PathLike) -> dict[str, list[float]]:
     if not path.is_file():
         raise RunError(f"{path} is missing: the run in {run_dir}/ is incomplete; train it again with vae-train")
     try:
-        history = json.loads(path.read_text())
-        return {str(key): [float(value) for value in values] for key, values in history.items()}
+        return check_history(json.loads(path.read_text()))
     except (ValueError, TypeError, AttributeError) as error:
-        raise RunError(f"{path} is damaged ({error})") from None
+        raise RunError(f"{path} is damaged ({error}); train the run again with vae-train --overwrite") from None
+
+
+def check_history(values: Any) -> dict[str, list[float]]:
+    """A history as training writes it: the train and test losses (`HISTORY_KEYS`) and any other per-epoch series,
+    all finite and all as long as each other, at least one epoch; a ValueError says what is wrong."""
+    if not isinstance(values, dict):
+        raise ValueError(f"a history must be a JSON object, got {type(values).__name__}")
+    missing = [key for key in HISTORY_KEYS if key not in values]
+    if missing:
+        raise ValueError(f"no {', '.join(missing)}")
+    history = {str(key): [float(value) for value in series] for key, series in values.items()}
+    lengths = {len(series) for series in history.values()}
+    if len(lengths) != 1 or lengths == {0}:
+        raise ValueError(f"the series must hold one value per epoch, at least one, got lengths {sorted(lengths)}")
+    for key, series in history.items():
+        if not all(math.isfinite(value) for value in series):
+            raise ValueError(f"{key} holds a non-finite value")
+    return history
 
 
 def load_run(run_dir: str | os.PathLike = "outputs"):
@@ -189,7 +348,32 @@ def load_run(run_dir: str | os.PathLike = "outputs"):
     model = VAE(config)
     model.build()
     load_weights(model, weights)
+    check_finite(model, weights)
     return model, config, history
+
+
+def check_finite(model, path: Path) -> None:
+    """Refuse weights with NaN or infinite values, which damage in place leaves and which no training writes (the
+    divergence guard stops a run before its checkpoint)."""
+    import numpy as np
+
+    for variable in model.weights:
+        values = np.asarray(variable)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            raise RunError(
+                f"{path} holds non-finite values in {variable.path}: the file is damaged; "
+                "train the run again with vae-train --overwrite"
+            )
+
+
+def load_model(path: str | os.PathLike):
+    """Load a whole-model `.keras` file of this package (a run's `vae.keras` or a checkpoint) with Keras' safe mode,
+    after registering the package's classes with Keras."""
+    import keras
+
+    import vae.model  # noqa: F401  (registers VAE and Sampling)
+
+    return keras.saving.load_model(path, safe_mode=True)
 
 
 def load_weights(model, path: Path) -> None:
@@ -218,7 +402,7 @@ def load_weights(model, path: Path) -> None:
 
 def first_line(error: BaseException) -> str:
     text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def read_checkpoint_safe(run_dir: Path) -> Checkpoint | None:

@@ -35,6 +35,7 @@ class TrainingResult:
     run_dir: Path
     seconds: float
     wrote_run_dir: bool = True  # False on the workers of a multi-worker run other than the chief
+    finished_from_checkpoint: bool = False  # True when a resumed run only had its final save left to do
 
     @property
     def test_metrics(self) -> dict[str, float]:
@@ -157,17 +158,40 @@ def train(
         snapshots = snapshots or (run_dir / SNAPSHOTS_DIR).is_dir()
     if snapshots:
         check_latent_dim(config.latent_dim)
-    if chief:
-        storage.check_writable(run_dir)
-    configure_determinism(config.seed)
+    options = dict(resume=resume, verbose=verbose, precision=precision, snapshots=snapshots)
+    if not chief:
+        return _train(config, dataset, run_dir, distribution_strategy, chief=False, **options)
+    created = not run_dir.exists()
+    storage.check_writable(run_dir)
+    try:
+        with storage.run_lock(run_dir):
+            # Read again under the lock: another training may have finished here since the first look.
+            check_run_dir(run_dir, overwrite=overwrite, resume=resume)
+            storage.sweep_stale_temporaries(run_dir)
+            return _train(config, dataset, run_dir, distribution_strategy, chief=True, **options)
+    except BaseException:
+        if created:
+            remove_if_empty(run_dir)
+        raise
 
+
+def remove_if_empty(run_dir: Path) -> None:
+    """Remove a run directory this training created when it holds nothing but the lock file: a run that failed
+    before its first checkpoint leaves no trace."""
+    if {path.name for path in run_dir.iterdir()} <= {storage.LOCK_FILE}:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, verbose, precision, snapshots):
+    configure_determinism(config.seed)
     dataset = dataset.limited(config.limit)
     check_last_batches(dataset, config.batch_size, distribution_strategy.num_replicas_in_sync)
     steps = steps_per_epoch(len(dataset.train_images), config.batch_size)
     with distribution_strategy.scope():
         if resume:
             checkpoint = storage.read_checkpoint(run_dir)
-            model = keras.saving.load_model(checkpoint.model_path, safe_mode=True)
+            model = storage.load_model(checkpoint.model_path)
+            storage.check_finite(model, checkpoint.model_path)
             check_resumed_precision(model.dtype_policy.name, precision)
             if checkpoint.config.epochs != config.epochs:
                 # A longer run stretches the schedule to its new end; the step count carries on from the checkpoint.
@@ -177,7 +201,9 @@ def train(
         else:
             model = build_model(config, steps, dtype_policy_name(precision or "off"))
             initial_epoch, history = 0, {}
-    if initial_epoch >= config.epochs:
+    if resume and initial_epoch == config.epochs:
+        return finish_from_checkpoint(run_dir, model, checkpoint, chief)
+    if initial_epoch > config.epochs:
         raise storage.RunError(
             f"the run in {run_dir}/ has already trained {initial_epoch} epochs: pass a larger --epochs to continue"
         )
@@ -216,17 +242,36 @@ def train(
         )
         storage.save_run(save_dir, model, config, history)
     except TrainingDivergedError as error:
-        checkpoint = storage.read_checkpoint_safe(run_dir)
-        kept = (
-            f"the last good checkpoint (epoch {checkpoint.epochs_done}) stays in {run_dir}/{storage.CHECKPOINT_DIR}"
-            if checkpoint
-            else "no epoch had finished, so nothing was saved"
-        )
-        raise TrainingDivergedError(f"{error}; {kept}; try a lower --learning-rate") from None
+        raise TrainingDivergedError(f"{error}; {kept_checkpoint(run_dir)}; try a lower --learning-rate") from None
+    except storage.DiskFullError as error:
+        raise storage.DiskFullError(
+            f"{error}; {kept_checkpoint(run_dir)}: free some space, then finish with vae-train --resume"
+        ) from None
     finally:
         if not chief:
             shutil.rmtree(save_dir, ignore_errors=True)
     return TrainingResult(config, history, run_dir, seconds=time.perf_counter() - started, wrote_run_dir=chief)
+
+
+def kept_checkpoint(run_dir: Path) -> str:
+    checkpoint = storage.read_checkpoint_safe(run_dir)
+    if checkpoint is None:
+        return "no epoch had finished, so nothing was saved"
+    return f"the last good checkpoint (epoch {checkpoint.epochs_done}) stays in {run_dir}/{storage.CHECKPOINT_DIR}"
+
+
+def finish_from_checkpoint(run_dir: Path, model, checkpoint, chief: bool) -> TrainingResult:
+    """Write the finished run of a checkpoint that has trained all its epochs, with no training: what a run killed,
+    or stopped by a full disk, during its final save needs. A run already finished from it is left alone."""
+    if storage.finished_run_matches(run_dir, checkpoint):
+        raise storage.RunError(
+            f"the run in {run_dir}/ has already trained {checkpoint.epochs_done} epochs: pass a larger --epochs "
+            "to continue"
+        )
+    if chief:
+        storage.save_run(run_dir, model, checkpoint.config, checkpoint.history)
+    return TrainingResult(checkpoint.config, checkpoint.history, run_dir, seconds=0.0, wrote_run_dir=chief,
+                          finished_from_checkpoint=True)
 
 
 def check_last_batches(dataset: Dataset, batch_size: int, replicas: int) -> None:
