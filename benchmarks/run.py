@@ -67,8 +67,8 @@ def seconds_to_reach(losses: list[float], seconds: list[float], target: float) -
 def throughput_windows(dataset, windows: int, images_per_window: int) -> tuple[list[float], list[float]]:
     """Images per second of both training loops, measured in alternating windows after a warm-up of each."""
     import keras
-
     from keras_io_reference import ReferenceVAE, build
+
     from vae.config import VAEConfig
     from vae.data import steps_per_epoch, training_dataset
     from vae.training import build_model
@@ -102,7 +102,7 @@ def throughput_windows(dataset, windows: int, images_per_window: int) -> tuple[l
 def latent_grid_seconds(run_dir: Path, single_calls: int) -> tuple[float, float]:
     """One batched decode of the 30x30 grid, and 900 single `predict` calls (extrapolated from `single_calls`)."""
     import vae
-    from vae.plots import decode_latent_grid
+    from vae.latent import decode_latent_grid
 
     model, _, _ = vae.load_run(run_dir)
     decode_latent_grid(model, 30, span=3.0)  # warm-up: trace once, as a command does
@@ -140,6 +140,7 @@ def main(quick: bool, data_dir: Path, output: Path, show: Path | None) -> None:
         raise click.UsageError("--data-dir (or VAE_DATA_DIR) must name the full MNIST IDX files")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from keras_io_reference import train_reference
+
     from vae import storage
     from vae.data import load_dataset
 

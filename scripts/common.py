@@ -16,10 +16,12 @@ from pathlib import Path
 
 import click
 
+from vae.storage import DEFAULT_RUN_DIR
+
 run_dir_option = click.option(
     "--run-dir",
     type=click.Path(file_okay=False),
-    default="outputs",
+    default=DEFAULT_RUN_DIR,
     show_default=True,
     envvar="VAE_RUN_DIR",
     help="Run directory (env VAE_RUN_DIR).",
@@ -91,12 +93,15 @@ def fail(message: str, code: int = 1) -> None:
 def one_line_errors(command):
     """Turn every failure into one line on stderr and a non-zero exit; `--debug` shows the traceback instead.
 
-    Expected problems (bad files, bad runs, bad values) are ValueError or OSError and exit 1; anything else is a
-    bug, reported as such.
+    The package's own errors (`vae.errors.VAEError`) are expected: their message says what to do, and they exit with
+    their kind's code (2 for bad usage, 1 otherwise). So are the operating system's (a file that cannot be written,
+    a directory that is a file), named with their file. Anything else is a bug, and the line says so.
     """
 
     @functools.wraps(command)
     def wrapper(*args, debug=False, **kwargs):
+        from vae.errors import VAEError
+
         try:
             if not debug:
                 import_tensorflow_quietly()
@@ -107,12 +112,12 @@ def one_line_errors(command):
             if debug:
                 traceback.print_exc()
                 sys.exit(1)
+            if isinstance(error, VAEError):
+                fail(first_line(error) or type(error).__name__, error.exit_code)
             if isinstance(error, OSError):
-                detail = f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
-                fail(detail)
-            if isinstance(error, ValueError):
-                fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
-            fail(f"unexpected {type(error).__name__}: {first_line(error)} (rerun with --debug for the traceback)")
+                fail(f"{error.strerror or error}" + (f": {error.filename}" if error.filename else ""))
+            fail(f"unexpected error: {type(error).__name__}: {first_line(error)}; run again with --debug for the "
+                 "traceback")
 
     return debug_option(wrapper)
 

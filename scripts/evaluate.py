@@ -6,26 +6,20 @@ from pathlib import Path
 
 import click
 
+from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
 from vae_scripts.common import data_dir_option, one_line_errors, run_dir_option
+
+K_HELP = "Importance samples per digit (Burda et al. 2015); papers use 5000 for their final numbers."
+BATCH_HELP = "Digits per step. The noise is drawn per batch, so results depend on it as on --seed."
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @run_dir_option
 @data_dir_option
-@click.option(
-    "--k",
-    type=click.IntRange(min=1),
-    default=100,
-    show_default=True,
-    help="Importance samples per digit (Burda et al. 2015); papers use 5000 for their final numbers.",
-)
+@click.option("--k", type=click.IntRange(min=1), default=IMPORTANCE_SAMPLES, show_default=True, help=K_HELP)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate the first N test digits only.")
 @click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=100,
-    show_default=True,
-    help="Digits per step. The noise is drawn per batch, so results depend on it as on --seed.",
+    "--batch-size", type=click.IntRange(min=1), default=EVALUATION_BATCH_SIZE, show_default=True, help=BATCH_HELP
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the sampling noise.")
 @one_line_errors

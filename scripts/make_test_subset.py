@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from vae.config import DATASETS
 from vae.data import DATASET_MARKER, IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, idx_bytes, read_data_dir
 
 
@@ -22,7 +23,7 @@ from vae.data import DATASET_MARKER, IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAG
 @click.argument("destination", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--train", "train_count", default=2000, show_default=True, help="Training digits to keep.")
 @click.option("--test", "test_count", default=500, show_default=True, help="Test digits to keep.")
-@click.option("--dataset", "name", type=click.Choice(["mnist", "fashion-mnist"]), default="mnist", show_default=True)
+@click.option("--dataset", "name", type=click.Choice(DATASETS), default=DATASETS[0], show_default=True)
 def main(source: Path, destination: Path, train_count: int, test_count: int, name: str) -> None:
     dataset = read_data_dir(source, name)
     arrays = {

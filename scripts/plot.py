@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from vae.config import MAX_FPS, MAX_GRID_SPAN, MIN_FPS
+from vae.storage import PROGRESS_FILE
 from vae_scripts.common import (
     FiniteFloatRange,
     data_dir_option,
@@ -45,7 +46,8 @@ def latent_grid(n, span, quantiles, dims, run_dir, data_dir, output):
         raise click.UsageError("--span and --quantiles exclude each other: the quantiles fix the span")
 
     from vae import load_run
-    from vae.plots import check_dims, default_span, load_test_digits, plot_latent_grid
+    from vae.latent import check_dims, default_span, load_test_digits
+    from vae.plots import plot_latent_grid
 
     model, config, _ = load_run(run_dir)
     dims = check_dims(tuple(dims), config.latent_dim)
@@ -62,7 +64,8 @@ def latent_grid(n, span, quantiles, dims, run_dir, data_dir, output):
 def clusters(run_dir, data_dir, output):
     """The latent means of the test digits, coloured by label (PCA for a latent size above 2)."""
     from vae import load_run
-    from vae.plots import load_test_digits, plot_clusters
+    from vae.latent import load_test_digits
+    from vae.plots import plot_clusters
 
     model, config, _ = load_run(run_dir)
     images, labels = load_test_digits(config, data_dir)
@@ -95,7 +98,8 @@ def samples(n, seed, run_dir, output):
 def interpolate(start, end, steps, run_dir, data_dir, output):
     """Decode the straight line between the latent means of two test digits."""
     from vae import load_run
-    from vae.plots import check_indices, load_test_digits, plot_interpolation
+    from vae.latent import check_indices, load_test_digits
+    from vae.plots import plot_interpolation
 
     model, config, _ = load_run(run_dir)
     images, labels = load_test_digits(config, data_dir)
@@ -122,7 +126,7 @@ def history(run_dir, output):
     "--fps", type=FiniteFloatRange(MIN_FPS, MAX_FPS), default=4.0, show_default=True, help="Epochs (frames) a second."
 )
 @run_dir_option
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: <run-dir>/progress.gif")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help=f"Default: <run-dir>/{PROGRESS_FILE}")
 @one_line_errors
 def progress(fps, run_dir, output):
     """An animated GIF of training, one frame per epoch, from the snapshots of vae-train --snapshots."""
@@ -131,7 +135,7 @@ def progress(fps, run_dir, output):
     from vae.storage import read_config
 
     config = read_config(run_dir)
-    path = Path(output) if output else Path(run_dir) / "progress.gif"
+    path = Path(output) if output else Path(run_dir) / PROGRESS_FILE
     click.echo(render_progress(read_snapshots(run_dir), config, path, fps))
 
 

@@ -6,18 +6,17 @@ from pathlib import Path
 
 import click
 
+from vae.config import MAX_RECONSTRUCTIONS
 from vae_scripts.common import data_dir_option, index_list, one_line_errors, output_path, run_dir_option
-
-MAXIMUM_DIGITS = 100
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--n",
-    type=click.IntRange(1, MAXIMUM_DIGITS),
+    type=click.IntRange(1, MAX_RECONSTRUCTIONS),
     default=10,
     show_default=True,
-    help=f"How many random test digits (1-{MAXIMUM_DIGITS}).",
+    help=f"How many random test digits (1-{MAX_RECONSTRUCTIONS}).",
 )
 @click.option("--indices", callback=index_list, help="Comma-separated test digit indices instead (then --n is unused).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Chooses the random digits.")
@@ -27,13 +26,14 @@ MAXIMUM_DIGITS = 100
 @one_line_errors
 def main(n, indices, seed, run_dir, data_dir, output):
     """Draw test digits (upper rows) and their reconstructions (lower rows), labelled, at most 10 per row."""
-    if indices is not None and not 1 <= len(indices) <= MAXIMUM_DIGITS:
-        raise click.BadParameter(f"give 1 to {MAXIMUM_DIGITS} indices, got {len(indices)}", param_hint="'--indices'")
+    if indices is not None and not 1 <= len(indices) <= MAX_RECONSTRUCTIONS:
+        raise click.BadParameter(f"give 1 to {MAX_RECONSTRUCTIONS} indices, got {len(indices)}", param_hint="'--indices'")
 
     import numpy as np
 
     from vae import load_run
-    from vae.plots import check_indices, load_test_digits, plot_reconstructions
+    from vae.latent import check_indices, load_test_digits
+    from vae.plots import plot_reconstructions
 
     model, config, _ = load_run(run_dir)
     images, labels = load_test_digits(config, data_dir)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from vae.config import EXPLORER_SIZE
 from vae_scripts.common import data_dir_option, index_list, one_line_errors, run_dir_option
 
 
@@ -16,7 +17,7 @@ from vae_scripts.common import data_dir_option, index_list, one_line_errors, run
 @click.option(
     "--explorer-size",
     type=click.IntRange(2, 128),
-    default=64,
+    default=EXPLORER_SIZE,
     show_default=True,
     help="Cells per side of the latent grid the explorer blends between (decoded once, in one batch).",
 )

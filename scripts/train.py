@@ -10,6 +10,16 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from vae.config import (
+    ARCHITECTURES,
+    DATASETS,
+    DEFAULTS,
+    MAX_BATCH_SIZE,
+    MAX_LATENT_DIM,
+    PRECISIONS,
+    SCHEDULES,
+    STRATEGIES,
+)
 from vae_scripts.common import (
     FiniteFloatRange,
     data_dir_option,
@@ -18,61 +28,50 @@ from vae_scripts.common import (
     warnings_on_one_line,
 )
 
-DATASETS = ["mnist", "fashion-mnist"]
-STRATEGIES = ["default", "mirrored", "multi-worker"]
-PRECISIONS = ["off", "auto", "float16", "bfloat16"]
+
+def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
+    """An option for the `VAEConfig` field `field` (`--field-name` unless `names` are given), with its default."""
+    names = names or ("--" + field.replace("_", "-"),)
+    return click.option(*names, field, type=type, default=getattr(DEFAULTS, field), show_default=True, help=help)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Epochs to train.")
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=128,
-    show_default=True,
-    help="Digits per step, over all devices together (the global batch). Growing it k times, e.g. for k devices? "
+@config_option("epochs", click.IntRange(min=1), "Epochs to train.")
+@config_option(
+    "batch_size",
+    click.IntRange(1, MAX_BATCH_SIZE),
+    "Digits per step, over all devices together (the global batch). Growing it k times, e.g. for k devices? "
     "Multiply --learning-rate by k (the linear scaling rule); the cosine schedule's warm-up epoch eases it in.",
 )
-@click.option("--latent-dim", type=click.IntRange(min=1), default=2, show_default=True, help="Size of z.")
-@click.option(
-    "--learning-rate",
-    type=FiniteFloatRange(min=0, min_open=True),
-    default=3e-3,
-    show_default=True,
-    help="Adam's peak learning rate.",
+@config_option("latent_dim", click.IntRange(1, MAX_LATENT_DIM), "Size of z.")
+@config_option("learning_rate", FiniteFloatRange(min=0, min_open=True), "Adam's peak learning rate.")
+@config_option(
+    "schedule",
+    click.Choice(SCHEDULES),
+    "cosine: one epoch of warm-up, then a cosine decay to 1 %. constant: the keras.io example's.",
 )
-@click.option(
-    "--schedule",
-    type=click.Choice(["cosine", "constant"]),
-    default="cosine",
-    show_default=True,
-    help="cosine: one epoch of warm-up, then a cosine decay to 1 %. constant: the keras.io example's.",
-)
-@click.option(
-    "--arch",
-    "--architecture",
+@config_option(
     "architecture",
-    type=click.Choice(["conv", "mlp"]),
-    default="conv",
-    show_default=True,
-    help="conv: the keras.io model. mlp: two dense layers of 512, cheap to evaluate with large --k.",
+    click.Choice(ARCHITECTURES),
+    "conv: the keras.io model. mlp: two dense layers of 512, cheap to evaluate with large --k.",
+    names=("--arch", "--architecture"),
 )
-@click.option("--beta", type=FiniteFloatRange(min=0), default=1.0, show_default=True, help="Weight of the KL term.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="The one seed of the run.")
-@click.option("--dataset", type=click.Choice(DATASETS), default="mnist", show_default=True)
+@config_option("beta", FiniteFloatRange(min=0), "Weight of the KL term.")
+@config_option("seed", click.IntRange(min=0), "The one seed of the run.")
+@config_option("dataset", click.Choice(DATASETS), "The data set to train on.")
 @data_dir_option
 @run_dir_option
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Train on the first N digits only.")
+@config_option("limit", click.IntRange(min=1), "Train on the first N digits only.")
 @click.option(
     "--binarize",
     is_flag=True,
-    default=False,  # spelled out: click 8.3+ reports an unset flag default as UNSET, not False
+    default=DEFAULTS.binarize,  # spelled out: click 8.3+ reports an unset flag default as UNSET, not False
     help="Dynamically binarized MNIST, the literature's likelihood protocol.",
 )
 @click.option(
     "--strategy",
     type=click.Choice(STRATEGIES),
-    default="default",
+    default=STRATEGIES[0],
     show_default=True,
     help="default: one device. mirrored: all local GPUs (or all logical CPUs) in sync. multi-worker: several "
     "processes or machines, described by the TF_CONFIG environment variable; only the chief writes --run-dir.",
@@ -121,10 +120,7 @@ def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precisio
             for name, value in options.items()
             if context.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
         }
-        try:
-            config = resumed_config(storage.read_checkpoint(run_dir).config, given)
-        except ValueError as error:
-            raise click.UsageError(str(error)) from None
+        config = resumed_config(storage.read_checkpoint(run_dir).config, given)
     else:
         config = VAEConfig(**options)
     data = load_dataset(config.dataset, data_dir)

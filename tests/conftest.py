@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -21,6 +25,41 @@ def files_of(directory: Path) -> dict[str, bytes]:
         for path in sorted(directory.rglob("*"))
         if path.is_file() and path.name != LOCK_FILE
     }
+
+
+def copy_run(source: Path, destination: Path) -> Path:
+    """A copy of the run directory `source` at `destination`/run, for a test that writes into or damages it."""
+    run_dir = destination / "run"
+    shutil.copytree(source, run_dir)
+    return run_dir
+
+
+def invoke(command, *arguments):
+    """Run a click command in-process, as a user would type it (every argument as a string)."""
+    return CliRunner().invoke(command, [str(argument) for argument in arguments])
+
+
+def help_text(*invocations: tuple[str, list[str]]) -> str:
+    """The --help output of each (command module, arguments), run in a fresh interpreter that must end without
+    TensorFlow or Keras imported: --help stays instant."""
+    code = "\n".join(
+        [
+            "import importlib, sys",
+            f"for module, arguments in {list(invocations)!r}:",
+            "    try:",
+            "        importlib.import_module('vae_scripts.' + module).main(arguments)",
+            "    except SystemExit:",
+            "        pass",
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow imported by --help'",
+        ]
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def run_copy(tmp_path, tiny_run) -> Path:
+    """A copy of the tiny run that a test may change."""
+    return copy_run(tiny_run, tmp_path)
 
 
 @pytest.fixture(autouse=True)

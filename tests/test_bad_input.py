@@ -18,7 +18,6 @@ import time
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from vae import storage
 from vae_scripts.evaluate import main as evaluate_command
@@ -26,14 +25,12 @@ from vae_scripts.plot import main as plot_command
 from vae_scripts.reconstruct import main as reconstruct_command
 from vae_scripts.train import main as train_command
 
-from .conftest import SUBSET_DIR, files_of
+from .conftest import SUBSET_DIR, files_of, invoke
 
 
 @pytest.fixture
-def run_dir(tmp_path, tiny_run):
-    copy = tmp_path / "run"
-    shutil.copytree(tiny_run, copy)
-    return copy
+def run_dir(run_copy):
+    return run_copy
 
 
 @pytest.fixture
@@ -49,10 +46,6 @@ def check(result, code, fragment):
     assert fragment in result.stderr, result.stderr
     if code == 1:
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-
-
-def invoke(command, *arguments):
-    return CliRunner().invoke(command, [str(argument) for argument in arguments])
 
 
 def damage_weights_missing(run, data):

@@ -7,6 +7,7 @@ import pytest
 
 from vae import data
 from vae.data import load_dataset
+from vae.errors import DataError
 
 from .conftest import SUBSET_DIR
 
@@ -90,7 +91,7 @@ def test_damaged_idx_files_are_named(tmp_path, file, damage, message):
     directory = copy_subset(tmp_path, gunzip=True)
     path = directory / file
     path.write_bytes(damage(path.read_bytes()))
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(DataError, match=message):
         load_dataset("mnist", directory)
 
 
@@ -98,7 +99,7 @@ def test_truncated_gzip_names_the_file(tmp_path):
     directory = copy_subset(tmp_path)
     path = directory / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:5000])
-    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz: truncated or corrupted gzip"):
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz: truncated or corrupted gzip"):
         load_dataset("mnist", directory)
 
 
@@ -110,23 +111,23 @@ def test_a_gzip_bomb_is_refused_before_it_is_decompressed(tmp_path):
         for _ in range(196):
             stream.write(bytes(1_000_000))
     assert path.stat().st_size < 300_000
-    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz: refusing to decompress: its header claims"):
+    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz: refusing to decompress: its header claims"):
         load_dataset("mnist", directory)
 
 
 def test_an_empty_test_split_is_refused_when_read(tmp_path, subset):
     write_npz(tmp_path / "mnist.npz", subset, x_test=np.zeros((0, 28, 28), np.uint8), y_test=np.zeros(0, np.uint8))
-    with pytest.raises(ValueError, match=r"mnist\.npz: holds no test digits"):
+    with pytest.raises(DataError, match=r"mnist\.npz: holds no test digits"):
         load_dataset("mnist", tmp_path)
 
 
 def test_empty_and_missing_directories(tmp_path):
-    with pytest.raises(ValueError, match="holds no mnist data"):
+    with pytest.raises(DataError, match="holds no mnist data"):
         load_dataset("mnist", tmp_path)
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(DataError, match="does not exist"):
         load_dataset("mnist", tmp_path / "nowhere")
     shutil.copy(SUBSET_DIR / "train-images-idx3-ubyte.gz", tmp_path)
-    with pytest.raises(ValueError, match="lacks train-labels-idx1-ubyte"):
+    with pytest.raises(DataError, match="lacks train-labels-idx1-ubyte"):
         load_dataset("mnist", tmp_path)
 
 
@@ -151,20 +152,20 @@ def test_npz_in_keras_layout(tmp_path, subset):
 
 def test_npz_missing_keys(tmp_path, subset):
     write_npz(tmp_path / "mnist.npz", subset, y_test=None)
-    with pytest.raises(ValueError, match=r"mnist\.npz: missing key\(s\) y_test"):
+    with pytest.raises(DataError, match=r"mnist\.npz: missing key\(s\) y_test"):
         load_dataset("mnist", tmp_path)
 
 
 def test_npz_with_pickled_objects_is_refused(tmp_path, subset):
     labels = np.array([object()] * len(subset.test_labels), dtype=object)
     write_npz(tmp_path / "mnist.npz", subset, y_test=labels)
-    with pytest.raises(ValueError, match="pickled objects, which are refused"):
+    with pytest.raises(DataError, match="pickled objects, which are refused"):
         load_dataset("mnist", tmp_path)
 
 
 def test_random_bytes_are_no_npz(tmp_path):
     (tmp_path / "mnist.npz").write_bytes(np.random.default_rng(0).bytes(5000))
-    with pytest.raises(ValueError, match=r"mnist\.npz: not a valid npz archive \(not a zip file\)"):
+    with pytest.raises(DataError, match=r"mnist\.npz: not a valid npz archive \(not a zip file\)"):
         load_dataset("mnist", tmp_path)
 
 
@@ -177,23 +178,23 @@ def test_canonical_files_of_the_other_data_set_are_refused(monkeypatch, tmp_path
     idx_dir = copy_subset(tmp_path / "idx")
     (idx_dir / data.DATASET_MARKER).unlink()
     assert load_dataset("mnist", idx_dir).test_images.shape == (500, 28, 28)
-    with pytest.raises(ValueError, match=r"holds mnist, not fashion-mnist: its files are the canonical mnist"):
+    with pytest.raises(DataError, match=r"holds mnist, not fashion-mnist: its files are the canonical mnist"):
         load_dataset("fashion-mnist", idx_dir)
     npz_dir = tmp_path / "npz"
     npz_dir.mkdir()
     write_npz(npz_dir / "fashion-mnist.npz", subset)
     (npz_dir / data.DATASET_MARKER).unlink()
-    with pytest.raises(ValueError, match=r"holds mnist, not fashion-mnist"):
+    with pytest.raises(DataError, match=r"holds mnist, not fashion-mnist"):
         load_dataset("fashion-mnist", npz_dir)
 
 
 def test_files_of_unknown_origin_need_a_dataset_file(tmp_path):
     directory = copy_subset(tmp_path)
     (directory / data.DATASET_MARKER).unlink()
-    with pytest.raises(ValueError, match=r"not the canonical mnist files, so their data set cannot be told"):
+    with pytest.raises(DataError, match=r"not the canonical mnist files, so their data set cannot be told"):
         load_dataset("mnist", directory)
     (directory / data.DATASET_MARKER).write_text("fashion-mnist\n")
-    with pytest.raises(ValueError, match=r"holds fashion-mnist \(its DATASET file says so\), not mnist"):
+    with pytest.raises(DataError, match=r"holds fashion-mnist \(its DATASET file says so\), not mnist"):
         load_dataset("mnist", directory)
     assert load_dataset("fashion-mnist", directory).test_images.shape == (500, 28, 28)
 
@@ -218,7 +219,7 @@ def test_offline_download_says_how_to_use_local_files(monkeypatch):
         raise Exception("URL fetch failure on https://storage.googleapis.com/mnist.npz: None -- [Errno -3]")
 
     monkeypatch.setattr(keras.datasets.mnist, "load_data", no_network)
-    with pytest.raises(ValueError, match=r"could not download mnist \(URL fetch failure.*point --data-dir"):
+    with pytest.raises(DataError, match=r"could not download mnist \(URL fetch failure.*point --data-dir"):
         load_dataset("mnist")
 
 
@@ -242,7 +243,7 @@ def test_full_mnist_matches_its_readme(full_mnist_dir):
     assert np.bincount(full.test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     # The canonical files need no DATASET file, and are known for what they are.
     assert not (full_mnist_dir / data.DATASET_MARKER).exists()
-    with pytest.raises(ValueError, match="holds mnist, not fashion-mnist"):
+    with pytest.raises(DataError, match="holds mnist, not fashion-mnist"):
         load_dataset("fashion-mnist", full_mnist_dir)
 
 

@@ -18,6 +18,7 @@ tell the two apart.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -28,14 +29,15 @@ import textwrap
 import keras
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from vae import storage
 from vae.distribution import dtype_policy_name, is_chief, make_strategy
+from vae.errors import UsageError
 from vae.training import check_last_batches
 from vae_scripts.train import main as train_command
 
-from .conftest import SUBSET_DIR, files_of
+from .conftest import SUBSET_DIR, copy_run, files_of
+from .conftest import invoke as invoke_command
 
 SUBPROCESS_TIMEOUT = 300  # seconds; a hung collective fails the test instead of blocking CI
 LOSS_TOLERANCE = 2e-5  # relative
@@ -240,10 +242,10 @@ def test_two_worker_run_writes_one_run_from_the_chief(tmp_path, tiny_run, tiny_c
 def test_strategy_and_chief_arguments(monkeypatch):
     import tensorflow as tf
 
-    with pytest.raises(ValueError, match="strategy must be one of default, mirrored, multi-worker, got 'tpu'"):
+    with pytest.raises(UsageError, match="strategy must be one of default, mirrored, multi-worker, got 'tpu'"):
         make_strategy("tpu")
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    with pytest.raises(ValueError, match="needs the TF_CONFIG environment variable"):
+    with pytest.raises(UsageError, match="needs the TF_CONFIG environment variable"):
         make_strategy("multi-worker")
     assert is_chief(make_strategy("default"))
 
@@ -261,7 +263,7 @@ def test_strategy_and_chief_arguments(monkeypatch):
 
 def test_a_last_batch_too_small_to_split_is_refused(subset):
     limited = subset.limited(129)  # 129 = 2 * 64 + 1: one replica of two would get an empty batch
-    with pytest.raises(ValueError, match="the last training batch would hold 1 of 129 digits, too few for 2 replicas"):
+    with pytest.raises(UsageError, match="the last training batch would hold 1 of 129 digits, too few for 2 replicas"):
         check_last_batches(limited, 64, replicas=2)
     check_last_batches(limited, 64, replicas=1)
     check_last_batches(subset.limited(130), 64, replicas=2)
@@ -287,12 +289,10 @@ def test_tensorboard_logs_hold_the_losses_and_reconstructions(tiny_run):
 
 
 def test_overwrite_replaces_the_old_logs(tmp_path, tiny_run, tiny_config, subset):
-    import shutil
 
     from vae.training import train
 
-    run_dir = tmp_path / "run"
-    shutil.copytree(tiny_run, run_dir)
+    run_dir = copy_run(tiny_run, tmp_path)
     train(tiny_config.replace(epochs=1, limit=128), subset, run_dir, overwrite=True, verbose=0)
     for split in ("train", "test"):
         assert len(list((run_dir / storage.LOGS_DIR / split).iterdir())) == 1
@@ -303,8 +303,7 @@ def test_overwrite_replaces_the_old_logs(tmp_path, tiny_run, tiny_config, subset
 # --- mixed precision --------------------------------------------------------------------------------------------
 
 
-def invoke(*arguments):
-    return CliRunner().invoke(train_command, [str(argument) for argument in arguments])
+invoke = functools.partial(invoke_command, train_command)
 
 
 TINY_RUN_OPTIONS = ("--limit", 128, "--batch-size", 64, "--data-dir", SUBSET_DIR, "--verbose", 0)
@@ -318,7 +317,7 @@ def test_precision_names_map_to_keras_policies():
     assert dtype_policy_name("off") == "float32"
     assert dtype_policy_name("float16") == "mixed_float16"
     assert dtype_policy_name("bfloat16") == "mixed_bfloat16"
-    with pytest.raises(ValueError, match="precision must be one of off, auto, float16, bfloat16, got 'half'"):
+    with pytest.raises(UsageError, match="precision must be one of off, auto, float16, bfloat16, got 'half'"):
         dtype_policy_name("half")
 
 
@@ -366,7 +365,7 @@ def test_bfloat16_trains_reloads_and_resumes_in_bfloat16(tmp_path, subset):
     np.testing.assert_allclose(in_bfloat16, in_float32, atol=0.05)  # bfloat16 keeps about 3 significant digits
 
     refused = invoke("--resume", "--mixed-precision", "off", "--epochs", 2, "--run-dir", run_dir, *TINY_RUN_OPTIONS)
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2  # a usage error, like any option that contradicts the run being resumed
     assert refused.stderr.strip() == (
         "error: --mixed-precision off contradicts the run being resumed (dtype policy mixed_bfloat16); "
         "drop --mixed-precision, or start a new run with --overwrite"

@@ -2,7 +2,6 @@ import errno
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -13,9 +12,10 @@ import pytest
 
 from vae import storage
 from vae.data import load_dataset
+from vae.errors import UsageError
 from vae.training import TrainingDivergedError, resumed_config, train
 
-from .conftest import SUBSET_DIR, files_of
+from .conftest import SUBSET_DIR, copy_run, files_of
 
 
 def weights_of(run_dir):
@@ -29,11 +29,6 @@ def test_train_writes_a_complete_reloadable_run(tiny_run, tiny_config, subset):
     model, config, history = storage.load_run(tiny_run)
     assert config == tiny_config
     assert len(history["test_loss"]) == 2 and len(history["wall_seconds"]) == 2
-    for split in ("", "test_"):
-        for loss, reconstruction, kl in zip(
-            history[f"{split}loss"], history[f"{split}reconstruction_loss"], history[f"{split}kl_loss"]
-        ):
-            assert loss == pytest.approx(reconstruction + kl, abs=1e-3)
     assert history["test_loss"][1] < history["test_loss"][0]
     whole = keras.saving.load_model(tiny_run / storage.MODEL_FILE, safe_mode=True)
     images = subset.test_images[:16, ..., None].astype("float32") / 255
@@ -75,7 +70,7 @@ def test_resumed_run_ends_with_the_same_weights(monkeypatch, tmp_path, tiny_run,
 
 
 def test_resume_refuses_contradicting_options_and_missing_checkpoints(tmp_path, tiny_config, subset):
-    with pytest.raises(ValueError, match="--latent-dim 8 contradicts the run being resumed \\(latent_dim = 2\\)"):
+    with pytest.raises(UsageError, match="--latent-dim 8 contradicts the run being resumed \\(latent_dim = 2\\)"):
         resumed_config(tiny_config, {"latent_dim": 8})
     assert resumed_config(tiny_config, {"epochs": 9, "seed": tiny_config.seed}).epochs == 9
     with pytest.raises(storage.RunError, match="no checkpoint in .* to resume"):
@@ -101,8 +96,7 @@ def test_divergence_stops_with_epoch_and_step_and_keeps_the_last_good_run(tmp_pa
 
 
 def test_full_disk_while_saving_leaves_the_old_run(monkeypatch, tmp_path, tiny_run, tiny_config, subset):
-    run_dir = tmp_path / "run"
-    shutil.copytree(tiny_run, run_dir)
+    run_dir = copy_run(tiny_run, tmp_path)
     before = {name: (run_dir / name).read_bytes() for name in storage.RUN_FILES}
 
     def disk_full(self, path, *args, **kwargs):
@@ -116,13 +110,6 @@ def test_full_disk_while_saving_leaves_the_old_run(monkeypatch, tmp_path, tiny_r
         storage.save_run(run_dir, storage.load_run(run_dir)[0], tiny_config, {"loss": [1.0]})
     assert {name: (run_dir / name).read_bytes() for name in storage.RUN_FILES} == before
     assert not list(run_dir.glob(".tmp-*"))
-
-
-@pytest.fixture
-def run_copy(tmp_path, tiny_run):
-    run_dir = tmp_path / "run"
-    shutil.copytree(tiny_run, run_dir)
-    return run_dir
 
 
 def test_load_run_without_a_run(tmp_path):

@@ -1,8 +1,9 @@
 """The one object that describes a run.
 
 `VAEConfig` is frozen, validated on construction, and saved as `config.json` beside the weights; loading a run
-rebuilds the model from it. This module imports neither TensorFlow nor Keras, so the command-line scripts can read
-defaults from it and still answer `--help` instantly.
+rebuilds the model from it. This module imports neither TensorFlow nor Keras, so the command-line scripts read every
+default and every choice of an option from it (`DEFAULTS` and the constants below) and still answer `--help`
+instantly.
 """
 
 from __future__ import annotations
@@ -13,10 +14,31 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from vae.errors import UsageError
+
 DATASETS = ("mnist", "fashion-mnist")
 ARCHITECTURES = ("conv", "mlp")
 SCHEDULES = ("cosine", "constant")
-IMAGE_SHAPE = (28, 28, 1)
+# How a run is spread over devices and in which precision it computes: they describe the machine, not the model,
+# so they are options of `vae-train` but no fields of the config.
+STRATEGIES = ("default", "mirrored", "multi-worker")
+PRECISIONS = ("off", "auto", "float16", "bfloat16")
+IMAGE_SIDE = 28
+IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
+PIXELS = IMAGE_SIDE * IMAGE_SIDE
+# Digits per call when a trained model encodes, decodes or scores many of them without sampling: large enough to
+# keep the cores busy, small enough for about 75 MB of convolutional activations.
+INFERENCE_BATCH_SIZE = 500
+# vae-eval: importance samples per digit, and digits per batch. The noise is drawn per batch, so the batch size is
+# part of what a seed's numbers depend on, and stays apart from the inference batch above.
+IMPORTANCE_SAMPLES = 100
+EVALUATION_BATCH_SIZE = 100
+# The latent grid of the training snapshots and of `vae-plot latent-grid --quantiles` spans these quantiles of
+# N(0, 1), a frame that does not move as the model learns.
+GAUSSIAN_QUANTILES = (0.05, 0.95)
+# Most digits `vae-reconstruct` draws, and the default size of the report's explorer grid.
+MAX_RECONSTRUCTIONS = 100
+EXPLORER_SIZE = 64
 # Limits checked before anything is allocated, so that a hostile config.json or option fails in one line instead of
 # filling the memory. A latent of 1,024 is far beyond what 784 pixels need; a batch of 8,192 digits takes about
 # 1.2 GB of activations in the convolutional model.
@@ -50,29 +72,29 @@ class VAEConfig:
     def __post_init__(self) -> None:
         _check_type(self)
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
+            raise UsageError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+            raise UsageError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+            raise UsageError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         if self.latent_dim < 1:
-            raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}")
+            raise UsageError(f"latent_dim must be at least 1, got {self.latent_dim}")
         if self.latent_dim > MAX_LATENT_DIM:
-            raise ValueError(f"latent_dim must be at most {MAX_LATENT_DIM}, got {self.latent_dim}")
+            raise UsageError(f"latent_dim must be at most {MAX_LATENT_DIM}, got {self.latent_dim}")
         if not (math.isfinite(self.beta) and self.beta >= 0):
-            raise ValueError(f"beta must be a finite number >= 0, got {self.beta}")
+            raise UsageError(f"beta must be a finite number >= 0, got {self.beta}")
         if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be at least 1, got {self.limit}")
+            raise UsageError(f"limit must be at least 1, got {self.limit}")
         if self.seed < 0:
-            raise ValueError(f"seed must be >= 0, got {self.seed}")
+            raise UsageError(f"seed must be >= 0, got {self.seed}")
         if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+            raise UsageError(f"epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+            raise UsageError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.batch_size > MAX_BATCH_SIZE:
-            raise ValueError(f"batch_size must be at most {MAX_BATCH_SIZE}, got {self.batch_size}")
+            raise UsageError(f"batch_size must be at most {MAX_BATCH_SIZE}, got {self.batch_size}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
+            raise UsageError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
 
     def replace(self, **changes: Any) -> VAEConfig:
         """A copy with some fields changed, validated like a new config."""
@@ -87,14 +109,14 @@ class VAEConfig:
     @classmethod
     def from_dict(cls, values: Any) -> VAEConfig:
         if not isinstance(values, dict):
-            raise ValueError(f"a config must be a JSON object, got {type(values).__name__}")
+            raise UsageError(f"a config must be a JSON object, got {type(values).__name__}")
         names = [field.name for field in dataclasses.fields(cls)]
         unknown = sorted(set(values) - set(names))
         if unknown:
-            raise ValueError(f"unknown config field(s): {', '.join(unknown)}")
+            raise UsageError(f"unknown config field(s): {', '.join(unknown)}")
         missing = [name for name in names if name not in values]
         if missing:
-            raise ValueError(f"missing config field(s): {', '.join(missing)}")
+            raise UsageError(f"missing config field(s): {', '.join(missing)}")
         return cls(**values)
 
     @classmethod
@@ -102,7 +124,7 @@ class VAEConfig:
         try:
             values = json.loads(text)
         except json.JSONDecodeError as error:
-            raise ValueError(f"not valid JSON ({error})") from None
+            raise UsageError(f"not valid JSON ({error})") from None
         return cls.from_dict(values)
 
 
@@ -125,11 +147,15 @@ def _check_type(config: VAEConfig) -> None:
         value = getattr(config, name)
         # bool is a subclass of int; a flag where a number belongs is a mistake.
         if isinstance(value, bool) and bool not in types:
-            raise ValueError(f"{name} must be {_describe(types)}, got {value!r}")
+            raise UsageError(f"{name} must be {_describe(types)}, got {value!r}")
         if not isinstance(value, types):
-            raise ValueError(f"{name} must be {_describe(types)}, got {value!r}")
+            raise UsageError(f"{name} must be {_describe(types)}, got {value!r}")
 
 
 def _describe(types: tuple[type, ...]) -> str:
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
     return " or ".join(names[t] for t in types)
+
+
+# Every field at its default: what the commands show and use when an option is not given.
+DEFAULTS = VAEConfig()

@@ -1,7 +1,7 @@
 """MNIST-style data: reading and validating IDX and npz files, and the tf.data input pipeline.
 
 Sources, in order: a local `data_dir` (the argument or `VAE_DATA_DIR`), Debian's Fashion-MNIST package, and the
-`keras.datasets` download. Every problem with a file is a `ValueError` that names the file.
+`keras.datasets` download. Every problem with a file is a `DataError` that names the file.
 
 MNIST and Fashion-MNIST use the same file names, so a folder's files are identified before they are used: the
 canonical files by their known MD5 (of the uncompressed IDX bytes; an npz's arrays are hashed as the same bytes),
@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from vae.config import DATASETS, IMAGE_SHAPE, IMAGE_SIDE
+from vae.errors import DataError, UsageError
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
@@ -83,8 +86,8 @@ def load_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = None,
 
     With `test_only`, a local folder's training files are not read at all (the download always has both).
     """
-    if name not in NPZ_FILES:
-        raise ValueError(f"unknown dataset {name!r}: choose mnist or fashion-mnist")
+    if name not in DATASETS:
+        raise UsageError(f"unknown dataset {name!r}: choose {' or '.join(DATASETS)}")
     if data_dir is None and os.environ.get("VAE_DATA_DIR"):
         data_dir = os.environ["VAE_DATA_DIR"]
     if data_dir is not None:
@@ -98,7 +101,7 @@ def read_data_dir(directory: Path, name: str = "mnist", *, test_only: bool = Fal
     """Read the four IDX files (gzipped or plain) or a keras-layout npz from `directory`, and check that they are
     `name`'s (see the module's docstring)."""
     if not directory.is_dir():
-        raise ValueError(f"data directory {directory} does not exist or is not a directory")
+        raise DataError(f"data directory {directory} does not exist or is not a directory")
     keys = TEST_KEYS if test_only else tuple(IDX_FILES)
     idx_paths = {key: _find_idx(directory, IDX_FILES[key]) for key in IDX_FILES}
     npz_path = directory / NPZ_FILES[name]
@@ -112,13 +115,13 @@ def read_data_dir(directory: Path, name: str = "mnist", *, test_only: bool = Fal
         present = [key for key, path in idx_paths.items() if path]
         if present:
             missing = [IDX_FILES[key] + "[.gz]" for key in keys if not idx_paths[key]]
-            raise ValueError(f"data directory {directory} lacks {', '.join(missing)}")
-        raise ValueError(
+            raise DataError(f"data directory {directory} lacks {', '.join(missing)}")
+        raise DataError(
             f"data directory {directory} holds no {name} data: expected the four IDX files "
             f"({', '.join(stem + '[.gz]' for stem in IDX_FILES.values())}) or {NPZ_FILES[name]}"
         )
     check_identity(directory, name, digests)
-    empty = np.zeros((0, 28, 28), np.uint8), np.zeros((0,), np.uint8)
+    empty = np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8), np.zeros((0,), np.uint8)
     train = (arrays["train_images"], arrays["train_labels"]) if not test_only else empty
     return Dataset(*train, arrays["test_images"], arrays["test_labels"], source=str(source))
 
@@ -129,18 +132,18 @@ def check_identity(directory: Path, name: str, digests: dict[str, str]) -> None:
     known = {CANONICAL_DIGESTS[digest][0] for digest in digests.values() if digest in CANONICAL_DIGESTS}
     declared = read_marker(directory)
     if len(known) > 1:
-        raise ValueError(f"data directory {directory} mixes the canonical files of {' and '.join(sorted(known))}")
+        raise DataError(f"data directory {directory} mixes the canonical files of {' and '.join(sorted(known))}")
     if known and known != {name}:
         (other,) = known
-        raise ValueError(
+        raise DataError(
             f"data directory {directory} holds {other}, not {name}: its files are the canonical {other} files; "
             f"point --data-dir at a folder of {name}, or train with --dataset {other}"
         )
     if declared is not None and declared != name:
-        raise ValueError(f"data directory {directory} holds {declared} (its {DATASET_MARKER} file says so), not {name}")
+        raise DataError(f"data directory {directory} holds {declared} (its {DATASET_MARKER} file says so), not {name}")
     unknown = [key for key, digest in digests.items() if digest not in CANONICAL_DIGESTS]
     if unknown and declared is None:
-        raise ValueError(
+        raise DataError(
             f"data directory {directory} holds files that are not the canonical {name} files, so their data set "
             f"cannot be told: if they are {name}, say so in a one-line file {directory / DATASET_MARKER} "
             f"holding {name}"
@@ -152,8 +155,8 @@ def read_marker(directory: Path) -> str | None:
     if not path.is_file():
         return None
     declared = path.read_text(errors="replace").strip()
-    if declared not in NPZ_FILES:
-        raise ValueError(f"{path} must hold one data set name ({' or '.join(NPZ_FILES)}), got {declared[:40]!r}")
+    if declared not in DATASETS:
+        raise DataError(f"{path} must hold one data set name ({' or '.join(DATASETS)}), got {declared[:40]!r}")
     return declared
 
 
@@ -184,40 +187,42 @@ def read_idx_bytes(path: Path, expected_magic: int) -> bytes:
         with (gzip.open(path, "rb") if compressed else open(path, "rb")) as stream:
             magic = stream.read(4)
             if len(magic) < 4:
-                raise ValueError(f"{path}: too short to be an IDX file ({len(magic)} bytes)")
+                raise DataError(f"{path}: too short to be an IDX file ({len(magic)} bytes)")
             if int.from_bytes(magic, "big") != expected_magic:
                 kind = "images" if expected_magic == IDX_IMAGES_MAGIC else "labels"
-                raise ValueError(
+                raise DataError(
                     f"{path}: bad IDX magic number {int.from_bytes(magic, 'big')}, expected {expected_magic} for {kind}"
                 )
             dimensions = stream.read(4 * magic[3])
             if len(dimensions) < 4 * magic[3]:
-                raise ValueError(f"{path}: truncated IDX header")
+                raise DataError(f"{path}: truncated IDX header")
             shape = [int.from_bytes(dimensions[4 * i : 4 * i + 4], "big") for i in range(magic[3])]
-            if expected_magic == IDX_IMAGES_MAGIC and shape[1:] != [28, 28]:
-                raise ValueError(f"{path}: images are {'x'.join(map(str, shape[1:]))} pixels, expected 28x28")
+            if expected_magic == IDX_IMAGES_MAGIC and shape[1:] != [IMAGE_SIDE, IMAGE_SIDE]:
+                raise DataError(
+                    f"{path}: images are {'x'.join(map(str, shape[1:]))} pixels, expected {IMAGE_SIDE}x{IMAGE_SIDE}"
+                )
             size = math.prod(shape)
             header = magic + dimensions
             if size > MAX_FILE_BYTES:
-                raise ValueError(f"{path}: its header claims {size:,} bytes of data, more than the {MAX_FILE_BYTES:,} "
+                raise DataError(f"{path}: its header claims {size:,} bytes of data, more than the {MAX_FILE_BYTES:,} "
                                  "allowed")
             # A compressed file is decompressed no further than MAX_COMPRESSION_RATIO times its size: a truncated
             # file runs out before that, a bomb does not.
             allowed = min(size, MAX_COMPRESSION_RATIO * file_size) if compressed else size
             data = stream.read(allowed + 1)
             if len(data) > allowed and allowed < size:
-                raise ValueError(
+                raise DataError(
                     f"{path}: refusing to decompress: its header claims {size:,} bytes from a {file_size:,}-byte "
                     f"file, more than {MAX_COMPRESSION_RATIO} times its size (a gzip bomb?)"
                 )
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-        raise ValueError(f"{path}: truncated or corrupted gzip file ({error})") from None
+        raise DataError(f"{path}: truncated or corrupted gzip file ({error})") from None
     except OSError as error:
-        raise ValueError(f"{path}: cannot be read ({error.strerror or error})") from None
+        raise DataError(f"{path}: cannot be read ({error.strerror or error})") from None
     if len(data) < size:
-        raise ValueError(f"{path}: truncated: its header promises {size:,} bytes of data, the file holds {len(data):,}")
+        raise DataError(f"{path}: truncated: its header promises {size:,} bytes of data, the file holds {len(data):,}")
     if len(data) > size:
-        raise ValueError(f"{path}: has trailing bytes after the {size:,} bytes of data its header promises")
+        raise DataError(f"{path}: has trailing bytes after the {size:,} bytes of data its header promises")
     return header + data
 
 
@@ -246,7 +251,7 @@ def read_npz(path: Path, keys=tuple(NPZ_KEYS)) -> tuple[dict[str, np.ndarray], d
     before any data is decompressed.
     """
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a valid npz archive (not a zip file)")
+        raise DataError(f"{path}: not a valid npz archive (not a zip file)")
     arrays, digests = {}, {}
     try:
         with zipfile.ZipFile(path) as archive:
@@ -254,11 +259,11 @@ def read_npz(path: Path, keys=tuple(NPZ_KEYS)) -> tuple[dict[str, np.ndarray], d
             missing = [NPZ_KEYS[key] for key in keys if f"{NPZ_KEYS[key]}.npy" not in names]
             if missing:
                 expected = ", ".join(NPZ_KEYS[key] for key in keys)
-                raise ValueError(f"{path}: missing key(s) {', '.join(missing)}; expected {expected}")
+                raise DataError(f"{path}: missing key(s) {', '.join(missing)}; expected {expected}")
             for key in keys:
                 arrays[key] = _read_npz_member(archive, NPZ_KEYS[key], path)
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:
-        raise ValueError(f"{path}: not a valid npz archive ({error})") from None
+        raise DataError(f"{path}: not a valid npz archive ({error})") from None
     _check_splits(arrays, {key: path for key in keys})
     for key, array in arrays.items():
         magic = IDX_LABELS_MAGIC if key.endswith("labels") else IDX_IMAGES_MAGIC
@@ -276,20 +281,20 @@ def _read_npz_member(archive: zipfile.ZipFile, key: str, path: Path) -> np.ndarr
                 raise ValueError(f"unsupported .npy format version {version}")
             shape, fortran_order, dtype = read_header[version](stream)
         except ValueError as error:
-            raise ValueError(f"{path}: {key} is not a valid .npy array ({error})") from None
+            raise DataError(f"{path}: {key} is not a valid .npy array ({error})") from None
         if dtype.hasobject:
-            raise ValueError(f"{path}: {key} holds pickled objects, which are refused for safety")
+            raise DataError(f"{path}: {key} holds pickled objects, which are refused for safety")
         if dtype != np.uint8:
-            raise ValueError(f"{path}: {key} has dtype {dtype}, expected uint8")
+            raise DataError(f"{path}: {key} has dtype {dtype}, expected uint8")
         size = math.prod(shape)
         if size > MAX_FILE_BYTES or size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1) + 1024:
-            raise ValueError(
+            raise DataError(
                 f"{path}: refusing to decompress {key}: its header claims {size:,} bytes from {info.compress_size:,} "
                 "compressed bytes"
             )
         data = stream.read(size + 1)
     if len(data) != size:
-        raise ValueError(f"{path}: {key} is truncated or has trailing bytes")
+        raise DataError(f"{path}: {key} is truncated or has trailing bytes")
     array = np.frombuffer(data, dtype=np.uint8).reshape(shape, order="F" if fortran_order else "C")
     return np.ascontiguousarray(array)
 
@@ -304,16 +309,16 @@ def _check_splits(arrays: dict[str, np.ndarray], paths: dict[str, Path]) -> None
 
 
 def _check_split(images: np.ndarray, labels: np.ndarray, images_path: Path, labels_path: Path, split: str) -> None:
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{images_path}: images have shape {images.shape}, expected (N, 28, 28)")
+    if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE[:2]:
+        raise DataError(f"{images_path}: images have shape {images.shape}, expected (N, {IMAGE_SIDE}, {IMAGE_SIDE})")
     if labels.ndim != 1:
-        raise ValueError(f"{labels_path}: labels have shape {labels.shape}, expected (N,)")
+        raise DataError(f"{labels_path}: labels have shape {labels.shape}, expected (N,)")
     if len(labels) != len(images):
-        raise ValueError(f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path}")
+        raise DataError(f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path}")
     if len(images) == 0:
-        raise ValueError(f"{images_path}: holds no {split} digits")
+        raise DataError(f"{images_path}: holds no {split} digits")
     if labels.max() > 9:
-        raise ValueError(f"{labels_path}: label {int(labels.max())} is outside 0-9")
+        raise DataError(f"{labels_path}: label {int(labels.max())} is outside 0-9")
 
 
 def download(name: str) -> Dataset:
@@ -325,7 +330,7 @@ def download(name: str) -> Dataset:
         (train_images, train_labels), (test_images, test_labels) = module.load_data()
     except Exception as error:  # Keras raises a bare Exception for network failures.
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(
+        raise DataError(
             f"could not download {name} ({reason}); without a network, point --data-dir (or VAE_DATA_DIR) "
             f"at a folder holding the four IDX files (train-images-idx3-ubyte.gz, ...) or {NPZ_FILES[name]}"
         ) from None

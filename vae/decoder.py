@@ -2,8 +2,9 @@
 
 import keras
 
-from vae.config import VAEConfig
+from vae.config import IMAGE_SHAPE, PIXELS, VAEConfig
 from vae.encoder import MLP_HIDDEN_UNITS
+from vae.errors import UsageError
 
 
 def build_decoder(config: VAEConfig) -> keras.Model:
@@ -19,10 +20,10 @@ def build_decoder(config: VAEConfig) -> keras.Model:
         x = z
         for index, units in enumerate(reversed(MLP_HIDDEN_UNITS), start=1):
             x = keras.layers.Dense(units, activation="elu", name=f"hidden_{index}")(x)
-        x = keras.layers.Dense(28 * 28, name="pixel_logits", dtype="float32")(x)
-        return keras.Model(z, keras.layers.Reshape((28, 28, 1), name="logits", dtype="float32")(x), name="decoder")
+        x = keras.layers.Dense(PIXELS, name="pixel_logits", dtype="float32")(x)
+        return keras.Model(z, keras.layers.Reshape(IMAGE_SHAPE, name="logits", dtype="float32")(x), name="decoder")
     if config.architecture != "conv":
-        raise ValueError(f"unknown architecture {config.architecture!r}")
+        raise UsageError(f"unknown architecture {config.architecture!r}")
     x = keras.layers.Dense(7 * 7 * 64, activation="relu", name="hidden")(z)
     x = keras.layers.Reshape((7, 7, 64), name="reshape")(x)
     x = keras.layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu", name="deconv_1")(x)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import warnings
 
-STRATEGIES = ("default", "mirrored", "multi-worker")
-PRECISIONS = ("off", "auto", "float16", "bfloat16")
+from vae.config import PRECISIONS, STRATEGIES
+from vae.errors import UsageError
 
 
 class PrecisionWarning(UserWarning):
@@ -38,12 +38,12 @@ def make_strategy(name: str):
     if name == "multi-worker":
         # Without TF_CONFIG, TensorFlow quietly trains as a cluster of one, which is never what was meant.
         if not os.environ.get("TF_CONFIG"):
-            raise ValueError(
+            raise UsageError(
                 "--strategy multi-worker needs the TF_CONFIG environment variable to describe the cluster, e.g. "
                 '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
             )
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+    raise UsageError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
 
 
 def is_chief(strategy) -> bool:
@@ -127,7 +127,7 @@ def dtype_policy_name(precision: str) -> str:
     CPUs have no fast float16 arithmetic. An explicit "float16" or "bfloat16" is obeyed on any device.
     """
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "auto":
         import tensorflow as tf
 

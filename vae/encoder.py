@@ -3,6 +3,7 @@
 import keras
 
 from vae.config import IMAGE_SHAPE, VAEConfig
+from vae.errors import UsageError
 
 MLP_HIDDEN_UNITS = (512, 512)
 
@@ -21,7 +22,7 @@ def build_encoder(config: VAEConfig) -> keras.Model:
         for index, units in enumerate(MLP_HIDDEN_UNITS, start=1):
             x = keras.layers.Dense(units, activation="elu", name=f"hidden_{index}")(x)
     else:
-        raise ValueError(f"unknown architecture {config.architecture!r}")
+        raise UsageError(f"unknown architecture {config.architecture!r}")
     z_mean = keras.layers.Dense(config.latent_dim, name="z_mean")(x)
     z_log_var = keras.layers.Dense(config.latent_dim, name="z_log_var")(x)
     return keras.Model(images, [z_mean, z_log_var], name="encoder")

@@ -22,13 +22,12 @@ import numpy as np
 import tensorflow as tf
 
 from vae import storage
-from vae.config import VAEConfig
+from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
 from vae.data import load_dataset, test_inputs
+from vae.errors import UsageError
 from vae.model import kl_divergence, reconstruction_loss
 from vae.storage import EVAL_FILE
 
-DEFAULT_K = 100
-DEFAULT_BATCH_SIZE = 100
 # The noise is drawn in chunks of at most this many (sample, digit) pairs, each chunk from its own seed: the chunking
 # is part of what fixes the numbers of a seed, so it does not change with the memory below.
 MAX_DECODED_IMAGES = 10_000
@@ -74,7 +73,7 @@ def negative_elbo_terms(
     images,
     *,
     seed: int = 0,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int = EVALUATION_BATCH_SIZE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-image reconstruction loss -log p(x|z) at one seeded z ~ q(z|x), and the closed-form KL(q(z|x) || p(z)).
 
@@ -106,7 +105,7 @@ def importance_weighted_log_likelihood(
     k: int,
     *,
     seed: int = 0,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int = EVALUATION_BATCH_SIZE,
     max_decoded_images: int = MAX_DECODED_IMAGES,
 ) -> np.ndarray:
     """Per-image estimates of log p(x) from k importance samples of q(z|x) (Burda et al. 2015, equation 8):
@@ -160,7 +159,7 @@ def importance_weighted_log_likelihood(
     return _over_batches(batch_log_likelihood, images, batch_size)
 
 
-def evaluate(model, images, k: int = DEFAULT_K, *, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0) -> dict:
+def evaluate(model, images, k: int = IMPORTANCE_SAMPLES, *, batch_size: int = EVALUATION_BATCH_SIZE, seed: int = 0) -> dict:
     """The mean negative ELBO, its two parts, and the mean importance-weighted -log p(x) of `images`, in nats.
 
     The last is named after the run's protocol (see `importance_weighted_metric_name`).
@@ -183,9 +182,9 @@ def evaluate_run(
     run_dir: str | os.PathLike,
     data_dir: str | os.PathLike | None = None,
     *,
-    k: int = DEFAULT_K,
+    k: int = IMPORTANCE_SAMPLES,
     limit: int | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int = EVALUATION_BATCH_SIZE,
     seed: int = 0,
 ) -> dict:
     """Evaluate the trained run in `run_dir` on its test split (the first `limit` digits) and save eval.json there.
@@ -194,7 +193,7 @@ def evaluate_run(
     Returns what eval.json holds.
     """
     if limit is not None and limit < 1:
-        raise ValueError(f"limit must be at least 1, got {limit}")
+        raise UsageError(f"limit must be at least 1, got {limit}")
     model, config, _ = storage.load_run(run_dir)
     images = test_inputs(load_dataset(config.dataset, data_dir, test_only=True), config.binarize)[:limit]
     metrics = evaluate(model, images, k, batch_size=batch_size, seed=seed)
@@ -252,16 +251,16 @@ def _over_batches(batch_function, images, batch_size: int) -> np.ndarray:
 def _as_float_tensor(images) -> tf.Tensor:
     images = tf.convert_to_tensor(images)
     if not images.dtype.is_floating:
-        raise ValueError(f"images must be floating point (0/1 or grayscale in [0, 1]), got {images.dtype.name}")
+        raise UsageError(f"images must be floating point (0/1 or grayscale in [0, 1]), got {images.dtype.name}")
     if images.shape.rank is None or images.shape.rank < 2 or images.shape[0] == 0:
-        raise ValueError(f"images must be a non-empty batch with one row per image, got shape {images.shape}")
+        raise UsageError(f"images must be a non-empty batch with one row per image, got shape {images.shape}")
     return images
 
 
 def _check_integer(name: str, value, minimum: int) -> None:
     # bool is an int to Python, but a flag where a count belongs is a mistake.
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not minimum <= value < 2**63:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def _mean(values: np.ndarray) -> float:

@@ -5,11 +5,14 @@ import contextlib
 import keras
 from keras import ops
 
-from vae.config import VAEConfig
+from vae.config import IMAGE_SHAPE, VAEConfig
 from vae.decoder import build_decoder
 from vae.distribution import draw_for_global_batch, replica_rows, spans_several_workers
 from vae.encoder import build_encoder
 from vae.sampling import Sampling
+
+# The binarization noise is seeded with the run's seed plus this, the sampling noise with the seed itself.
+BINARIZATION_SEED_OFFSET = 1
 
 
 def reconstruction_loss(images, logits):
@@ -51,8 +54,9 @@ class VAE(keras.Model):
         # The noise and the sample z are where a 16-bit float would cost most precision, and they are cheap.
         self.sampling = Sampling(seed=vae_config.seed, name="sampling", dtype="float32")
         # Dynamic binarization draws a fresh Bernoulli sample of each training digit at every use; its own
-        # generator keeps that stream apart from the sampling noise, and its state is saved with the weights.
-        self.binarization_seed_generator = keras.random.SeedGenerator(vae_config.seed + 1)
+        # generator, seeded apart from the sampling noise's, keeps the two streams independent, and its state is
+        # saved with the weights.
+        self.binarization_seed_generator = keras.random.SeedGenerator(vae_config.seed + BINARIZATION_SEED_OFFSET)
         self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
 
@@ -69,7 +73,7 @@ class VAE(keras.Model):
         return {"loss": reconstruction + self.vae_config.beta * kl, "reconstruction_loss": reconstruction, "kl_loss": kl}
 
     def build(self, input_shape=None):
-        self.encoder.build((None, 28, 28, 1))
+        self.encoder.build((None, *IMAGE_SHAPE))
         self.decoder.build((None, self.vae_config.latent_dim))
         self.built = True
 
@@ -141,6 +145,12 @@ class VAE(keras.Model):
         if not spans_several_workers(tf.distribute.get_strategy()):
             return results
         return {name: ops.reshape(value, (1,)) for name, value in results.items()}
+
+    def continue_as(self, vae_config: VAEConfig, learning_rate) -> None:
+        """Take up the config of a resumed run, which may differ from the saved one in its epochs alone, with its
+        learning rate (a schedule stretched to the new end); the optimizer's step count carries on."""
+        self.vae_config = vae_config
+        self.optimizer.learning_rate = learning_rate
 
     # As in Sampling: the binarization stream's state is saved with the weights so that a resumed run continues it.
     def save_own_variables(self, store):

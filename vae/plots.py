@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from statistics import NormalDist
 
 import numpy as np
 
-from vae.config import MAX_FPS, MAX_GRID_SPAN, MIN_FPS
+from vae.config import GAUSSIAN_QUANTILES, IMAGE_SIDE, MAX_FPS, MIN_FPS
+from vae.errors import UsageError
+from vae.latent import decode, decode_latent_grid, encode_means
 from vae.storage import atomic_path
 
 DPI = 100
-ENCODE_BATCH_SIZE = 1000
 DIGIT_STYLE = {"cmap": "gray", "interpolation": "nearest", "vmin": 0.0, "vmax": 1.0}
 # The latent grid is drawn at a whole number of screen pixels per digit pixel, at least this many on a side; at
 # any other ratio, nearest-neighbour drawing drops or doubles rows of pixels unevenly and thin strokes break up.
@@ -48,90 +48,18 @@ def save_figure(figure, path: str | Path) -> Path:
     return path
 
 
-def load_test_digits(config, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """The run's test digits as the model saw them (binarized once under --binarize) and their labels."""
-    from vae.data import load_dataset, test_inputs
-
-    dataset = load_dataset(config.dataset, data_dir, test_only=True)
-    return test_inputs(dataset, config.binarize), dataset.test_labels
-
-
-def check_indices(indices, count: int) -> list[int]:
-    """The indices as a list, or a ValueError naming the first one outside the test set."""
-    outside = [index for index in indices if not 0 <= index < count]
-    if outside:
-        raise ValueError(
-            f"test digit index {outside[0]} is out of range: the test set has {count} digits (0..{count - 1})"
-        )
-    return list(indices)
-
-
-def encode_means(model, images: np.ndarray) -> np.ndarray:
-    """The latent means of `images` (float32, N x 28 x 28 x 1), encoded in batches to bound the memory used."""
-    batches = range(0, len(images), ENCODE_BATCH_SIZE)
-    return np.concatenate([np.asarray(model.encode(images[start : start + ENCODE_BATCH_SIZE])[0]) for start in batches])
-
-
-def decode(model, z: np.ndarray) -> np.ndarray:
-    """Decoder mean images (N x 28 x 28) for latent vectors z (N x latent_dim), in one batched call."""
-    return np.asarray(model.decode(np.asarray(z, dtype="float32")))[..., 0]
-
-
-def check_dims(dims: tuple[int, int], latent_dim: int) -> tuple[int, int]:
-    """The two latent axes a grid varies, or a ValueError saying which axes this run has."""
-    if latent_dim < 2:
-        raise ValueError(f"the latent grid needs a latent size of at least 2; this run's is {latent_dim}")
-    if len(dims) != 2 or dims[0] == dims[1] or not all(0 <= dim < latent_dim for dim in dims):
-        given = ",".join(map(str, dims))
-        raise ValueError(f"dims must be two different latent axes in 0..{latent_dim - 1}, got {given}")
-    return dims
-
-
-def default_span(model, images: np.ndarray, dims: tuple[int, int] = (0, 1)) -> float:
-    """Half-width of a grid that covers where the test digits' latent means lie: their 99th percentile of |z| on
-    the two axes, rounded up to 0.5. A fixed span would show mostly empty prior for a weakly trained model and cut
-    off digits for a model whose codes spread wider than N(0, I)."""
-    return span_covering(encode_means(model, images)[:, list(dims)])
-
-
-def span_covering(points: np.ndarray) -> float:
-    """The 99th percentile of |z| over `points`, rounded up to 0.5 (see `default_span`)."""
-    return max(0.5, math.ceil(float(np.percentile(np.abs(points), 99)) * 2) / 2)
-
-
-def grid_axis(n: int, span: float | None, quantiles: bool) -> np.ndarray:
-    """The n values along one grid axis: evenly spaced in [-span, span], or the N(0, 1) quantiles 0.05..0.95."""
-    if quantiles:
-        return np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, n)], dtype="float32")
-    if span is None or not 0 < span <= MAX_GRID_SPAN:
-        raise ValueError(f"span must be a number in (0, {MAX_GRID_SPAN:g}], got {span}")
-    return np.linspace(-span, span, n, dtype="float32")
-
-
-def decode_latent_grid(model, n: int, span: float | None = None, quantiles: bool = False, dims=(0, 1)):
-    """Decode an n x n grid of latent points in one batched call.
-
-    The two axes `dims` vary (x along columns, y up the rows) and every other latent coordinate stays at 0, the
-    prior's mean. Returns the images (n, n, 28, 28), row 0 at the top (largest y), and the axis values.
-    """
-    latent_dim = model.vae_config.latent_dim
-    dims = check_dims(tuple(dims), latent_dim)
-    axis = grid_axis(n, span, quantiles)
-    x, y = np.meshgrid(axis, axis[::-1])
-    z = np.zeros((n * n, latent_dim), dtype="float32")
-    z[:, dims[0]] = x.ravel()
-    z[:, dims[1]] = y.ravel()
-    return decode(model, z).reshape(n, n, 28, 28), axis
+def quantile_range() -> str:
+    return "-".join(f"{quantile:g}" for quantile in GAUSSIAN_QUANTILES)
 
 
 def tile(images: np.ndarray, padding: int = 1) -> np.ndarray:
     """Lay an (rows, columns, 28, 28) array of digits out as one image, with thin dark gray gaps between cells."""
     rows, columns = images.shape[:2]
-    size = 28 + padding
+    size = IMAGE_SIDE + padding
     canvas = np.full((rows * size - padding, columns * size - padding), 0.25, dtype="float32")
     for row in range(rows):
         for column in range(columns):
-            canvas[row * size : row * size + 28, column * size : column * size + 28] = images[row, column]
+            canvas[row * size : row * size + IMAGE_SIDE, column * size : column * size + IMAGE_SIDE] = images[row, column]
     return canvas
 
 
@@ -193,12 +121,12 @@ def plot_latent_grid(model, path, n: int, span: float | None, quantiles: bool, d
     # Placed by hand, not by tight_layout, so that the image gets exactly `side` screen pixels.
     ax = figure.add_axes((GRID_MARGINS["left"] / width, GRID_MARGINS["bottom"] / height, side / width, side / height))
     ax.imshow(canvas, **DIGIT_STYLE)
-    centres = np.arange(n) * 28 + 13.5
+    centres = (np.arange(n) + 0.5) * IMAGE_SIDE - 0.5  # pixel coordinates of the cell centres
     ax.set_xticks(*grid_ticks(axis, centres))
     ax.set_yticks(*grid_ticks(axis, centres[::-1]))
     ax.set_xlabel(f"z[{dims[0]}]")
     ax.set_ylabel(f"z[{dims[1]}]")
-    spread = "Gaussian quantiles 0.05-0.95" if quantiles else f"z in [-{span:g}, {span:g}]"
+    spread = f"Gaussian quantiles {quantile_range()}" if quantiles else f"z in [-{span:g}, {span:g}]"
     others = "" if model.vae_config.latent_dim == 2 else ", other axes at 0"
     ax.set_title(f"Decoded latent grid, {n}x{n}, {spread}{others}")
     return save_figure(figure, path)
@@ -207,7 +135,7 @@ def plot_latent_grid(model, path, n: int, span: float | None, quantiles: bool, d
 def project_two_dimensions(means: np.ndarray) -> tuple[np.ndarray, bool]:
     """The points themselves for a 2-D latent; otherwise their first two principal components (PCA by SVD)."""
     if means.shape[1] < 2:
-        raise ValueError(f"the cluster plot needs a latent size of at least 2; this run's is {means.shape[1]}")
+        raise UsageError(f"the cluster plot needs a latent size of at least 2; this run's is {means.shape[1]}")
     if means.shape[1] == 2:
         return means, False
     centred = means - means.mean(axis=0)
@@ -246,10 +174,10 @@ def plot_samples(model, path, n: int, seed: int) -> Path:
     images = decode(model, z)
     columns = math.ceil(math.sqrt(n))
     rows = math.ceil(n / columns)
-    cells = np.zeros((rows * columns, 28, 28), dtype="float32")
+    cells = np.zeros((rows * columns, IMAGE_SIDE, IMAGE_SIDE), dtype="float32")
     cells[:n] = images
     figure, ax = plt.subplots(figsize=(0.8 * columns + 1, 0.8 * rows + 1))
-    ax.imshow(tile(cells.reshape(rows, columns, 28, 28)), **DIGIT_STYLE)
+    ax.imshow(tile(cells.reshape(rows, columns, IMAGE_SIDE, IMAGE_SIDE)), **DIGIT_STYLE)
     ax.set_axis_off()
     ax.set_title(f"{n} digits decoded from z ~ N(0, I), seed {seed}")
     figure.tight_layout()
@@ -328,11 +256,11 @@ def progress_frame(snapshot, total_epochs: int, loss_name: str) -> np.ndarray:
     width, height = 840, 440
     figure = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     # The grid gets exactly one screen pixel per digit pixel, so no rows are dropped or doubled.
-    side = 28 * len(snapshot.grid_axis)
+    side = IMAGE_SIDE * len(snapshot.grid_axis)
     grid_ax = figure.add_axes((20 / width, 20 / height, side / width, side / height))
     grid_ax.imshow(tile(snapshot.latent_grid, padding=0), **DIGIT_STYLE)
     grid_ax.set_axis_off()
-    grid_ax.set_title("latent grid, Gaussian quantiles 0.05-0.95", fontsize=9)
+    grid_ax.set_title(f"latent grid, Gaussian quantiles {quantile_range()}", fontsize=9)
     pairs_ax = figure.add_axes(((side + 50) / width, 0.25, 1 - (side + 70) / width, 0.4))
     pairs_ax.imshow(tile(np.stack([snapshot.originals, snapshot.reconstructions])), **DIGIT_STYLE)
     pairs_ax.set_axis_off()
@@ -355,7 +283,7 @@ def render_progress(snapshots: list, config, path, fps: float = 4.0) -> Path:
     from PIL import Image  # matplotlib depends on Pillow, so it is always there
 
     if not MIN_FPS <= fps <= MAX_FPS:
-        raise ValueError(f"fps must be a number in [{MIN_FPS:g}, {MAX_FPS:g}], got {fps}")
+        raise UsageError(f"fps must be a number in [{MIN_FPS:g}, {MAX_FPS:g}], got {fps}")
     loss_name = "test " + history_panels(config)[0][1]
     total_epochs = max(config.epochs, snapshots[-1].epoch)
     frames = [Image.fromarray(progress_frame(snapshot, total_epochs, loss_name), mode="L") for snapshot in snapshots]

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.storage import RunError, atomic_path
+from vae.config import IMAGE_SHAPE
+from vae.errors import RunError, UsageError
+from vae.latent import decode_latent_grid
+from vae.storage import SNAPSHOTS_DIR, atomic_path
 
-SNAPSHOTS_DIR = "snapshots"
 SNAPSHOT_GRID_SIZE = 12
 SNAPSHOT_DIGITS = 8
 FIELDS = ("epoch", "test_loss", "grid_axis", "latent_grid", "originals", "reconstructions")
@@ -38,13 +40,11 @@ class Snapshot:
 
 def check_latent_dim(latent_dim: int) -> None:
     if latent_dim < 2:
-        raise ValueError(f"--snapshots draws a 2-D latent grid and needs a latent size of at least 2, got {latent_dim}")
+        raise UsageError(f"--snapshots draws a 2-D latent grid and needs a latent size of at least 2, got {latent_dim}")
 
 
 def take_snapshot(model, originals: np.ndarray, epoch: int, test_loss: float) -> Snapshot:
     """Decode the snapshot grid (latent axes 0 and 1, the others at 0) and reconstruct `originals` (N x 28 x 28 x 1)."""
-    from vae.plots import decode_latent_grid
-
     grid, axis = decode_latent_grid(model, SNAPSHOT_GRID_SIZE, quantiles=True)
     reconstructions = np.asarray(model(originals))[..., 0]
     return Snapshot(epoch, float(test_loss), axis, grid, np.asarray(originals)[..., 0], reconstructions)
@@ -80,16 +80,16 @@ def read_snapshot(path: Path) -> Snapshot:
         with np.load(path, allow_pickle=False) as arrays:
             missing = [name for name in FIELDS if name not in arrays.files]
             if missing:
-                raise ValueError(f"missing {', '.join(missing)}")
+                raise UsageError(f"missing {', '.join(missing)}")
             values = {name: arrays[name] for name in FIELDS}
     except Exception as error:  # zipfile, zlib and numpy raise many kinds of error for damaged files
         raise RunError(f"{path} is not a readable snapshot ({error}); train with --snapshots again") from None
     grid, originals, reconstructions = values["latent_grid"], values["originals"], values["reconstructions"]
     n = len(values["grid_axis"])
     shapes_fit = (
-        grid.shape == (n, n, 28, 28)
+        grid.shape == (n, n, *IMAGE_SHAPE[:2])
         and originals.ndim == 3
-        and originals.shape[1:] == (28, 28)
+        and originals.shape[1:] == IMAGE_SHAPE[:2]
         and reconstructions.shape == originals.shape
         and all(array.dtype == np.uint8 for array in (grid, originals, reconstructions))
         and values["epoch"].shape == ()

@@ -41,7 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from vae.config import VAEConfig
+from vae.errors import DiskFullError, RunError
 
+# Where a run goes when the user names no directory (`--run-dir`, `VAE_RUN_DIR`).
+DEFAULT_RUN_DIR = "outputs"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "vae.weights.h5"
 MODEL_FILE = "vae.keras"
@@ -50,6 +53,9 @@ CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_STATE_FILE = "state.json"
 LOGS_DIR = "logs"
 EVAL_FILE = "eval.json"
+REPORT_FILE = "report.html"
+PROGRESS_FILE = "progress.gif"
+SNAPSHOTS_DIR = "snapshots"
 LOCK_FILE = ".lock"
 RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, MODEL_FILE, HISTORY_FILE)
 TEMPORARY_PREFIX = ".tmp-"
@@ -60,12 +66,6 @@ CHECKPOINT_NAME = re.compile(r"epoch-(\d{4,})\.keras")
 HISTORY_KEYS = tuple(f"{split}{name}" for split in ("", "test_") for name in ("loss", "reconstruction_loss", "kl_loss"))
 
 
-class RunError(ValueError):
-    """A run directory that is missing, incomplete, or whose files disagree; the message says what to do."""
-
-
-class DiskFullError(RunError):
-    """A file could not be written because its file system is full; whatever was there before is kept."""
 
 
 @contextlib.contextmanager
@@ -328,7 +328,7 @@ def check_history(values: Any) -> dict[str, list[float]]:
     return history
 
 
-def load_run(run_dir: str | os.PathLike = "outputs"):
+def load_run(run_dir: str | os.PathLike = DEFAULT_RUN_DIR):
     """Return (model, config, history) of the finished run in `run_dir`.
 
     The model is rebuilt from config.json and its weights loaded from vae.weights.h5, so a weights file that does
@@ -379,25 +379,30 @@ def load_model(path: str | os.PathLike):
 def load_weights(model, path: Path) -> None:
     """Load `path` into `model` strictly, turning the many ways an HDF5 file can be wrong into one RunError.
 
-    Keras only warns when a weights file lacks some of the model's variables and leaves those freshly
-    initialised; here such a warning is an error, so weights of another architecture are never half-loaded.
+    A file h5py cannot open is damaged. One that opens but that Keras cannot load into this model does not fit it:
+    Keras raises for a variable of another shape, and only warns when the file lacks some of the model's variables,
+    leaving those freshly initialised; here that warning is an error, so weights of another architecture are never
+    half-loaded.
     """
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except Exception as error:  # h5py raises OSError for most damage, and other types for the rest
+        raise RunError(
+            f"{path} cannot be read: truncated or corrupted? ({first_line(error)}); "
+            "train the run again with vae-train --overwrite"
+        ) from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", UserWarning)
             model.load_weights(path)
-    except UserWarning as warning:
+    except Exception as error:  # the warning above, or Keras' and h5py's errors for variables that do not fit
         raise RunError(
-            f"{path} does not fit the model described by {CONFIG_FILE} ({first_line(warning)}); "
+            f"{path} does not fit the model described by {CONFIG_FILE} ({first_line(error)}); "
             "train the run again with vae-train --overwrite"
         ) from None
-    except Exception as error:  # h5py and Keras raise OSError, ValueError, KeyError... for damaged files.
-        reason = first_line(error)
-        if "shape" in reason.lower() or "expected" in reason.lower():
-            problem = f"does not fit the model described by {CONFIG_FILE} ({reason})"
-        else:
-            problem = f"cannot be read: truncated or corrupted? ({reason})"
-        raise RunError(f"{path} {problem}; train the run again with vae-train --overwrite") from None
 
 
 def first_line(error: BaseException) -> str:

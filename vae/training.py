@@ -13,19 +13,14 @@ import keras
 import numpy as np
 
 from vae import storage
-from vae.config import VAEConfig
+from vae.config import INFERENCE_BATCH_SIZE, VAEConfig
 from vae.data import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
 from vae.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
+from vae.errors import DiskFullError, RunError, TrainingDivergedError, UsageError
 from vae.snapshots import SNAPSHOT_DIGITS, SNAPSHOTS_DIR, check_latent_dim, save_snapshot, snapshot_path, take_snapshot
 
-EVALUATION_BATCH_SIZE = 500
 # How many fixed test digits TensorBoard shows above their reconstructions after every epoch.
 TENSORBOARD_DIGITS = 8
-
-
-class TrainingDivergedError(ValueError):
-    """The loss became NaN or infinite, which the settings (a learning rate too high) caused; the last good
-    checkpoint stays on disk."""
 
 
 @dataclass(frozen=True)
@@ -52,13 +47,13 @@ def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
     """
     if resume:
         if storage.read_checkpoint(run_dir) is None:
-            raise storage.RunError(f"no checkpoint in {run_dir}/ to resume: start a run with vae-train")
+            raise RunError(f"no checkpoint in {run_dir}/ to resume: start a run with vae-train")
     elif not overwrite:
         checkpoint = storage.read_checkpoint_safe(run_dir)
         if storage.has_finished_run(run_dir):
-            raise storage.RunError(f"{run_dir}/ already holds a trained run: pass --overwrite to replace it")
+            raise RunError(f"{run_dir}/ already holds a trained run: pass --overwrite to replace it")
         if checkpoint is not None:
-            raise storage.RunError(
+            raise RunError(
                 f"{run_dir}/ holds an unfinished run ({checkpoint.epochs_done}/{checkpoint.config.epochs} epochs): "
                 "continue it with --resume, or pass --overwrite to start again"
             )
@@ -69,7 +64,7 @@ def resumed_config(saved: VAEConfig, requested: dict) -> VAEConfig:
     for name, value in requested.items():
         if name != "epochs" and getattr(saved, name) != value:
             option = "--" + name.replace("_", "-")
-            raise ValueError(
+            raise UsageError(
                 f"{option} {value} contradicts the run being resumed ({name} = {getattr(saved, name)}); "
                 f"drop {option}, or start a new run with --overwrite"
             )
@@ -120,7 +115,7 @@ def build_model(config: VAEConfig, steps_per_epoch: int, dtype_policy: str = "fl
 def train(
     config: VAEConfig,
     dataset: Dataset,
-    run_dir: str | Path = "outputs",
+    run_dir: str | Path = storage.DEFAULT_RUN_DIR,
     *,
     resume: bool = False,
     overwrite: bool = False,
@@ -163,26 +158,28 @@ def train(
         return _train(config, dataset, run_dir, distribution_strategy, chief=False, **options)
     created = not run_dir.exists()
     storage.check_writable(run_dir)
-    try:
-        with storage.run_lock(run_dir):
+    with storage.run_lock(run_dir):
+        try:
             # Read again under the lock: another training may have finished here since the first look.
             check_run_dir(run_dir, overwrite=overwrite, resume=resume)
             storage.sweep_stale_temporaries(run_dir)
             return _train(config, dataset, run_dir, distribution_strategy, chief=True, **options)
-    except BaseException:
-        if created:
-            remove_if_empty(run_dir)
-        raise
+        except BaseException:
+            if created:
+                remove_if_empty(run_dir)
+            raise
 
 
 def remove_if_empty(run_dir: Path) -> None:
     """Remove a run directory this training created when it holds nothing but the lock file: a run that failed
-    before its first checkpoint leaves no trace."""
+    before its first checkpoint leaves no trace. Only the lock's holder calls this, so no other training can be
+    using the directory."""
     if {path.name for path in run_dir.iterdir()} <= {storage.LOCK_FILE}:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, verbose, precision, snapshots):
+    """`train` after its checks: the model, the data, the callbacks, fit, and the final save."""
     configure_determinism(config.seed)
     dataset = dataset.limited(config.limit)
     check_last_batches(dataset, config.batch_size, distribution_strategy.num_replicas_in_sync)
@@ -190,13 +187,7 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
     with distribution_strategy.scope():
         if resume:
             checkpoint = storage.read_checkpoint(run_dir)
-            model = storage.load_model(checkpoint.model_path)
-            storage.check_finite(model, checkpoint.model_path)
-            check_resumed_precision(model.dtype_policy.name, precision)
-            if checkpoint.config.epochs != config.epochs:
-                # A longer run stretches the schedule to its new end; the step count carries on from the checkpoint.
-                model.optimizer.learning_rate = learning_rate_schedule(config, steps)
-            model.vae_config = config
+            model = restore_model(checkpoint, config, steps, precision)
             initial_epoch, history = checkpoint.epochs_done, checkpoint.history
         else:
             model = build_model(config, steps, dtype_policy_name(precision or "off"))
@@ -204,31 +195,18 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
     if resume and initial_epoch == config.epochs:
         return finish_from_checkpoint(run_dir, model, checkpoint, chief)
     if initial_epoch > config.epochs:
-        raise storage.RunError(
+        raise RunError(
             f"the run in {run_dir}/ has already trained {initial_epoch} epochs: pass a larger --epochs to continue"
         )
-
     # Keras splits each global batch among the replicas of the strategy the model was built under.
     train_data = shard_by_data(
         training_dataset(dataset.train_images, config.batch_size, config.seed, initial_epoch, config.epochs)
     )
     test_images = test_inputs(dataset, config.binarize)
-    test_data = shard_by_data(evaluation_dataset(test_images, EVALUATION_BATCH_SIZE))
-
+    test_data = shard_by_data(evaluation_dataset(test_images, INFERENCE_BATCH_SIZE))
     started = time.perf_counter()
-    elapsed_before = history["wall_seconds"][-1] if history.get("wall_seconds") else 0.0
     save_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="vae-worker-"))
-    # A new run replaces what was derived from the run it overwrites, once its own first checkpoint is on disk.
-    derived = (storage.LOGS_DIR, SNAPSHOTS_DIR, storage.EVAL_FILE)
-    replaced = [] if resume or not chief else [run_dir / name for name in derived]
-    callbacks = [
-        DivergenceGuard(),
-        EpochCheckpoint(save_dir, config, history, started_at=started, elapsed_before=elapsed_before, replaced=replaced),
-    ]
-    if chief and snapshots:
-        callbacks.append(EpochSnapshots(run_dir, test_images[:SNAPSHOT_DIGITS], initial_epoch, history))
-    if chief:
-        callbacks.append(TensorBoardLogs(run_dir / storage.LOGS_DIR, test_images[:TENSORBOARD_DIGITS]))
+    callbacks = training_callbacks(config, run_dir, save_dir, history, test_images, started, chief, resume, snapshots)
     try:
         model.fit(
             train_data,
@@ -243,14 +221,42 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
         storage.save_run(save_dir, model, config, history)
     except TrainingDivergedError as error:
         raise TrainingDivergedError(f"{error}; {kept_checkpoint(run_dir)}; try a lower --learning-rate") from None
-    except storage.DiskFullError as error:
-        raise storage.DiskFullError(
+    except DiskFullError as error:
+        raise DiskFullError(
             f"{error}; {kept_checkpoint(run_dir)}: free some space, then finish with vae-train --resume"
         ) from None
     finally:
         if not chief:
             shutil.rmtree(save_dir, ignore_errors=True)
     return TrainingResult(config, history, run_dir, seconds=time.perf_counter() - started, wrote_run_dir=chief)
+
+
+def restore_model(checkpoint, config: VAEConfig, steps: int, precision: str | None):
+    """The checkpoint's model, ready to continue to `config.epochs`: its weights, optimizer and random state, and
+    the learning-rate schedule stretched to the new end when the run grows (the step count carries on)."""
+    model = storage.load_model(checkpoint.model_path)
+    storage.check_finite(model, checkpoint.model_path)
+    check_resumed_precision(model.dtype_policy.name, precision)
+    model.continue_as(config, learning_rate_schedule(config, steps))
+    return model
+
+
+def training_callbacks(config, run_dir, save_dir, history, test_images, started, chief, resume, snapshots):
+    """Per epoch: the divergence guard, the checkpoint, and on the chief the snapshots and the TensorBoard logs."""
+    elapsed_before = history["wall_seconds"][-1] if history.get("wall_seconds") else 0.0
+    # A new run replaces what was derived from the run it overwrites, once its own first checkpoint is on disk.
+    derived = (storage.LOGS_DIR, SNAPSHOTS_DIR, storage.EVAL_FILE)
+    replaced = [] if resume or not chief else [run_dir / name for name in derived]
+    callbacks = [
+        DivergenceGuard(),
+        EpochCheckpoint(save_dir, config, history, started_at=started, elapsed_before=elapsed_before, replaced=replaced),
+    ]
+    if chief and snapshots:
+        initial_epoch = len(history.get("loss", []))
+        callbacks.append(EpochSnapshots(run_dir, test_images[:SNAPSHOT_DIGITS], initial_epoch, history))
+    if chief:
+        callbacks.append(TensorBoardLogs(run_dir / storage.LOGS_DIR, test_images[:TENSORBOARD_DIGITS]))
+    return callbacks
 
 
 def kept_checkpoint(run_dir: Path) -> str:
@@ -264,7 +270,7 @@ def finish_from_checkpoint(run_dir: Path, model, checkpoint, chief: bool) -> Tra
     """Write the finished run of a checkpoint that has trained all its epochs, with no training: what a run killed,
     or stopped by a full disk, during its final save needs. A run already finished from it is left alone."""
     if storage.finished_run_matches(run_dir, checkpoint):
-        raise storage.RunError(
+        raise RunError(
             f"the run in {run_dir}/ has already trained {checkpoint.epochs_done} epochs: pass a larger --epochs "
             "to continue"
         )
@@ -282,7 +288,7 @@ def check_last_batches(dataset: Dataset, batch_size: int, replicas: int) -> None
     """
     for split, count, size in (
         ("training", len(dataset.train_images), batch_size),
-        ("test", len(dataset.test_images), EVALUATION_BATCH_SIZE),
+        ("test", len(dataset.test_images), INFERENCE_BATCH_SIZE),
     ):
         remainder = count % size
         if 0 < remainder < replicas:
@@ -290,7 +296,7 @@ def check_last_batches(dataset: Dataset, batch_size: int, replicas: int) -> None
                 hint = f"choose a --limit or --batch-size that leaves none or at least {replicas}"
             else:
                 hint = "use fewer replicas"
-            raise ValueError(
+            raise UsageError(
                 f"the last {split} batch would hold {remainder} of {count} digits, too few for {replicas} replicas: "
                 + hint
             )
@@ -300,7 +306,7 @@ def check_resumed_precision(saved_policy: str, precision: str | None) -> None:
     """Refuse a `--mixed-precision` that asks a resumed run for another dtype policy than the one it was started
     with: the model's layers and its optimizer (loss-scaled or not) were built for that one."""
     if precision is not None and dtype_policy_name(precision) != saved_policy:
-        raise ValueError(
+        raise UsageError(
             f"--mixed-precision {precision} contradicts the run being resumed (dtype policy {saved_policy}); "
             "drop --mixed-precision, or start a new run with --overwrite"
         )

@@ -1,0 +1,40 @@
+"""The errors the package raises on purpose, by kind. The commands print any of them as one line and exit with the
+kind's code; anything else that escapes is a bug, and the commands say so.
+
+    VAEError                 the base class: expected failures, whose message says what to do
+    ├── UsageError           a value the caller chose is not allowed (exit 2, as for click's usage errors);
+    │                        also a ValueError, so code that validates arguments the usual Python way catches it
+    ├── DataError            a data file or folder is missing, damaged, or not the data set asked for (exit 1)
+    ├── RunError             a run directory is missing, incomplete, damaged or busy (exit 1)
+    │   └── DiskFullError    a file could not be written because its file system is full (exit 1)
+    └── TrainingDivergedError  the loss became NaN or infinite (exit 1)
+"""
+
+
+class VAEError(Exception):
+    """An expected failure. `exit_code` is what a command exits with when it stops on one."""
+
+    exit_code = 1
+
+
+class UsageError(VAEError, ValueError):
+    """A value chosen by the caller (an option, a config field, an argument) that is not allowed."""
+
+    exit_code = 2
+
+
+class DataError(VAEError):
+    """A data file or folder that cannot be used; the message names it."""
+
+
+class RunError(VAEError):
+    """A run directory that is missing, incomplete, busy, or whose files disagree; the message says what to do."""
+
+
+class DiskFullError(RunError):
+    """A file could not be written because its file system is full; whatever was there before is kept."""
+
+
+class TrainingDivergedError(VAEError):
+    """The loss became NaN or infinite, which the settings (a learning rate too high) caused; the last good
+    checkpoint stays on disk."""
