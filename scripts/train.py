@@ -149,7 +149,7 @@ def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precisio
         click.echo(f"\n{'terminated' if terminated else 'interrupted'}: {saved}; continue with: {command}", err=True)
         sys.exit(143 if terminated else 130)
     if result.finished_from_checkpoint:
-        click.echo(f"all {config.epochs} epochs were trained: wrote the finished run from its last checkpoint")
+        click.echo(f"its {config.epochs} epochs were already trained: wrote the finished run from its last checkpoint")
     click.echo(summary(result))
     if result.wrote_run_dir:
         files = ", ".join([*storage.RUN_FILES, f"{storage.CHECKPOINT_DIR}/"])
@@ -175,7 +175,8 @@ def summary(result) -> str:
     line = f"test {name} {reconstruction + kl:.2f} nats per image (reconstruction {reconstruction:.2f} + KL {kl:.2f})"
     if config.beta != 1:
         line += f"; training objective, reconstruction + beta {config.beta:g} x KL: {metrics['loss']:.2f}"
-    return line + f" after {len(result.history['loss'])} epochs, {result.seconds:.0f} s"
+    epochs = len(result.history["loss"])
+    return line + f" after {epochs} epoch{'s' * (epochs != 1)}, {result.seconds:.0f} s"
 
 
 if __name__ == "__main__":

@@ -272,3 +272,12 @@ def test_resume_without_checkpoint(tmp_path):
 def test_missing_run_for_evaluation(tmp_path):
     result = invoke(evaluate_command, "--run-dir", tmp_path / "nothing", "--data-dir", SUBSET_DIR)
     check(result, 1, "no trained run in")
+
+
+def test_an_output_below_a_file_names_the_file(run_dir, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    output = blocker / "reconstruction.png"
+    result = invoke(reconstruct_command, "--n", 3, "--run-dir", run_dir, "--data-dir", SUBSET_DIR, "--output", output)
+    check(result, 1, f"Not a directory: {blocker}")
+    assert blocker.read_text() == ""

@@ -14,7 +14,7 @@ import numpy as np
 from vae.config import GAUSSIAN_QUANTILES, IMAGE_SIDE, MAX_FPS, MIN_FPS
 from vae.errors import UsageError
 from vae.latent import decode, decode_latent_grid, encode_means
-from vae.storage import atomic_path
+from vae.storage import atomic_path, make_directory
 
 DPI = 100
 DIGIT_STYLE = {"cmap": "gray", "interpolation": "nearest", "vmin": 0.0, "vmax": 1.0}
@@ -39,7 +39,7 @@ def pyplot():
 def save_figure(figure, path: str | Path) -> Path:
     """Write `figure` as a PNG under a temporary name and rename it over `path`, so a failure leaves no half file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(path.parent)
     try:
         with atomic_path(path) as temporary:
             figure.savefig(temporary, format="png", dpi=DPI)
@@ -59,7 +59,8 @@ def tile(images: np.ndarray, padding: int = 1) -> np.ndarray:
     canvas = np.full((rows * size - padding, columns * size - padding), 0.25, dtype="float32")
     for row in range(rows):
         for column in range(columns):
-            canvas[row * size : row * size + IMAGE_SIDE, column * size : column * size + IMAGE_SIDE] = images[row, column]
+            top, left = row * size, column * size
+            canvas[top : top + IMAGE_SIDE, left : left + IMAGE_SIDE] = images[row, column]
     return canvas
 
 
@@ -289,7 +290,7 @@ def render_progress(snapshots: list, config, path, fps: float = 4.0) -> Path:
     frames = [Image.fromarray(progress_frame(snapshot, total_epochs, loss_name), mode="L") for snapshot in snapshots]
     duration = round(1000 / fps)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(path.parent)
     with atomic_path(path) as temporary:
         frames[0].save(
             temporary,

@@ -2,8 +2,9 @@
 
 The page opens offline from disk: every image is inlined as a data URI, the data as JSON, the style sheet and the
 script as text, and nothing is fetched. Its markup, style and script live in `vae/report_page/` (`page.html`,
-`explorer.html`, `style.css`, `explorer.js`), filled in with `string.Template`. It shows the config, the training curves, eval.json when there is one,
-reconstructions, samples, the training animation of a `--snapshots` run, and the latent explorer.
+`explorer.html`, `style.css`, `explorer.js`), filled in with `string.Template`. It shows the config, the training
+curves, eval.json when there is one, reconstructions, samples, the training animation of a `--snapshots` run, and
+the latent explorer.
 
 The explorer is decoded once, here: a dense grid of latent points (64 x 64 by default) in one batched call, packed
 into one sprite image. In the page, the pointer's position over the scatter of the test digits' latent means picks a
@@ -133,7 +134,7 @@ def build_report(
 
     page = render_page(run_dir, config, history, evaluation, pictures, explorer, snapshots=len(snapshots))
     path = Path(output) if output is not None else run_dir / storage.REPORT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    storage.make_directory(path.parent)
     storage.write_text(path, page)
     return path
 
@@ -174,10 +175,7 @@ def render_page(run_dir: Path, config, history: dict, evaluation, pictures: dict
     )
 
 
-NO_SNAPSHOTS = (
-    "This run has no snapshots: train with <code>vae-train --snapshots</code> to see the latent grid change epoch by "
-    "epoch."
-)
+NO_SNAPSHOTS = "No snapshots: train with <code>vae-train --snapshots</code> to watch the latent grid learn."
 NO_EVALUATION = "No eval.json: run <code>vae-eval</code> for the<br>importance-weighted bound."
 
 

@@ -61,11 +61,8 @@ RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, MODEL_FILE, HISTORY_FILE)
 TEMPORARY_PREFIX = ".tmp-"
 # Keras' name for the weights inside a `.keras` archive; the same HDF5 layout as `model.save_weights` writes.
 ARCHIVE_WEIGHTS_MEMBER = "model.weights.h5"
-CHECKPOINT_NAME = re.compile(r"epoch-(\d{4,})\.keras")
 # What every finished history holds, one value per epoch; `wall_seconds` is there for runs of this version on.
 HISTORY_KEYS = tuple(f"{split}{name}" for split in ("", "test_") for name in ("loss", "reconstruction_loss", "kl_loss"))
-
-
 
 
 @contextlib.contextmanager
@@ -100,6 +97,17 @@ def mount_point(path: Path) -> Path:
     return path
 
 
+def make_directory(path: str | os.PathLike) -> None:
+    """Create the folder `path` and its parents. A file in the way is named, as the operating system would name it
+    for a file opened below it ("Not a directory: <the file>"), not as Python's "File exists"."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((parent for parent in [path, *path.parents] if parent.exists() and not parent.is_dir()), path)
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(blocker)) from None
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode())
 
@@ -109,16 +117,11 @@ def write_bytes(path: str | os.PathLike, content: bytes) -> None:
         temporary.write_bytes(content)
 
 
-def save_model_file(path: Path, model) -> bytes:
-    """Write the whole model (architecture, weights, optimizer and random state) to the `.keras` file `path`.
-
-    Keras writes the archive with Python's zipfile and builds the HDF5 weights inside it in memory, so the disk
-    only sees Python writes. Returns the archive's HDF5 weights, which are `vae.weights.h5` byte for byte.
-    """
-    with atomic_path(path) as temporary:
-        model.save(temporary)
-        with zipfile.ZipFile(temporary) as archive:
-            return archive.read(ARCHIVE_WEIGHTS_MEMBER)
+def archived_weights(path: Path) -> bytes:
+    """The HDF5 weights inside the `.keras` archive `path`: what `model.save_weights` would write, got without h5py
+    writing to the disk (Keras builds them in memory and Python's zipfile writes the archive)."""
+    with zipfile.ZipFile(path) as archive:
+        return archive.read(ARCHIVE_WEIGHTS_MEMBER)
 
 
 def sweep_stale_temporaries(run_dir: str | os.PathLike) -> list[Path]:
@@ -137,8 +140,6 @@ def sweep_stale_temporaries(run_dir: str | os.PathLike) -> list[Path]:
 
 
 def process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except (ProcessLookupError, OverflowError):
@@ -194,8 +195,8 @@ class Checkpoint:
 def check_writable(run_dir: str | os.PathLike) -> None:
     """Create `run_dir` if needed and prove that a file can be written there; raises OSError otherwise."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    probe = run_dir / f".tmp-{os.getpid()}-write-check"
+    make_directory(run_dir)
+    probe = run_dir / f"{TEMPORARY_PREFIX}{os.getpid()}-write-check"
     probe.write_bytes(b"")
     probe.unlink()
 
@@ -210,9 +211,10 @@ def save_checkpoint(run_dir: Path, model, config: VAEConfig, epochs_done: int, h
     state.json is the commit point: until it names the new file, a crash leaves the previous checkpoint in force.
     """
     directory = Path(run_dir) / CHECKPOINT_DIR
-    directory.mkdir(parents=True, exist_ok=True)
+    make_directory(directory)
     model_name = checkpoint_name(epochs_done)
-    save_model_file(directory / model_name, model)
+    with atomic_path(directory / model_name) as temporary:
+        model.save(temporary)
     state = {"config": config.to_dict(), "epochs_done": epochs_done, "model": model_name, "history": history}
     write_json(directory / CHECKPOINT_STATE_FILE, state)
     for old in directory.glob("epoch-*.keras"):
@@ -263,14 +265,12 @@ def save_run(run_dir: str | os.PathLike, model, config: VAEConfig, history: dict
     """Write the four files of a finished run. Each is written to a temporary name first and all are renamed at
     the end, so the window in which old and new files could mix is a few renames long."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_directory(run_dir)
     with contextlib.ExitStack() as stack:
         whole = stack.enter_context(atomic_path(run_dir / MODEL_FILE))
         model.save(whole)
-        with zipfile.ZipFile(whole) as archive:
-            weights_content = archive.read(ARCHIVE_WEIGHTS_MEMBER)
         weights = stack.enter_context(atomic_path(run_dir / WEIGHTS_FILE))
-        weights.write_bytes(weights_content)
+        weights.write_bytes(archived_weights(whole))
         history_path = stack.enter_context(atomic_path(run_dir / HISTORY_FILE))
         history_path.write_text(json.dumps(history, indent=2) + "\n")
         # config.json is renamed first on exit (last in, first out), the whole model last.

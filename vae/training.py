@@ -247,10 +247,8 @@ def training_callbacks(config, run_dir, save_dir, history, test_images, started,
     # A new run replaces what was derived from the run it overwrites, once its own first checkpoint is on disk.
     derived = (storage.LOGS_DIR, SNAPSHOTS_DIR, storage.EVAL_FILE)
     replaced = [] if resume or not chief else [run_dir / name for name in derived]
-    callbacks = [
-        DivergenceGuard(),
-        EpochCheckpoint(save_dir, config, history, started_at=started, elapsed_before=elapsed_before, replaced=replaced),
-    ]
+    checkpoints = EpochCheckpoint(save_dir, config, history, started, elapsed_before=elapsed_before, replaced=replaced)
+    callbacks = [DivergenceGuard(), checkpoints]
     if chief and snapshots:
         initial_epoch = len(history.get("loss", []))
         callbacks.append(EpochSnapshots(run_dir, test_images[:SNAPSHOT_DIGITS], initial_epoch, history))
@@ -276,8 +274,10 @@ def finish_from_checkpoint(run_dir: Path, model, checkpoint, chief: bool) -> Tra
         )
     if chief:
         storage.save_run(run_dir, model, checkpoint.config, checkpoint.history)
-    return TrainingResult(checkpoint.config, checkpoint.history, run_dir, seconds=0.0, wrote_run_dir=chief,
-                          finished_from_checkpoint=True)
+    seconds = checkpoint.history.get("wall_seconds", [0.0])[-1]  # the training's own time, as the checkpoint recorded it
+    return TrainingResult(
+        checkpoint.config, checkpoint.history, run_dir, seconds, wrote_run_dir=chief, finished_from_checkpoint=True
+    )
 
 
 def check_last_batches(dataset: Dataset, batch_size: int, replicas: int) -> None:
