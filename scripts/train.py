@@ -93,13 +93,19 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
     help="After every epoch, save a small latent grid and reconstructions for vae-plot progress and vae-report. "
     "A resumed run that has them goes on taking them.",
 )
+@click.option(
+    "--profile",
+    is_flag=True,
+    help="Log the wall time of every phase (start-up, data, model, each epoch's training, test and end, the end of "
+    "fit, the final save, the exit) to RUN_DIR/profile.json and stderr.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a trained run in --run-dir.")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint, up to --epochs.")
 @click.option(
     "--verbose", type=click.IntRange(0, 2), default=1, show_default=True, help="0 silent, 1 progress bar, 2 a line per epoch."
 )
 @one_line_errors
-def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precision, snapshots, **options):
+def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precision, snapshots, profile, **options):
     """Train a convolutional VAE and save config.json, vae.weights.h5, vae.keras and history.json in --run-dir.
 
     Every epoch also leaves a checkpoint, so an interrupted run continues with --resume, and TensorBoard logs
@@ -123,7 +129,16 @@ def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precisio
         config = resumed_config(storage.read_checkpoint(run_dir).config, given)
     else:
         config = VAEConfig(**options)
+    phases = None
+    if profile:
+        from vae.profiling import PhaseLog
+
+        phases = PhaseLog()
+        phases.write_at_exit(run_dir)
+        phases.mark("data")
     data = load_dataset(config.dataset, data_dir)
+    if phases:
+        phases.close("data")
     # A scheduler's or container's SIGTERM stops the run as Ctrl-C does: the last checkpoint stays, and we say so.
     signal.signal(signal.SIGTERM, raise_terminated)
     try:
@@ -138,6 +153,7 @@ def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precisio
                 strategy=strategy,
                 precision=mixed_precision,
                 snapshots=snapshots,
+                profile=phases,
             )
     except KeyboardInterrupt as interruption:
         checkpoint = storage.read_checkpoint_safe(run_dir)
@@ -156,6 +172,8 @@ def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precisio
         click.echo(f"saved the run in {run_dir}/: {files} and {storage.LOGS_DIR}/")
     else:
         click.echo(f"this worker is not the chief: the chief saves the run in {run_dir}/")
+    if phases:
+        phases.mark("exit")
 
 
 class Terminated(KeyboardInterrupt):

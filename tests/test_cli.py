@@ -1,7 +1,11 @@
 """The vae-train command through click's CliRunner: help, a real short run, refusals and one-line errors."""
 
 import functools
+import json
 import shutil
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -105,3 +109,24 @@ def test_unexpected_errors_point_to_debug(monkeypatch, tmp_path):
     assert_one_line_error(result, 1, "unexpected error: KeyError", "run again with --debug for the traceback")
     with_debug = invoke("--epochs", 1, "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run", "--debug")
     assert with_debug.exit_code == 1 and "Traceback" in with_debug.stderr
+
+
+@pytest.mark.slow
+def test_profile_logs_every_phase_in_order(tmp_path):
+    """--profile writes profile.json when the process exits: every phase once, in order, none overlapping."""
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "vae_scripts.train", "--profile", "--epochs", "2", "--limit", "256",
+               "--data-dir", str(SUBSET_DIR), "--run-dir", str(run_dir), "--verbose", "0"]  # fmt: skip
+    started = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    wall = time.perf_counter() - started
+    assert completed.returncode == 0, completed.stderr
+    phases = json.loads((run_dir / "profile.json").read_text())
+    epoch_parts = ["train", "test", "end (checkpoint, snapshot, logs)"]
+    expected = ["start-up", "data", "model", *[f"epoch {e} {part}" for e in (1, 2) for part in epoch_parts]]
+    assert [phase["phase"] for phase in phases] == [*expected, "end of fit", "final save", "exit"]
+    for before, after in zip(phases, phases[1:]):
+        assert before["start"] + before["seconds"] <= after["start"] + 0.002, (before, after)
+    assert phases[0]["seconds"] > 0.5  # the interpreter and TensorFlow's import take seconds
+    assert phases[-1]["start"] + phases[-1]["seconds"] < wall + 1.0
+    assert "final save" in completed.stderr and "epoch 2 test" in completed.stderr

@@ -145,7 +145,8 @@ def test_load_run_with_a_bad_config(run_copy, text, pattern):
 
 def test_load_run_with_weights_of_another_latent_size(run_copy, tiny_config):
     (run_copy / storage.CONFIG_FILE).write_text(tiny_config.replace(latent_dim=5).to_json())
-    with pytest.raises(storage.RunError, match="does not fit the model described by config.json"):
+    message = r"does not fit the model described by config.json \(architecture conv, latent size 5\): it holds"
+    with pytest.raises(storage.RunError, match=message):
         storage.load_run(run_copy)
 
 

@@ -398,10 +398,13 @@ def load_weights(model, path: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error", UserWarning)
             model.load_weights(path)
-    except Exception as error:  # the warning above, or Keras' and h5py's errors for variables that do not fit
+    except Exception:  # the warning above, or Keras' and h5py's errors for variables that do not fit
+        # Keras' own words name its internals ("nested container ... _operations_by_depth"), not the cause.
+        config = model.vae_config
         raise RunError(
-            f"{path} does not fit the model described by {CONFIG_FILE} ({first_line(error)}); "
-            "train the run again with vae-train --overwrite"
+            f"{path} does not fit the model described by {CONFIG_FILE} (architecture {config.architecture}, latent "
+            f"size {config.latent_dim}): it holds the weights of another model; train the run again with vae-train "
+            "--overwrite"
         ) from None
 
 

@@ -17,6 +17,7 @@ from vae.config import INFERENCE_BATCH_SIZE, VAEConfig
 from vae.data import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
 from vae.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
 from vae.errors import DiskFullError, RunError, TrainingDivergedError, UsageError
+from vae.profiling import NO_PROFILE
 from vae.snapshots import SNAPSHOT_DIGITS, SNAPSHOTS_DIR, check_latent_dim, save_snapshot, snapshot_path, take_snapshot
 
 # How many fixed test digits TensorBoard shows above their reconstructions after every epoch.
@@ -123,6 +124,7 @@ def train(
     strategy: str = "default",
     precision: str | None = None,
     snapshots: bool = False,
+    profile=None,
 ) -> TrainingResult:
     """Fit a VAE described by `config` on `dataset`, scoring the test split after every epoch.
 
@@ -143,6 +145,8 @@ def train(
 
     `snapshots` saves a small picture of the model after every epoch (see `vae.snapshots`) for `vae-plot progress`.
     A resumed run that has snapshots goes on taking them.
+
+    `profile`, a `vae.profiling.PhaseLog`, logs the wall time of every phase (`vae-train --profile`).
     """
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any operation.
     distribution_strategy = make_strategy(strategy)
@@ -153,7 +157,7 @@ def train(
         snapshots = snapshots or (run_dir / SNAPSHOTS_DIR).is_dir()
     if snapshots:
         check_latent_dim(config.latent_dim)
-    options = dict(resume=resume, verbose=verbose, precision=precision, snapshots=snapshots)
+    options = dict(resume=resume, verbose=verbose, precision=precision, snapshots=snapshots, profile=profile)
     if not chief:
         return _train(config, dataset, run_dir, distribution_strategy, chief=False, **options)
     created = not run_dir.exists()
@@ -178,8 +182,10 @@ def remove_if_empty(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, verbose, precision, snapshots):
+def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, verbose, precision, snapshots, profile):
     """`train` after its checks: the model, the data, the callbacks, fit, and the final save."""
+    profile = profile or NO_PROFILE
+    profile.mark("model")
     configure_determinism(config.seed)
     dataset = dataset.limited(config.limit)
     check_last_batches(dataset, config.batch_size, distribution_strategy.num_replicas_in_sync)
@@ -192,6 +198,7 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
         else:
             model = build_model(config, steps, dtype_policy_name(precision or "off"))
             initial_epoch, history = 0, {}
+    profile.close("model")
     if resume and initial_epoch == config.epochs:
         return finish_from_checkpoint(run_dir, model, checkpoint, chief)
     if initial_epoch > config.epochs:
@@ -207,6 +214,7 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
     started = time.perf_counter()
     save_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="vae-worker-"))
     callbacks = training_callbacks(config, run_dir, save_dir, history, test_images, started, chief, resume, snapshots)
+    callbacks = profile.callbacks(callbacks)
     try:
         model.fit(
             train_data,
@@ -218,7 +226,9 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
             shuffle=False,  # the dataset shuffles itself, per epoch and seeded
             verbose=verbose,
         )
-        storage.save_run(save_dir, model, config, history)
+        profile.close("end of fit")
+        with profile.phase("final save"):
+            storage.save_run(save_dir, model, config, history)
     except TrainingDivergedError as error:
         raise TrainingDivergedError(f"{error}; {kept_checkpoint(run_dir)}; try a lower --learning-rate") from None
     except DiskFullError as error:
