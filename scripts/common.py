@@ -1,6 +1,7 @@
 """What every command shares: quiet TensorFlow start-up, the common options, and one-line errors.
 
-Nothing here imports TensorFlow or `vae` at module level, so `--help` stays instant.
+Nothing here imports TensorFlow at module level, only the TensorFlow-free `vae.errors` and `vae.storage`, so `--help`
+stays instant.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from vae.errors import VAEError
 from vae.storage import DEFAULT_RUN_DIR
 
 run_dir_option = click.option(
@@ -100,8 +102,6 @@ def one_line_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, debug=False, **kwargs):
-        from vae.errors import VAEError
-
         try:
             if not debug:
                 import_tensorflow_quietly()

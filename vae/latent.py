@@ -26,7 +26,7 @@ def load_test_digits(config, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_indices(indices, count: int) -> list[int]:
-    """The indices as a list, or a ValueError naming the first one outside the test set."""
+    """The indices as a list, or a UsageError naming the first one outside the test set."""
     outside = [index for index in indices if not 0 <= index < count]
     if outside:
         raise UsageError(
