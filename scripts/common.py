@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from vae.config import CLASSES
 from vae.errors import VAEError
 from vae.storage import DEFAULT_RUN_DIR
 
@@ -44,6 +45,28 @@ class FiniteFloatRange(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
+
+
+digit_option = click.option(
+    "--digit",
+    type=click.IntRange(0, CLASSES - 1),
+    help=f"The digit (label 0-{CLASSES - 1}) a conditional run draws (vae-train --conditional).",
+)
+
+
+def image_options(command):
+    """--no-preprocess and --save-preprocessed, for the commands that read your own images."""
+    command = click.option(
+        "--save-preprocessed",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Also write each image as the model saw it, 28x28, into this folder.",
+    )(command)
+    return click.option(
+        "--preprocess/--no-preprocess",
+        default=True,
+        show_default=True,
+        help="Make each image look like an MNIST digit first; --no-preprocess takes 28x28 images of light ink on dark.",
+    )(command)
 
 
 debug_option = click.option("--debug", is_flag=True, help="Show the full traceback of an unexpected error.")

@@ -1,4 +1,5 @@
-"""`vae-plot`: pictures of a trained run: latent-grid, clusters, samples, interpolate, history, progress."""
+"""`vae-plot`: pictures of a trained run: latent-grid, clusters, samples, analogies, interpolate, history,
+progress."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from pathlib import Path
 import click
 
 from vae.config import MAX_FPS, MAX_GRID_SPAN, MIN_FPS
+from vae.errors import UsageError
 from vae.storage import PROGRESS_FILE
 from vae_scripts.common import (
     FiniteFloatRange,
     data_dir_option,
+    digit_option,
     index_list,
     one_line_errors,
     output_path,
@@ -36,24 +39,33 @@ def main():
 )
 @click.option("--quantiles", is_flag=True, help="Span the Gaussian quantiles 0.05-0.95 instead.")
 @click.option("--dims", callback=index_list, default="0,1", show_default=True, help="The two latent axes that vary.")
+@digit_option
 @run_dir_option
 @data_dir_option
 @output_option
 @one_line_errors
-def latent_grid(n, span, quantiles, dims, run_dir, data_dir, output):
-    """An n x n grid of digits decoded from a plane of latent space, in one batched call."""
+def latent_grid(n, span, quantiles, dims, digit, run_dir, data_dir, output):
+    """An n x n grid of digits decoded from a plane of latent space, in one batched call. A conditional run needs
+    --digit: its grid is that digit's style manifold."""
     if span is not None and quantiles:
         raise click.UsageError("--span and --quantiles exclude each other: the quantiles fix the span")
 
     from vae import load_run
-    from vae.latent import check_dims, default_span, load_test_digits
+    from vae.latent import check_digit, check_dims, default_span, load_test_digits
     from vae.plots import plot_latent_grid
 
     model, config, _ = load_run(run_dir)
+    check_digit(config, digit)
+    if config.conditional and digit is None:
+        raise UsageError("this run is conditional: name the digit whose latent grid to draw with --digit 0-9")
     dims = check_dims(tuple(dims), config.latent_dim)
     if span is None and not quantiles:
-        span = default_span(model, load_test_digits(config, data_dir)[0], dims)
-    click.echo(plot_latent_grid(model, output_path(output, run_dir, "latent-grid"), n, span, quantiles, dims))
+        images, labels = load_test_digits(config, data_dir)
+        if digit is not None:  # the span of that digit's own latent means
+            images, labels = images[labels == digit], labels[labels == digit]
+        span = default_span(model, images, labels, dims)
+    path = output_path(output, run_dir, "latent-grid")
+    click.echo(plot_latent_grid(model, path, n, span, quantiles, dims, digit))
 
 
 @main.command()
@@ -75,16 +87,42 @@ def clusters(run_dir, data_dir, output):
 @main.command()
 @click.option("--n", type=click.IntRange(1, 400), default=64, show_default=True, help="How many digits (1-400).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seeds the prior samples.")
+@digit_option
 @run_dir_option
 @output_option
 @one_line_errors
-def samples(n, seed, run_dir, output):
-    """New digits decoded from prior samples z ~ N(0, I)."""
+def samples(n, seed, digit, run_dir, output):
+    """New digits decoded from prior samples z ~ N(0, I). A conditional run draws n of --digit, or without it one
+    row per digit 0-9, the same z down each column."""
     from vae import load_run
+    from vae.latent import check_digit
     from vae.plots import plot_samples
 
-    model, _, _ = load_run(run_dir)
-    click.echo(plot_samples(model, output_path(output, run_dir, "samples"), n, seed))
+    model, config, _ = load_run(run_dir)
+    check_digit(config, digit)
+    click.echo(plot_samples(model, output_path(output, run_dir, "samples"), n, seed, digit))
+
+
+@main.command()
+@click.option("--n", type=click.IntRange(1, 100), default=8, show_default=True, help="How many test digits (1-100).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Chooses the test digits.")
+@run_dir_option
+@data_dir_option
+@output_option
+@one_line_errors
+def analogies(n, seed, run_dir, data_dir, output):
+    """A conditional run's n random test digits down the side, each one's style written as every digit 0-9."""
+    import numpy as np
+
+    from vae import load_run
+    from vae.latent import check_conditional, load_test_digits
+    from vae.plots import plot_analogies
+
+    model, config, _ = load_run(run_dir)
+    check_conditional(model, "analogies")
+    images, labels = load_test_digits(config, data_dir)
+    chosen = sorted(np.random.default_rng(seed).choice(len(images), size=min(n, len(images)), replace=False).tolist())
+    click.echo(plot_analogies(model, images, labels, chosen, output_path(output, run_dir, "analogies")))
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""`vae-reconstruct`: test digits above their reconstructions."""
+"""`vae-reconstruct`: test digits, or your own images, above their reconstructions."""
 
 from __future__ import annotations
 
@@ -6,11 +6,28 @@ from pathlib import Path
 
 import click
 
-from vae.config import MAX_RECONSTRUCTIONS
-from vae_scripts.common import data_dir_option, index_list, one_line_errors, output_path, run_dir_option
+from vae.config import IMPORTANCE_SAMPLES, MAX_RECONSTRUCTIONS
+from vae_scripts.common import (
+    data_dir_option,
+    digit_option,
+    image_options,
+    index_list,
+    one_line_errors,
+    output_path,
+    run_dir_option,
+)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--images",
+    "own_images",
+    is_flag=True,
+    help="Reconstruct the PNG or JPEG files (or folders of them) given as arguments instead of test digits.",
+)
+@image_options
+@digit_option
 @click.option(
     "--n",
     type=click.IntRange(1, MAX_RECONSTRUCTIONS),
@@ -24,8 +41,19 @@ from vae_scripts.common import data_dir_option, index_list, one_line_errors, out
 @data_dir_option
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: <run-dir>/reconstruction.png")
 @one_line_errors
-def main(n, indices, seed, run_dir, data_dir, output):
-    """Draw test digits (upper rows) and their reconstructions (lower rows), labelled, at most 10 per row."""
+def main(paths, own_images, preprocess, save_preprocessed, digit, n, indices, seed, run_dir, data_dir, output):
+    """Draw test digits (upper rows) and their reconstructions (lower rows), labelled, at most 10 per row. With
+    --images, your own images instead, prepared as vae-encode prepares them; a conditional run reconstructs them as
+    --digit, or as the label it finds most likely."""
+    if paths and not own_images:
+        raise click.UsageError("to reconstruct your own images, pass --images before their paths")
+    if own_images:
+        if not paths:
+            raise click.UsageError("--images needs at least one image file or folder")
+        if len(paths) > MAX_RECONSTRUCTIONS:
+            raise click.UsageError(f"give at most {MAX_RECONSTRUCTIONS} images, got {len(paths)}")
+        reconstruct_images(paths, preprocess, save_preprocessed, digit, run_dir, output)
+        return
     if indices is not None and not 1 <= len(indices) <= MAX_RECONSTRUCTIONS:
         raise click.BadParameter(f"give 1 to {MAX_RECONSTRUCTIONS} indices, got {len(indices)}", param_hint="'--indices'")
 
@@ -42,6 +70,25 @@ def main(n, indices, seed, run_dir, data_dir, output):
     else:
         chosen = check_indices(indices, len(images))
     click.echo(plot_reconstructions(model, images, labels, chosen, output_path(output, run_dir, "reconstruction")))
+
+
+def reconstruct_images(paths, preprocess, save_preprocessed, digit, run_dir, output):
+    from vae import load_run
+    from vae.images import load_digits, save_digits
+    from vae.latent import check_digit
+    from vae.plots import plot_image_reconstructions
+    from vae.scoring import image_labels
+
+    model, config, _ = load_run(run_dir)
+    check_digit(config, digit)
+    files, digits = load_digits(paths, preprocess)
+    if len(files) > MAX_RECONSTRUCTIONS:
+        raise click.UsageError(f"at most {MAX_RECONSTRUCTIONS} images, got {len(files)}")
+    labels = image_labels(model, digits, digit, IMPORTANCE_SAMPLES)
+    if save_preprocessed:
+        save_digits(digits, files, save_preprocessed)
+    path = output_path(output, run_dir, "reconstruction")
+    click.echo(plot_image_reconstructions(model, digits, [file.name for file in files], labels, path))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vae.config import EXPLORER_SIZE
+from vae.config import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
 from vae_scripts.common import data_dir_option, index_list, one_line_errors, run_dir_option
 
 
@@ -17,9 +17,8 @@ from vae_scripts.common import data_dir_option, index_list, one_line_errors, run
 @click.option(
     "--explorer-size",
     type=click.IntRange(2, 128),
-    default=EXPLORER_SIZE,
-    show_default=True,
-    help="Cells per side of the latent grid the explorer blends between (decoded once, in one batch).",
+    help=f"Cells per side of the latent grid the explorer blends between (decoded once, in one batch). Default: "
+    f"{EXPLORER_SIZE}, or {CONDITIONAL_EXPLORER_SIZE} for each digit's grid of a conditional run.",
 )
 @click.option("--dims", callback=index_list, default="0,1", show_default=True, help="The two latent axes to explore.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Picks digits and samples.")

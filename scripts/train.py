@@ -69,6 +69,13 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
     help="Dynamically binarized MNIST, the literature's likelihood protocol.",
 )
 @click.option(
+    "--conditional",
+    is_flag=True,
+    default=DEFAULTS.conditional,
+    help="A conditional VAE: encoder and decoder also take the digit's label, so vae-plot samples --digit 7 draws "
+    "sevens and z holds the style.",
+)
+@click.option(
     "--strategy",
     type=click.Choice(STRATEGIES),
     default=STRATEGIES[0],

@@ -118,7 +118,7 @@ def test_same_seed_same_picture(tmp_path, run_copy):
 def test_latent_grid_varies_across_cells_and_is_one_batch(monkeypatch, model):
     calls = []
     decode = model.decode
-    monkeypatch.setattr(model, "decode", lambda z: calls.append(len(z)) or decode(z))
+    monkeypatch.setattr(model, "decode", lambda z, labels=None: calls.append(len(z)) or decode(z, labels))
     images, axis = decode_latent_grid(model, 30, span=3.0)
     assert calls == [900]
     assert images.shape == (30, 30, 28, 28) and axis[0] == -3.0 and axis[-1] == 3.0

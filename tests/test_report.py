@@ -215,7 +215,7 @@ def test_explorer_data_lies_on_the_latent_grid_axes(report, snapshot_run):
     data = json.loads(re.search(r'<script type="application/json" id=explorer-data>(.*?)</script>', text).group(1))
     model, config, _ = storage.load_run(snapshot_run)
     images, labels = load_test_digits(config, SUBSET_DIR)
-    assert data["span"] == default_span(model, images) and data["dims"] == [0, 1] and data["size"] == 64
+    assert data["span"] == default_span(model, images, None) and data["dims"] == [0, 1] and data["size"] == 64
     np.testing.assert_allclose(data["axis"], np.linspace(-data["span"], data["span"], 64), atol=1e-5)
     np.testing.assert_allclose(np.stack([data["x"], data["y"]], axis=1), encode_means(model, images), atol=6e-4)
     assert data["label"] == labels.tolist()

@@ -23,6 +23,8 @@ SCHEDULES = ("cosine", "constant")
 # so they are options of `vae-train` but no fields of the config.
 STRATEGIES = ("default", "mirrored", "multi-worker")
 PRECISIONS = ("off", "auto", "float16", "bfloat16")
+# The digits 0-9, or Fashion-MNIST's ten classes: what a conditional model's label y can be.
+CLASSES = 10
 IMAGE_SIDE = 28
 IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
 PIXELS = IMAGE_SIDE * IMAGE_SIDE
@@ -39,11 +41,18 @@ GAUSSIAN_QUANTILES = (0.05, 0.95)
 # Most digits `vae-reconstruct` draws, and the default size of the report's explorer grid.
 MAX_RECONSTRUCTIONS = 100
 EXPLORER_SIZE = 64
+# A conditional run's explorer holds a grid for each digit 0-9; smaller ones keep the page near the size of one grid
+# of EXPLORER_SIZE.
+CONDITIONAL_EXPLORER_SIZE = 32
 # Limits checked before anything is allocated, so that a hostile config.json or option fails in one line instead of
 # filling the memory. A latent of 1,024 is far beyond what 784 pixels need; a batch of 8,192 digits takes about
 # 1.2 GB of activations in the convolutional model.
 MAX_LATENT_DIM = 1024
 MAX_BATCH_SIZE = 8192
+# The images `vae-encode` reads: a header that claims more pixels is refused before any is decoded (a 48-megapixel
+# photo passes, and takes under 1 GB to prepare); a side shorter than the minimum cannot hold a recognisable digit.
+MAX_IMAGE_PIXELS = 50_000_000
+MIN_IMAGE_SIDE = 8
 # The latent grid's half-width: the prior N(0, I) has almost all its mass within 5, and a decoder fed 1e308 draws
 # nothing but NaN.
 MAX_GRID_SPAN = 100.0
@@ -61,6 +70,8 @@ class VAEConfig:
     latent_dim: int = 2
     beta: float = 1.0
     binarize: bool = False
+    # q(z|x,y) and p(x|z,y) with the one-hot label y (Sohn, Lee & Yan 2015): a conditional VAE.
+    conditional: bool = False
     dataset: str = "mnist"
     limit: int | None = None
     seed: int = 0
@@ -114,6 +125,8 @@ class VAEConfig:
         unknown = sorted(set(values) - set(names))
         if unknown:
             raise UsageError(f"unknown config field(s): {', '.join(unknown)}")
+        # Fields added since the first release take their default when a run saved before them lacks them.
+        values = {**ADDED_FIELDS, **values}
         missing = [name for name in names if name not in values]
         if missing:
             raise UsageError(f"missing config field(s): {', '.join(missing)}")
@@ -142,6 +155,7 @@ def _check_type(config: VAEConfig) -> None:
         "beta": (int, float),
         "learning_rate": (int, float),
         "binarize": (bool,),
+        "conditional": (bool,),
     }
     for name, types in expected.items():
         value = getattr(config, name)
@@ -157,5 +171,7 @@ def _describe(types: tuple[type, ...]) -> str:
     return " or ".join(names[t] for t in types)
 
 
+# Fields added after the first release, with the value a run saved without them had: it loads as what it was.
+ADDED_FIELDS = {"conditional": False}
 # Every field at its default: what the commands show and use when an option is not given.
 DEFAULTS = VAEConfig()

@@ -345,9 +345,16 @@ def download(name: str) -> Dataset:
 
 
 def binarize_test_images(images: np.ndarray) -> np.ndarray:
-    """One fixed Bernoulli sample of each grayscale test digit, as float32 0/1 (the binarized-MNIST protocol)."""
+    """One fixed Bernoulli sample of each grayscale test digit (uint8), as float32 0/1 (the binarized-MNIST
+    protocol)."""
+    return binarize_once(images.astype(np.float32) / 255.0)
+
+
+def binarize_once(images: np.ndarray) -> np.ndarray:
+    """One Bernoulli sample of float gray levels in [0, 1], with the test digits' fixed seed: how a --binarize run
+    scores any image."""
     generator = np.random.default_rng(TEST_BINARIZATION_SEED)
-    return (generator.random(images.shape, dtype=np.float32) < images.astype(np.float32) / 255.0).astype(np.float32)
+    return (generator.random(images.shape, dtype=np.float32) < images).astype(np.float32)
 
 
 def to_float(images: np.ndarray) -> np.ndarray:
@@ -355,8 +362,11 @@ def to_float(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., None]
 
 
-def training_dataset(images: np.ndarray, batch_size: int, seed: int, initial_epoch: int, epochs: int):
-    """Batches of float32 digits for epochs `initial_epoch` .. `epochs - 1`, each epoch in its own seeded order.
+def training_dataset(
+    images: np.ndarray, batch_size: int, seed: int, initial_epoch: int, epochs: int, labels: np.ndarray | None = None
+):
+    """Batches of float32 digits for epochs `initial_epoch` .. `epochs - 1`, each epoch in its own seeded order;
+    with `labels` (a conditional model's), batches of (digits, int32 labels).
 
     The order of epoch e is a stateless shuffle seeded by (seed, e), so a run resumed at epoch e sees exactly the
     batches an uninterrupted run would have seen. The digits live in memory as one uint8 tensor; each step gathers
@@ -366,6 +376,7 @@ def training_dataset(images: np.ndarray, batch_size: int, seed: int, initial_epo
 
     count = len(images)
     all_images = tf.constant(images)
+    all_labels = None if labels is None else tf.constant(labels.astype(np.int32))
 
     def epoch_batches(epoch):
         order = tf.random.experimental.stateless_shuffle(
@@ -374,7 +385,8 @@ def training_dataset(images: np.ndarray, batch_size: int, seed: int, initial_epo
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
     def gather(indices):
-        return tf.cast(tf.gather(all_images, indices), tf.float32)[..., None] / 255.0
+        batch = tf.cast(tf.gather(all_images, indices), tf.float32)[..., None] / 255.0
+        return batch if all_labels is None else (batch, tf.gather(all_labels, indices))
 
     return (
         tf.data.Dataset.range(initial_epoch, epochs)
@@ -389,12 +401,13 @@ def steps_per_epoch(count: int, batch_size: int) -> int:
     return -(-count // batch_size)
 
 
-def evaluation_dataset(images: np.ndarray, batch_size: int):
-    """The test digits (already float32, N x 28 x 28 x 1) in order, batched."""
+def evaluation_dataset(images: np.ndarray, batch_size: int, labels: np.ndarray | None = None):
+    """The test digits (already float32, N x 28 x 28 x 1) in order, batched; with `labels`, with their labels."""
     import tensorflow as tf
 
+    elements = images if labels is None else (images, labels.astype(np.int32))
     return (
-        tf.data.Dataset.from_tensor_slices(images)
+        tf.data.Dataset.from_tensor_slices(elements)
         .batch(batch_size)
         .prefetch(PREFETCH_BATCHES)
         .with_options(fixed_pipeline_options())

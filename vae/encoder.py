@@ -1,8 +1,9 @@
-"""The encoder q(z|x): digits to the mean and log-variance of a diagonal Gaussian over the latent space."""
+"""The encoder q(z|x), or q(z|x,y) for a conditional model: digits to the mean and log-variance of a diagonal
+Gaussian over the latent space."""
 
 import keras
 
-from vae.config import IMAGE_SHAPE, VAEConfig
+from vae.config import CLASSES, IMAGE_SHAPE, VAEConfig
 from vae.errors import UsageError
 
 MLP_HIDDEN_UNITS = (512, 512)
@@ -13,6 +14,10 @@ def build_encoder(config: VAEConfig) -> keras.Model:
 
     "conv" is the well-known small convolutional encoder of the keras.io example. "mlp" is two dense hidden
     layers, the shape of the one-stochastic-layer VAE of the IWAE paper (Burda et al. 2015), made wider.
+
+    A conditional model's encoder takes the one-hot label as a second input and concatenates it to the dense
+    features, just before the two heads (Sohn, Lee & Yan 2015): the label then costs 2 x 10 x latent_dim weights,
+    and the features need not rediscover what the label says.
     """
     images = keras.Input(shape=IMAGE_SHAPE, name="images")
     if config.architecture == "conv":
@@ -23,9 +28,14 @@ def build_encoder(config: VAEConfig) -> keras.Model:
             x = keras.layers.Dense(units, activation="elu", name=f"hidden_{index}")(x)
     else:
         raise UsageError(f"unknown architecture {config.architecture!r}")
+    inputs = images
+    if config.conditional:
+        labels = keras.Input(shape=(CLASSES,), name="labels")
+        x = keras.layers.Concatenate(name="with_labels")([x, labels])
+        inputs = [images, labels]
     z_mean = keras.layers.Dense(config.latent_dim, name="z_mean")(x)
     z_log_var = keras.layers.Dense(config.latent_dim, name="z_log_var")(x)
-    return keras.Model(images, [z_mean, z_log_var], name="encoder")
+    return keras.Model(inputs, [z_mean, z_log_var], name="encoder")
 
 
 def convolutional_features(images):

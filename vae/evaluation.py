@@ -6,7 +6,8 @@ tighter bound that approaches log p(x) as k grows, and is the number the VAE lit
 
 The estimators take plain callables (an encoder returning the mean and log-variance of a diagonal Gaussian q(z|x),
 and log p(x|z)), so they can be checked against a model whose log p(x) is known in closed form; `evaluate` plugs in
-a trained VAE. Under the binarized protocol log p(x|z) is an exact Bernoulli log-likelihood and the result is the
+a trained VAE. What they score may be images alone or a tuple (images, labels): a conditional VAE's callables take
+the tuple, and the same computation then estimates log p(x|y). Under the binarized protocol log p(x|z) is an exact Bernoulli log-likelihood and the result is the
 literature's test NLL; on grayscale digits the Bernoulli "likelihood" is not normalised over [0, 1], so the same
 computation gives a bound on a BCE objective and is reported as such, never as a log-likelihood.
 """
@@ -46,10 +47,12 @@ LogLikelihood = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
 def protocol(config: VAEConfig) -> str:
-    """What the numbers of a run mean: a test NLL only when the pixels are binary, so Bernoulli is a true likelihood."""
+    """What the numbers of a run mean: a test NLL only when the pixels are binary, so Bernoulli is a true likelihood;
+    of x given its label y on a conditional run."""
+    given = " given the label, -log p(x|y)" if config.conditional else ""
     if config.binarize:
-        return f"test NLL, binarized {DATASET_TITLES[config.dataset]} (nats)"
-    return "grayscale BCE bound (nats), not a log-likelihood"
+        return f"test NLL{given}, binarized {DATASET_TITLES[config.dataset]} (nats)"
+    return f"grayscale BCE bound{given} (nats), not a log-likelihood"
 
 
 def importance_weighted_metric_name(binarize: bool) -> str:
@@ -58,13 +61,24 @@ def importance_weighted_metric_name(binarize: bool) -> str:
 
 
 def vae_encoder(model) -> Encoder:
-    """q(z|x) of a trained VAE as (mean, log-variance), in inference mode."""
-    return lambda images: model.encoder(images, training=False)
+    """q(z|x) (or q(z|x,y) of (images, labels)) of a trained VAE as (mean, log-variance), in inference mode."""
+    return lambda inputs: model.encode(*model.split_inputs(inputs))
 
 
 def vae_log_likelihood(model) -> LogLikelihood:
-    """log p(x|z) of a trained VAE: minus its Bernoulli reconstruction loss (Kingma & Welling 2013, appendix C.1)."""
-    return lambda images, z: -reconstruction_loss(images, model.decoder(z, training=False))
+    """log p(x|z) (or log p(x|z,y)) of a trained VAE: minus its Bernoulli reconstruction loss (Kingma & Welling
+    2013, appendix C.1)."""
+
+    def log_likelihood(inputs, z):
+        images, labels = model.split_inputs(inputs)
+        return -reconstruction_loss(images, model.decoder_logits(z, labels))
+
+    return log_likelihood
+
+
+def model_inputs(model, images, labels=None):
+    """What the estimators score for `model`: (images, labels) on a conditional model, images otherwise."""
+    return (images, labels) if model.vae_config.conditional else images
 
 
 def negative_elbo_terms(
@@ -82,7 +96,7 @@ def negative_elbo_terms(
     """
     _check_integer("seed", seed, 0)
     _check_integer("batch_size", batch_size, 1)
-    images = _as_float_tensor(images)
+    images = _as_inputs(images)
     base_seed = tf.constant([seed, ELBO_STREAM], tf.int64)
 
     @tf.function(reduce_retracing=True)
@@ -90,8 +104,8 @@ def negative_elbo_terms(
         mean, log_var = _encode(encode, batch)
         noise = tf.random.stateless_normal(tf.shape(mean), seed=_fold_in(base_seed, batch_index), dtype=mean.dtype)
         z = mean + tf.exp(0.5 * log_var) * noise  # the reparameterisation (Kingma & Welling 2013, section 2.4)
-        reconstruction = -tf.cast(log_likelihood(batch, z), batch.dtype)
-        kl = tf.cast(kl_divergence(mean, log_var), batch.dtype)
+        reconstruction = -tf.cast(log_likelihood(batch, z), mean.dtype)
+        kl = tf.cast(kl_divergence(mean, log_var), mean.dtype)
         return tf.stack([reconstruction, kl], axis=1)
 
     terms = _over_batches(batch_terms, images, batch_size)
@@ -127,8 +141,8 @@ def importance_weighted_log_likelihood(
     _check_integer("seed", seed, 0)
     _check_integer("batch_size", batch_size, 1)
     _check_integer("max_decoded_images", max_decoded_images, 1)
-    images = _as_float_tensor(images)
-    digits_per_batch = min(batch_size, int(images.shape[0]))
+    images = _as_inputs(images)
+    digits_per_batch = min(batch_size, _count(images))
     samples_per_chunk = min(k, max(1, max_decoded_images // digits_per_batch))
     samples_per_decode = min(samples_per_chunk, max(1, MAX_DECODER_ROWS // digits_per_batch))
     chunk_count = -(-k // samples_per_chunk)
@@ -159,13 +173,16 @@ def importance_weighted_log_likelihood(
     return _over_batches(batch_log_likelihood, images, batch_size)
 
 
-def evaluate(model, images, k: int = IMPORTANCE_SAMPLES, *, batch_size: int = EVALUATION_BATCH_SIZE, seed: int = 0) -> dict:
-    """The mean negative ELBO, its two parts, and the mean importance-weighted -log p(x) of `images`, in nats.
+def evaluate(
+    model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, batch_size: int = EVALUATION_BATCH_SIZE, seed: int = 0
+) -> dict:
+    """The mean negative ELBO, its two parts, and the mean importance-weighted -log p(x) of `images`, in nats; on a
+    conditional model, of x given its `labels`, -log p(x|y).
 
     The last is named after the run's protocol (see `importance_weighted_metric_name`).
     """
     encode, log_likelihood = vae_encoder(model), vae_log_likelihood(model)
-    images = np.asarray(images, dtype=np.float32)
+    images = model_inputs(model, np.asarray(images, dtype=np.float32), labels)
     reconstruction, kl = negative_elbo_terms(encode, log_likelihood, images, seed=seed, batch_size=batch_size)
     log_marginal = importance_weighted_log_likelihood(
         encode, log_likelihood, images, k, seed=seed, batch_size=batch_size
@@ -195,12 +212,14 @@ def evaluate_run(
     if limit is not None and limit < 1:
         raise UsageError(f"limit must be at least 1, got {limit}")
     model, config, _ = storage.load_run(run_dir)
-    images = test_inputs(load_dataset(config.dataset, data_dir, test_only=True), config.binarize)[:limit]
-    metrics = evaluate(model, images, k, batch_size=batch_size, seed=seed)
+    dataset = load_dataset(config.dataset, data_dir, test_only=True)
+    images = test_inputs(dataset, config.binarize)[:limit]
+    metrics = evaluate(model, images, k, labels=dataset.test_labels[:limit], batch_size=batch_size, seed=seed)
     record = {
         "protocol": protocol(config),
         "dataset": config.dataset,
         "binarize": config.binarize,
+        "conditional": config.conditional,
         "digits": len(images),
         "k": k,
         "seed": seed,
@@ -215,8 +234,11 @@ def _log_importance_weights(log_likelihood: LogLikelihood, images, mean, log_var
     """log p(x|z) + log p(z) - log q(z|x) for z = mean + sigma * noise, as a (samples, digits) tensor."""
     samples, count = tf.shape(noise)[0], tf.shape(noise)[1]
     z = mean + tf.exp(0.5 * log_var) * noise
-    # Sample-major rows: row s * count + n holds sample s of digit n, so the images are tiled the same way.
-    tiled = tf.tile(images, tf.concat([[samples], tf.ones([tf.rank(images) - 1], tf.int32)], axis=0))
+    # Sample-major rows: row s * count + n holds sample s of digit n, so the images (and labels) are tiled the same
+    # way.
+    tiled = tf.nest.map_structure(
+        lambda rows: tf.tile(rows, tf.concat([[samples], tf.ones([tf.rank(rows) - 1], tf.int32)], axis=0)), images
+    )
     flat_z = tf.reshape(z, tf.stack([samples * count, tf.shape(z)[2]]))
     log_p_x_given_z = tf.reshape(tf.cast(log_likelihood(tiled, flat_z), mean.dtype), tf.stack([samples, count]))
     log_p_z = -0.5 * tf.reduce_sum(tf.square(z) + LOG_TWO_PI, axis=2)
@@ -225,10 +247,11 @@ def _log_importance_weights(log_likelihood: LogLikelihood, images, mean, log_var
     return log_p_x_given_z + log_p_z - log_q_z
 
 
-def _encode(encode: Encoder, images):
+def _encode(encode: Encoder, inputs):
     """The encoder's mean and log-variance in the images' precision, so float64 test models stay float64."""
-    mean, log_var = encode(images)
-    return tf.cast(mean, images.dtype), tf.cast(log_var, images.dtype)
+    mean, log_var = encode(inputs)
+    dtype = tf.nest.flatten(inputs)[0].dtype
+    return tf.cast(mean, dtype), tf.cast(log_var, dtype)
 
 
 def _fold_in(seed, index):
@@ -242,10 +265,29 @@ def _over_batches(batch_function, images, batch_size: int) -> np.ndarray:
     The index goes in as a tensor, so the compiled function is traced once rather than once per batch.
     """
     results = [
-        batch_function(images[start : start + batch_size], tf.constant(index, tf.int64))
-        for index, start in enumerate(range(0, int(images.shape[0]), batch_size))
+        batch_function(
+            tf.nest.map_structure(lambda rows: rows[start : start + batch_size], images), tf.constant(index, tf.int64)
+        )
+        for index, start in enumerate(range(0, _count(images), batch_size))
     ]
     return tf.concat(results, axis=0).numpy()
+
+
+def _count(inputs) -> int:
+    return int(tf.nest.flatten(inputs)[0].shape[0])
+
+
+def _as_inputs(inputs):
+    """Images, or a tuple (images, labels), as tensors; the images checked to be a non-empty floating batch, the
+    labels to have a row for each image."""
+    if isinstance(inputs, (tuple, list)):
+        if len(inputs) != 2:
+            raise UsageError(f"inputs must be images or (images, labels), got {len(inputs)} arrays")
+        images, labels = _as_float_tensor(inputs[0]), tf.convert_to_tensor(inputs[1])
+        if labels.shape.rank != 1 or labels.shape[0] != images.shape[0]:
+            raise UsageError(f"labels must hold one label per image ({images.shape[0]}), got shape {labels.shape}")
+        return images, labels
+    return _as_float_tensor(inputs)
 
 
 def _as_float_tensor(images) -> tf.Tensor:

@@ -1,14 +1,20 @@
-"""The variational autoencoder: encoder, sampling and decoder, trained by maximising the ELBO with `fit()`."""
+"""The variational autoencoder: encoder, sampling and decoder, trained by maximising the ELBO with `fit()`.
+
+A conditional model (`VAEConfig.conditional`, Sohn, Lee & Yan 2015) takes `(images, labels)` wherever an
+unconditional one takes images, the labels as integers 0-9, and maximises the conditional ELBO
+log p(x|y) >= E_q(z|x,y)[log p(x|z,y)] - KL(q(z|x,y) || N(0, I)).
+"""
 
 import contextlib
 
 import keras
 from keras import ops
 
-from vae.config import IMAGE_SHAPE, VAEConfig
+from vae.config import CLASSES, IMAGE_SHAPE, VAEConfig
 from vae.decoder import build_decoder
 from vae.distribution import draw_for_global_batch, replica_rows, spans_several_workers
 from vae.encoder import build_encoder
+from vae.errors import UsageError
 from vae.sampling import Sampling
 
 # The binarization noise is seeded with the run's seed plus this, the sampling noise with the seed itself.
@@ -73,28 +79,53 @@ class VAE(keras.Model):
         return {"loss": reconstruction + self.vae_config.beta * kl, "reconstruction_loss": reconstruction, "kl_loss": kl}
 
     def build(self, input_shape=None):
-        self.encoder.build((None, *IMAGE_SHAPE))
-        self.decoder.build((None, self.vae_config.latent_dim))
+        labels = [(None, CLASSES)] if self.vae_config.conditional else []
+        self.encoder.build([(None, *IMAGE_SHAPE), *labels])
+        self.decoder.build([(None, self.vae_config.latent_dim), *labels])
         self.built = True
 
-    def encode(self, images, training=False):
-        """The parameters (z_mean, z_log_var) of q(z|x)."""
-        return self.encoder(images, training=training)
+    def split_inputs(self, inputs):
+        """(images, labels) from what the model is given: `(images, labels)` for a conditional model, images alone
+        (labels None) otherwise."""
+        if self.vae_config.conditional:
+            if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
+                raise UsageError("a conditional model needs (images, labels): every image needs its label (--digit)")
+            return inputs[0], inputs[1]
+        return inputs, None
 
-    def decode(self, z, training=False):
-        """The decoder's mean image: Bernoulli pixel probabilities in [0, 1]."""
-        return ops.sigmoid(ops.cast(self.decoder(z, training=training), "float32"))
+    def conditioned(self, tensor, labels):
+        """What the encoder or decoder takes: `tensor` alone, or with the one-hot labels for a conditional model."""
+        if not self.vae_config.conditional:
+            if labels is not None:
+                raise UsageError("this run is not conditional: labels (--digit) need a run trained with --conditional")
+            return tensor
+        if labels is None:
+            raise UsageError("this run is conditional: every image and latent point needs a label (--digit)")
+        # Keras refuses a call whose inputs mix NumPy arrays and tensors.
+        return [ops.convert_to_tensor(tensor), ops.one_hot(ops.cast(labels, "int32"), CLASSES, dtype="float32")]
 
-    def call(self, images, training=False):
-        """The reconstruction of `images` from the latent mean, as probabilities (deterministic)."""
-        z_mean, _ = self.encode(images, training=training)
-        return self.decode(z_mean, training=training)
+    def encode(self, images, labels=None, training=False):
+        """The parameters (z_mean, z_log_var) of q(z|x), or of q(z|x,y) given the labels y."""
+        return self.encoder(self.conditioned(images, labels), training=training)
 
-    def compute_losses(self, images, training=False):
-        """Per-image reconstruction loss and KL divergence, with one sample z ~ q(z|x)."""
-        z_mean, z_log_var = self.encoder(images, training=training)
+    def decode(self, z, labels=None, training=False):
+        """The decoder's mean image, p(x|z) or p(x|z,y): Bernoulli pixel probabilities in [0, 1]."""
+        return ops.sigmoid(self.decoder_logits(z, labels, training=training))
+
+    def decoder_logits(self, z, labels=None, training=False):
+        return ops.cast(self.decoder(self.conditioned(z, labels), training=training), "float32")
+
+    def call(self, inputs, training=False):
+        """The reconstruction of the images from their latent mean, as probabilities (deterministic)."""
+        images, labels = self.split_inputs(inputs)
+        z_mean, _ = self.encode(images, labels, training=training)
+        return self.decode(z_mean, labels, training=training)
+
+    def compute_losses(self, images, labels=None, training=False):
+        """Per-image reconstruction loss and KL divergence, with one sample z ~ q(z|x) (or q(z|x,y))."""
+        z_mean, z_log_var = self.encode(images, labels, training=training)
         z = self.sampling([z_mean, z_log_var])
-        logits = self.decoder(z, training=training)
+        logits = self.decoder_logits(z, labels, training=training)
         return reconstruction_loss(images, logits), kl_divergence(z_mean, z_log_var)
 
     def training_inputs(self, images):
@@ -108,9 +139,10 @@ class VAE(keras.Model):
     def train_step(self, data):
         import tensorflow as tf
 
-        images = self.training_inputs(data)
+        images, labels = self.split_inputs(data)
+        images = self.training_inputs(images)
         with tf.GradientTape() as tape:
-            reconstruction, kl = self.compute_losses(images, training=True)
+            reconstruction, kl = self.compute_losses(images, labels, training=True)
             # The mean over the global batch. Under tf.distribute the replicas' gradients are summed, so each replica
             # divides its own sum by the global batch size: exact even when the last batch of an epoch splits
             # unevenly. scale_loss multiplies by the loss scale when the optimizer is a LossScaleOptimizer
@@ -126,7 +158,7 @@ class VAE(keras.Model):
 
     def test_step(self, data):
         # Test inputs arrive already in their final form (binarized once, with a fixed seed, under that protocol).
-        reconstruction, kl = self.compute_losses(data, training=False)
+        reconstruction, kl = self.compute_losses(*self.split_inputs(data), training=False)
         self.reconstruction_loss_tracker.update_state(reconstruction)
         self.kl_loss_tracker.update_state(kl)
         return self.step_results()

@@ -1,5 +1,5 @@
-"""Pictures of what a trained VAE learned: reconstructions, the latent grid, clusters, samples, interpolations and
-training curves. Rendering uses matplotlib's Agg backend, so no display is needed; every PNG is written atomically.
+"""Pictures of what a trained VAE learned: reconstructions, the latent grid, clusters, samples, analogies,
+interpolations and training curves. Rendering uses matplotlib's Agg backend, so no display is needed; every PNG is written atomically.
 
 The decoding and encoding helpers return arrays, so benchmarks and tests can check them without pictures.
 """
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.config import GAUSSIAN_QUANTILES, IMAGE_SIDE, MAX_FPS, MIN_FPS
+from vae.config import CLASSES, GAUSSIAN_QUANTILES, IMAGE_SIDE, MAX_FPS, MIN_FPS
 from vae.errors import UsageError
-from vae.latent import decode, decode_latent_grid, encode_means
+from vae.latent import analogies, decode, decode_latent_grid, digit_labels, encode_means, model_labels, reconstruct
 from vae.storage import atomic_path, make_directory
 
 DPI = 100
@@ -64,6 +64,19 @@ def tile(images: np.ndarray, padding: int = 1) -> np.ndarray:
     return canvas
 
 
+def save_digit_row(images: np.ndarray, path) -> Path:
+    """Digits (N x 28 x 28, in [0, 1]) side by side in one grayscale PNG, pixel for pixel, one black column between
+    neighbours: a single digit is exactly a 28 x 28 MNIST-form image."""
+    from PIL import Image
+
+    canvas = np.concatenate([np.pad(image, ((0, 0), (0, 1))) for image in images], axis=1)[:, :-1]
+    path = Path(path)
+    make_directory(path.parent)
+    with atomic_path(path) as temporary:
+        Image.fromarray(np.round(np.clip(canvas, 0, 1) * 255).astype("uint8"), mode="L").save(temporary, format="PNG")
+    return path
+
+
 def reconstruction_layout(count: int, columns: int = 10) -> tuple[int, int]:
     """(row pairs, columns) for `count` digits: one row pair per `columns` digits, each an original above its
     reconstruction, so a long selection wraps instead of making one unreadably wide strip."""
@@ -73,11 +86,29 @@ def reconstruction_layout(count: int, columns: int = 10) -> tuple[int, int]:
 
 def plot_reconstructions(model, images: np.ndarray, labels: np.ndarray, indices, path) -> Path:
     """Originals on top, their reconstructions (the decoder's mean image from the latent mean) below, labelled
-    with the test index and the digit."""
-    plt = pyplot()
+    with the test index and the digit. A conditional model is given the true labels."""
     originals = images[indices]
-    reconstructions = np.asarray(model(originals))[..., 0]
-    count = len(indices)
+    reconstructions = reconstruct(model, originals, model_labels(model, labels[indices]))
+    titles = [f"#{index}: {labels[index]}" for index in indices]
+    return plot_pairs(originals[..., 0], reconstructions, titles, "Test digits above their reconstructions", path)
+
+
+def plot_image_reconstructions(model, digits: np.ndarray, names: list[str], labels, path) -> Path:
+    """Your own images as the model saw them (upper rows), titled with their file names (and the label a conditional
+    model was given), above their reconstructions."""
+    reconstructions = reconstruct(model, digits, labels)
+    titles = [shorten(name) + ("" if labels is None else f": {labels[index]}") for index, name in enumerate(names)]
+    return plot_pairs(digits[..., 0], reconstructions, titles, "Your images, prepared, above their reconstructions", path)
+
+
+def shorten(name: str, length: int = 12) -> str:
+    return name if len(name) <= length else name[: length - 1] + "…"
+
+
+def plot_pairs(originals: np.ndarray, reconstructions: np.ndarray, titles: list[str], heading: str, path) -> Path:
+    """Digits (N x 28 x 28) in the upper row of each pair, titled, with their reconstructions below."""
+    plt = pyplot()
+    count = len(originals)
     pairs, columns = reconstruction_layout(count)
     # At least 4 inches wide, so that the title fits above a few digits.
     width = max(1.1 * columns, 4.0)
@@ -89,10 +120,10 @@ def plot_reconstructions(model, images: np.ndarray, labels: np.ndarray, indices,
         bottom.set_axis_off()
         if position >= count:
             continue
-        top.imshow(originals[position, ..., 0], **DIGIT_STYLE)
-        top.set_title(f"#{indices[position]}: {labels[indices[position]]}", fontsize=8)
+        top.imshow(originals[position], **DIGIT_STYLE)
+        top.set_title(titles[position], fontsize=8)
         bottom.imshow(reconstructions[position], **DIGIT_STYLE)
-    figure.suptitle("Test digits above their reconstructions")
+    figure.suptitle(heading)
     figure.tight_layout()
     return save_figure(figure, path)
 
@@ -109,10 +140,13 @@ def grid_ticks(axis: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, list[
     return np.interp(values, axis, centres), [f"{value + 0.0:g}" for value in values]
 
 
-def plot_latent_grid(model, path, n: int, span: float | None, quantiles: bool, dims=(0, 1)) -> Path:
-    """The decoded n x n grid, drawn pixel for pixel (see GRID_MINIMUM_SIDE), with z values on both axes."""
+def plot_latent_grid(
+    model, path, n: int, span: float | None, quantiles: bool, dims=(0, 1), digit: int | None = None
+) -> Path:
+    """The decoded n x n grid, drawn pixel for pixel (see GRID_MINIMUM_SIDE), with z values on both axes; on a
+    conditional model, the style manifold of `digit`."""
     plt = pyplot()
-    images, axis = decode_latent_grid(model, n, span=span, quantiles=quantiles, dims=dims)
+    images, axis = decode_latent_grid(model, n, span=span, quantiles=quantiles, dims=dims, digit=digit)
     canvas = tile(images, padding=0)
     scale = max(1, math.ceil(GRID_MINIMUM_SIDE / canvas.shape[0]))
     side = canvas.shape[0] * scale
@@ -129,7 +163,8 @@ def plot_latent_grid(model, path, n: int, span: float | None, quantiles: bool, d
     ax.set_ylabel(f"z[{dims[1]}]")
     spread = f"Gaussian quantiles {quantile_range()}" if quantiles else f"z in [-{span:g}, {span:g}]"
     others = "" if model.vae_config.latent_dim == 2 else ", other axes at 0"
-    ax.set_title(f"Decoded latent grid, {n}x{n}, {spread}{others}")
+    of_digit = "" if digit is None else f" of the digit {digit}"
+    ax.set_title(f"Decoded latent grid{of_digit}, {n}x{n}, {spread}{others}")
     return save_figure(figure, path)
 
 
@@ -148,7 +183,7 @@ def plot_clusters(model, images: np.ndarray, labels: np.ndarray, path) -> Path:
     """The test digits' latent means coloured by label, on equal axes so distances in the picture are distances in
     z (or in the PCA plane)."""
     plt = pyplot()
-    points, projected = project_two_dimensions(encode_means(model, images))
+    points, projected = project_two_dimensions(encode_means(model, images, model_labels(model, labels)))
     figure, ax = plt.subplots(figsize=(9, 8))
     colours = plt.get_cmap("tab10")
     for digit in range(10):
@@ -168,29 +203,76 @@ def plot_clusters(model, images: np.ndarray, labels: np.ndarray, path) -> Path:
     return save_figure(figure, path)
 
 
-def plot_samples(model, path, n: int, seed: int) -> Path:
-    """New digits decoded from z ~ N(0, I), seeded, in a square-ish grid."""
+def prior_samples(model, n: int, seed: int, digit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """n digits decoded from seeded z ~ N(0, I), as `digit` on a conditional model, and the labels the decoder was
+    given. A conditional model with no digit draws every digit 0-9 from the same ceil(n / 10) latent vectors:
+    (10, ceil(n / 10), 28, 28), one row per digit; otherwise (n, 28, 28)."""
+    latent_dim = model.vae_config.latent_dim
+    if model.vae_config.conditional and digit is None:
+        per_digit = math.ceil(n / CLASSES)
+        z = np.random.default_rng(seed).standard_normal((per_digit, latent_dim)).astype("float32")
+        labels = np.repeat(np.arange(CLASSES, dtype="int32"), per_digit)
+        images = decode(model, np.tile(z, (CLASSES, 1)), labels)
+        return images.reshape(CLASSES, per_digit, IMAGE_SIDE, IMAGE_SIDE), labels
+    z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype("float32")
+    labels = model_labels(model, digit_labels(digit, n))
+    return decode(model, z, labels), labels
+
+
+def plot_samples(model, path, n: int, seed: int, digit: int | None = None) -> Path:
+    """New digits decoded from z ~ N(0, I), seeded, in a square-ish grid; on a conditional model, n of `digit`, or
+    one row per digit with the same latent vectors down each column."""
     plt = pyplot()
-    z = np.random.default_rng(seed).standard_normal((n, model.vae_config.latent_dim)).astype("float32")
-    images = decode(model, z)
-    columns = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / columns)
-    cells = np.zeros((rows * columns, IMAGE_SIDE, IMAGE_SIDE), dtype="float32")
-    cells[:n] = images
-    figure, ax = plt.subplots(figsize=(0.8 * columns + 1, 0.8 * rows + 1))
-    ax.imshow(tile(cells.reshape(rows, columns, IMAGE_SIDE, IMAGE_SIDE)), **DIGIT_STYLE)
+    images, _ = prior_samples(model, n, seed, digit)
+    if images.ndim == 4:
+        rows, columns = images.shape[:2]
+        cells = images
+        title = f"Digits 0-9 (rows) from the same z ~ N(0, I) down each column, seed {seed}"
+    else:
+        columns = math.ceil(math.sqrt(n))
+        rows = math.ceil(n / columns)
+        cells = np.zeros((rows * columns, IMAGE_SIDE, IMAGE_SIDE), dtype="float32")
+        cells[:n] = images
+        cells = cells.reshape(rows, columns, IMAGE_SIDE, IMAGE_SIDE)
+        asked = "" if digit is None else f" as the digit {digit}"
+        title = f"{n} digits decoded from z ~ N(0, I){asked}, seed {seed}"
+    figure, ax = plt.subplots(figsize=(max(0.8 * columns + 1, 6.0), 0.8 * rows + 1))
+    ax.imshow(tile(cells), **DIGIT_STYLE)
     ax.set_axis_off()
-    ax.set_title(f"{n} digits decoded from z ~ N(0, I), seed {seed}")
+    ax.set_title(title, fontsize=10)
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def plot_analogies(model, images: np.ndarray, labels: np.ndarray, indices, path) -> Path:
+    """The conditional VAE's classic figure: each chosen test digit (left column), then its latent mean, encoded with
+    its true label, decoded as every digit 0-9: the same style written as each digit."""
+    plt = pyplot()
+    cells = analogies(model, images[indices], labels[indices])
+    originals = images[indices][:, None, ..., 0]
+    gap = np.zeros_like(originals)
+    canvas = tile(np.concatenate([originals, gap, cells], axis=1))
+    figure, ax = plt.subplots(figsize=(0.8 * (CLASSES + 2) + 1, 0.8 * len(indices) + 1))
+    ax.imshow(canvas, **DIGIT_STYLE)
+    size = IMAGE_SIDE + 1
+    ax.set_xticks([(column + 0.5) * size for column in range(2, CLASSES + 2)], [str(d) for d in range(CLASSES)])
+    ax.set_yticks([(row + 0.5) * size for row in range(len(indices))], [f"#{index}" for index in indices])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title("Test digits (left), their style written as every digit 0-9", fontsize=10)
     figure.tight_layout()
     return save_figure(figure, path)
 
 
 def plot_interpolation(model, images: np.ndarray, labels: np.ndarray, start: int, end: int, steps: int, path) -> Path:
-    """Decode the straight line between the latent means of test digits `start` and `end`, endpoints included."""
+    """Decode the straight line between the latent means of test digits `start` and `end`, endpoints included. A
+    conditional model encodes each with its own label and draws the whole line as the first one's digit."""
     plt = pyplot()
-    means = encode_means(model, images[[start, end]])
+    means = encode_means(model, images[[start, end]], model_labels(model, labels[[start, end]]))
     weights = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
-    decoded = decode(model, (1 - weights) * means[0] + weights * means[1])
+    line_labels = model_labels(model, np.full(steps, labels[start]))
+    decoded = decode(model, (1 - weights) * means[0] + weights * means[1], line_labels)
     # At least 5 inches wide, so that the title fits above a few steps.
     figure, axes = plt.subplots(1, steps, figsize=(max(1.1 * steps, 5.0), 1.9), squeeze=False)
     for index, ax in enumerate(axes[0]):

@@ -10,7 +10,8 @@ The explorer is decoded once, here: a dense grid of latent points (64 x 64 by de
 into one sprite image. In the page, the pointer's position over the scatter of the test digits' latent means picks a
 latent point, and the digit shown there is the bilinear blend of the four grid cells around it, enlarged. The grid
 covers the same square as `vae-plot latent-grid` and, for a latent size above 2, varies the same two axes while the
-others stay at 0.
+others stay at 0. A conditional run's sprite holds one grid per digit 0-9, stacked, and the page has a digit selector
+that chooses the grid and highlights that digit's test points.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from string import Template
 import numpy as np
 
 from vae import latent, plots, storage
-from vae.config import EXPLORER_SIZE
+from vae.config import CLASSES, CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
 from vae.errors import RunError, UsageError
 from vae.snapshots import SNAPSHOTS_DIR, read_snapshots, to_bytes
 
@@ -65,14 +66,17 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def explorer_data(model, images: np.ndarray, labels: np.ndarray, size: int, dims: tuple[int, int]) -> dict:
-    """The explorer's sprite (size x size decoded digits, one batched call) and the test digits' latent means on the
-    two chosen axes."""
+    """The explorer's sprite (size x size decoded digits, one batched call; for a conditional model one such grid per
+    digit, stacked from 0 at the top) and the test digits' latent means on the two chosen axes."""
     if size < 2:
         raise UsageError(f"the explorer grid needs at least 2 cells a side, got {size}")
-    means = latent.encode_means(model, images)[:, list(dims)]
+    means = latent.encode_means(model, images, latent.model_labels(model, labels))[:, list(dims)]
     span = latent.span_covering(means)  # as `vae-plot latent-grid` chooses it, from the same means
-    grid, axis = latent.decode_latent_grid(model, size, span=span, dims=dims)
+    digits = list(range(CLASSES)) if model.vae_config.conditional else [None]
+    grids = [latent.decode_latent_grid(model, size, span=span, dims=dims, digit=digit) for digit in digits]
+    grid, axis = np.concatenate([grid for grid, _ in grids]), grids[0][1]
     return {
+        "digits": len(digits) if model.vae_config.conditional else 0,
         "size": size,
         "span": span,
         "dims": list(dims),
@@ -103,13 +107,18 @@ def build_report(
     output: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
     *,
-    explorer_size: int = EXPLORER_SIZE,
+    explorer_size: int | None = None,
     dims: tuple[int, int] = (0, 1),
     seed: int = 0,
 ) -> Path:
-    """Write the report of the run in `run_dir` to `output` (default `<run_dir>/report.html`) and return its path."""
+    """Write the report of the run in `run_dir` to `output` (default `<run_dir>/report.html`) and return its path.
+
+    `explorer_size` defaults to `EXPLORER_SIZE` cells a side, or `CONDITIONAL_EXPLORER_SIZE` for each digit's grid of
+    a conditional run."""
     run_dir = Path(run_dir)
     model, config, history = storage.load_run(run_dir)
+    if explorer_size is None:
+        explorer_size = CONDITIONAL_EXPLORER_SIZE if config.conditional else EXPLORER_SIZE
     evaluation = read_eval(run_dir)
     if config.latent_dim >= 2:
         dims = latent.check_dims(tuple(dims), config.latent_dim)
@@ -210,10 +219,16 @@ def explorer_section(explorer: dict, latent_dim: int) -> str:
         f'<span><i style="background:{colour}"></i>{digit}</span>' for digit, colour in enumerate(explorer["colours"])
     )
     data = json.dumps({key: value for key, value in explorer.items() if key != "sprite"}, separators=(",", ":"))
+    selector = ""
+    if explorer["digits"]:
+        options = "".join(f"<option value={digit}>{digit}</option>" for digit in range(explorer["digits"]))
+        selector = f"<p><label>Draw the digit <select id=explorer-select>{options}</select></label></p>"
     return page_template("explorer.html").substitute(
         i=i,
         j=j,
         size=explorer["size"],
+        selector=selector,
+        grids=" for each digit" if explorer["digits"] else "",
         others="" if latent_dim == 2 else f" The other {latent_dim - 2} latent axes stay at 0.",
         side=EXPLORER_SIDE,
         legend=legend,

@@ -18,7 +18,7 @@ import numpy as np
 
 from vae.config import IMAGE_SHAPE
 from vae.errors import RunError, UsageError
-from vae.latent import decode_latent_grid
+from vae.latent import decode_latent_grid, model_labels, reconstruct
 from vae.storage import SNAPSHOTS_DIR, atomic_path, make_directory
 
 SNAPSHOT_GRID_SIZE = 12
@@ -43,11 +43,15 @@ def check_latent_dim(latent_dim: int) -> None:
         raise UsageError(f"--snapshots draws a 2-D latent grid and needs a latent size of at least 2, got {latent_dim}")
 
 
-def take_snapshot(model, originals: np.ndarray, epoch: int, test_loss: float) -> Snapshot:
-    """Decode the snapshot grid (latent axes 0 and 1, the others at 0) and reconstruct `originals` (N x 28 x 28 x 1)."""
-    grid, axis = decode_latent_grid(model, SNAPSHOT_GRID_SIZE, quantiles=True)
-    reconstructions = np.asarray(model(originals))[..., 0]
-    return Snapshot(epoch, float(test_loss), axis, grid, np.asarray(originals)[..., 0], reconstructions)
+def take_snapshot(model, originals: tuple[np.ndarray, np.ndarray], epoch: int, test_loss: float) -> Snapshot:
+    """Decode the snapshot grid (latent axes 0 and 1, the others at 0) and reconstruct the original digits (N x 28 x
+    28 x 1) of `originals`, (digits, labels). A conditional model draws its grid as the first original's label."""
+    images, labels = originals
+    labels = model_labels(model, labels)
+    digit = None if labels is None else int(labels[0])
+    grid, axis = decode_latent_grid(model, SNAPSHOT_GRID_SIZE, quantiles=True, digit=digit)
+    reconstructions = reconstruct(model, images, labels)
+    return Snapshot(epoch, float(test_loss), axis, grid, np.asarray(images)[..., 0], reconstructions)
 
 
 def snapshot_path(run_dir: str | os.PathLike, epoch: int) -> Path:

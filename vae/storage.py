@@ -117,6 +117,18 @@ def write_bytes(path: str | os.PathLike, content: bytes) -> None:
         temporary.write_bytes(content)
 
 
+def csv_text(header: list[str], rows: list[list]) -> str:
+    """A CSV table as text, numbers written in full (repr) so nothing is lost to rounding."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def archived_weights(path: Path) -> bytes:
     """The HDF5 weights inside the `.keras` archive `path`: what `model.save_weights` would write, got without h5py
     writing to the disk (Keras builds them in memory and Python's zipfile writes the archive)."""

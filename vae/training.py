@@ -17,6 +17,7 @@ from vae.config import INFERENCE_BATCH_SIZE, VAEConfig
 from vae.data import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
 from vae.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
 from vae.errors import DiskFullError, RunError, TrainingDivergedError, UsageError
+from vae.latent import model_labels, reconstruct
 from vae.profiling import NO_PROFILE
 from vae.snapshots import SNAPSHOT_DIGITS, SNAPSHOTS_DIR, check_latent_dim, save_snapshot, snapshot_path, take_snapshot
 
@@ -206,14 +207,19 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
             f"the run in {run_dir}/ has already trained {initial_epoch} epochs: pass a larger --epochs to continue"
         )
     # Keras splits each global batch among the replicas of the strategy the model was built under.
+    # A conditional model takes each digit's label with it; an unconditional one never sees them.
+    train_labels, test_labels = (dataset.train_labels, dataset.test_labels) if config.conditional else (None, None)
     train_data = shard_by_data(
-        training_dataset(dataset.train_images, config.batch_size, config.seed, initial_epoch, config.epochs)
+        training_dataset(
+            dataset.train_images, config.batch_size, config.seed, initial_epoch, config.epochs, labels=train_labels
+        )
     )
     test_images = test_inputs(dataset, config.binarize)
-    test_data = shard_by_data(evaluation_dataset(test_images, INFERENCE_BATCH_SIZE))
+    test_data = shard_by_data(evaluation_dataset(test_images, INFERENCE_BATCH_SIZE, test_labels))
     started = time.perf_counter()
     save_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="vae-worker-"))
-    callbacks = training_callbacks(config, run_dir, save_dir, history, test_images, started, chief, resume, snapshots)
+    shown = (test_images, dataset.test_labels)
+    callbacks = training_callbacks(config, run_dir, save_dir, history, shown, started, chief, resume, snapshots)
     callbacks = profile.callbacks(callbacks)
     try:
         model.fit(
@@ -251,8 +257,10 @@ def restore_model(checkpoint, config: VAEConfig, steps: int, precision: str | No
     return model
 
 
-def training_callbacks(config, run_dir, save_dir, history, test_images, started, chief, resume, snapshots):
-    """Per epoch: the divergence guard, the checkpoint, and on the chief the snapshots and the TensorBoard logs."""
+def training_callbacks(config, run_dir, save_dir, history, shown, started, chief, resume, snapshots):
+    """Per epoch: the divergence guard, the checkpoint, and on the chief the snapshots and the TensorBoard logs of
+    the first of the test digits and labels `shown`."""
+    test_images, test_labels = shown
     elapsed_before = history["wall_seconds"][-1] if history.get("wall_seconds") else 0.0
     # A new run replaces what was derived from the run it overwrites, once its own first checkpoint is on disk.
     derived = (storage.LOGS_DIR, SNAPSHOTS_DIR, storage.EVAL_FILE)
@@ -261,9 +269,11 @@ def training_callbacks(config, run_dir, save_dir, history, test_images, started,
     callbacks = [DivergenceGuard(), checkpoints]
     if chief and snapshots:
         initial_epoch = len(history.get("loss", []))
-        callbacks.append(EpochSnapshots(run_dir, test_images[:SNAPSHOT_DIGITS], initial_epoch, history))
+        originals = (test_images[:SNAPSHOT_DIGITS], test_labels[:SNAPSHOT_DIGITS])
+        callbacks.append(EpochSnapshots(run_dir, originals, initial_epoch, history))
     if chief:
-        callbacks.append(TensorBoardLogs(run_dir / storage.LOGS_DIR, test_images[:TENSORBOARD_DIGITS]))
+        shown = (test_images[:TENSORBOARD_DIGITS], test_labels[:TENSORBOARD_DIGITS])
+        callbacks.append(TensorBoardLogs(run_dir / storage.LOGS_DIR, shown))
     return callbacks
 
 
@@ -381,7 +391,7 @@ class EpochSnapshots(keras.callbacks.Callback):
     checkpoint and its snapshot, so that every finished epoch has one.
     """
 
-    def __init__(self, run_dir: Path, originals: np.ndarray, initial_epoch: int, history: dict):
+    def __init__(self, run_dir: Path, originals: tuple[np.ndarray, np.ndarray], initial_epoch: int, history: dict):
         super().__init__()
         self.run_dir = run_dir
         self.originals = originals
@@ -410,10 +420,10 @@ class TensorBoardLogs(keras.callbacks.Callback):
     epoch's checkpoint is on disk (and `EpochCheckpoint` has deleted the logs of a run this one replaces).
     """
 
-    def __init__(self, log_dir: Path, images: np.ndarray):
+    def __init__(self, log_dir: Path, shown: tuple[np.ndarray, np.ndarray]):
         super().__init__()
         self.log_dir = log_dir
-        self.images = images
+        self.images, self.labels = shown
         self.writers = None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -444,7 +454,7 @@ class TensorBoardLogs(keras.callbacks.Callback):
 
     def reconstruction_strip(self) -> np.ndarray:
         """The digits side by side in one row, their reconstructions in a second row below: (56, 28 * count, 1)."""
-        reconstructions = keras.ops.convert_to_numpy(self.model(self.images))
+        reconstructions = reconstruct(self.model, self.images, model_labels(self.model, self.labels))[..., None]
         rows = [np.concatenate(list(self.images), axis=1), np.concatenate(list(reconstructions), axis=1)]
         return np.concatenate(rows)
 

@@ -3,10 +3,14 @@
   if (!source) return;
   const data = JSON.parse(source.textContent);
   const map = document.getElementById("explorer-map");
-  const digit = document.getElementById("explorer-digit");
+  const digitCanvas = document.getElementById("explorer-digit");
   const readout = document.getElementById("explorer-readout");
+  const select = document.getElementById("explorer-select");
   const n = data.size, span = data.span, side = map.width;
-  let sprite = null;  // the decoded grid's gray levels, (n * 28) x (n * 28), row 0 at the largest z[j]
+  const grids = data.digits || 1;  // a conditional run's sprite stacks one grid per digit, 0 at the top
+  let sprite = null;  // the decoded grids' gray levels, (grids * n * 28) x (n * 28), row 0 at the largest z[j]
+  let digit = 0;  // the grid shown: the selected digit of a conditional run
+  let last = [0, 0];
   const background = document.createElement("canvas");
   background.width = background.height = side;
 
@@ -33,11 +37,16 @@
     context.fillText(`z[${j}] = ${span}`, toCanvas(0) + 5, 14);
     context.textAlign = "right";
     context.fillText(`z[${i}] = ${span}`, side - 4, toCanvas(0) - 5);
-    context.globalAlpha = 0.6;
-    for (let k = 0; k < data.x.length; k++) {
-      context.fillStyle = data.colours[data.label[k]];
+    // A conditional run draws the selected digit's test points in colour over the others in gray.
+    const order = [...data.x.keys()];
+    if (data.digits) order.sort((a, b) => (data.label[a] === digit) - (data.label[b] === digit));
+    for (const k of order) {
+      const highlighted = !data.digits || data.label[k] === digit;
+      context.globalAlpha = highlighted ? 0.6 : 0.25;
+      context.fillStyle = highlighted ? data.colours[data.label[k]] : "#bbb";
       context.fillRect(toCanvas(data.x[k]) - 1, side - toCanvas(data.y[k]) - 1, 2, 2);
     }
+    context.globalAlpha = 1;
   }
 
   // The digit at (x, y): the bilinear blend of the four grid cells around it (cell centres at data.axis).
@@ -48,19 +57,23 @@
     const u = column - c0, v = row - r0;
     const weights = [(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v];
     const cells = [[r0, c0], [r0, c0 + 1], [r0 + 1, c0], [r0 + 1, c0 + 1]];
-    const context = digit.getContext("2d");
+    const context = digitCanvas.getContext("2d");
     const pixels = context.createImageData(28, 28);
+    const top = digit * n;  // the first sprite row of cells of the grid shown
     for (let p = 0; p < 28 * 28; p++) {
       const py = Math.floor(p / 28), px = p % 28;
       let value = 0;
       for (let c = 0; c < 4; c++) {
-        value += weights[c] * sprite[((cells[c][0] * 28 + py) * n * 28 + cells[c][1] * 28 + px)];
+        value += weights[c] * sprite[(((top + cells[c][0]) * 28 + py) * n * 28 + cells[c][1] * 28 + px)];
       }
       pixels.data.set([value, value, value, 255], 4 * p);
     }
     context.putImageData(pixels, 0, 0);
-    readout.textContent = `z[${data.dims[0]}] = ${x.toFixed(2)}, z[${data.dims[1]}] = ${y.toFixed(2)}`;
+    const drawn = data.digits ? `digit ${digit}: ` : "";
+    readout.textContent = `${drawn}z[${data.dims[0]}] = ${x.toFixed(2)}, z[${data.dims[1]}] = ${y.toFixed(2)}`;
     readout.dataset.z = `${x},${y}`;
+    readout.dataset.digit = data.digits ? String(digit) : "";
+    last = [x, y];
     const view = map.getContext("2d");
     view.drawImage(background, 0, 0);
     view.strokeStyle = "#000";
@@ -82,16 +95,24 @@
   const image = document.getElementById("explorer-sprite");
   image.decode().then(() => {
     const canvas = document.createElement("canvas");
-    canvas.width = canvas.height = n * 28;
+    canvas.width = n * 28;
+    canvas.height = grids * n * 28;
     const context = canvas.getContext("2d");
     context.drawImage(image, 0, 0);
-    const rgba = context.getImageData(0, 0, n * 28, n * 28).data;
-    sprite = new Uint8ClampedArray(n * 28 * n * 28);
+    const rgba = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    sprite = new Uint8ClampedArray(canvas.width * canvas.height);
     for (let p = 0; p < sprite.length; p++) sprite[p] = rgba[4 * p];
     drawScatter();
     show(0, 0);
     map.addEventListener("pointermove", point);
     map.addEventListener("pointerdown", point);
+    if (select) {
+      select.addEventListener("change", () => {
+        digit = Number(select.value);
+        drawScatter();
+        show(...last);
+      });
+    }
     document.body.dataset.explorerReady = "true";
   });
 })();

@@ -1,0 +1,57 @@
+"""`vae-encode`: your own digit images in, one CSV row each out: the latent point and two outlier scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vae.config import IMPORTANCE_SAMPLES
+from vae_scripts.common import digit_option, image_options, one_line_errors, run_dir_option
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--k",
+    type=click.IntRange(min=1),
+    default=IMPORTANCE_SAMPLES,
+    show_default=True,
+    help="Importance samples per image for the -log p(x) column.",
+)
+@digit_option
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seeds the sampling noise.")
+@image_options
+@run_dir_option
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the CSV here, not to stdout.")
+@one_line_errors
+def main(paths, k, digit, seed, preprocess, save_preprocessed, run_dir, output):
+    """Encode PNG or JPEG images (files, or folders of them) and score them: a CSV row per image with its path,
+    [its label,] the latent mean and log-variance, the negative ELBO and the importance-weighted -log p(x) in nats.
+    Higher scores mean images less like the training data.
+
+    Images are made to look like MNIST digits first (light ink on dark, cropped, scaled into 20x20, centred by mass
+    in 28x28) unless --no-preprocess. A conditional run scores each image as --digit, or as its most likely label.
+    """
+    from vae import load_run
+    from vae.images import load_digits, save_digits
+    from vae.latent import check_digit
+    from vae.scoring import score_table
+    from vae.storage import csv_text, write_text
+
+    model, config, _ = load_run(run_dir)
+    check_digit(config, digit)
+    files, digits = load_digits(paths, preprocess)
+    header, rows = score_table(model, [str(file) for file in files], digits, k, digit=digit, seed=seed)
+    text = csv_text(header, rows)
+    if save_preprocessed:
+        save_digits(digits, files, save_preprocessed)
+    if output:
+        write_text(output, text)
+        click.echo(f"wrote {len(rows)} rows to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+if __name__ == "__main__":
+    main()

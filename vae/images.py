@@ -1,0 +1,193 @@
+"""Your own digits: reading PNG and JPEG files, and turning a photo or a drawing into an MNIST digit.
+
+MNIST's digits were made by one procedure (LeCun et al. 1998; the MNIST page): the ink of each scanned digit was
+scaled to fit a 20 x 20 box, keeping its aspect ratio, anti-aliased, and the box was placed in a 28 x 28 field so that
+the digit's centre of mass is at the centre. `preprocess` repeats it, after making the ink light on a dark ground as
+MNIST's is, so that a digit drawn in black on white paper looks to the model like the digits it learned from.
+
+Every problem with a file is a `DataError` naming it. A file is opened lazily and its size read from its header
+before any pixel is decoded, so a "decompression bomb" (a small file that claims a huge image) is refused before it
+can fill the memory.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from vae.config import IMAGE_SIDE, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE
+from vae.errors import DataError
+
+# The formats `vae-encode` reads, and the file suffixes it picks out of a folder.
+IMAGE_FORMATS = ("PNG", "JPEG")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# MNIST's box for the ink, inside its 28 x 28 field.
+INK_BOX = 20
+# After the ground is made dark and the contrast stretched to [0, 1], a pixel this bright or brighter is ink; fainter
+# ones are paper texture, shadow or JPEG noise and do not decide where the digit's edges are.
+INK_THRESHOLD = 0.2
+# Larger images are shrunk to fit this square, keeping their aspect ratio, before they are prepared.
+WORKING_SIDE = 1024
+# An image whose brightest and darkest pixels differ by less than this holds no digit.
+MIN_CONTRAST = 0.05
+
+
+def find_images(paths) -> list[Path]:
+    """The image files among `paths`, a folder standing for its PNG and JPEG files (sorted, not recursive)."""
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files = sorted(
+                entry for entry in path.iterdir() if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not files:
+                raise DataError(f"{path}/ holds no PNG or JPEG files ({', '.join(IMAGE_SUFFIXES)})")
+            found += files
+        elif path.is_file():
+            found.append(path)
+        elif path.exists():
+            raise DataError(f"{path} is neither a file nor a folder")
+        else:
+            raise DataError(f"{path}: no such file or folder")
+    if not found:
+        raise DataError("no images given")
+    return found
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """The image in `path` as float32 gray levels in [0, 1], (height, width); transparency composited onto white,
+    a JPEG's EXIF orientation applied, an animation's first frame."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns about images past its own bomb limit, and refuses those past twice it; ours is lower.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path, formats=IMAGE_FORMATS)
+        with image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise DataError(
+                    f"{path} is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} read at most: "
+                    "scale it down first"
+                )
+            if min(width, height) < MIN_IMAGE_SIDE:
+                raise DataError(
+                    f"{path} is {width}x{height} pixels, too small to hold a digit: give at least "
+                    f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}"
+                )
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                image = image.convert("RGBA")
+                ground = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(ground, image)
+            image = image.convert("L")
+            # The digit ends up 20 pixels tall; a smaller working copy loses nothing and bounds the memory used.
+            image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.LANCZOS)
+            gray = np.asarray(image, dtype=np.float32) / 255.0
+    except DataError:
+        raise
+    except UnidentifiedImageError:
+        raise DataError(f"{path} is not a PNG or JPEG image") from None
+    except Image.DecompressionBombError as error:
+        raise DataError(f"{path} is larger than the {MAX_IMAGE_PIXELS:,} pixels read at most ({error})") from None
+    except (OSError, ValueError, SyntaxError) as error:  # truncated or corrupt data, found while decoding
+        raise DataError(f"{path} could not be read as an image ({error})") from None
+    return gray
+
+
+def preprocess(gray: np.ndarray, name: str = "the image") -> np.ndarray:
+    """A gray image (height, width) in [0, 1] as an MNIST digit: float32 (28, 28), light ink on a dark ground.
+
+    1. The ground (the paper) is a plane fitted to the border pixels, so that a photo lit from one side has an even
+       ground after it is subtracted. A ground lighter than the ink is inverted, so the ink is light on dark.
+    2. The contrast is stretched: the brightest ink becomes 1.
+    3. The image is cropped to the ink (pixels at `INK_THRESHOLD` or above).
+    4. The crop is scaled to fit a 20 x 20 box, keeping its aspect ratio, with an anti-aliasing filter.
+    5. It is placed in a 28 x 28 field with its centre of mass at the centre, as far as the field allows.
+    """
+    from PIL import Image
+
+    gray = np.asarray(gray, dtype=np.float32)
+    ground = ground_plane(gray)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    ink = ground - gray if np.median(border) > 0.5 else gray - ground
+    contrast = float(ink.max())
+    if contrast < MIN_CONTRAST:
+        raise DataError(f"{name} holds no ink: it is all one shade")
+    ink = np.clip(ink / contrast, 0.0, 1.0)
+    rows = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=1))
+    columns = np.flatnonzero((ink >= INK_THRESHOLD).any(axis=0))
+    crop = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    height, width = crop.shape
+    scale = INK_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    boxed = np.asarray(Image.fromarray(crop, mode="F").resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+    boxed = np.clip(boxed, 0.0, 1.0)
+    total = float(boxed.sum())
+    if total <= 0.0:
+        raise DataError(f"{name} holds no ink: it is all one shade")
+    # The centre of mass in the box's pixel coordinates, and the field's centre (13.5 between pixels 13 and 14).
+    centre_row = float((boxed.sum(axis=1) * np.arange(boxed.shape[0])).sum()) / total
+    centre_column = float((boxed.sum(axis=0) * np.arange(boxed.shape[1])).sum()) / total
+    middle = (IMAGE_SIDE - 1) / 2
+    top = int(np.clip(round(middle - centre_row), 0, IMAGE_SIDE - boxed.shape[0]))
+    left = int(np.clip(round(middle - centre_column), 0, IMAGE_SIDE - boxed.shape[1]))
+    digit = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
+    digit[top : top + boxed.shape[0], left : left + boxed.shape[1]] = boxed
+    return digit
+
+
+def ground_plane(gray: np.ndarray) -> np.ndarray:
+    """The least-squares plane a + b * row + c * column through the image's border pixels, as an image."""
+    height, width = gray.shape
+    rows, columns = np.indices(gray.shape, dtype=np.float32)
+    edge = np.zeros(gray.shape, dtype=bool)
+    edge[[0, -1], :] = True
+    edge[:, [0, -1]] = True
+    design = np.stack([np.ones(int(edge.sum()), np.float32), rows[edge] / height, columns[edge] / width], axis=1)
+    coefficients, *_ = np.linalg.lstsq(design, gray[edge], rcond=None)
+    return (coefficients[0] + coefficients[1] * rows / height + coefficients[2] * columns / width).astype(np.float32)
+
+
+def as_mnist_form(gray: np.ndarray, name: str = "the image") -> np.ndarray:
+    """An image already in MNIST form (`--no-preprocess`): 28 x 28, light ink on a dark ground, taken as it is."""
+    if gray.shape != (IMAGE_SIDE, IMAGE_SIDE):
+        height, width = gray.shape
+        raise DataError(
+            f"{name} is {width}x{height}: without preprocessing an image must be in MNIST form, "
+            f"{IMAGE_SIDE}x{IMAGE_SIDE}, light ink on a dark ground"
+        )
+    if float(gray.max()) - float(gray.min()) < MIN_CONTRAST:
+        raise DataError(f"{name} holds no ink: it is all one shade")
+    return np.asarray(gray, dtype=np.float32)
+
+
+def load_digits(paths, preprocessed: bool = True) -> tuple[list[Path], np.ndarray]:
+    """The image files among `paths` (see `find_images`) and their digits as the model takes them: float32
+    (N, 28, 28, 1), through `preprocess` unless `preprocessed` is False (`as_mnist_form`)."""
+    files = find_images(paths)
+    prepare = preprocess if preprocessed else as_mnist_form
+    digits = np.stack([prepare(read_image(path), str(path)) for path in files])
+    return files, digits[..., None]
+
+
+def save_digits(digits: np.ndarray, files: list[Path], directory: str | os.PathLike) -> list[Path]:
+    """Write each digit (N, 28, 28, 1) as `<directory>/<file stem>.png`, atomically: what the model saw."""
+    from PIL import Image
+
+    from vae.storage import atomic_path, make_directory
+
+    directory = Path(directory)
+    make_directory(directory)
+    written = []
+    for index, (digit, file) in enumerate(zip(digits, files)):
+        path = directory / f"{index:04d}-{file.stem}.png"
+        with atomic_path(path) as temporary:
+            Image.fromarray(np.round(digit[..., 0] * 255).astype(np.uint8), mode="L").save(temporary, format="PNG")
+        written.append(path)
+    return written
