@@ -196,7 +196,8 @@ def summary(result) -> str:
     reconstruction + KL, is printed under its own name beside it."""
     config, metrics = result.config, result.test_metrics
     reconstruction, kl = metrics["reconstruction_loss"], metrics["kl_loss"]
-    name = "negative ELBO" if config.binarize else "negative ELBO (grayscale BCE)"
+    name = "negative conditional ELBO" if config.conditional else "negative ELBO"
+    name += "" if config.binarize else " (grayscale BCE)"
     line = f"test {name} {reconstruction + kl:.2f} nats per image (reconstruction {reconstruction:.2f} + KL {kl:.2f})"
     if config.beta != 1:
         line += f"; training objective, reconstruction + beta {config.beta:g} x KL: {metrics['loss']:.2f}"

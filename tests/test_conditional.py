@@ -199,7 +199,8 @@ def test_vae_eval_of_a_conditional_run_estimates_log_p_x_given_y(conditional_run
     assert result.exit_code == 0, result.output
     assert "-log p(x|y)" in result.output
     record = json.loads((run_dir / storage.EVAL_FILE).read_text())
-    assert record["conditional"] is True and "given the label" in record["protocol"]
+    assert record["conditional"] is True
+    assert record["protocol"] == "grayscale BCE bound on -log p(x|y), conditional (nats), not a log-likelihood"
     metrics = record["metrics"]
     assert metrics["importance_weighted_bce_bound"] <= metrics["negative_elbo"] + 1.0
 
@@ -293,3 +294,11 @@ def test_the_explorer_digit_selector_switches_the_decoded_grid(conditional_run, 
         assert z == shown[0][0]
         assert np.abs(pixels - decode(model, np.array([z], "float32"), np.array([digit]))[0]).max() < 0.02
     assert np.abs(shown[0][1] - shown[6][1]).mean() > 0.005
+
+
+def test_vae_train_conditional_says_what_it_measured(tmp_path):
+    result = invoke(train_command, "--conditional", "--epochs", 1, "--limit", 256, "--batch-size", 64, "--verbose", 0,
+                    "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("test negative conditional ELBO (grayscale BCE) ")
+    assert storage.read_config(tmp_path / "run").conditional

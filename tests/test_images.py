@@ -230,3 +230,20 @@ def test_the_hand_drawn_digits_are_made_by_their_script(tmp_path):
         with Image.open(new) as first, Image.open(old) as second:
             difference = np.abs(np.asarray(first, np.int16) - np.asarray(second, np.int16))
         assert difference.max() <= (0 if new.suffix == ".png" else 8), new.name
+
+
+def test_the_out_of_distribution_auroc_is_the_pairwise_probability():
+    """The benchmark's rank-statistic AUROC equals P(outlier scores higher) + P(tie) / 2, counted pair by pair."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "benchmarks" / "out_of_distribution.py"
+    spec = importlib.util.spec_from_file_location("out_of_distribution", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(0)
+    inliers, outliers = rng.integers(0, 20, 300).astype(float), rng.integers(5, 25, 200).astype(float)  # many ties
+    pairs = outliers[:, None] - inliers[None, :]
+    expected = ((pairs > 0).sum() + 0.5 * (pairs == 0).sum()) / pairs.size
+    assert module.auroc(inliers, outliers) == pytest.approx(expected, abs=1e-12)
+    assert module.auroc(np.arange(5.0), np.arange(5.0) + 10) == 1.0
+    assert module.auroc(np.arange(5.0) + 10, np.arange(5.0)) == 0.0

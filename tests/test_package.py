@@ -2,6 +2,7 @@
 an installed (non-editable) wheel that carries the report page."""
 
 import importlib.util
+import json
 import shutil
 import subprocess
 import sys
@@ -57,12 +58,16 @@ def test_every_help_is_instant_and_names_its_options():
         ("plot", ["--help"]),
         ("plot", ["latent-grid", "--help"]),
         ("plot", ["progress", "--help"]),
+        ("plot", ["samples", "--help"]),
+        ("encode", ["--help"]),
+        ("decode", ["--help"]),
     )
     for option in (
         "--epochs", "--batch-size", "--latent-dim", "--learning-rate", "--beta", "--seed", "--dataset", "--data-dir",
         "--run-dir", "--limit", "--overwrite", "--resume", "--binarize", "--strategy", "--mixed-precision",
         "--indices", "--k", "--explorer-size", "--dims", "--quantiles", "--fps", "latent-grid", "clusters", "samples",
-        "interpolate", "history", "progress",
+        "interpolate", "history", "progress", "analogies", "--conditional", "--digit", "--images", "--no-preprocess",
+        "--save-preprocessed", "--z",
     ):  # fmt: skip
         assert option in text, option
 
@@ -121,6 +126,8 @@ def test_a_run_of_the_earlier_version_loads_plots_evaluates_and_reports(earlier_
     before = files_of(earlier_run)
     model, config, history = vae.load_run(earlier_run)
     assert config.epochs == 2 and len(history["test_loss"]) == 2
+    # Saved before the conditional VAE: its config.json has no "conditional", and it is the unconditional run it was.
+    assert "conditional" not in json.loads((earlier_run / storage.CONFIG_FILE).read_text()) and not config.conditional
     data = ("--data-dir", SUBSET_DIR)
     for command, arguments in [
         (reconstruct_command, ["--n", 3, "--output", tmp_path / "reconstruction.png", *data]),

@@ -366,7 +366,7 @@ def training_dataset(
     images: np.ndarray, batch_size: int, seed: int, initial_epoch: int, epochs: int, labels: np.ndarray | None = None
 ):
     """Batches of float32 digits for epochs `initial_epoch` .. `epochs - 1`, each epoch in its own seeded order;
-    with `labels` (a conditional model's), batches of (digits, int32 labels).
+    with `labels` (a conditional model's), batches of {"images": digits, "labels": int32 labels}.
 
     The order of epoch e is a stateless shuffle seeded by (seed, e), so a run resumed at epoch e sees exactly the
     batches an uninterrupted run would have seen. The digits live in memory as one uint8 tensor; each step gathers
@@ -386,7 +386,7 @@ def training_dataset(
 
     def gather(indices):
         batch = tf.cast(tf.gather(all_images, indices), tf.float32)[..., None] / 255.0
-        return batch if all_labels is None else (batch, tf.gather(all_labels, indices))
+        return batch if all_labels is None else {"images": batch, "labels": tf.gather(all_labels, indices)}
 
     return (
         tf.data.Dataset.range(initial_epoch, epochs)
@@ -402,10 +402,10 @@ def steps_per_epoch(count: int, batch_size: int) -> int:
 
 
 def evaluation_dataset(images: np.ndarray, batch_size: int, labels: np.ndarray | None = None):
-    """The test digits (already float32, N x 28 x 28 x 1) in order, batched; with `labels`, with their labels."""
+    """The test digits (already float32, N x 28 x 28 x 1) in order, batched; with `labels`, as {"images", "labels"}."""
     import tensorflow as tf
 
-    elements = images if labels is None else (images, labels.astype(np.int32))
+    elements = images if labels is None else {"images": images, "labels": labels.astype(np.int32)}
     return (
         tf.data.Dataset.from_tensor_slices(elements)
         .batch(batch_size)

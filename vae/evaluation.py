@@ -49,9 +49,10 @@ LogLikelihood = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 def protocol(config: VAEConfig) -> str:
     """What the numbers of a run mean: a test NLL only when the pixels are binary, so Bernoulli is a true likelihood;
     of x given its label y on a conditional run."""
-    given = " given the label, -log p(x|y)" if config.conditional else ""
     if config.binarize:
+        given = " -log p(x|y), conditional" if config.conditional else ""
         return f"test NLL{given}, binarized {DATASET_TITLES[config.dataset]} (nats)"
+    given = " on -log p(x|y), conditional" if config.conditional else ""
     return f"grayscale BCE bound{given} (nats), not a log-likelihood"
 
 

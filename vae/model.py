@@ -85,9 +85,15 @@ class VAE(keras.Model):
         self.built = True
 
     def split_inputs(self, inputs):
-        """(images, labels) from what the model is given: `(images, labels)` for a conditional model, images alone
-        (labels None) otherwise."""
+        """(images, labels) from what the model is given: for a conditional model `(images, labels)`, or the
+        `{"images": ..., "labels": ...}` of the input pipelines; images alone (labels None) otherwise.
+
+        The pipelines hand over a dict because Keras reads a 2-tuple from a dataset as (inputs, targets) and, under a
+        distribution strategy, builds the model by calling it on the first part alone.
+        """
         if self.vae_config.conditional:
+            if isinstance(inputs, dict) and set(inputs) == {"images", "labels"}:
+                return inputs["images"], inputs["labels"]
             if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
                 raise UsageError("a conditional model needs (images, labels): every image needs its label (--digit)")
             return inputs[0], inputs[1]
