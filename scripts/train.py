@@ -16,6 +16,7 @@ from vae.config import (
     DEFAULTS,
     MAX_BATCH_SIZE,
     MAX_LATENT_DIM,
+    OBJECTIVES,
     PRECISIONS,
     SCHEDULES,
     STRATEGIES,
@@ -57,6 +58,17 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
     names=("--arch", "--architecture"),
 )
 @config_option("beta", FiniteFloatRange(min=0), "Weight of the KL term.")
+@config_option(
+    "objective",
+    click.Choice(OBJECTIVES),
+    "elbo: the evidence lower bound. iwae: the importance-weighted bound with --samples draws per digit (Burda et "
+    "al. 2015), reported as negative_iw_bound beside the ELBO.",
+)
+@config_option(
+    "samples",
+    click.IntRange(1, MAX_BATCH_SIZE),
+    "Importance samples per digit and step for --objective iwae (the decoder sees batch size x samples digits).",
+)
 @config_option("seed", click.IntRange(min=0), "The one seed of the run.")
 @config_option("dataset", click.Choice(DATASETS), "The data set to train on.")
 @data_dir_option
@@ -199,7 +211,10 @@ def summary(result) -> str:
     name = "negative conditional ELBO" if config.conditional else "negative ELBO"
     name += "" if config.binarize else " (grayscale BCE)"
     line = f"test {name} {reconstruction + kl:.2f} nats per image (reconstruction {reconstruction:.2f} + KL {kl:.2f})"
-    if config.beta != 1:
+    if config.objective == "iwae":
+        bound = result.history["test_negative_iw_bound"][-1]
+        line += f"; training objective, the negative importance-weighted bound with {config.samples} samples: {bound:.2f}"
+    elif config.beta != 1:
         line += f"; training objective, reconstruction + beta {config.beta:g} x KL: {metrics['loss']:.2f}"
     epochs = len(result.history["loss"])
     return line + f" after {epochs} epoch{'s' * (epochs != 1)}, {result.seconds:.0f} s"

@@ -13,7 +13,7 @@ from PIL import Image
 
 from tests.conftest import SUBSET_DIR, copy_run, files_of, invoke
 from vae import storage
-from vae.config import CLASSES, IMAGE_SIDE
+from vae.config import ARCHITECTURES, CLASSES, IMAGE_SIDE
 from vae.errors import UsageError
 from vae_scripts.decode import main as decode_command
 from vae_scripts.evaluate import main as evaluate_command
@@ -36,15 +36,19 @@ class DecoderInputs:
         return self.decoder(inputs, training=training)
 
 
-def test_the_encoder_and_decoder_take_the_one_hot_label(conditional_config):
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_the_encoder_and_decoder_take_the_one_hot_label(conditional_config, architecture):
     from vae.model import VAE
 
-    model = VAE(conditional_config)
+    model = VAE(conditional_config.replace(architecture=architecture))
     model.build()
     assert [tuple(tensor.shape) for tensor in model.encoder.inputs] == [(None, IMAGE_SIDE, IMAGE_SIDE, 1), (None, CLASSES)]
     assert [tuple(tensor.shape) for tensor in model.decoder.inputs] == [(None, conditional_config.latent_dim), (None, CLASSES)]
     with pytest.raises(UsageError, match="needs a label \\(--digit\\)"):
         model.decode(np.zeros((1, 2), "float32"))
+    z = np.zeros((2, conditional_config.latent_dim), "float32")
+    digits = np.asarray(model.decode(z, np.array([1, 8])))
+    assert digits.shape == (2, IMAGE_SIDE, IMAGE_SIDE, 1) and np.abs(digits[0] - digits[1]).max() > 0
 
 
 def test_a_conditional_run_saves_reloads_and_records_its_config(conditional_run, subset):

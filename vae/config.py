@@ -19,6 +19,9 @@ from vae.errors import UsageError
 DATASETS = ("mnist", "fashion-mnist")
 ARCHITECTURES = ("conv", "mlp")
 SCHEDULES = ("cosine", "constant")
+# What training maximises: the ELBO (Kingma & Welling 2013), or the importance-weighted bound with `samples` draws
+# per digit (Burda et al. 2015).
+OBJECTIVES = ("elbo", "iwae")
 # How a run is spread over devices and in which precision it computes: they describe the machine, not the model,
 # so they are options of `vae-train` but no fields of the config.
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -72,6 +75,8 @@ class VAEConfig:
     binarize: bool = False
     # q(z|x,y) and p(x|z,y) with the one-hot label y (Sohn, Lee & Yan 2015): a conditional VAE.
     conditional: bool = False
+    objective: str = "elbo"
+    samples: int = 1  # importance samples per digit and step of the "iwae" objective
     dataset: str = "mnist"
     limit: int | None = None
     seed: int = 0
@@ -104,6 +109,17 @@ class VAEConfig:
             raise UsageError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.batch_size > MAX_BATCH_SIZE:
             raise UsageError(f"batch_size must be at most {MAX_BATCH_SIZE}, got {self.batch_size}")
+        if self.objective not in OBJECTIVES:
+            raise UsageError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.samples < 1:
+            raise UsageError(f"samples must be at least 1, got {self.samples}")
+        if self.objective == "elbo" and self.samples != 1:
+            raise UsageError(f"samples {self.samples} needs objective iwae: the ELBO draws one sample per digit")
+        if self.batch_size * self.samples > MAX_BATCH_SIZE:
+            raise UsageError(
+                f"batch_size x samples must be at most {MAX_BATCH_SIZE} (the digits the decoder sees per step), "
+                f"got {self.batch_size} x {self.samples}"
+            )
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise UsageError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
 
@@ -156,6 +172,8 @@ def _check_type(config: VAEConfig) -> None:
         "learning_rate": (int, float),
         "binarize": (bool,),
         "conditional": (bool,),
+        "objective": (str,),
+        "samples": (int,),
     }
     for name, types in expected.items():
         value = getattr(config, name)
@@ -172,6 +190,6 @@ def _describe(types: tuple[type, ...]) -> str:
 
 
 # Fields added after the first release, with the value a run saved without them had: it loads as what it was.
-ADDED_FIELDS = {"conditional": False}
+ADDED_FIELDS = {"conditional": False, "objective": "elbo", "samples": 1}
 # Every field at its default: what the commands show and use when an option is not given.
 DEFAULTS = VAEConfig()

@@ -26,7 +26,7 @@ from vae import storage
 from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
 from vae.data import load_dataset, test_inputs
 from vae.errors import UsageError
-from vae.model import kl_divergence, reconstruction_loss
+from vae.model import kl_divergence, log_importance_weights, reconstruction_loss
 from vae.storage import EVAL_FILE
 
 # The noise is drawn in chunks of at most this many (sample, digit) pairs, each chunk from its own seed: the chunking
@@ -40,7 +40,6 @@ MAX_DECODER_ROWS = 2_000
 ELBO_STREAM = 0
 IMPORTANCE_STREAM = 1
 DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
-LOG_TWO_PI = math.log(2.0 * math.pi)
 
 Encoder = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 LogLikelihood = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -164,7 +163,7 @@ def importance_weighted_log_likelihood(
             )
             for start in tf.range(0, size, samples_per_decode, dtype=tf.int64):
                 part = noise[start : start + samples_per_decode]
-                log_weights = _log_importance_weights(log_likelihood, batch, mean, log_var, part)
+                log_weights = log_importance_weights(log_likelihood, batch, mean, log_var, part)
                 # log(a + b) from log a and log b, stably: the logsumexp of the two.
                 log_total = tf.reduce_logsumexp(
                     tf.stack([log_total, tf.reduce_logsumexp(log_weights, axis=0)]), axis=0
@@ -229,23 +228,6 @@ def evaluate_run(
     }
     storage.write_json(Path(run_dir) / EVAL_FILE, record)
     return record
-
-
-def _log_importance_weights(log_likelihood: LogLikelihood, images, mean, log_var, noise):
-    """log p(x|z) + log p(z) - log q(z|x) for z = mean + sigma * noise, as a (samples, digits) tensor."""
-    samples, count = tf.shape(noise)[0], tf.shape(noise)[1]
-    z = mean + tf.exp(0.5 * log_var) * noise
-    # Sample-major rows: row s * count + n holds sample s of digit n, so the images (and labels) are tiled the same
-    # way.
-    tiled = tf.nest.map_structure(
-        lambda rows: tf.tile(rows, tf.concat([[samples], tf.ones([tf.rank(rows) - 1], tf.int32)], axis=0)), images
-    )
-    flat_z = tf.reshape(z, tf.stack([samples * count, tf.shape(z)[2]]))
-    log_p_x_given_z = tf.reshape(tf.cast(log_likelihood(tiled, flat_z), mean.dtype), tf.stack([samples, count]))
-    log_p_z = -0.5 * tf.reduce_sum(tf.square(z) + LOG_TWO_PI, axis=2)
-    # (z - mean)^2 / sigma^2 is exactly noise^2; using it avoids dividing by a tiny variance.
-    log_q_z = -0.5 * tf.reduce_sum(tf.square(noise) + log_var + LOG_TWO_PI, axis=2)
-    return log_p_x_given_z + log_p_z - log_q_z
 
 
 def _encode(encode: Encoder, inputs):

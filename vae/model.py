@@ -6,6 +6,7 @@ log p(x|y) >= E_q(z|x,y)[log p(x|z,y)] - KL(q(z|x,y) || N(0, I)).
 """
 
 import contextlib
+import math
 
 import keras
 from keras import ops
@@ -19,6 +20,9 @@ from vae.sampling import Sampling
 
 # The binarization noise is seeded with the run's seed plus this, the sampling noise with the seed itself.
 BINARIZATION_SEED_OFFSET = 1
+LOG_TWO_PI = math.log(2.0 * math.pi)
+# The history's name for minus the IWAE objective's bound (test_negative_iw_bound on the test split).
+NEGATIVE_IW_BOUND = "negative_iw_bound"
 
 
 def reconstruction_loss(images, logits):
@@ -37,6 +41,39 @@ def kl_divergence(z_mean, z_log_var):
     z_mean = ops.cast(z_mean, "float32")
     z_log_var = ops.cast(z_log_var, "float32")
     return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1)
+
+
+def log_importance_weights(log_likelihood, inputs, mean, log_var, noise, beta: float = 1.0):
+    """log p(x|z) + log p(z) - log q(z|x) for z = mean + sigma * noise, as a (samples, digits) tensor: the log
+    importance weights of Burda et al. 2015, equation 8. `noise` is (samples, digits, latent_dim); `log_likelihood(
+    inputs, z)` gives log p(x|z) per row of tiled inputs. With `beta`, the prior and posterior terms are weighted by
+    it, as the beta-VAE weights the KL term; beta = 1 is the bound itself.
+    """
+    import tensorflow as tf
+
+    samples, count = tf.shape(noise)[0], tf.shape(noise)[1]
+    z = mean + tf.exp(0.5 * log_var) * noise
+    # Sample-major rows: row s * count + n holds sample s of digit n, so the images (and labels) are tiled the same
+    # way.
+    tiled = tf.nest.map_structure(
+        lambda rows: tf.tile(rows, tf.concat([[samples], tf.ones([tf.rank(rows) - 1], tf.int32)], axis=0)), inputs
+    )
+    flat_z = tf.reshape(z, tf.stack([samples * count, tf.shape(z)[2]]))
+    log_p_x_given_z = tf.reshape(tf.cast(log_likelihood(tiled, flat_z), mean.dtype), tf.stack([samples, count]))
+    log_two_pi = tf.constant(LOG_TWO_PI, mean.dtype)
+    log_p_z = -0.5 * tf.reduce_sum(tf.square(z) + log_two_pi, axis=2)
+    # (z - mean)^2 / sigma^2 is exactly noise^2; using it avoids dividing by a tiny variance.
+    log_q_z = -0.5 * tf.reduce_sum(tf.square(noise) + log_var + log_two_pi, axis=2)
+    if beta == 1:  # the bound itself, summed in the order evaluation has always used, so its numbers stay the same
+        return log_p_x_given_z + log_p_z - log_q_z
+    return log_p_x_given_z + beta * (log_p_z - log_q_z)
+
+
+def importance_weighted_bound(log_weights):
+    """Per digit, log (1/K) sum_k w_k from the (K, digits) log weights, by a stable logsumexp (Burda et al. 2015,
+    equation 8). It equals the ELBO's single-sample estimate at K = 1 and does not decrease in K, in expectation."""
+    samples = ops.cast(ops.shape(log_weights)[0], log_weights.dtype)
+    return ops.logsumexp(log_weights, axis=0) - ops.log(samples)
 
 
 @keras.saving.register_keras_serializable(package="vae")
@@ -65,18 +102,30 @@ class VAE(keras.Model):
         self.binarization_seed_generator = keras.random.SeedGenerator(vae_config.seed + BINARIZATION_SEED_OFFSET)
         self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+        # The IWAE objective's own number: minus its importance-weighted bound, reported beside the ELBO's parts.
+        self.iw_bound_tracker = keras.metrics.Mean(name=NEGATIVE_IW_BOUND)
+
+    @property
+    def importance_weighted(self) -> bool:
+        return self.vae_config.objective == "iwae"
 
     @property
     def metrics(self):
         # Listed here so that Keras resets them at the start of every epoch and of every evaluation.
-        return [self.reconstruction_loss_tracker, self.kl_loss_tracker]
+        trackers = [self.reconstruction_loss_tracker, self.kl_loss_tracker]
+        return trackers + [self.iw_bound_tracker] if self.importance_weighted else trackers
 
     def get_metrics_result(self):
         # `loss` is derived from the two tracked parts instead of tracked on its own, so the three numbers the
-        # progress bar and history show always satisfy loss = reconstruction_loss + beta * kl_loss.
+        # progress bar and history show always satisfy loss = reconstruction_loss + beta * kl_loss: under every
+        # objective it is the single-sample (beta-)ELBO, so runs stay comparable. An IWAE run adds the bound it
+        # maximises, as `negative_iw_bound`.
         reconstruction = self.reconstruction_loss_tracker.result()
         kl = self.kl_loss_tracker.result()
-        return {"loss": reconstruction + self.vae_config.beta * kl, "reconstruction_loss": reconstruction, "kl_loss": kl}
+        results = {"loss": reconstruction + self.vae_config.beta * kl, "reconstruction_loss": reconstruction, "kl_loss": kl}
+        if self.importance_weighted:
+            results[NEGATIVE_IW_BOUND] = self.iw_bound_tracker.result()
+        return results
 
     def build(self, input_shape=None):
         labels = [(None, CLASSES)] if self.vae_config.conditional else []
@@ -128,11 +177,36 @@ class VAE(keras.Model):
         return self.decode(z_mean, labels, training=training)
 
     def compute_losses(self, images, labels=None, training=False):
-        """Per-image reconstruction loss and KL divergence, with one sample z ~ q(z|x) (or q(z|x,y))."""
+        """Per-image reconstruction loss and KL divergence, with one sample z ~ q(z|x) (or q(z|x,y)); for an IWAE
+        run also minus the importance-weighted bound from `samples` draws, the first of which the reconstruction
+        loss uses (otherwise None)."""
         z_mean, z_log_var = self.encode(images, labels, training=training)
-        z = self.sampling([z_mean, z_log_var])
-        logits = self.decoder_logits(z, labels, training=training)
-        return reconstruction_loss(images, logits), kl_divergence(z_mean, z_log_var)
+        kl = kl_divergence(z_mean, z_log_var)
+        if not self.importance_weighted:
+            z = self.sampling([z_mean, z_log_var])
+            return reconstruction_loss(images, self.decoder_logits(z, labels, training=training)), kl, None
+        samples = self.vae_config.samples
+        # Drawn batch-major from the sampling layer's generator (one stream of noise for a run, saved with it), then
+        # sample-major for the decoder's one batched call of K x batch rows.
+        noise = draw_for_global_batch(
+            lambda shape: keras.random.normal(shape, seed=self.sampling.seed_generator),
+            (ops.shape(z_mean)[0], samples, self.vae_config.latent_dim),
+        )
+        noise = ops.transpose(ops.cast(noise, "float32"), (1, 0, 2))
+        reconstructions = []
+
+        def log_likelihood(inputs, z):
+            tiled_images, tiled_labels = self.split_inputs(inputs)
+            loss = reconstruction_loss(tiled_images, self.decoder_logits(z, tiled_labels, training=training))
+            reconstructions.append(loss)
+            return -loss
+
+        inputs = (images, labels) if self.vae_config.conditional else images
+        z_mean, z_log_var = ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32")
+        log_weights = log_importance_weights(log_likelihood, inputs, z_mean, z_log_var, noise, self.vae_config.beta)
+        # Row s * batch + n of the decoder's call is sample s of digit n: the first batch rows are sample 0.
+        reconstruction = reconstructions[0][: ops.shape(z_mean)[0]]
+        return reconstruction, kl, -importance_weighted_bound(log_weights)
 
     def training_inputs(self, images):
         if self.vae_config.binarize:
@@ -148,26 +222,31 @@ class VAE(keras.Model):
         images, labels = self.split_inputs(data)
         images = self.training_inputs(images)
         with tf.GradientTape() as tape:
-            reconstruction, kl = self.compute_losses(images, labels, training=True)
+            reconstruction, kl, negative_bound = self.compute_losses(images, labels, training=True)
+            # What is minimised, per digit: the negative (beta-)ELBO, or minus the importance-weighted bound.
+            objective = reconstruction + self.vae_config.beta * kl if negative_bound is None else negative_bound
             # The mean over the global batch. Under tf.distribute the replicas' gradients are summed, so each replica
             # divides its own sum by the global batch size: exact even when the last batch of an epoch splits
             # unevenly. scale_loss multiplies by the loss scale when the optimizer is a LossScaleOptimizer
             # (mixed_float16).
             _, global_rows = replica_rows(ops.shape(images)[0])
-            loss = ops.sum(reconstruction + self.vae_config.beta * kl) / ops.cast(global_rows, "float32")
+            loss = ops.sum(objective) / ops.cast(global_rows, "float32")
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.trainable_weights)
         self.optimizer.apply(gradients, self.trainable_weights)
-        self.reconstruction_loss_tracker.update_state(reconstruction)
-        self.kl_loss_tracker.update_state(kl)
+        self.update_trackers(reconstruction, kl, negative_bound)
         return self.step_results()
 
     def test_step(self, data):
         # Test inputs arrive already in their final form (binarized once, with a fixed seed, under that protocol).
-        reconstruction, kl = self.compute_losses(*self.split_inputs(data), training=False)
+        self.update_trackers(*self.compute_losses(*self.split_inputs(data), training=False))
+        return self.step_results()
+
+    def update_trackers(self, reconstruction, kl, negative_bound):
         self.reconstruction_loss_tracker.update_state(reconstruction)
         self.kl_loss_tracker.update_state(kl)
-        return self.step_results()
+        if negative_bound is not None:
+            self.iw_bound_tracker.update_state(negative_bound)
 
     def step_results(self):
         """The metrics as a training or test step hands them to Keras.

@@ -206,8 +206,8 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
         raise RunError(
             f"the run in {run_dir}/ has already trained {initial_epoch} epochs: pass a larger --epochs to continue"
         )
-    # Keras splits each global batch among the replicas of the strategy the model was built under.
-    # A conditional model takes each digit's label with it; an unconditional one never sees them.
+    # A conditional model takes each digit's label with it; an unconditional one never sees them. Keras splits each
+    # global batch among the replicas of the strategy the model was built under.
     train_labels, test_labels = (dataset.train_labels, dataset.test_labels) if config.conditional else (None, None)
     train_data = shard_by_data(
         training_dataset(
