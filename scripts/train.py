@@ -16,8 +16,10 @@ from vae.config import (
     DEFAULTS,
     MAX_BATCH_SIZE,
     MAX_LATENT_DIM,
+    MAX_PSEUDO_INPUTS,
     OBJECTIVES,
     PRECISIONS,
+    PRIORS,
     SCHEDULES,
     STRATEGIES,
 )
@@ -68,6 +70,17 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
     "samples",
     click.IntRange(1, MAX_BATCH_SIZE),
     "Importance samples per digit and step for --objective iwae (the decoder sees batch size x samples digits).",
+)
+@config_option(
+    "prior",
+    click.Choice(PRIORS),
+    "gaussian: N(0, I). vamp: the VampPrior, a mixture of the encoder's posteriors at --pseudo-inputs learned images "
+    "(Tomczak & Welling 2018); its KL term is estimated from the samples.",
+)
+@config_option(
+    "pseudo_inputs",
+    click.IntRange(0, MAX_PSEUDO_INPUTS),
+    "The VampPrior's pseudo-inputs, for --prior vamp (the paper uses 500).",
 )
 @config_option("seed", click.IntRange(min=0), "The one seed of the run.")
 @config_option("dataset", click.Choice(DATASETS), "The data set to train on.")

@@ -22,6 +22,9 @@ SCHEDULES = ("cosine", "constant")
 # What training maximises: the ELBO (Kingma & Welling 2013), or the importance-weighted bound with `samples` draws
 # per digit (Burda et al. 2015).
 OBJECTIVES = ("elbo", "iwae")
+# p(z): the standard normal, or the VampPrior, a mixture of the encoder's posteriors at learned pseudo-inputs
+# (Tomczak & Welling 2018).
+PRIORS = ("gaussian", "vamp")
 # How a run is spread over devices and in which precision it computes: they describe the machine, not the model,
 # so they are options of `vae-train` but no fields of the config.
 STRATEGIES = ("default", "mirrored", "multi-worker")
@@ -52,6 +55,10 @@ CONDITIONAL_EXPLORER_SIZE = 32
 # 1.2 GB of activations in the convolutional model.
 MAX_LATENT_DIM = 1024
 MAX_BATCH_SIZE = 8192
+# The VampPrior: at most this many pseudo-inputs (each one is an image of weights), and at most this many numbers in
+# its density per training step, 2 GB of float32 with its gradient.
+MAX_PSEUDO_INPUTS = 5000
+MAX_PRIOR_TERMS = 2**28
 # The images `vae-encode` reads: a header that claims more pixels is refused before any is decoded (a 48-megapixel
 # photo passes, and takes under 1 GB to prepare); a side shorter than the minimum cannot hold a recognisable digit.
 MAX_IMAGE_PIXELS = 50_000_000
@@ -77,6 +84,8 @@ class VAEConfig:
     conditional: bool = False
     objective: str = "elbo"
     samples: int = 1  # importance samples per digit and step of the "iwae" objective
+    prior: str = "gaussian"
+    pseudo_inputs: int = 0  # the VampPrior's learned pseudo-inputs, its mixture components (500 in the paper)
     dataset: str = "mnist"
     limit: int | None = None
     seed: int = 0
@@ -120,6 +129,24 @@ class VAEConfig:
                 f"batch_size x samples must be at most {MAX_BATCH_SIZE} (the digits the decoder sees per step), "
                 f"got {self.batch_size} x {self.samples}"
             )
+        if self.prior not in PRIORS:
+            raise UsageError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
+        if self.prior == "vamp":
+            if not 1 <= self.pseudo_inputs <= MAX_PSEUDO_INPUTS:
+                raise UsageError(
+                    f"prior vamp needs pseudo_inputs from 1 to {MAX_PSEUDO_INPUTS} (the paper uses 500), "
+                    f"got {self.pseudo_inputs}"
+                )
+            if self.conditional:
+                raise UsageError("prior vamp is not for conditional runs: its pseudo-inputs carry no label")
+            terms = self.batch_size * self.samples * self.pseudo_inputs * self.latent_dim
+            if terms > MAX_PRIOR_TERMS:
+                raise UsageError(
+                    f"batch_size x samples x pseudo_inputs x latent_dim must be at most {MAX_PRIOR_TERMS:,} (the "
+                    f"VampPrior's density is that many numbers per step), got {terms:,}"
+                )
+        elif self.pseudo_inputs != 0:
+            raise UsageError(f"pseudo_inputs {self.pseudo_inputs} needs prior vamp")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise UsageError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
 
@@ -174,6 +201,8 @@ def _check_type(config: VAEConfig) -> None:
         "conditional": (bool,),
         "objective": (str,),
         "samples": (int,),
+        "prior": (str,),
+        "pseudo_inputs": (int,),
     }
     for name, types in expected.items():
         value = getattr(config, name)
@@ -190,6 +219,6 @@ def _describe(types: tuple[type, ...]) -> str:
 
 
 # Fields added after the first release, with the value a run saved without them had: it loads as what it was.
-ADDED_FIELDS = {"conditional": False, "objective": "elbo", "samples": 1}
+ADDED_FIELDS = {"conditional": False, "objective": "elbo", "samples": 1, "prior": "gaussian", "pseudo_inputs": 0}
 # Every field at its default: what the commands show and use when an option is not given.
 DEFAULTS = VAEConfig()

@@ -26,7 +26,7 @@ from vae import storage
 from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
 from vae.data import load_dataset, test_inputs
 from vae.errors import UsageError
-from vae.model import kl_divergence, log_importance_weights, reconstruction_loss
+from vae.model import importance_terms, kl_divergence, log_importance_weights, reconstruction_loss
 from vae.storage import EVAL_FILE
 
 # The noise is drawn in chunks of at most this many (sample, digit) pairs, each chunk from its own seed: the chunking
@@ -43,6 +43,7 @@ DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 Encoder = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 LogLikelihood = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+LogPrior = Callable[[tf.Tensor], tf.Tensor]
 
 
 def protocol(config: VAEConfig) -> str:
@@ -76,6 +77,11 @@ def vae_log_likelihood(model) -> LogLikelihood:
     return log_likelihood
 
 
+def vae_log_prior(model) -> LogPrior | None:
+    """log p(z) of a trained VAE with the VampPrior; None for the standard normal, whose terms have closed forms."""
+    return None if model.vae_config.prior == "gaussian" else model.log_prior
+
+
 def model_inputs(model, images, labels=None):
     """What the estimators score for `model`: (images, labels) on a conditional model, images otherwise."""
     return (images, labels) if model.vae_config.conditional else images
@@ -88,8 +94,10 @@ def negative_elbo_terms(
     *,
     seed: int = 0,
     batch_size: int = EVALUATION_BATCH_SIZE,
+    log_prior: LogPrior | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image reconstruction loss -log p(x|z) at one seeded z ~ q(z|x), and the closed-form KL(q(z|x) || p(z)).
+    """Per-image reconstruction loss -log p(x|z) at one seeded z ~ q(z|x), and the KL(q(z|x) || p(z)): closed-form
+    against N(0, I), or, given another `log_prior` (the VampPrior), its estimate log q(z|x) - log p(z) at that z.
 
     Their sum is the single-sample estimate of the negative ELBO that training minimises (Kingma & Welling 2013,
     equation 10), here always with beta = 1, because only then is it a bound on -log p(x).
@@ -103,9 +111,15 @@ def negative_elbo_terms(
     def batch_terms(batch, batch_index):
         mean, log_var = _encode(encode, batch)
         noise = tf.random.stateless_normal(tf.shape(mean), seed=_fold_in(base_seed, batch_index), dtype=mean.dtype)
-        z = mean + tf.exp(0.5 * log_var) * noise  # the reparameterisation (Kingma & Welling 2013, section 2.4)
-        reconstruction = -tf.cast(log_likelihood(batch, z), mean.dtype)
-        kl = tf.cast(kl_divergence(mean, log_var), mean.dtype)
+        if log_prior is None:
+            z = mean + tf.exp(0.5 * log_var) * noise  # the reparameterisation (Kingma & Welling 2013, section 2.4)
+            reconstruction = -tf.cast(log_likelihood(batch, z), mean.dtype)
+            kl = tf.cast(kl_divergence(mean, log_var), mean.dtype)
+        else:
+            log_p_x_given_z, log_p_z, log_q_z = importance_terms(
+                log_likelihood, batch, mean, log_var, noise[None], log_prior
+            )
+            reconstruction, kl = -log_p_x_given_z[0], log_q_z[0] - log_p_z[0]
         return tf.stack([reconstruction, kl], axis=1)
 
     terms = _over_batches(batch_terms, images, batch_size)
@@ -121,6 +135,7 @@ def importance_weighted_log_likelihood(
     seed: int = 0,
     batch_size: int = EVALUATION_BATCH_SIZE,
     max_decoded_images: int = MAX_DECODED_IMAGES,
+    log_prior: LogPrior | None = None,
 ) -> np.ndarray:
     """Per-image estimates of log p(x) from k importance samples of q(z|x) (Burda et al. 2015, equation 8):
 
@@ -131,7 +146,8 @@ def importance_weighted_log_likelihood(
     (Burda et al. 2015, theorem 1); with the true posterior as q it is exact for every k.
 
     `encode(images)` returns the mean and log-variance of a diagonal Gaussian q(z|x); `log_likelihood(images, z)`
-    returns log p(x|z) per row, for images and z with the same number of rows. p(z) is N(0, I). The k samples are
+    returns log p(x|z) per row, for images and z with the same number of rows. p(z) is N(0, I), or the density
+    `log_prior(z)` (the VampPrior's, over the last axis). The k samples are
     drawn in chunks of at most `max_decoded_images` (sample, digit) pairs and decoded at most `MAX_DECODER_ROWS` at a
     time, combined by a running logsumexp, so memory stays bounded for any k. The noise of batch b, chunk c comes
     from a stateless generator seeded by (seed, b, c): the same seed, batch size and chunking give the same numbers
@@ -163,7 +179,7 @@ def importance_weighted_log_likelihood(
             )
             for start in tf.range(0, size, samples_per_decode, dtype=tf.int64):
                 part = noise[start : start + samples_per_decode]
-                log_weights = log_importance_weights(log_likelihood, batch, mean, log_var, part)
+                log_weights = log_importance_weights(log_likelihood, batch, mean, log_var, part, log_prior)
                 # log(a + b) from log a and log b, stably: the logsumexp of the two.
                 log_total = tf.reduce_logsumexp(
                     tf.stack([log_total, tf.reduce_logsumexp(log_weights, axis=0)]), axis=0
@@ -181,11 +197,13 @@ def evaluate(
 
     The last is named after the run's protocol (see `importance_weighted_metric_name`).
     """
-    encode, log_likelihood = vae_encoder(model), vae_log_likelihood(model)
+    encode, log_likelihood, log_prior = vae_encoder(model), vae_log_likelihood(model), vae_log_prior(model)
     images = model_inputs(model, np.asarray(images, dtype=np.float32), labels)
-    reconstruction, kl = negative_elbo_terms(encode, log_likelihood, images, seed=seed, batch_size=batch_size)
+    reconstruction, kl = negative_elbo_terms(
+        encode, log_likelihood, images, seed=seed, batch_size=batch_size, log_prior=log_prior
+    )
     log_marginal = importance_weighted_log_likelihood(
-        encode, log_likelihood, images, k, seed=seed, batch_size=batch_size
+        encode, log_likelihood, images, k, seed=seed, batch_size=batch_size, log_prior=log_prior
     )
     return {
         "negative_elbo": _mean(reconstruction + kl),

@@ -16,6 +16,7 @@ from vae.decoder import build_decoder
 from vae.distribution import draw_for_global_batch, replica_rows, spans_several_workers
 from vae.encoder import build_encoder
 from vae.errors import UsageError
+from vae.prior import PseudoInputs, mixture_log_density, standard_normal_log_density
 from vae.sampling import Sampling
 
 # The binarization noise is seeded with the run's seed plus this, the sampling noise with the seed itself.
@@ -43,11 +44,11 @@ def kl_divergence(z_mean, z_log_var):
     return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1)
 
 
-def log_importance_weights(log_likelihood, inputs, mean, log_var, noise, beta: float = 1.0):
-    """log p(x|z) + log p(z) - log q(z|x) for z = mean + sigma * noise, as a (samples, digits) tensor: the log
-    importance weights of Burda et al. 2015, equation 8. `noise` is (samples, digits, latent_dim); `log_likelihood(
-    inputs, z)` gives log p(x|z) per row of tiled inputs. With `beta`, the prior and posterior terms are weighted by
-    it, as the beta-VAE weights the KL term; beta = 1 is the bound itself.
+def importance_terms(log_likelihood, inputs, mean, log_var, noise, log_prior=None):
+    """The three terms of the log importance weights of Burda et al. 2015, equation 8, at z = mean + sigma * noise:
+    log p(x|z), log p(z) and log q(z|x), each a (samples, digits) tensor. `noise` is (samples, digits, latent_dim);
+    `log_likelihood(inputs, z)` gives log p(x|z) per row of tiled inputs; `log_prior(z)` gives log p(z) over the last
+    axis, the standard normal's when it is None.
     """
     import tensorflow as tf
 
@@ -61,12 +62,19 @@ def log_importance_weights(log_likelihood, inputs, mean, log_var, noise, beta: f
     flat_z = tf.reshape(z, tf.stack([samples * count, tf.shape(z)[2]]))
     log_p_x_given_z = tf.reshape(tf.cast(log_likelihood(tiled, flat_z), mean.dtype), tf.stack([samples, count]))
     log_two_pi = tf.constant(LOG_TWO_PI, mean.dtype)
-    log_p_z = -0.5 * tf.reduce_sum(tf.square(z) + log_two_pi, axis=2)
+    if log_prior is None:
+        log_p_z = -0.5 * tf.reduce_sum(tf.square(z) + log_two_pi, axis=2)
+    else:
+        log_p_z = tf.cast(log_prior(z), mean.dtype)
     # (z - mean)^2 / sigma^2 is exactly noise^2; using it avoids dividing by a tiny variance.
     log_q_z = -0.5 * tf.reduce_sum(tf.square(noise) + log_var + log_two_pi, axis=2)
-    if beta == 1:  # the bound itself, summed in the order evaluation has always used, so its numbers stay the same
-        return log_p_x_given_z + log_p_z - log_q_z
-    return log_p_x_given_z + beta * (log_p_z - log_q_z)
+    return log_p_x_given_z, log_p_z, log_q_z
+
+
+def log_importance_weights(log_likelihood, inputs, mean, log_var, noise, log_prior=None):
+    """log p(x|z) + log p(z) - log q(z|x) (see `importance_terms`), as a (samples, digits) tensor."""
+    log_p_x_given_z, log_p_z, log_q_z = importance_terms(log_likelihood, inputs, mean, log_var, noise, log_prior)
+    return log_p_x_given_z + log_p_z - log_q_z
 
 
 def importance_weighted_bound(log_weights):
@@ -104,6 +112,9 @@ class VAE(keras.Model):
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
         # The IWAE objective's own number: minus its importance-weighted bound, reported beside the ELBO's parts.
         self.iw_bound_tracker = keras.metrics.Mean(name=NEGATIVE_IW_BOUND)
+        self.pseudo_inputs = None
+        if vae_config.prior == "vamp":
+            self.pseudo_inputs = PseudoInputs(vae_config.pseudo_inputs, seed=vae_config.seed, name="pseudo_inputs")
 
     @property
     def importance_weighted(self) -> bool:
@@ -131,7 +142,20 @@ class VAE(keras.Model):
         labels = [(None, CLASSES)] if self.vae_config.conditional else []
         self.encoder.build([(None, *IMAGE_SHAPE), *labels])
         self.decoder.build([(None, self.vae_config.latent_dim), *labels])
+        if self.pseudo_inputs is not None:
+            self.pseudo_inputs.build()
         self.built = True
+
+    def prior_components(self, training=False):
+        """The VampPrior's components: the encoder's (means, log-variances) at the pseudo-inputs, (K, d) each."""
+        means, log_vars = self.encoder(self.pseudo_inputs.images(), training=training)
+        return ops.cast(means, "float32"), ops.cast(log_vars, "float32")
+
+    def log_prior(self, z, training=False):
+        """log p(z) over the last axis of z: the standard normal's, or the VampPrior's mixture density."""
+        if self.pseudo_inputs is None:
+            return standard_normal_log_density(z)
+        return mixture_log_density(z, *self.prior_components(training=training))
 
     def split_inputs(self, inputs):
         """(images, labels) from what the model is given: for a conditional model `(images, labels)`, or the
@@ -179,10 +203,10 @@ class VAE(keras.Model):
     def compute_losses(self, images, labels=None, training=False):
         """Per-image reconstruction loss and KL divergence, with one sample z ~ q(z|x) (or q(z|x,y)); for an IWAE
         run also minus the importance-weighted bound from `samples` draws, the first of which the reconstruction
-        loss uses (otherwise None)."""
+        loss uses (otherwise None). The KL divergence is analytic against N(0, I), estimated against the VampPrior."""
         z_mean, z_log_var = self.encode(images, labels, training=training)
         kl = kl_divergence(z_mean, z_log_var)
-        if not self.importance_weighted:
+        if not self.importance_weighted and self.vae_config.prior == "gaussian":
             z = self.sampling([z_mean, z_log_var])
             return reconstruction_loss(images, self.decoder_logits(z, labels, training=training)), kl, None
         samples = self.vae_config.samples
@@ -193,19 +217,25 @@ class VAE(keras.Model):
             (ops.shape(z_mean)[0], samples, self.vae_config.latent_dim),
         )
         noise = ops.transpose(ops.cast(noise, "float32"), (1, 0, 2))
-        reconstructions = []
 
         def log_likelihood(inputs, z):
             tiled_images, tiled_labels = self.split_inputs(inputs)
-            loss = reconstruction_loss(tiled_images, self.decoder_logits(z, tiled_labels, training=training))
-            reconstructions.append(loss)
-            return -loss
+            return -reconstruction_loss(tiled_images, self.decoder_logits(z, tiled_labels, training=training))
 
         inputs = (images, labels) if self.vae_config.conditional else images
         z_mean, z_log_var = ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32")
-        log_weights = log_importance_weights(log_likelihood, inputs, z_mean, z_log_var, noise, self.vae_config.beta)
-        # Row s * batch + n of the decoder's call is sample s of digit n: the first batch rows are sample 0.
-        reconstruction = reconstructions[0][: ops.shape(z_mean)[0]]
+        log_prior = None if self.vae_config.prior == "gaussian" else lambda z: self.log_prior(z, training=training)
+        log_p_x_given_z, log_p_z, log_q_z = importance_terms(
+            log_likelihood, inputs, z_mean, z_log_var, noise, log_prior
+        )
+        # The first sample's terms are the single-sample ELBO's; without a closed form (the VampPrior) its KL is
+        # estimated at that sample, log q(z|x) - log p(z), which is the KL in expectation.
+        reconstruction = -log_p_x_given_z[0]
+        if log_prior is not None:
+            kl = log_q_z[0] - log_p_z[0]
+        if not self.importance_weighted:
+            return reconstruction, kl, None
+        log_weights = log_p_x_given_z + self.vae_config.beta * (log_p_z - log_q_z)
         return reconstruction, kl, -importance_weighted_bound(log_weights)
 
     def training_inputs(self, images):

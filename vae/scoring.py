@@ -21,6 +21,7 @@ from vae.evaluation import (
     negative_elbo_terms,
     vae_encoder,
     vae_log_likelihood,
+    vae_log_prior,
 )
 
 
@@ -33,14 +34,14 @@ def score_images(model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, see
     """
     images = scored_images(model, images)
     inputs = model_inputs(model, images, labels)
-    encode, log_likelihood = vae_encoder(model), vae_log_likelihood(model)
+    encode, log_likelihood, log_prior = vae_encoder(model), vae_log_likelihood(model), vae_log_prior(model)
     means, log_vars = [], []
     for start in range(0, len(images), EVALUATION_BATCH_SIZE):
         mean, log_var = encode(tf.nest.map_structure(lambda rows: rows[start : start + EVALUATION_BATCH_SIZE], inputs))
         means.append(np.asarray(mean))
         log_vars.append(np.asarray(log_var))
-    reconstruction, kl = negative_elbo_terms(encode, log_likelihood, inputs, seed=seed)
-    log_marginal = importance_weighted_log_likelihood(encode, log_likelihood, inputs, k, seed=seed)
+    reconstruction, kl = negative_elbo_terms(encode, log_likelihood, inputs, seed=seed, log_prior=log_prior)
+    log_marginal = importance_weighted_log_likelihood(encode, log_likelihood, inputs, k, seed=seed, log_prior=log_prior)
     return {
         "z_mean": np.concatenate(means),
         "z_log_var": np.concatenate(log_vars),

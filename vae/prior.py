@@ -1,0 +1,73 @@
+"""The prior p(z): the standard normal, or the VampPrior (Tomczak & Welling 2018).
+
+The VampPrior is the mixture of the encoder's own posteriors at K learned pseudo-inputs u_1..u_K,
+
+    p(z) = 1/K sum_k q(z | u_k),
+
+so the prior is learned with the encoder and fits where the encoder puts the data ("variational mixture of
+posteriors", Tomczak & Welling 2018, equation 9). Its KL term against q(z|x) has no closed form: training and
+evaluation estimate it with the same samples of z as the reconstruction term, log q(z|x) - log p(z).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from vae.config import IMAGE_SHAPE
+
+LOG_TWO_PI = math.log(2.0 * math.pi)
+
+
+@keras.saving.register_keras_serializable(package="vae")
+class PseudoInputs(keras.layers.Layer):
+    """K learned images in [0, 1], the VampPrior's pseudo-inputs: a sigmoid of free logits, so that they stay valid
+    images without clipping. The logits start as N(0, 1) noise, so every component starts at its own point."""
+
+    def __init__(self, count: int, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.count = count
+        self.seed = seed
+
+    def build(self, input_shape=None):
+        self.logits = self.add_weight(
+            shape=(self.count, *IMAGE_SHAPE),
+            initializer=keras.initializers.RandomNormal(stddev=1.0, seed=self.seed),
+            name="logits",
+        )
+        self.built = True
+
+    def images(self):
+        """The pseudo-inputs, (K, 28, 28, 1)."""
+        return ops.sigmoid(self.logits)
+
+    def call(self, inputs=None):
+        return self.images()
+
+    def get_config(self):
+        return {**super().get_config(), "count": self.count, "seed": self.seed}
+
+
+def standard_normal_log_density(z):
+    """log N(z; 0, I), summed over the last axis."""
+    z = ops.cast(z, "float32")
+    return -0.5 * ops.sum(ops.square(z) + LOG_TWO_PI, axis=-1)
+
+
+def mixture_log_density(z, means, log_vars):
+    """log (1/K sum_k N(z; means_k, diag(exp(log_vars_k)))), over the last axis of z (..., d), for K components
+    (K, d), by a stable logsumexp over the components."""
+    z = ops.cast(z, "float32")[..., None, :]  # (..., 1, d) against (K, d)
+    means, log_vars = ops.cast(means, "float32"), ops.cast(log_vars, "float32")
+    components = -0.5 * ops.sum(ops.square(z - means) * ops.exp(-log_vars) + log_vars + LOG_TWO_PI, axis=-1)
+    return ops.logsumexp(components, axis=-1) - math.log(means.shape[0])
+
+
+def sample_mixture(means: np.ndarray, log_vars: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n draws from the mixture: a component chosen uniformly, then z = mean + sigma * epsilon."""
+    chosen = rng.integers(0, len(means), n)
+    noise = rng.standard_normal((n, means.shape[1]))
+    return (means[chosen] + np.exp(0.5 * log_vars[chosen]) * noise).astype("float32")
