@@ -100,7 +100,9 @@ def main(run_dir, data_dir, samples, k, limit, seed, output):
     predicted, _ = classify(model, images, k, seed=seed)
     classifier_accuracy = float(np.mean(predicted == labels))
     seconds = time.perf_counter() - started
-    click.echo(f"classifier: {classifier_accuracy:.4f} on {len(images)} test digits, k = {k}, {seconds:.0f} s", err=True)
+    click.echo(
+        f"classifier: {classifier_accuracy:.4f} on {len(images)} test digits, k = {k}, {seconds:.0f} s", err=True
+    )
 
     record = {
         "date": date.today().isoformat(),

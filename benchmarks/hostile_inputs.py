@@ -411,6 +411,45 @@ def state_epochs_beyond_history(state: dict, run: Path) -> None:
     state["epochs_done"] = 2  # the history holds one epoch
 
 
+def image_file(name: str, kind: str) -> Callable[[Path, Path], None]:
+    """Write one of your own images into the case folder: `kind` says what is wrong with it."""
+
+    def prepare(run: Path, data: Path) -> None:
+        from PIL import Image
+
+        path = run.parent / name
+        if kind == "text":
+            path.write_text("not a picture\n")
+        elif kind == "blank":
+            Image.new("L", (120, 90), 200).save(path)
+        elif kind == "dot":
+            Image.new("L", (1, 1), 0).save(path)
+        elif kind == "bomb":
+            path.write_bytes(png_claiming(50_000, 50_000))
+        elif kind == "truncated":
+            Image.new("L", (200, 200), 255).save(path, format="JPEG")
+            path.write_bytes(path.read_bytes()[:300])
+        elif kind == "large":
+            Image.new("L", (300, 200), 0).save(path)
+        elif kind == "folder":
+            path.mkdir()
+        else:
+            raise ValueError(kind)
+
+    return prepare
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG signature and header that claim width x height gray pixels, followed by one tiny compressed row."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
 def resume_after_lost_final_save(run: Path, data: Path) -> None:
     """A run killed (or stopped by a full disk) during its final save: the checkpoint of its last epoch, no run
     files, and the temporary file of a writer long dead (pid 999999 is above any pid in use here)."""
@@ -821,6 +860,44 @@ CASES: list[Case] = [
          "{case}/blocker/report.html"], 1, "not a directory", prepare=make_blocker),
     Case("report-snapshot-damaged", "report", ["--explorer-size", "8", *RUN, *DATA], 1, "not a readable snapshot",
          prepare=damaged_snapshot),
+    # Your own images (vae-encode, vae-reconstruct --images), latent vectors (vae-decode), and the options of the
+    # conditional VAE, the IWAE objective and the VampPrior.
+    Case("encode-not-an-image", "encode", ["{case}/notes.png", *RUN], 1, "is not a PNG or JPEG image",
+         prepare=image_file("notes.png", "text")),
+    Case("encode-empty-folder", "encode", ["{case}/empty", *RUN], 1, "holds no PNG or JPEG files",
+         prepare=image_file("empty", "folder")),
+    Case("encode-no-ink", "encode", ["{case}/blank.png", *RUN], 1, "holds no ink", prepare=image_file("blank.png", "blank")),
+    Case("encode-1x1", "encode", ["{case}/dot.png", *RUN], 1, "too small to hold a digit",
+         prepare=image_file("dot.png", "dot")),
+    Case("encode-bomb-50000x50000", "encode", ["{case}/bomb.png", *RUN], 1, "more than the 50,000,000 read at most",
+         prepare=image_file("bomb.png", "bomb")),
+    Case("encode-truncated-jpeg", "encode", ["{case}/cut.jpg", *RUN], 1, "could not be read as an image",
+         prepare=image_file("cut.jpg", "truncated")),
+    Case("encode-missing", "encode", ["{case}/nowhere.png", *RUN], 1, "no such file or folder"),
+    Case("encode-no-preprocess-300x200", "encode", ["{case}/big.png", "--no-preprocess", *RUN], 1,
+         "without preprocessing an image must be in MNIST form", prepare=image_file("big.png", "large")),
+    Case("encode-digit-unconditional", "encode", ["{case}/big.png", "--digit", "3", *RUN], 2,
+         "needs a conditional run", prepare=image_file("big.png", "large")),
+    Case("encode-k-0", "encode", ["{case}/big.png", "--k", "0", *RUN], 2, "--k", prepare=image_file("big.png", "large")),
+    Case("reconstruct-images-bomb", "reconstruct", ["--images", "{case}/bomb.png", *RUN], 1,
+         "more than the 50,000,000 read at most", prepare=image_file("bomb.png", "bomb")),
+    Case("decode-z-wrong-count", "decode", ["--z", "0.5", *RUN], 2, "this run's latent size is 2"),
+    Case("decode-z-nan", "decode", ["--z", "0.5,nan", *RUN], 2, "finite number"),
+    Case("decode-z-words", "decode", ["--z", "left,right", *RUN], 2, "not a comma-separated list of numbers"),
+    Case("decode-digit-10", "decode", ["--z", "0,0", "--digit", "10", *RUN], 2, "--digit"),
+    Case("decode-digit-minus-1", "decode", ["--z", "0,0", "--digit", "-1", *RUN], 2, "--digit"),
+    Case("plot-analogies-unconditional", "plot", ["analogies", *RUN, *DATA], 2, "need a conditional run"),
+    Case("plot-samples-digit-unconditional", "plot", ["samples", "--digit", "7", *RUN], 2, "--conditional"),
+    Case("train-resume-conditional", "train", ["--resume", "--conditional", *RUN, *DATA], 2,
+         "contradicts the run being resumed", prepare=lambda run, data: unfinish(run)),
+    Case("train-samples-0", "train", ["--objective", "iwae", "--samples", "0", *NEW, *DATA], 2, "--samples"),
+    Case("train-samples-without-iwae", "train", ["--samples", "5", *NEW, *DATA], 2, "needs objective iwae"),
+    Case("train-objective-unknown", "train", ["--objective", "vimco", *NEW, *DATA], 2, "--objective"),
+    Case("train-vamp-no-pseudo-inputs", "train", ["--prior", "vamp", *NEW, *DATA], 2, "needs pseudo_inputs"),
+    Case("train-vamp-too-large", "train", ["--prior", "vamp", "--pseudo-inputs", "5000", "--latent-dim", "1024",
+         *NEW, *DATA], 2, "must be at most 268,435,456"),
+    Case("train-vamp-conditional", "train", ["--prior", "vamp", "--pseudo-inputs", "10", "--conditional", *NEW,
+         *DATA], 2, "carry no label"),
 ]
 # fmt: on
 

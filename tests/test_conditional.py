@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -31,7 +30,7 @@ class DecoderInputs:
         self.labels = []
 
     def __call__(self, inputs, training=False):
-        z, one_hot = inputs
+        _, one_hot = inputs
         self.labels.append(np.argmax(keras.ops.convert_to_numpy(one_hot), axis=1))
         return self.decoder(inputs, training=training)
 
@@ -42,8 +41,14 @@ def test_the_encoder_and_decoder_take_the_one_hot_label(conditional_config, arch
 
     model = VAE(conditional_config.replace(architecture=architecture))
     model.build()
-    assert [tuple(tensor.shape) for tensor in model.encoder.inputs] == [(None, IMAGE_SIDE, IMAGE_SIDE, 1), (None, CLASSES)]
-    assert [tuple(tensor.shape) for tensor in model.decoder.inputs] == [(None, conditional_config.latent_dim), (None, CLASSES)]
+    assert [tuple(tensor.shape) for tensor in model.encoder.inputs] == [
+        (None, IMAGE_SIDE, IMAGE_SIDE, 1),
+        (None, CLASSES),
+    ]
+    assert [tuple(tensor.shape) for tensor in model.decoder.inputs] == [
+        (None, conditional_config.latent_dim),
+        (None, CLASSES),
+    ]
     with pytest.raises(UsageError, match="needs a label \\(--digit\\)"):
         model.decode(np.zeros((1, 2), "float32"))
     z = np.zeros((2, conditional_config.latent_dim), "float32")
@@ -113,7 +118,9 @@ def test_analogies_write_each_style_as_every_digit(conditional_run, subset):
     cells = analogies(model, images, labels)
     assert cells.shape == (5, CLASSES, IMAGE_SIDE, IMAGE_SIDE)
     means = encode_means(model, images, labels)
-    np.testing.assert_allclose(cells[3], decode(model, np.repeat(means[3:4], CLASSES, 0), np.arange(CLASSES)), atol=1e-6)
+    np.testing.assert_allclose(
+        cells[3], decode(model, np.repeat(means[3:4], CLASSES, 0), np.arange(CLASSES)), atol=1e-6
+    )
 
 
 def test_the_pictures_of_a_conditional_run(conditional_run, tmp_path):
@@ -137,7 +144,9 @@ def test_the_latent_grid_of_a_conditional_run_needs_a_digit(conditional_run, tmp
     result = invoke(plot_command, "latent-grid", "--run-dir", conditional_run, "--data-dir", SUBSET_DIR,
                     "--output", tmp_path / "grid.png")  # fmt: skip
     assert result.exit_code == 2
-    assert result.output == "error: this run is conditional: name the digit whose latent grid to draw with --digit 0-9\n"
+    assert (
+        result.output == "error: this run is conditional: name the digit whose latent grid to draw with --digit 0-9\n"
+    )
     assert not (tmp_path / "grid.png").exists()
 
 

@@ -67,7 +67,10 @@ def test_an_mnist_digit_saved_as_a_png_comes_back(tmp_path, subset):
     assert np.abs(prepared[0, ..., 0] - original / 255).mean() < 0.05
     assert np.corrcoef(prepared[0].ravel(), original.ravel())[0, 1] > 0.9
     # Over many test digits the procedure is the identity up to float rounding for most (the README says so).
-    changes = [np.abs(preprocess(digit / np.float32(255)) - digit / np.float32(255)).mean() for digit in subset.test_images[:200]]
+    changes = [
+        np.abs(preprocess(digit / np.float32(255)) - digit / np.float32(255)).mean()
+        for digit in subset.test_images[:200]
+    ]
     assert np.median(changes) < 1e-6 and max(changes) < 0.1
 
 
@@ -146,7 +149,12 @@ def png_claiming(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def write_case(directory: Path, case: str) -> Path:

@@ -53,11 +53,11 @@ def test_one_sample_draws_the_elbos_noise_and_estimates_its_kl(subset, tiny_conf
 
 
 def test_the_bound_does_not_decrease_in_k(iwae_run, subset):
-    """Averaged over 500 test digits with the same seed, the bound grows with K (Burda et al. 2015, theorem 1)."""
+    """Averaged over 200 test digits with the same seed, the bound grows with K (Burda et al. 2015, theorem 1)."""
     from vae.evaluation import importance_weighted_log_likelihood, vae_encoder, vae_log_likelihood
 
     model, _, _ = storage.load_run(iwae_run)
-    images = (subset.test_images[..., None] / 255).astype("float32")
+    images = (subset.test_images[:200, ..., None] / 255).astype("float32")
     bounds = [
         importance_weighted_log_likelihood(vae_encoder(model), vae_log_likelihood(model), images, k).mean()
         for k in (1, 3, 10, 50)
@@ -112,7 +112,9 @@ def test_an_iwae_run_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_path, iwae
     resumed, _, history = storage.load_run(run_dir)
     for first, second in zip(resumed.weights, model.weights):
         np.testing.assert_array_equal(first.numpy(), second.numpy())
-    assert history == json.loads((iwae_run / storage.HISTORY_FILE).read_text()) | {"wall_seconds": history["wall_seconds"]}
+    assert history == json.loads((iwae_run / storage.HISTORY_FILE).read_text()) | {
+        "wall_seconds": history["wall_seconds"]
+    }
 
 
 @pytest.mark.parametrize(

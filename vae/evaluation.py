@@ -266,12 +266,15 @@ def _over_batches(batch_function, images, batch_size: int) -> np.ndarray:
     The index goes in as a tensor, so the compiled function is traced once rather than once per batch.
     """
     results = [
-        batch_function(
-            tf.nest.map_structure(lambda rows: rows[start : start + batch_size], images), tf.constant(index, tf.int64)
-        )
+        batch_function(rows_of(images, start, start + batch_size), tf.constant(index, tf.int64))
         for index, start in enumerate(range(0, _count(images), batch_size))
     ]
     return tf.concat(results, axis=0).numpy()
+
+
+def rows_of(inputs, start: int, stop: int):
+    """Rows start..stop of images, or of each part of (images, labels)."""
+    return tf.nest.map_structure(lambda rows: rows[start:stop], inputs)
 
 
 def _count(inputs) -> int:

@@ -9,7 +9,6 @@ training data gets a high score, so either serves as an outlier score.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from vae.config import CLASSES, EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
 from vae.data import binarize_once
@@ -19,6 +18,7 @@ from vae.evaluation import (
     importance_weighted_metric_name,
     model_inputs,
     negative_elbo_terms,
+    rows_of,
     vae_encoder,
     vae_log_likelihood,
     vae_log_prior,
@@ -37,7 +37,7 @@ def score_images(model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, see
     encode, log_likelihood, log_prior = vae_encoder(model), vae_log_likelihood(model), vae_log_prior(model)
     means, log_vars = [], []
     for start in range(0, len(images), EVALUATION_BATCH_SIZE):
-        mean, log_var = encode(tf.nest.map_structure(lambda rows: rows[start : start + EVALUATION_BATCH_SIZE], inputs))
+        mean, log_var = encode(rows_of(inputs, start, start + EVALUATION_BATCH_SIZE))
         means.append(np.asarray(mean))
         log_vars.append(np.asarray(log_var))
     reconstruction, kl = negative_elbo_terms(encode, log_likelihood, inputs, seed=seed, log_prior=log_prior)
@@ -55,7 +55,9 @@ def classify(model, images, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0) -> tu
     log p(x|y) from k samples, and the (N, 10) estimates. Under a uniform prior over labels, p(y|x) is proportional
     to p(x|y), so this is the Bayes classifier of the generative model (Kingma et al. 2014)."""
     if not model.vae_config.conditional:
-        raise UsageError("only a conditional run can name the label of an image: train one with vae-train --conditional")
+        raise UsageError(
+            "only a conditional run can name the label of an image: train one with vae-train --conditional"
+        )
     images = scored_images(model, images)
     encode, log_likelihood = vae_encoder(model), vae_log_likelihood(model)
     # Every image with every label in one call, label-major, so that the estimator is compiled once.
@@ -94,8 +96,9 @@ def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *,
     rows = []
     for index, name in enumerate(names):
         row = [name] + ([int(labels[index])] if labels is not None else [])
-        row += [float(value) for value in scores["z_mean"][index]] + [float(value) for value in scores["z_log_var"][index]]
+        row += [float(value) for value in scores["z_mean"][index]] + [
+            float(value) for value in scores["z_log_var"][index]
+        ]
         row += [float(scores["negative_elbo"][index]), float(scores[header[-1]][index])]
         rows.append(row)
     return header, rows
-
