@@ -258,3 +258,27 @@ def test_the_out_of_distribution_auroc_is_the_pairwise_probability():
     assert module.auroc(inliers, outliers) == pytest.approx(expected, abs=1e-12)
     assert module.auroc(np.arange(5.0), np.arange(5.0) + 10) == 1.0
     assert module.auroc(np.arange(5.0) + 10, np.arange(5.0)) == 0.0
+
+
+def test_transparency_orientation_size_and_format(tmp_path):
+    """What the README promises of reading: transparency onto white, a JPEG's EXIF orientation applied, large images
+    shrunk to fit 1,024 pixels, and PNG and JPEG only."""
+    drawing = Image.new("RGBA", (200, 100), (0, 0, 0, 0))  # transparent, with black strokes
+    ImageDraw.Draw(drawing).line([(40, 20), (40, 80)], fill=(0, 0, 0, 255), width=8)
+    drawing.save(tmp_path / "transparent.png")
+    gray = read_image(tmp_path / "transparent.png")
+    assert gray[0, 0] == 1.0 and gray[50, 40] == 0.0  # a white ground, the stroke black
+    assert preprocess(gray).max() > 0.9
+
+    photo = Image.new("L", (300, 100), 255)
+    exif = photo.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    photo.save(tmp_path / "turned.jpg", exif=exif)
+    assert read_image(tmp_path / "turned.jpg").shape == (300, 100)
+
+    Image.new("L", (3000, 2000), 255).save(tmp_path / "large.png")
+    assert read_image(tmp_path / "large.png").shape == (683, 1024)
+
+    Image.new("L", (50, 50), 255).save(tmp_path / "digit.bmp")
+    with pytest.raises(DataError, match="digit.bmp is not a PNG or JPEG image"):
+        read_image(tmp_path / "digit.bmp")

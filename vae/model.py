@@ -3,6 +3,9 @@
 A conditional model (`VAEConfig.conditional`, Sohn, Lee & Yan 2015) takes `(images, labels)` wherever an
 unconditional one takes images, the labels as integers 0-9, and maximises the conditional ELBO
 log p(x|y) >= E_q(z|x,y)[log p(x|z,y)] - KL(q(z|x,y) || N(0, I)).
+
+`VAEConfig.objective` "iwae" trains on the importance-weighted bound with `samples` draws instead (Burda et al.
+2015), and `VAEConfig.prior` "vamp" replaces N(0, I) by the VampPrior (`vae.prior`, Tomczak & Welling 2018).
 """
 
 import contextlib
