@@ -56,6 +56,24 @@ def help_text(*invocations: tuple[str, list[str]]) -> str:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
 
+def train_stopped_after_first_epoch(monkeypatch, config, dataset, run_dir: Path, **options) -> Path:
+    """Train `config` into `run_dir` and interrupt it right after its first checkpoint, as a kill at the epoch boundary
+    would; a test then resumes it."""
+    from vae.training import EpochCheckpoint, train
+
+    save_checkpoint = EpochCheckpoint.on_epoch_end
+
+    def stop_after_first_epoch(self, epoch, logs=None):
+        save_checkpoint(self, epoch, logs)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(EpochCheckpoint, "on_epoch_end", stop_after_first_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            train(config, dataset, run_dir, verbose=0, **options)
+    return run_dir
+
+
 @pytest.fixture
 def run_copy(tmp_path, tiny_run) -> Path:
     """A copy of the tiny run that a test may change."""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import SUBSET_DIR, copy_run, files_of, invoke
+from tests.conftest import SUBSET_DIR, copy_run, files_of, invoke, train_stopped_after_first_epoch
 from vae import storage
 from vae.config import ARCHITECTURES, CLASSES, IMAGE_SIDE
 from vae.errors import UsageError
@@ -190,19 +190,11 @@ def test_resuming_an_unconditional_run_as_conditional_is_refused(run_copy):
 
 
 def test_a_conditional_run_resumes_bit_for_bit(monkeypatch, tmp_path, conditional_run, conditional_config, subset):
-    from vae.training import EpochCheckpoint, train
+    from vae.training import train
 
-    save_checkpoint = EpochCheckpoint.on_epoch_end
-
-    def stop_after_first_epoch(self, epoch, logs=None):
-        save_checkpoint(self, epoch, logs)
-        raise KeyboardInterrupt
-
-    run_dir = tmp_path / "stopped"
-    monkeypatch.setattr(EpochCheckpoint, "on_epoch_end", stop_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train(conditional_config, subset, run_dir, verbose=0, snapshots=True)
-    monkeypatch.undo()
+    run_dir = train_stopped_after_first_epoch(
+        monkeypatch, conditional_config, subset, tmp_path / "stopped", snapshots=True
+    )
     train(conditional_config, subset, run_dir, resume=True, verbose=0, snapshots=True)
     resumed, _, _ = storage.load_run(run_dir)
     uninterrupted, _, _ = storage.load_run(conditional_run)
@@ -279,7 +271,7 @@ def test_the_explorer_digit_selector_switches_the_decoded_grid(conditional_run, 
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
-    from tests.test_report import chromium_or_skip
+    from tests.test_report import chromium_or_skip, shown_digit
     from vae.latent import decode
 
     output = tmp_path / "report.html"
@@ -300,11 +292,7 @@ def test_the_explorer_digit_selector_switches_the_decoded_grid(conditional_run, 
             z = [float(value) for value in readout.get_attribute("data-z").split(",")]
             assert readout.get_attribute("data-digit") == str(digit)
             assert readout.text.startswith(f"digit {digit}: ")
-            pixels = browser.execute_script(
-                "return Array.from(document.getElementById('explorer-digit').getContext('2d')"
-                ".getImageData(0, 0, 28, 28).data.filter((_, index) => index % 4 == 0))"
-            )
-            shown[digit] = (z, np.array(pixels, dtype="float32").reshape(28, 28) / 255)
+            shown[digit] = (z, shown_digit(browser))
     finally:
         browser.quit()
     for digit, (z, pixels) in shown.items():

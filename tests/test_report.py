@@ -283,6 +283,15 @@ def chromium_or_skip():
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
 
 
+def shown_digit(browser) -> np.ndarray:
+    """The 28 x 28 digit the explorer's canvas shows, in [0, 1]."""
+    pixels = browser.execute_script(
+        "return Array.from(document.getElementById('explorer-digit').getContext('2d')"
+        ".getImageData(0, 0, 28, 28).data.filter((_, index) => index % 4 == 0))"
+    )
+    return np.array(pixels, dtype="float32").reshape(28, 28) / 255
+
+
 @pytest.mark.slow
 def test_explorer_shows_the_decoded_digit_under_the_pointer(report, snapshot_run, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
@@ -302,11 +311,7 @@ def test_explorer_shows_the_decoded_digit_under_the_pointer(report, snapshot_run
         for x, y in ((-150, -110), (170, 130)):
             ActionChains(browser).move_to_element_with_offset(explorer, x, y).perform()
             z = [float(value) for value in browser.find_element("id", "explorer-readout").get_attribute("data-z").split(",")]
-            pixels = browser.execute_script(
-                "return Array.from(document.getElementById('explorer-digit').getContext('2d')"
-                ".getImageData(0, 0, 28, 28).data.filter((_, index) => index % 4 == 0))"
-            )
-            shown.append((z, np.array(pixels, dtype="float32").reshape(28, 28) / 255))
+            shown.append((z, shown_digit(browser)))
         browser.save_screenshot(str(tmp_path / "explorer.png"))
     finally:
         browser.quit()

@@ -15,7 +15,7 @@ from vae.data import load_dataset
 from vae.errors import UsageError
 from vae.training import TrainingDivergedError, resumed_config, train
 
-from .conftest import SUBSET_DIR, copy_run, files_of
+from .conftest import SUBSET_DIR, copy_run, files_of, train_stopped_after_first_epoch
 
 
 def weights_of(run_dir):
@@ -44,20 +44,7 @@ def test_same_seed_gives_identical_weights(tmp_path, tiny_run, tiny_config, subs
 
 
 def test_resumed_run_ends_with_the_same_weights(monkeypatch, tmp_path, tiny_run, tiny_config, subset):
-    # Interrupt the run right after its first checkpoint, as a kill at the epoch boundary would, then resume.
-    from vae.training import EpochCheckpoint
-
-    save_checkpoint = EpochCheckpoint.on_epoch_end
-
-    def stop_after_first_epoch(self, epoch, logs=None):
-        save_checkpoint(self, epoch, logs)
-        raise KeyboardInterrupt
-
-    run_dir = tmp_path / "stopped"
-    monkeypatch.setattr(EpochCheckpoint, "on_epoch_end", stop_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train(tiny_config, subset, run_dir, verbose=0)
-    monkeypatch.undo()
+    run_dir = train_stopped_after_first_epoch(monkeypatch, tiny_config, subset, tmp_path / "stopped")
     assert storage.read_checkpoint(run_dir).epochs_done == 1
     assert not storage.has_finished_run(run_dir)
     with pytest.raises(storage.RunError, match="unfinished run \\(1/2 epochs\\)"):

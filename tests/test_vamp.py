@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import SUBSET_DIR, invoke
+from tests.conftest import SUBSET_DIR, invoke, train_stopped_after_first_epoch
 from vae import storage
 from vae.config import VAEConfig
 from vae.errors import UsageError
@@ -43,7 +43,7 @@ def test_the_log_density_is_the_mixture_of_the_posteriors_at_the_pseudo_inputs(v
 
 
 def test_a_vamp_run_trains_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_path, vamp_run, vamp_config, subset):
-    from vae.training import EpochCheckpoint, train
+    from vae.training import train
 
     model, config, history = storage.load_run(vamp_run)
     assert config.prior == "vamp" and config.pseudo_inputs == 20
@@ -51,17 +51,7 @@ def test_a_vamp_run_trains_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_path
     whole = storage.load_model(vamp_run / storage.MODEL_FILE)
     np.testing.assert_array_equal(np.asarray(whole.pseudo_inputs.logits), np.asarray(model.pseudo_inputs.logits))
 
-    save_checkpoint = EpochCheckpoint.on_epoch_end
-
-    def stop_after_first_epoch(self, epoch, logs=None):
-        save_checkpoint(self, epoch, logs)
-        raise KeyboardInterrupt
-
-    run_dir = tmp_path / "stopped"
-    monkeypatch.setattr(EpochCheckpoint, "on_epoch_end", stop_after_first_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        train(vamp_config, subset, run_dir, verbose=0)
-    monkeypatch.undo()
+    run_dir = train_stopped_after_first_epoch(monkeypatch, vamp_config, subset, tmp_path / "stopped")
     train(vamp_config, subset, run_dir, resume=True, verbose=0)
     resumed, _, _ = storage.load_run(run_dir)
     for first, second in zip(resumed.weights, model.weights):
