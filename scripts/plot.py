@@ -112,16 +112,14 @@ def samples(n, seed, digit, run_dir, output):
 @one_line_errors
 def analogies(n, seed, run_dir, data_dir, output):
     """A conditional run's n random test digits down the side, each one's style written as every digit 0-9."""
-    import numpy as np
-
     from vae import load_run
-    from vae.latent import check_conditional, load_test_digits
+    from vae.latent import check_conditional, choose_test_digits, load_test_digits
     from vae.plots import plot_analogies
 
     model, config, _ = load_run(run_dir)
     check_conditional(model, "analogies")
     images, labels = load_test_digits(config, data_dir)
-    chosen = sorted(np.random.default_rng(seed).choice(len(images), size=min(n, len(images)), replace=False).tolist())
+    chosen = choose_test_digits(len(images), n, seed)
     click.echo(plot_analogies(model, images, labels, chosen, output_path(output, run_dir, "analogies")))
 
 

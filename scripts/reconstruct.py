@@ -50,23 +50,19 @@ def main(paths, own_images, preprocess, save_preprocessed, digit, n, indices, se
     if own_images:
         if not paths:
             raise click.UsageError("--images needs at least one image file or folder")
-        if len(paths) > MAX_RECONSTRUCTIONS:
-            raise click.UsageError(f"give at most {MAX_RECONSTRUCTIONS} images, got {len(paths)}")
         reconstruct_images(paths, preprocess, save_preprocessed, digit, run_dir, output)
         return
     if indices is not None and not 1 <= len(indices) <= MAX_RECONSTRUCTIONS:
         raise click.BadParameter(f"give 1 to {MAX_RECONSTRUCTIONS} indices, got {len(indices)}", param_hint="'--indices'")
 
-    import numpy as np
-
     from vae import load_run
-    from vae.latent import check_indices, load_test_digits
+    from vae.latent import check_indices, choose_test_digits, load_test_digits
     from vae.plots import plot_reconstructions
 
     model, config, _ = load_run(run_dir)
     images, labels = load_test_digits(config, data_dir)
     if indices is None:
-        chosen = sorted(np.random.default_rng(seed).choice(len(images), size=n, replace=False).tolist())
+        chosen = choose_test_digits(len(images), n, seed)
     else:
         chosen = check_indices(indices, len(images))
     click.echo(plot_reconstructions(model, images, labels, chosen, output_path(output, run_dir, "reconstruction")))
@@ -74,16 +70,17 @@ def main(paths, own_images, preprocess, save_preprocessed, digit, n, indices, se
 
 def reconstruct_images(paths, preprocess, save_preprocessed, digit, run_dir, output):
     from vae import load_run
-    from vae.images import load_digits, save_digits
+    from vae.images import find_images, load_digits, save_digits
     from vae.latent import check_digit
     from vae.plots import plot_image_reconstructions
     from vae.scoring import image_labels
 
     model, config, _ = load_run(run_dir)
     check_digit(config, digit)
-    files, digits = load_digits(paths, preprocess)
-    if len(files) > MAX_RECONSTRUCTIONS:
-        raise click.UsageError(f"at most {MAX_RECONSTRUCTIONS} images, got {len(files)}")
+    found = find_images(paths)
+    if len(found) > MAX_RECONSTRUCTIONS:  # counted before any image is read
+        raise click.UsageError(f"at most {MAX_RECONSTRUCTIONS} images, got {len(found)}")
+    files, digits = load_digits(found, preprocess)
     labels = image_labels(model, digits, digit, IMPORTANCE_SAMPLES)
     if save_preprocessed:
         save_digits(digits, files, save_preprocessed)

@@ -269,9 +269,9 @@ def test_report_of_a_conditional_run_has_a_digit_selector_and_ten_grids(conditio
 @pytest.mark.slow
 def test_the_explorer_digit_selector_switches_the_decoded_grid(conditional_run, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
-    from tests.test_report import chromium_or_skip, shown_digit
+    from tests.test_report import chromium_or_skip, open_explorer, shown_digit
     from vae.latent import decode
 
     output = tmp_path / "report.html"
@@ -280,10 +280,7 @@ def test_the_explorer_digit_selector_switches_the_decoded_grid(conditional_run, 
     model, _, _ = storage.load_run(conditional_run)
     browser = chromium_or_skip()
     try:
-        browser.get(output.as_uri())
-        WebDriverWait(browser, 20).until(lambda page: page.execute_script("return document.body.dataset.explorerReady"))
-        explorer = browser.find_element("id", "explorer-map")
-        browser.execute_script("arguments[0].scrollIntoView()", explorer)
+        explorer = open_explorer(browser, output)
         ActionChains(browser).move_to_element_with_offset(explorer, -120, 90).perform()
         shown = {}
         for digit in (0, 6, 9):

@@ -283,6 +283,17 @@ def chromium_or_skip():
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
 
 
+def open_explorer(browser, page: Path):
+    """Open the report `page`, wait until its explorer has read its sprite, and return the scrolled-to map."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(page.as_uri())
+    WebDriverWait(browser, 20).until(lambda view: view.execute_script("return document.body.dataset.explorerReady"))
+    explorer = browser.find_element("id", "explorer-map")
+    browser.execute_script("arguments[0].scrollIntoView()", explorer)
+    return explorer
+
+
 def shown_digit(browser) -> np.ndarray:
     """The 28 x 28 digit the explorer's canvas shows, in [0, 1]."""
     pixels = browser.execute_script(
@@ -295,17 +306,13 @@ def shown_digit(browser) -> np.ndarray:
 @pytest.mark.slow
 def test_explorer_shows_the_decoded_digit_under_the_pointer(report, snapshot_run, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.support.ui import WebDriverWait
 
     from vae.latent import decode
 
     model, _, _ = storage.load_run(snapshot_run)
     browser = chromium_or_skip()
     try:
-        browser.get(report.as_uri())
-        WebDriverWait(browser, 20).until(lambda page: page.execute_script("return document.body.dataset.explorerReady"))
-        explorer = browser.find_element("id", "explorer-map")
-        browser.execute_script("arguments[0].scrollIntoView()", explorer)
+        explorer = open_explorer(browser, report)
         shown = []
         # Offsets from the centre of the 560-pixel canvas: up-left, then down-right.
         for x, y in ((-150, -110), (170, 130)):

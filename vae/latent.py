@@ -25,6 +25,11 @@ def load_test_digits(config, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
     return test_inputs(dataset, config.binarize), dataset.test_labels
 
 
+def choose_test_digits(count: int, n: int, seed: int) -> list[int]:
+    """n distinct test digit indices out of `count` (all of them if fewer), chosen by `seed`, in ascending order."""
+    return sorted(np.random.default_rng(seed).choice(count, size=min(n, count), replace=False).tolist())
+
+
 def check_indices(indices, count: int) -> list[int]:
     """The indices as a list, or a UsageError naming the first one outside the test set."""
     outside = [index for index in indices if not 0 <= index < count]

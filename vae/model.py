@@ -9,7 +9,6 @@ log p(x|y) >= E_q(z|x,y)[log p(x|z,y)] - KL(q(z|x,y) || N(0, I)).
 """
 
 import contextlib
-import math
 
 import keras
 from keras import ops
@@ -19,12 +18,11 @@ from vae.decoder import build_decoder
 from vae.distribution import draw_for_global_batch, replica_rows, spans_several_workers
 from vae.encoder import build_encoder
 from vae.errors import UsageError
-from vae.prior import PseudoInputs, mixture_log_density, standard_normal_log_density
+from vae.prior import LOG_TWO_PI, PseudoInputs, mixture_log_density, standard_normal_log_density
 from vae.sampling import Sampling
 
 # The binarization noise is seeded with the run's seed plus this, the sampling noise with the seed itself.
 BINARIZATION_SEED_OFFSET = 1
-LOG_TWO_PI = math.log(2.0 * math.pi)
 # The history's name for minus the IWAE objective's bound (test_negative_iw_bound on the test split).
 NEGATIVE_IW_BOUND = "negative_iw_bound"
 

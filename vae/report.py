@@ -123,7 +123,7 @@ def build_report(
     if config.latent_dim >= 2:
         dims = latent.check_dims(tuple(dims), config.latent_dim)
     images, labels = latent.load_test_digits(config, data_dir)
-    chosen = sorted(np.random.default_rng(seed).choice(len(images), size=min(REPORT_DIGITS, len(images)), replace=False))
+    chosen = latent.choose_test_digits(len(images), REPORT_DIGITS, seed)
     snapshots = read_snapshots(run_dir) if any((run_dir / SNAPSHOTS_DIR).glob("epoch-*.npz")) else []
 
     pictures = {}
