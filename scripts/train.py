@@ -12,6 +12,7 @@ from click.core import ParameterSource
 
 from vae.config import (
     ARCHITECTURES,
+    HIERARCHICAL_LOWER_LATENT_DIM,
     DATASETS,
     DEFAULTS,
     MAX_BATCH_SIZE,
@@ -56,7 +57,9 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
 @config_option(
     "architecture",
     click.Choice(ARCHITECTURES),
-    "conv: the keras.io model. mlp: two dense layers of 512, cheap to evaluate with large --k.",
+    "conv: the keras.io model. mlp: two dense layers of 512, cheap to evaluate with large --k. hierarchical: two "
+    f"stochastic layers (Burda et al. 2015), a {HIERARCHICAL_LOWER_LATENT_DIM}-D z1 below a --latent-dim z2; the "
+    "pictures show z2.",
     names=("--arch", "--architecture"),
 )
 @config_option("beta", FiniteFloatRange(min=0), "Weight of the KL term.")

@@ -82,14 +82,14 @@ def test_labels_change_the_decoded_digit_for_a_fixed_z(conditional_run):
 def test_the_test_loss_is_the_conditional_elbo_of_the_true_labels(conditional_run, subset):
     """What training reports for the test split is the negative ELBO of the digits given their true labels, which
     wrong labels make worse: the labels reach the loss."""
-    from vae.evaluation import negative_elbo_terms, vae_encoder, vae_log_likelihood
+    from vae.evaluation import negative_elbo_terms, of_vae
 
     model, _, history = storage.load_run(conditional_run)
     images = (subset.test_images[..., None] / 255).astype("float32")
-    encode, log_likelihood = vae_encoder(model), vae_log_likelihood(model)
+    latent = of_vae(model)
 
     def negative_elbo(labels, seed):
-        return float(np.mean(np.sum(negative_elbo_terms(encode, log_likelihood, (images, labels), seed=seed), axis=0)))
+        return float(np.mean(np.sum(negative_elbo_terms(latent, (images, labels), seed=seed), axis=0)))
 
     true, wrong = [], []
     for seed in range(3):  # the same noise for both labellings of each seed

@@ -65,11 +65,13 @@ MIRRORED_SCRIPT = textwrap.dedent(
     config = VAEConfig(epochs=2, limit=161, batch_size=64, seed=3, binarize=True)
     dataset = load_dataset("mnist", data_dir)
     # The newer models: labels that must travel with their digits, the IWAE objective's K draws per digit, and the
-    # VampPrior, whose pseudo-inputs every replica shares. One per process: a second mirrored model of other shapes
+    # VampPrior, whose pseudo-inputs every replica shares, over the top layer of two stochastic layers. One per process: a second mirrored model of other shapes
     # in the same process fails in TensorFlow's collectives ("Shape mismatch in the collective instance").
     variants = {
         "conditional-iwae": {"conditional": True, "objective": "iwae", "samples": 2},
-        "vamp-iwae": {"prior": "vamp", "pseudo_inputs": 10, "objective": "iwae", "samples": 2},
+        "hierarchical-vamp-iwae": {
+            "architecture": "hierarchical", "prior": "vamp", "pseudo_inputs": 10, "objective": "iwae", "samples": 2
+        },
     }
     config = config.replace(**variants.get(sys.argv[3], {}))
 
@@ -168,10 +170,11 @@ def mirrored_runs(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_mirrored_conditional_iwae_and_vamp_runs_compute_what_one_device_computes(tmp_path):
+def test_mirrored_conditional_iwae_and_hierarchical_vamp_runs_compute_what_one_device_computes(tmp_path):
     """The labels travel with their digits when Keras splits each batch among the replicas, each digit keeps its own
-    K draws of the IWAE objective's noise, and the VampPrior's pseudo-inputs get the gradients of every replica."""
-    for name in ("conditional-iwae", "vamp-iwae"):
+    K draws of the IWAE objective's noise for both stochastic layers, and the VampPrior's pseudo-inputs get the
+    gradients of every replica."""
+    for name in ("conditional-iwae", "hierarchical-vamp-iwae"):
         root, results = run_mirrored_script(tmp_path / name, name)
         assert results["replicas"] == 2
         assert_same_history(results["mirrored"]["history"], results["default"]["history"])

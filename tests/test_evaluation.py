@@ -14,6 +14,7 @@ from vae.evaluation import (
     importance_weighted_log_likelihood,
     negative_elbo_terms,
     protocol,
+    single_layer,
 )
 
 from .conftest import SUBSET_DIR, copy_run
@@ -84,7 +85,10 @@ def test_exact_with_the_true_posterior_even_with_one_sample(linear_model):
     x = linear_model.sample(50, seed=1)
     for k, max_decoded_images in ((1, 10_000), (7, 3 * 50)):  # the second draws 3 + 3 + 1 samples in three chunks
         estimate = importance_weighted_log_likelihood(
-            linear_model.true_posterior, linear_model.log_likelihood, x, k, max_decoded_images=max_decoded_images
+            single_layer(linear_model.true_posterior, linear_model.log_likelihood),
+            x,
+            k,
+            max_decoded_images=max_decoded_images,
         )
         np.testing.assert_allclose(estimate, linear_model.log_marginal(x), rtol=0, atol=1e-10)
 
@@ -95,7 +99,7 @@ def test_estimate_approaches_the_true_value_as_k_grows(linear_model):
     errors = {}
     for k in (1, 10, 100, 1000):
         estimate = importance_weighted_log_likelihood(
-            linear_model.imperfect_encoder, linear_model.log_likelihood, x, k, seed=5
+            single_layer(linear_model.imperfect_encoder, linear_model.log_likelihood), x, k, seed=5
         )
         errors[k] = np.mean(np.abs(estimate - truth))
     assert errors[1] > errors[10] > errors[100] > errors[1000], errors
@@ -108,8 +112,9 @@ def test_one_sample_equals_the_elbo_in_expectation(linear_model):
     elbo = linear_model.analytic_elbo(x, mean, log_var)
     assert np.mean(linear_model.log_marginal(x) - elbo) > 0.5  # a real gap, so the comparison below means something
 
-    estimate = importance_weighted_log_likelihood(linear_model.imperfect_encoder, linear_model.log_likelihood, x, 1)
-    reconstruction, kl = negative_elbo_terms(linear_model.imperfect_encoder, linear_model.log_likelihood, x)
+    imperfect = single_layer(linear_model.imperfect_encoder, linear_model.log_likelihood)
+    estimate = importance_weighted_log_likelihood(imperfect, x, 1)
+    reconstruction, kl = negative_elbo_terms(imperfect, x)
     np.testing.assert_allclose(kl, 0.5 * np.sum(np.exp(log_var) + mean**2 - 1 - log_var, axis=1), rtol=1e-5)
     for single_sample in (estimate, -(reconstruction + kl)):
         difference = single_sample - elbo
@@ -122,7 +127,7 @@ def test_seeded_noise_is_deterministic(linear_model):
 
     def estimate(seed):
         return importance_weighted_log_likelihood(
-            linear_model.imperfect_encoder, linear_model.log_likelihood, x, 5, seed=seed, batch_size=8
+            single_layer(linear_model.imperfect_encoder, linear_model.log_likelihood), x, 5, seed=seed, batch_size=8
         )
 
     np.testing.assert_array_equal(estimate(1), estimate(1))
@@ -144,7 +149,9 @@ def test_seeded_noise_is_deterministic(linear_model):
 def test_bad_arguments_raise_value_error(linear_model, arguments, message):
     call = {"images": linear_model.sample(3, seed=0), "k": 2, **arguments}
     with pytest.raises(UsageError, match=message):
-        importance_weighted_log_likelihood(linear_model.imperfect_encoder, linear_model.log_likelihood, **call)
+        importance_weighted_log_likelihood(
+            single_layer(linear_model.imperfect_encoder, linear_model.log_likelihood), **call
+        )
 
 
 @pytest.fixture(scope="module")

@@ -52,12 +52,12 @@ def test_one_sample_draws_the_elbos_noise_and_estimates_its_kl(subset, tiny_conf
 
 def test_the_bound_does_not_decrease_in_k(iwae_run, subset):
     """Averaged over 200 test digits with the same seed, the bound grows with K (Burda et al. 2015, theorem 1)."""
-    from vae.evaluation import importance_weighted_log_likelihood, vae_encoder, vae_log_likelihood
+    from vae.evaluation import importance_weighted_log_likelihood, of_vae
 
     model, _, _ = storage.load_run(iwae_run)
     images = (subset.test_images[:200, ..., None] / 255).astype("float32")
     bounds = [
-        importance_weighted_log_likelihood(vae_encoder(model), vae_log_likelihood(model), images, k).mean()
+        importance_weighted_log_likelihood(of_vae(model), images, k).mean()
         for k in (1, 3, 10, 50)
     ]
     assert all(later >= earlier - 1e-3 for earlier, later in zip(bounds, bounds[1:])), bounds

@@ -17,7 +17,10 @@ from typing import Any
 from vae.errors import UsageError
 
 DATASETS = ("mnist", "fashion-mnist")
-ARCHITECTURES = ("conv", "mlp")
+# "hierarchical" is two stochastic layers, x -> z1 -> z2 (Burda et al. 2015, section 5): z1 has
+# HIERARCHICAL_LOWER_LATENT_DIM dimensions, as in that paper, and z2, the top, has `latent_dim`.
+ARCHITECTURES = ("conv", "mlp", "hierarchical")
+HIERARCHICAL_LOWER_LATENT_DIM = 100
 SCHEDULES = ("cosine", "constant")
 # What training maximises: the ELBO (Kingma & Welling 2013), or the importance-weighted bound with `samples` draws
 # per digit (Burda et al. 2015).
@@ -98,6 +101,8 @@ class VAEConfig:
         _check_type(self)
         if self.architecture not in ARCHITECTURES:
             raise UsageError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
+        if self.architecture == "hierarchical" and self.conditional:
+            raise UsageError("architecture hierarchical is not for conditional runs; use conv or mlp with --conditional")
         if self.schedule not in SCHEDULES:
             raise UsageError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.dataset not in DATASETS:

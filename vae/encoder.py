@@ -3,10 +3,14 @@ Gaussian over the latent space."""
 
 import keras
 
-from vae.config import CLASSES, IMAGE_SHAPE, VAEConfig
+from vae.config import CLASSES, HIERARCHICAL_LOWER_LATENT_DIM, IMAGE_SHAPE, VAEConfig
 from vae.errors import UsageError
 
 MLP_HIDDEN_UNITS = (512, 512)
+# The hierarchical model's layers between z1 and z2, both ways. Burda et al. (2015) halve the width from the x-z1
+# layers to the z1-z2 ones (200 to 100 units); we keep that ratio from our wider 512. The x-z1 layers are the mlp
+# architecture's, so the hierarchical model differs from the mlp one only by the layer it adds.
+UPPER_HIDDEN_UNITS = (256, 256)
 
 
 def build_encoder(config: VAEConfig) -> keras.Model:
@@ -14,6 +18,8 @@ def build_encoder(config: VAEConfig) -> keras.Model:
 
     "conv" is the well-known small convolutional encoder of the keras.io example. "mlp" is two dense hidden
     layers, the shape of the one-stochastic-layer VAE of the IWAE paper (Burda et al. 2015), made wider.
+    "hierarchical" is the same network, giving q(z1|x) over the lower latent layer; `build_upper_encoder` gives
+    q(z2|z1).
 
     A conditional model's encoder takes the one-hot label as a second input and concatenates it to the dense
     features, just before the two heads (Sohn, Lee & Yan 2015): the label then costs 2 x 10 x latent_dim weights,
@@ -22,10 +28,8 @@ def build_encoder(config: VAEConfig) -> keras.Model:
     images = keras.Input(shape=IMAGE_SHAPE, name="images")
     if config.architecture == "conv":
         x = convolutional_features(images)
-    elif config.architecture == "mlp":
-        x = keras.layers.Flatten(name="flatten")(images)
-        for index, units in enumerate(MLP_HIDDEN_UNITS, start=1):
-            x = keras.layers.Dense(units, activation="elu", name=f"hidden_{index}")(x)
+    elif config.architecture in ("mlp", "hierarchical"):
+        x = dense_layers(keras.layers.Flatten(name="flatten")(images), MLP_HIDDEN_UNITS)
     else:
         raise UsageError(f"unknown architecture {config.architecture!r}")
     inputs = images
@@ -33,9 +37,25 @@ def build_encoder(config: VAEConfig) -> keras.Model:
         labels = keras.Input(shape=(CLASSES,), name="labels")
         x = keras.layers.Concatenate(name="with_labels")([x, labels])
         inputs = [images, labels]
+    latent_dim = HIERARCHICAL_LOWER_LATENT_DIM if config.architecture == "hierarchical" else config.latent_dim
+    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
+    return keras.Model(inputs, [z_mean, z_log_var], name="encoder")
+
+
+def build_upper_encoder(config: VAEConfig) -> keras.Model:
+    """q(z2|z1) of the hierarchical model: the lower latent z1 to the mean and log-variance of the top one, z2."""
+    z1 = keras.Input(shape=(HIERARCHICAL_LOWER_LATENT_DIM,), name="z1")
+    x = dense_layers(z1, UPPER_HIDDEN_UNITS)
     z_mean = keras.layers.Dense(config.latent_dim, name="z_mean")(x)
     z_log_var = keras.layers.Dense(config.latent_dim, name="z_log_var")(x)
-    return keras.Model(inputs, [z_mean, z_log_var], name="encoder")
+    return keras.Model(z1, [z_mean, z_log_var], name="upper_encoder")
+
+
+def dense_layers(x, units_per_layer):
+    for index, units in enumerate(units_per_layer, start=1):
+        x = keras.layers.Dense(units, activation="elu", name=f"hidden_{index}")(x)
+    return x
 
 
 def convolutional_features(images):

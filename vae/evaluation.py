@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from vae import storage
 from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
 from vae.data import load_dataset, test_inputs
 from vae.errors import UsageError
-from vae.model import importance_terms, kl_divergence, log_importance_weights, reconstruction_loss
+from vae.model import importance_terms, kl_divergence
 from vae.storage import EVAL_FILE
 
 # The noise is drawn in chunks of at most this many (sample, digit) pairs, each chunk from its own seed: the chunking
@@ -61,25 +62,42 @@ def importance_weighted_metric_name(binarize: bool) -> str:
     return "importance_weighted_nll" if binarize else "importance_weighted_bce_bound"
 
 
-def vae_encoder(model) -> Encoder:
-    """q(z|x) (or q(z|x,y) of (images, labels)) of a trained VAE as (mean, log-variance), in inference mode."""
-    return lambda inputs: model.encode(*model.split_inputs(inputs))
+@dataclass(frozen=True)
+class LatentVariableModel:
+    """What the estimators need of a model whose q over its latent variables h is Gaussian.
+
+    `posterior(inputs)` gives the parameters (mean, log-variance) of the part of q that depends on the inputs alone,
+    computed once per batch: q(z|x), or q(z1|x) in a hierarchical model. `terms(inputs, posterior, noise)` gives
+    log p(x|h), log p(h) and log q(h|x), each (samples, digits), at the h that the standard normal `noise`
+    (samples, digits, width) draws; `noise_width` is that width (None: the posterior mean's). With `analytic_kl`
+    the ELBO takes the closed-form KL(q(z|x) || N(0, I)) of the posterior instead of its single-sample estimate.
+    """
+
+    posterior: Callable
+    terms: Callable
+    noise_width: int | None = None
+    analytic_kl: bool = True
 
 
-def vae_log_likelihood(model) -> LogLikelihood:
-    """log p(x|z) (or log p(x|z,y)) of a trained VAE: minus its Bernoulli reconstruction loss (Kingma & Welling
-    2013, appendix C.1)."""
+def single_layer(encode: Encoder, log_likelihood: LogLikelihood, log_prior: LogPrior | None = None):
+    """The model with one stochastic layer z: `encode(inputs)` gives the mean and log-variance of q(z|x),
+    `log_likelihood(inputs, z)` gives log p(x|z) per row of inputs and z, and p(z) is N(0, I) or `log_prior(z)`."""
+    return LatentVariableModel(
+        posterior=encode,
+        terms=lambda inputs, posterior, noise: importance_terms(log_likelihood, inputs, *posterior, noise, log_prior),
+        analytic_kl=log_prior is None,
+    )
 
-    def log_likelihood(inputs, z):
-        images, labels = model.split_inputs(inputs)
-        return -reconstruction_loss(images, model.decoder_logits(z, labels))
 
-    return log_likelihood
-
-
-def vae_log_prior(model) -> LogPrior | None:
-    """log p(z) of a trained VAE with the VampPrior; None for the standard normal, whose terms have closed forms."""
-    return None if model.vae_config.prior == "gaussian" else model.log_prior
+def of_vae(model) -> LatentVariableModel:
+    """A trained VAE's latent variables as the estimators see them, in inference mode: z, or (z1, z2) of the
+    hierarchical model, given the labels (inputs (images, labels)) for a conditional model."""
+    return LatentVariableModel(
+        posterior=lambda inputs: model.posterior(*model.split_inputs(inputs)),
+        terms=model.latent_terms,
+        noise_width=model.noise_width,
+        analytic_kl=not model.hierarchical and model.vae_config.prior == "gaussian",
+    )
 
 
 def model_inputs(model, images, labels=None):
@@ -88,16 +106,11 @@ def model_inputs(model, images, labels=None):
 
 
 def negative_elbo_terms(
-    encode: Encoder,
-    log_likelihood: LogLikelihood,
-    images,
-    *,
-    seed: int = 0,
-    batch_size: int = EVALUATION_BATCH_SIZE,
-    log_prior: LogPrior | None = None,
+    latent: LatentVariableModel, images, *, seed: int = 0, batch_size: int = EVALUATION_BATCH_SIZE
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image reconstruction loss -log p(x|z) at one seeded z ~ q(z|x), and the KL(q(z|x) || p(z)): closed-form
-    against N(0, I), or, given another `log_prior` (the VampPrior), its estimate log q(z|x) - log p(z) at that z.
+    """Per-image reconstruction loss -log p(x|h) at one seeded h ~ q(h|x), and the KL(q(h|x) || p(h)): closed-form
+    against N(0, I) where `latent.analytic_kl`, otherwise (the VampPrior, two stochastic layers) its estimate
+    log q(h|x) - log p(h) at that h.
 
     Their sum is the single-sample estimate of the negative ELBO that training minimises (Kingma & Welling 2013,
     equation 10), here always with beta = 1, because only then is it a bound on -log p(x).
@@ -109,17 +122,13 @@ def negative_elbo_terms(
 
     @tf.function(reduce_retracing=True)
     def batch_terms(batch, batch_index):
-        mean, log_var = _encode(encode, batch)
-        noise = tf.random.stateless_normal(tf.shape(mean), seed=_fold_in(base_seed, batch_index), dtype=mean.dtype)
-        if log_prior is None:
-            z = mean + tf.exp(0.5 * log_var) * noise  # the reparameterisation (Kingma & Welling 2013, section 2.4)
-            reconstruction = -tf.cast(log_likelihood(batch, z), mean.dtype)
-            kl = tf.cast(kl_divergence(mean, log_var), mean.dtype)
-        else:
-            log_p_x_given_z, log_p_z, log_q_z = importance_terms(
-                log_likelihood, batch, mean, log_var, noise[None], log_prior
-            )
-            reconstruction, kl = -log_p_x_given_z[0], log_q_z[0] - log_p_z[0]
+        mean, log_var = _posterior(latent, batch)
+        noise = tf.random.stateless_normal(
+            _noise_shape(latent, mean), seed=_fold_in(base_seed, batch_index), dtype=mean.dtype
+        )
+        log_p_x_given_h, log_p_h, log_q_h = _terms(latent, batch, (mean, log_var), noise[None])
+        reconstruction = -log_p_x_given_h[0]
+        kl = tf.cast(kl_divergence(mean, log_var), mean.dtype) if latent.analytic_kl else log_q_h[0] - log_p_h[0]
         return tf.stack([reconstruction, kl], axis=1)
 
     terms = _over_batches(batch_terms, images, batch_size)
@@ -127,27 +136,24 @@ def negative_elbo_terms(
 
 
 def importance_weighted_log_likelihood(
-    encode: Encoder,
-    log_likelihood: LogLikelihood,
+    latent: LatentVariableModel,
     images,
     k: int,
     *,
     seed: int = 0,
     batch_size: int = EVALUATION_BATCH_SIZE,
     max_decoded_images: int = MAX_DECODED_IMAGES,
-    log_prior: LogPrior | None = None,
 ) -> np.ndarray:
-    """Per-image estimates of log p(x) from k importance samples of q(z|x) (Burda et al. 2015, equation 8):
+    """Per-image estimates of log p(x) from k importance samples of q(h|x) (Burda et al. 2015, equation 8):
 
-        log p(x) ~ log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x)
-                 = logsumexp_i [log p(x|z_i) + log p(z_i) - log q(z_i|x)] - log k.
+        log p(x) ~ log (1/k) sum_i p(x|h_i) p(h_i) / q(h_i|x),   h_i ~ q(h|x)
+                 = logsumexp_i [log p(x|h_i) + log p(h_i) - log q(h_i|x)] - log k.
 
     In expectation this is a lower bound that equals the ELBO at k = 1, never decreases with k, and tends to log p(x)
-    (Burda et al. 2015, theorem 1); with the true posterior as q it is exact for every k.
+    (Burda et al. 2015, theorem 1); with the true posterior as q it is exact for every k. With two stochastic
+    layers, h = (z1, z2) and the weights span both (Burda et al. 2015, section 5).
 
-    `encode(images)` returns the mean and log-variance of a diagonal Gaussian q(z|x); `log_likelihood(images, z)`
-    returns log p(x|z) per row, for images and z with the same number of rows. p(z) is N(0, I), or the density
-    `log_prior(z)` (the VampPrior's, over the last axis). The k samples are
+    `latent` gives q's parameters and the three terms (see `LatentVariableModel`). The k samples are
     drawn in chunks of at most `max_decoded_images` (sample, digit) pairs and decoded at most `MAX_DECODER_ROWS` at a
     time, combined by a running logsumexp, so memory stays bounded for any k. The noise of batch b, chunk c comes
     from a stateless generator seeded by (seed, b, c): the same seed, batch size and chunking give the same numbers
@@ -166,20 +172,21 @@ def importance_weighted_log_likelihood(
 
     @tf.function(reduce_retracing=True)
     def batch_log_likelihood(batch, batch_index):
-        mean, log_var = _encode(encode, batch)
+        mean, log_var = _posterior(latent, batch)
         batch_seed = _fold_in(base_seed, batch_index)
         # log of the sum of the importance weights seen so far; exp(-inf) = 0 before the first chunk.
         log_total = tf.fill(tf.shape(mean)[:1], tf.constant(-math.inf, mean.dtype))
         for chunk_index in tf.range(chunk_count, dtype=tf.int64):
             size = tf.minimum(tf.constant(samples_per_chunk, tf.int64), k - chunk_index * samples_per_chunk)
             noise = tf.random.stateless_normal(
-                tf.concat([[tf.cast(size, tf.int32)], tf.shape(mean)], axis=0),
+                tf.concat([[tf.cast(size, tf.int32)], _noise_shape(latent, mean)], axis=0),
                 seed=_fold_in(batch_seed, chunk_index),
                 dtype=mean.dtype,
             )
             for start in tf.range(0, size, samples_per_decode, dtype=tf.int64):
                 part = noise[start : start + samples_per_decode]
-                log_weights = log_importance_weights(log_likelihood, batch, mean, log_var, part, log_prior)
+                log_p_x_given_h, log_p_h, log_q_h = _terms(latent, batch, (mean, log_var), part)
+                log_weights = log_p_x_given_h + log_p_h - log_q_h
                 # log(a + b) from log a and log b, stably: the logsumexp of the two.
                 log_total = tf.reduce_logsumexp(
                     tf.stack([log_total, tf.reduce_logsumexp(log_weights, axis=0)]), axis=0
@@ -197,14 +204,10 @@ def evaluate(
 
     The last is named after the run's protocol (see `importance_weighted_metric_name`).
     """
-    encode, log_likelihood, log_prior = vae_encoder(model), vae_log_likelihood(model), vae_log_prior(model)
+    latent = of_vae(model)
     images = model_inputs(model, np.asarray(images, dtype=np.float32), labels)
-    reconstruction, kl = negative_elbo_terms(
-        encode, log_likelihood, images, seed=seed, batch_size=batch_size, log_prior=log_prior
-    )
-    log_marginal = importance_weighted_log_likelihood(
-        encode, log_likelihood, images, k, seed=seed, batch_size=batch_size, log_prior=log_prior
-    )
+    reconstruction, kl = negative_elbo_terms(latent, images, seed=seed, batch_size=batch_size)
+    log_marginal = importance_weighted_log_likelihood(latent, images, k, seed=seed, batch_size=batch_size)
     return {
         "negative_elbo": _mean(reconstruction + kl),
         "reconstruction_loss": _mean(reconstruction),
@@ -248,11 +251,22 @@ def evaluate_run(
     return record
 
 
-def _encode(encode: Encoder, inputs):
-    """The encoder's mean and log-variance in the images' precision, so float64 test models stay float64."""
-    mean, log_var = encode(inputs)
+def _posterior(latent: LatentVariableModel, inputs):
+    """q's mean and log-variance in the images' precision, so float64 test models stay float64."""
+    mean, log_var = latent.posterior(inputs)
     dtype = tf.nest.flatten(inputs)[0].dtype
     return tf.cast(mean, dtype), tf.cast(log_var, dtype)
+
+
+def _noise_shape(latent: LatentVariableModel, mean):
+    """(digits, width) of one draw of the latent variables for each digit."""
+    width = tf.shape(mean)[1] if latent.noise_width is None else latent.noise_width
+    return tf.stack([tf.shape(mean)[0], width])
+
+
+def _terms(latent: LatentVariableModel, inputs, posterior, noise):
+    """`latent.terms`, in the posterior's precision."""
+    return tuple(tf.cast(term, posterior[0].dtype) for term in latent.terms(inputs, posterior, noise))
 
 
 def _fold_in(seed, index):

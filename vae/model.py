@@ -6,6 +6,10 @@ log p(x|y) >= E_q(z|x,y)[log p(x|z,y)] - KL(q(z|x,y) || N(0, I)).
 
 `VAEConfig.objective` "iwae" trains on the importance-weighted bound with `samples` draws instead (Burda et al.
 2015), and `VAEConfig.prior` "vamp" replaces N(0, I) by the VampPrior (`vae.prior`, Tomczak & Welling 2018).
+
+The "hierarchical" architecture has two stochastic layers (Burda et al. 2015, section 5): q(z1|x) q(z2|z1) infers,
+p(z2) p(z1|z2) p(x|z1) generates. Its latent variables h = (z1, z2) take the place of z in every bound; z2, the top
+layer, is what `encode` and `decode` show, through the means of q(z1|x) and p(z1|z2).
 """
 
 import contextlib
@@ -13,12 +17,18 @@ import contextlib
 import keras
 from keras import ops
 
-from vae.config import CLASSES, IMAGE_SHAPE, VAEConfig
-from vae.decoder import build_decoder
+from vae.config import CLASSES, HIERARCHICAL_LOWER_LATENT_DIM, IMAGE_SHAPE, VAEConfig
+from vae.decoder import build_decoder, build_upper_decoder
 from vae.distribution import draw_for_global_batch, replica_rows, spans_several_workers
-from vae.encoder import build_encoder
+from vae.encoder import build_encoder, build_upper_encoder
 from vae.errors import UsageError
-from vae.prior import LOG_TWO_PI, PseudoInputs, mixture_log_density, standard_normal_log_density
+from vae.prior import (
+    LOG_TWO_PI,
+    PseudoInputs,
+    diagonal_normal_log_density,
+    mixture_log_density,
+    standard_normal_log_density,
+)
 from vae.sampling import Sampling
 
 # The binarization noise is seeded with the run's seed plus this, the sampling noise with the seed itself.
@@ -103,6 +113,8 @@ class VAE(keras.Model):
         with global_dtype_policy(self.dtype_policy):
             self.encoder = build_encoder(vae_config)
             self.decoder = build_decoder(vae_config)
+            self.upper_encoder = build_upper_encoder(vae_config) if self.hierarchical else None
+            self.upper_decoder = build_upper_decoder(vae_config) if self.hierarchical else None
         # The noise and the sample z are where a 16-bit float would cost most precision, and they are cheap.
         self.sampling = Sampling(seed=vae_config.seed, name="sampling", dtype="float32")
         # Dynamic binarization draws a fresh Bernoulli sample of each training digit at every use; its own
@@ -120,6 +132,16 @@ class VAE(keras.Model):
     @property
     def importance_weighted(self) -> bool:
         return self.vae_config.objective == "iwae"
+
+    @property
+    def hierarchical(self) -> bool:
+        return self.vae_config.architecture == "hierarchical"
+
+    @property
+    def noise_width(self) -> int:
+        """Standard normal numbers per digit and sample that draw its latent variables: z, or z1 and z2."""
+        lower = HIERARCHICAL_LOWER_LATENT_DIM if self.hierarchical else 0
+        return lower + self.vae_config.latent_dim
 
     @property
     def metrics(self):
@@ -142,14 +164,22 @@ class VAE(keras.Model):
     def build(self, input_shape=None):
         labels = [(None, CLASSES)] if self.vae_config.conditional else []
         self.encoder.build([(None, *IMAGE_SHAPE), *labels])
-        self.decoder.build([(None, self.vae_config.latent_dim), *labels])
+        if self.hierarchical:
+            self.decoder.build((None, HIERARCHICAL_LOWER_LATENT_DIM))
+            self.upper_encoder.build((None, HIERARCHICAL_LOWER_LATENT_DIM))
+            self.upper_decoder.build((None, self.vae_config.latent_dim))
+        else:
+            self.decoder.build([(None, self.vae_config.latent_dim), *labels])
         if self.pseudo_inputs is not None:
             self.pseudo_inputs.build()
         self.built = True
 
     def prior_components(self, training=False):
-        """The VampPrior's components: the encoder's (means, log-variances) at the pseudo-inputs, (K, d) each."""
-        means, log_vars = self.encoder(self.pseudo_inputs.images(), training=training)
+        """The VampPrior's components: the encoder's (means, log-variances) at the pseudo-inputs, (K, d) each. In the
+        hierarchical model they are `encode`'s, q(z2|z1) at the mean of q(z1|u_k), so that each component stays a
+        Gaussian and the prior over z2 a mixture with a closed-form density (Tomczak & Welling 2018 instead infer
+        z2 first)."""
+        means, log_vars = self.encode(self.pseudo_inputs.images(), training=training)
         return ops.cast(means, "float32"), ops.cast(log_vars, "float32")
 
     def log_prior(self, z, training=False):
@@ -184,16 +214,72 @@ class VAE(keras.Model):
         # Keras refuses a call whose inputs mix NumPy arrays and tensors.
         return [ops.convert_to_tensor(tensor), ops.one_hot(ops.cast(labels, "int32"), CLASSES, dtype="float32")]
 
-    def encode(self, images, labels=None, training=False):
-        """The parameters (z_mean, z_log_var) of q(z|x), or of q(z|x,y) given the labels y."""
+    def posterior(self, images, labels=None, training=False):
+        """The parameters (mean, log-variance) of q(z|x), or of q(z|x,y) given the labels y; of q(z1|x) in the
+        hierarchical model, whose q(z2|z1) depends on the sampled z1."""
         return self.encoder(self.conditioned(images, labels), training=training)
 
+    def encode(self, images, labels=None, training=False):
+        """The parameters (z_mean, z_log_var) of q(z|x), or of q(z|x,y) given the labels y. In the hierarchical
+        model those of q(z2|z1) at the mean of q(z1|x): where the top layer puts the images."""
+        z_mean, z_log_var = self.posterior(images, labels, training=training)
+        return self.upper_encoder(z_mean, training=training) if self.hierarchical else (z_mean, z_log_var)
+
     def decode(self, z, labels=None, training=False):
-        """The decoder's mean image, p(x|z) or p(x|z,y): Bernoulli pixel probabilities in [0, 1]."""
+        """The decoder's mean image, p(x|z) or p(x|z,y): Bernoulli pixel probabilities in [0, 1]. In the
+        hierarchical model z is the top layer, z2, decoded through the mean of p(z1|z2)."""
         return ops.sigmoid(self.decoder_logits(z, labels, training=training))
 
     def decoder_logits(self, z, labels=None, training=False):
+        if self.hierarchical:
+            z, _ = self.upper_decoder(z, training=training)
+        return self.pixel_logits(z, labels, training=training)
+
+    def pixel_logits(self, z, labels=None, training=False):
+        """The logits of p(x|z), or p(x|z1) in the hierarchical model, from the decoder's own input."""
         return ops.cast(self.decoder(self.conditioned(z, labels), training=training), "float32")
+
+    def latent_terms(self, inputs, posterior, noise, training=False):
+        """log p(x|h), log p(h) and log q(h|x), each a (samples, digits) tensor, at the latent variables h drawn
+        with `noise` (samples, digits, noise_width) from q, whose `posterior` parameters come from `posterior`:
+        h = z for one stochastic layer, h = (z1, z2) for the hierarchical model. `inputs` are the images, or
+        (images, labels) for a conditional model. The log importance weights are log p(x|h) + log p(h) - log q(h|x)
+        (Burda et al. 2015, equation 8)."""
+        mean, log_var = (ops.cast(parameter, "float32") for parameter in posterior)
+        if self.hierarchical:
+            return self.hierarchical_terms(inputs, mean, log_var, noise, training=training)
+
+        def log_likelihood(tiled_inputs, z):
+            tiled_images, tiled_labels = self.split_inputs(tiled_inputs)
+            return -reconstruction_loss(tiled_images, self.pixel_logits(z, tiled_labels, training=training))
+
+        log_prior = None if self.vae_config.prior == "gaussian" else lambda z: self.log_prior(z, training=training)
+        return importance_terms(log_likelihood, inputs, mean, log_var, noise, log_prior)
+
+    def hierarchical_terms(self, images, mean, log_var, noise, training=False):
+        """`latent_terms` of the two-layer model (Burda et al. 2015, section 5), with q(z1|x) given by `mean` and
+        `log_var`: log p(x|z1), log p(z1|z2) + log p(z2), and log q(z1|x) + log q(z2|z1)."""
+        import tensorflow as tf
+
+        lower, upper = HIERARCHICAL_LOWER_LATENT_DIM, self.vae_config.latent_dim
+        samples, count = tf.shape(noise)[0], tf.shape(noise)[1]
+        rows = samples * count
+        # Sample-major rows, as in `importance_terms`: row s * count + n holds sample s of digit n.
+        noise_1 = tf.reshape(noise[..., :lower], tf.stack([rows, lower]))
+        noise_2 = tf.reshape(noise[..., lower:], tf.stack([rows, upper]))
+        mean_1, log_var_1 = tf.tile(mean, tf.stack([samples, 1])), tf.tile(log_var, tf.stack([samples, 1]))
+        z1 = mean_1 + tf.exp(0.5 * log_var_1) * noise_1
+        mean_2, log_var_2 = (tf.cast(t, "float32") for t in self.upper_encoder(z1, training=training))
+        z2 = mean_2 + tf.exp(0.5 * log_var_2) * noise_2
+        prior_mean_1, prior_log_var_1 = self.upper_decoder(z2, training=training)
+        # (z - mean)^2 / sigma^2 is exactly noise^2, as in `importance_terms`.
+        log_q = -0.5 * tf.reduce_sum(tf.square(noise_1) + log_var_1 + LOG_TWO_PI, axis=1)
+        log_q -= 0.5 * tf.reduce_sum(tf.square(noise_2) + log_var_2 + LOG_TWO_PI, axis=1)
+        log_p = diagonal_normal_log_density(z1, prior_mean_1, prior_log_var_1) + self.log_prior(z2, training=training)
+        tiled_images = tf.tile(images, tf.concat([[samples], tf.ones([tf.rank(images) - 1], tf.int32)], axis=0))
+        log_p_x = -reconstruction_loss(tiled_images, self.pixel_logits(z1, training=training))
+        shape = tf.stack([samples, count])
+        return tf.reshape(log_p_x, shape), tf.reshape(log_p, shape), tf.reshape(log_q, shape)
 
     def call(self, inputs, training=False):
         """The reconstruction of the images from their latent mean, as probabilities (deterministic)."""
@@ -204,39 +290,33 @@ class VAE(keras.Model):
     def compute_losses(self, images, labels=None, training=False):
         """Per-image reconstruction loss and KL divergence, with one sample z ~ q(z|x) (or q(z|x,y)); for an IWAE
         run also minus the importance-weighted bound from `samples` draws, the first of which the reconstruction
-        loss uses (otherwise None). The KL divergence is analytic against N(0, I), estimated against the VampPrior."""
-        z_mean, z_log_var = self.encode(images, labels, training=training)
-        kl = kl_divergence(z_mean, z_log_var)
-        if not self.importance_weighted and self.vae_config.prior == "gaussian":
-            z = self.sampling([z_mean, z_log_var])
-            return reconstruction_loss(images, self.decoder_logits(z, labels, training=training)), kl, None
+        loss uses (otherwise None). The KL divergence is analytic against N(0, I) for one stochastic layer;
+        estimated at the sample against the VampPrior and in the hierarchical model, whose KL term is
+        log q(z1, z2|x) - log p(z1, z2)."""
+        posterior = self.posterior(images, labels, training=training)
+        analytic_kl = not self.hierarchical and self.vae_config.prior == "gaussian"
+        kl = kl_divergence(*posterior) if analytic_kl else None
+        if analytic_kl and not self.importance_weighted:
+            z = self.sampling(list(posterior))
+            return reconstruction_loss(images, self.pixel_logits(z, labels, training=training)), kl, None
         samples = self.vae_config.samples
         # Drawn batch-major from the sampling layer's generator (one stream of noise for a run, saved with it), then
         # sample-major for the decoder's one batched call of K x batch rows.
         noise = draw_for_global_batch(
             lambda shape: keras.random.normal(shape, seed=self.sampling.seed_generator),
-            (ops.shape(z_mean)[0], samples, self.vae_config.latent_dim),
+            (ops.shape(images)[0], samples, self.noise_width),
         )
         noise = ops.transpose(ops.cast(noise, "float32"), (1, 0, 2))
-
-        def log_likelihood(inputs, z):
-            tiled_images, tiled_labels = self.split_inputs(inputs)
-            return -reconstruction_loss(tiled_images, self.decoder_logits(z, tiled_labels, training=training))
-
         inputs = (images, labels) if self.vae_config.conditional else images
-        z_mean, z_log_var = ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32")
-        log_prior = None if self.vae_config.prior == "gaussian" else lambda z: self.log_prior(z, training=training)
-        log_p_x_given_z, log_p_z, log_q_z = importance_terms(
-            log_likelihood, inputs, z_mean, z_log_var, noise, log_prior
-        )
-        # The first sample's terms are the single-sample ELBO's; without a closed form (the VampPrior) its KL is
-        # estimated at that sample, log q(z|x) - log p(z), which is the KL in expectation.
-        reconstruction = -log_p_x_given_z[0]
-        if log_prior is not None:
-            kl = log_q_z[0] - log_p_z[0]
+        log_p_x_given_h, log_p_h, log_q_h = self.latent_terms(inputs, posterior, noise, training=training)
+        # The first sample's terms are the single-sample ELBO's; without a closed form its KL is estimated at that
+        # sample, log q(h|x) - log p(h), which is the KL in expectation.
+        reconstruction = -log_p_x_given_h[0]
+        if kl is None:
+            kl = log_q_h[0] - log_p_h[0]
         if not self.importance_weighted:
             return reconstruction, kl, None
-        log_weights = log_p_x_given_z + self.vae_config.beta * (log_p_z - log_q_z)
+        log_weights = log_p_x_given_h + self.vae_config.beta * (log_p_h - log_q_h)
         return reconstruction, kl, -importance_weighted_bound(log_weights)
 
     def training_inputs(self, images):

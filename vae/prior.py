@@ -57,12 +57,17 @@ def standard_normal_log_density(z):
     return -0.5 * ops.sum(ops.square(z) + LOG_TWO_PI, axis=-1)
 
 
+def diagonal_normal_log_density(x, mean, log_var):
+    """log N(x; mean, diag(exp(log_var))), summed over the last axis."""
+    x, mean, log_var = (ops.cast(t, "float32") for t in (x, mean, log_var))
+    return -0.5 * ops.sum(ops.square(x - mean) * ops.exp(-log_var) + log_var + LOG_TWO_PI, axis=-1)
+
+
 def mixture_log_density(z, means, log_vars):
     """log (1/K sum_k N(z; means_k, diag(exp(log_vars_k)))), over the last axis of z (..., d), for K components
     (K, d), by a stable logsumexp over the components."""
-    z = ops.cast(z, "float32")[..., None, :]  # (..., 1, d) against (K, d)
-    means, log_vars = ops.cast(means, "float32"), ops.cast(log_vars, "float32")
-    components = -0.5 * ops.sum(ops.square(z - means) * ops.exp(-log_vars) + log_vars + LOG_TWO_PI, axis=-1)
+    # z as (..., 1, d) against the components' (K, d).
+    components = diagonal_normal_log_density(ops.cast(z, "float32")[..., None, :], means, log_vars)
     return ops.logsumexp(components, axis=-1) - math.log(means.shape[0])
 
 

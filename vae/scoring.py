@@ -18,10 +18,8 @@ from vae.evaluation import (
     importance_weighted_metric_name,
     model_inputs,
     negative_elbo_terms,
+    of_vae,
     rows_of,
-    vae_encoder,
-    vae_log_likelihood,
-    vae_log_prior,
 )
 
 
@@ -34,14 +32,14 @@ def score_images(model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, see
     """
     images = scored_images(model, images)
     inputs = model_inputs(model, images, labels)
-    encode, log_likelihood, log_prior = vae_encoder(model), vae_log_likelihood(model), vae_log_prior(model)
     means, log_vars = [], []
     for start in range(0, len(images), EVALUATION_BATCH_SIZE):
-        mean, log_var = encode(rows_of(inputs, start, start + EVALUATION_BATCH_SIZE))
+        mean, log_var = model.encode(*model.split_inputs(rows_of(inputs, start, start + EVALUATION_BATCH_SIZE)))
         means.append(np.asarray(mean))
         log_vars.append(np.asarray(log_var))
-    reconstruction, kl = negative_elbo_terms(encode, log_likelihood, inputs, seed=seed, log_prior=log_prior)
-    log_marginal = importance_weighted_log_likelihood(encode, log_likelihood, inputs, k, seed=seed, log_prior=log_prior)
+    latent = of_vae(model)
+    reconstruction, kl = negative_elbo_terms(latent, inputs, seed=seed)
+    log_marginal = importance_weighted_log_likelihood(latent, inputs, k, seed=seed)
     return {
         "z_mean": np.concatenate(means),
         "z_log_var": np.concatenate(log_vars),
@@ -59,10 +57,9 @@ def classify(model, images, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0) -> tu
             "only a conditional run can name the label of an image: train one with vae-train --conditional"
         )
     images = scored_images(model, images)
-    encode, log_likelihood = vae_encoder(model), vae_log_likelihood(model)
     # Every image with every label in one call, label-major, so that the estimator is compiled once.
     every_label = (np.tile(images, (CLASSES, 1, 1, 1)), np.repeat(np.arange(CLASSES, dtype=np.int32), len(images)))
-    log_likelihoods = importance_weighted_log_likelihood(encode, log_likelihood, every_label, k, seed=seed)
+    log_likelihoods = importance_weighted_log_likelihood(of_vae(model), every_label, k, seed=seed)
     log_likelihoods = log_likelihoods.reshape(CLASSES, len(images)).T
     return np.argmax(log_likelihoods, axis=1), log_likelihoods
 
