@@ -898,6 +898,8 @@ CASES: list[Case] = [
          *NEW, *DATA], 2, "must be at most 268,435,456"),
     Case("train-vamp-conditional", "train", ["--prior", "vamp", "--pseudo-inputs", "10", "--conditional", *NEW,
          *DATA], 2, "carry no label"),
+    Case("train-hierarchical-conditional", "train", ["--arch", "hierarchical", "--conditional", *NEW, *DATA], 2,
+         "not for conditional runs"),
 ]
 # fmt: on
 

@@ -4,7 +4,8 @@
     python benchmarks/run.py --quick         # about 3 minutes, for regression checks
 
 Reports, as ratios inside one run (timings on a shared machine are noisy; compare ratios, not seconds):
-- training throughput, images per second, median of alternating windows of both loops;
+- training throughput, images per second, median of alternating windows of both loops, and what share of the
+  machine's measured peak (a 2048x2048 float32 matmul) that is, from the model's FLOPs per training image;
 - time to quality: wall seconds until the test negative ELBO first reaches the reference's final value;
 - latent-grid rendering: one batched decode of the 30x30 grid against 900 single `predict` calls;
 - `vae-train --help` and `vae-plot latent-grid` wall times (medians of whole commands);
@@ -99,6 +100,54 @@ def throughput_windows(dataset, windows: int, images_per_window: int) -> tuple[l
     return reference_rates, project_rates
 
 
+def forward_multiply_adds(model) -> int:
+    """Multiply-adds of one image's forward pass through the Dense and convolution layers of `model`'s encoder and
+    decoder, counted from the layers' shapes (a formula, not a profiler): a Dense layer in x out; a convolution
+    out_h x out_w x k_h x k_w x in_c x out_c; a transposed convolution in_h x in_w x k_h x k_w x in_c x out_c (each
+    input pixel scatters one kernel). Biases, activations and the loss are left out: they are a few percent."""
+    import keras
+
+    total = 0
+    for part in (model.encoder, model.decoder):
+        for layer in part.layers:
+            if isinstance(layer, keras.layers.Dense):
+                total += layer.kernel.shape[0] * layer.kernel.shape[1]
+            elif isinstance(layer, keras.layers.Conv2DTranspose):
+                _, height, width, _ = layer.input.shape
+                total += height * width * int(np.prod(layer.kernel.shape))
+            elif isinstance(layer, keras.layers.Conv2D):
+                _, height, width, _ = layer.output.shape
+                total += height * width * int(np.prod(layer.kernel.shape))
+    return total
+
+
+def training_flops_per_image() -> float:
+    """FLOPs of one training image of the default model: 2 per multiply-add, times 3 for the forward pass and the
+    backward pass's two products (the gradients of the inputs and of the weights), the usual estimate."""
+    from vae.config import VAEConfig
+    from vae.model import VAE
+
+    model = VAE(VAEConfig())
+    model.build()
+    return 3 * 2 * forward_multiply_adds(model)
+
+
+def matmul_peak_gflops(size: int = 2048, repeats: int = 7) -> float:
+    """The measured peak: GFLOP/s of a size x size float32 matmul in TensorFlow on this machine (2 n^3 FLOPs), the
+    median of `repeats` after a warm-up."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((size, size), seed=(1, 2))
+    b = tf.random.stateless_normal((size, size), seed=(3, 4))
+    tf.linalg.matmul(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        tf.linalg.matmul(a, b).numpy()
+        times.append(time.perf_counter() - started)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
 def latent_grid_seconds(run_dir: Path, single_calls: int) -> tuple[float, float]:
     """One batched decode of the 30x30 grid, and 900 single `predict` calls (extrapolated from `single_calls`)."""
     import vae
@@ -152,6 +201,9 @@ def main(quick: bool, data_dir: Path, output: Path, show: Path | None) -> None:
     help_seconds = command_seconds([sys.executable, "-m", "vae_scripts.train", "--help"], repeats=5)
     click.echo(f"vae-train --help: {help_seconds:.2f} s", err=True)
 
+    peak = matmul_peak_gflops()
+    flops_per_image = training_flops_per_image()
+    click.echo(f"matmul peak {peak:.1f} GFLOP/s; {flops_per_image / 1e6:.1f} MFLOP per training image", err=True)
     reference_rates, project_rates = throughput_windows(
         dataset, windows=3 if quick else 7, images_per_window=3200 if quick else 6400
     )
@@ -195,6 +247,11 @@ def main(quick: bool, data_dir: Path, output: Path, show: Path | None) -> None:
                 "per_epoch_wall_seconds": history["wall_seconds"],
             },
             "throughput_ratio": project_rate / reference_rate,
+            "matmul_peak_gflops": peak,
+            "training_flops_per_image": flops_per_image,
+            # The share of the measured peak that each loop's training step sustains, in alternating windows.
+            "reference_peak_fraction": reference_rate * flops_per_image / (peak * 1e9),
+            "project_peak_fraction": project_rate * flops_per_image / (peak * 1e9),
             "time_to_quality_ratio": project_time / reference_time if project_time and reference_time else None,
             "latent_grid": {"batched_seconds": batched, "single_predict_seconds": single, "speedup": single / batched},
             "vae_train_help_seconds": help_seconds,
@@ -255,6 +312,12 @@ def table(results: dict) -> str:
         ("vae-plot latent-grid (whole command)", "", f"{results['vae_plot_latent_grid_seconds']:.2f} s", ""),
         ("peak RSS while training", "", f"{project['peak_rss_mb']:.0f} MB", ""),
     ]
+    if "matmul_peak_gflops" in results:  # results files from before it was measured lack the row
+        rows.insert(2, (
+            f"training step, share of the {results['matmul_peak_gflops']:.0f} GFLOP/s matmul peak "
+            f"({results['training_flops_per_image'] / 1e6:.1f} MFLOP/image)",
+            f"{results['reference_peak_fraction']:.0%}", f"{results['project_peak_fraction']:.0%}", "",
+        ))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")

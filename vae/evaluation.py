@@ -4,9 +4,9 @@ The ELBO is a lower bound on log p(x) whose gap, KL(q(z|x) || p(z|x)), depends o
 models cannot be ranked by it alone. The importance-weighted estimate with k samples (Burda et al. 2015) is a
 tighter bound that approaches log p(x) as k grows, and is the number the VAE literature compares.
 
-The estimators take plain callables (an encoder returning the mean and log-variance of a diagonal Gaussian q(z|x),
-and log p(x|z)), so they can be checked against a model whose log p(x) is known in closed form; `evaluate` plugs in
-a trained VAE. What they score may be images alone or a tuple (images, labels): a conditional VAE's callables take
+The estimators take a `LatentVariableModel` of plain callables: `single_layer` makes one from an encoder returning
+the mean and log-variance of a diagonal Gaussian q(z|x) and log p(x|z), so they can be checked against a model whose
+log p(x) is known in closed form; `of_vae` makes one of a trained VAE, with one stochastic layer or two. What they score may be images alone or a tuple (images, labels): a conditional VAE's callables take
 the tuple, and the same computation then estimates log p(x|y). Under the binarized protocol log p(x|z) is an exact Bernoulli log-likelihood and the result is the
 literature's test NLL; on grayscale digits the Bernoulli "likelihood" is not normalised over [0, 1], so the same
 computation gives a bound on a BCE objective and is reported as such, never as a log-likelihood.

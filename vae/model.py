@@ -82,12 +82,6 @@ def importance_terms(log_likelihood, inputs, mean, log_var, noise, log_prior=Non
     return log_p_x_given_z, log_p_z, log_q_z
 
 
-def log_importance_weights(log_likelihood, inputs, mean, log_var, noise, log_prior=None):
-    """log p(x|z) + log p(z) - log q(z|x) (see `importance_terms`), as a (samples, digits) tensor."""
-    log_p_x_given_z, log_p_z, log_q_z = importance_terms(log_likelihood, inputs, mean, log_var, noise, log_prior)
-    return log_p_x_given_z + log_p_z - log_q_z
-
-
 def importance_weighted_bound(log_weights):
     """Per digit, log (1/K) sum_k w_k from the (K, digits) log weights, by a stable logsumexp (Burda et al. 2015,
     equation 8). It equals the ELBO's single-sample estimate at K = 1 and does not decrease in K, in expectation."""
