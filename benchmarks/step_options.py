@@ -1,0 +1,114 @@
+"""What makes the default training step faster on this CPU? Candidate settings, in alternating windows in one process.
+
+    python benchmarks/step_options.py                 # about 3 minutes on 2 CPU cores
+    python benchmarks/step_options.py --windows 9
+
+Each variant trains its own copy of the default model (`vae-train` with its defaults, the keras.io architecture) on
+the same digits, one window of `--images` digits at a time, the variants taking turns so that a slow spell of the
+machine hits them all; the table gives each variant's median images per second, its ratio to the default, and the
+share of the measured matmul peak it sustains (`run.py`'s FLOPs per image and peak). Throughput only: a variant that
+changes the numbers (bfloat16, a larger batch) must also keep the quality, which only a full run shows.
+
+Writes the results as JSON (--output) and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import click
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+# name: (dtype policy, batch size, with the per-step divergence check)
+VARIANTS = {
+    "default (float32, batch 128)": ("float32", 128, True),
+    "without the divergence check": ("float32", 128, False),
+    "mixed_bfloat16": ("mixed_bfloat16", 128, True),
+    "batch 256": ("float32", 256, True),
+    "batch 512": ("float32", 512, True),
+}
+
+
+@click.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    envvar="VAE_DATA_DIR",
+    required=True,
+    help="The full MNIST IDX files (env VAE_DATA_DIR).",
+)
+@click.option("--windows", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--images", type=click.IntRange(min=512), default=6144, show_default=True, help="Digits per window.")
+@click.option("--output", type=click.Path(path_type=Path), default=ROOT / "step_options.json", show_default=True)
+def main(data_dir: Path, windows: int, images: int, output: Path) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from run import machine, matmul_peak_gflops, training_flops_per_image
+
+    from vae import storage
+    from vae.config import VAEConfig
+    from vae.data import load_dataset, steps_per_epoch, training_dataset
+    from vae.training import DivergenceGuard, build_model
+
+    dataset = load_dataset("mnist", data_dir)
+    digits = dataset.train_images[:images]
+    peak, flops = matmul_peak_gflops(), training_flops_per_image()
+    runs = {}
+    for name, (policy, batch_size, guard) in VARIANTS.items():
+        config = VAEConfig(batch_size=batch_size)
+        steps = steps_per_epoch(len(digits), batch_size)
+        model = build_model(config, steps, dtype_policy=policy)
+        data = training_dataset(digits, batch_size, config.seed, 0, windows + 1)
+        callbacks = [DivergenceGuard()] if guard else []
+        runs[name] = (model, data, steps, callbacks)
+
+    def window(name):
+        model, data, steps, callbacks = runs[name]
+        started = time.perf_counter()
+        model.fit(data, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0, callbacks=callbacks)
+        return len(digits) / (time.perf_counter() - started)
+
+    for name in VARIANTS:  # a warm-up window each: tracing and the first allocations
+        window(name)
+    rates = {name: [] for name in VARIANTS}
+    for index in range(windows):
+        for name in VARIANTS:
+            rates[name].append(window(name))
+        click.echo(f"window {index + 1}/{windows}: " + ", ".join(f"{rates[n][-1]:.0f}" for n in VARIANTS), err=True)
+
+    default = statistics.median(rates[next(iter(VARIANTS))])
+    results = {
+        "date": date.today().isoformat(),
+        "machine": machine(),
+        "matmul_peak_gflops": peak,
+        "training_flops_per_image": flops,
+        "images_per_window": len(digits),
+        "variants": {
+            name: {
+                "images_per_second": statistics.median(values),
+                "windows": values,
+                "ratio_to_default": statistics.median(values) / default,
+                "peak_fraction": statistics.median(values) * flops / (peak * 1e9),
+            }
+            for name, values in rates.items()
+        },
+    }
+    storage.write_json(output, results)
+    click.echo(f"{results['date']}, {results['machine']}; matmul peak {peak:.0f} GFLOP/s, {flops / 1e6:.1f} MFLOP per "
+               f"training image; medians of {windows} alternating windows of {len(digits)} digits")
+    click.echo("| variant | images/s | ratio | share of the peak |")
+    click.echo("|---|---|---|---|")
+    for name, result in results["variants"].items():
+        click.echo(f"| {name} | {result['images_per_second']:.0f} | {result['ratio_to_default']:.2f}x | "
+                   f"{result['peak_fraction']:.0%} |")
+    click.echo(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
