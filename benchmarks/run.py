@@ -60,7 +60,7 @@ def run_project(run_dir: Path, data_dir: Path, epochs: int) -> tuple[dict, float
 
 def seconds_to_reach(losses: list[float], seconds: list[float], target: float) -> float | None:
     for loss, elapsed in zip(losses, seconds):
-        if loss <= target:
+        if loss is not None and loss <= target:  # None: an epoch whose test split was not scored
             return elapsed
     return None
 

@@ -55,6 +55,12 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
     "cosine: one epoch of warm-up, then a cosine decay to 1 %. constant: the keras.io example's.",
 )
 @config_option(
+    "eval_every",
+    click.IntRange(min=1),
+    "Score the test split after every N-th epoch and after the last; 1 scores every epoch. The history holds null "
+    "for the epochs in between.",
+)
+@config_option(
     "architecture",
     click.Choice(ARCHITECTURES),
     "conv: the keras.io model. mlp: two dense layers of 512, cheap to evaluate with large --k. hierarchical: two "

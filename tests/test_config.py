@@ -24,6 +24,7 @@ def test_config_is_frozen():
         ({"batch_size": 0}, "batch_size must be at least 1"),
         ({"learning_rate": -1e-3}, "learning_rate must be a finite number > 0"),
         ({"learning_rate": float("nan")}, "learning_rate must be a finite number > 0"),
+        ({"eval_every": 0}, "eval_every must be at least 1, got 0"),
         ({"latent_dim": 0}, "latent_dim must be at least 1"),
         ({"beta": -1.0}, "beta must be a finite number >= 0"),
         ({"dataset": "cifar10"}, "dataset must be one of mnist, fashion-mnist"),

@@ -289,3 +289,29 @@ def test_damaged_histories_are_named(run_copy, history, message):
         path.write_text(history if isinstance(history, str) else json.dumps(history))
     with pytest.raises(storage.RunError, match=rf"history.json is damaged \({re.escape(message)}"):
         storage.read_history(run_copy)
+
+
+def test_eval_every_scores_every_nth_epoch_and_the_last_and_resumes(monkeypatch, tmp_path, tiny_config, subset):
+    """--eval-every 2 over 3 epochs scores the test split after epochs 2 and 3; epoch 1 holds null. A run stopped
+    after its unscored first epoch resumes to the same weights and history, and the history plot leaves the gap."""
+    from vae import plots
+
+    config = tiny_config.replace(epochs=3, eval_every=2, limit=128)
+    assert config.scored_epochs() == [2, 3]
+    whole = train(config, subset, tmp_path / "whole", verbose=0)
+    history = whole.history
+    assert len(history["loss"]) == 3 and history["test_loss"][0] is None
+    assert all(isinstance(value, float) for value in history["test_loss"][1:])
+    assert whole.test_metrics["loss"] == history["test_loss"][-1]
+    _, _, saved = storage.load_run(tmp_path / "whole")
+    assert saved["test_loss"] == history["test_loss"]
+    plots.plot_history(saved, config, tmp_path / "history.png")
+
+    run_dir = train_stopped_after_first_epoch(monkeypatch, config, subset, tmp_path / "stopped")
+    assert storage.read_checkpoint(run_dir).history["test_kl_loss"] == [None]
+    resumed = train(config, subset, run_dir, resume=True, verbose=0)
+    assert resumed.history["test_loss"] == history["test_loss"]
+    for first, second in zip(weights_of(run_dir), weights_of(tmp_path / "whole")):
+        np.testing.assert_array_equal(first, second)
+    with pytest.raises(UsageError, match="--snapshots needs --eval-every 1"):
+        train(config, subset, tmp_path / "snapshots", snapshots=True, verbose=0)

@@ -96,6 +96,9 @@ class VAEConfig:
     batch_size: int = 128
     learning_rate: float = 3e-3
     schedule: str = "cosine"
+    # The test split is scored after every eval_every-th epoch and after the last. Scoring draws sampling noise from
+    # the run's stream, so it is part of what a seed's numbers depend on, and a field of the config.
+    eval_every: int = 1
 
     def __post_init__(self) -> None:
         _check_type(self)
@@ -152,8 +155,14 @@ class VAEConfig:
                 )
         elif self.pseudo_inputs != 0:
             raise UsageError(f"pseudo_inputs {self.pseudo_inputs} needs prior vamp")
+        if self.eval_every < 1:
+            raise UsageError(f"eval_every must be at least 1, got {self.eval_every}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise UsageError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
+
+    def scored_epochs(self) -> list[int]:
+        """The epochs, counted from 1, after which the test split is scored: every `eval_every`-th and the last."""
+        return [epoch for epoch in range(1, self.epochs + 1) if epoch % self.eval_every == 0 or epoch == self.epochs]
 
     def replace(self, **changes: Any) -> VAEConfig:
         """A copy with some fields changed, validated like a new config."""
@@ -208,6 +217,7 @@ def _check_type(config: VAEConfig) -> None:
         "samples": (int,),
         "prior": (str,),
         "pseudo_inputs": (int,),
+        "eval_every": (int,),
     }
     for name, types in expected.items():
         value = getattr(config, name)
@@ -224,6 +234,13 @@ def _describe(types: tuple[type, ...]) -> str:
 
 
 # Fields added after the first release, with the value a run saved without them had: it loads as what it was.
-ADDED_FIELDS = {"conditional": False, "objective": "elbo", "samples": 1, "prior": "gaussian", "pseudo_inputs": 0}
+ADDED_FIELDS = {
+    "conditional": False,
+    "objective": "elbo",
+    "samples": 1,
+    "prior": "gaussian",
+    "pseudo_inputs": 0,
+    "eval_every": 1,
+}
 # Every field at its default: what the commands show and use when an option is not given.
 DEFAULTS = VAEConfig()

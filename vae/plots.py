@@ -318,9 +318,10 @@ def plot_history(history: dict, config, path) -> Path:
     for ax, (key, title, unit) in zip(axes, history_panels(config)):
         later = []
         for prefix, name in (("", "train"), ("test_", "test")):
-            values = history.get(prefix + key, [])
-            ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
-            later += values[1:]
+            # Epochs whose test split was not scored (--eval-every) hold None and are left out.
+            points = [(epoch, value) for epoch, value in enumerate(history.get(prefix + key, []), start=1) if value is not None]
+            ax.plot([epoch for epoch, _ in points], [value for _, value in points], marker="o", markersize=3, label=name)
+            later += [value for epoch, value in points if epoch > 1]
         if key != "kl_loss" and len(later) > 4:
             # The first epoch's loss is far above the rest; cut it off so the later progress stays visible.
             low, high = min(later), max(later)

@@ -324,18 +324,22 @@ def read_history(run_dir: str | os.PathLike) -> dict[str, list[float]]:
 
 def check_history(values: Any) -> dict[str, list[float]]:
     """A history as training writes it: the train and test losses (`HISTORY_KEYS`) and any other per-epoch series,
-    all finite and all as long as each other, at least one epoch; a ValueError says what is wrong."""
+    all finite and all as long as each other, at least one epoch; a ValueError says what is wrong. A test series holds
+    null (None) for the epochs whose test split was not scored (`VAEConfig.eval_every`)."""
     if not isinstance(values, dict):
         raise ValueError(f"a history must be a JSON object, got {type(values).__name__}")
     missing = [key for key in HISTORY_KEYS if key not in values]
     if missing:
         raise ValueError(f"no {', '.join(missing)}")
-    history = {str(key): [float(value) for value in series] for key, series in values.items()}
+    history = {
+        str(key): [None if value is None and str(key).startswith("test_") else float(value) for value in series]
+        for key, series in values.items()
+    }
     lengths = {len(series) for series in history.values()}
     if len(lengths) != 1 or lengths == {0}:
         raise ValueError(f"the series must hold one value per epoch, at least one, got lengths {sorted(lengths)}")
     for key, series in history.items():
-        if not all(math.isfinite(value) for value in series):
+        if not all(value is None or math.isfinite(value) for value in series):
             raise ValueError(f"{key} holds a non-finite value")
     return history
 

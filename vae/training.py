@@ -158,6 +158,9 @@ def train(
         snapshots = snapshots or (run_dir / SNAPSHOTS_DIR).is_dir()
     if snapshots:
         check_latent_dim(config.latent_dim)
+        if config.eval_every != 1:
+            raise UsageError(f"--snapshots needs --eval-every 1 (each snapshot shows its epoch's test loss), got "
+                             f"{config.eval_every}")
     options = dict(resume=resume, verbose=verbose, precision=precision, snapshots=snapshots, profile=profile)
     if not chief:
         return _train(config, dataset, run_dir, distribution_strategy, chief=False, **options)
@@ -228,6 +231,7 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
             initial_epoch=initial_epoch,
             steps_per_epoch=steps,
             validation_data=test_data,
+            validation_freq=config.scored_epochs(),
             callbacks=callbacks,
             shuffle=False,  # the dataset shuffles itself, per epoch and seeded
             verbose=verbose,
@@ -373,6 +377,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
             # Keras calls the validation split "val_"; here it is the test split.
             name = "test_" + key[len("val_") :] if key.startswith("val_") else key
             self.history.setdefault(name, []).append(float(value))
+            # An epoch whose test split was not scored (--eval-every) holds null in the test series.
+            if not key.startswith("val_") and "val_" + key not in logs:
+                self.history.setdefault("test_" + key, []).append(None)
         elapsed = self.elapsed_before + time.perf_counter() - self.started_at
         self.history.setdefault("wall_seconds", []).append(round(elapsed, 3))
         storage.save_checkpoint(self.run_dir, self.model, self.config, epoch + 1, self.history)
