@@ -94,10 +94,12 @@ def markdown(results: dict) -> str:
     required=True,
     help="The full MNIST IDX files (env VAE_DATA_DIR).",
 )
-@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reproduce-runs"),
-              show_default=True)
-@click.option("--output", type=click.Path(path_type=Path), default=Path(__file__).parent / "reproduce.json",
-              show_default=True)
+@click.option(
+    "--work-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reproduce-runs"), show_default=True
+)
+@click.option(
+    "--output", type=click.Path(path_type=Path), default=Path(__file__).parent / "reproduce.json", show_default=True
+)
 def main(rows: tuple[str, ...], data_dir: Path, work_dir: Path, output: Path) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from vae.storage import write_json

@@ -100,13 +100,17 @@ def main(data_dir: Path, windows: int, images: int, output: Path) -> None:
         },
     }
     storage.write_json(output, results)
-    click.echo(f"{results['date']}, {results['machine']}; matmul peak {peak:.0f} GFLOP/s, {flops / 1e6:.1f} MFLOP per "
-               f"training image; medians of {windows} alternating windows of {len(digits)} digits")
+    click.echo(
+        f"{results['date']}, {results['machine']}; matmul peak {peak:.0f} GFLOP/s, {flops / 1e6:.1f} MFLOP per "
+        f"training image; medians of {windows} alternating windows of {len(digits)} digits"
+    )
     click.echo("| variant | images/s | ratio | share of the peak |")
     click.echo("|---|---|---|---|")
     for name, result in results["variants"].items():
-        click.echo(f"| {name} | {result['images_per_second']:.0f} | {result['ratio_to_default']:.2f}x | "
-                   f"{result['peak_fraction']:.0%} |")
+        click.echo(
+            f"| {name} | {result['images_per_second']:.0f} | {result['ratio_to_default']:.2f}x | "
+            f"{result['peak_fraction']:.0%} |"
+        )
     click.echo(f"wrote {output}")
 
 

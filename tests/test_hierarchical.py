@@ -66,7 +66,7 @@ def test_the_importance_weighted_estimate_matches_numpy(hierarchical_run, subset
     z2 = mean_2 + np.exp(0.5 * log_var_2) * noise[..., lower:]
     prior_mean, prior_log_var = gaussian_heads(model.upper_decoder, z2, "z1_mean", "z1_log_var")
     pseudo_inputs = np.asarray(model.pseudo_inputs.images(), np.float64).reshape(10, -1)
-    pseudo_mean, pseudo_log_var = gaussian_heads(model.encoder, pseudo_inputs, "z_mean", "z_log_var")
+    pseudo_mean, _ = gaussian_heads(model.encoder, pseudo_inputs, "z_mean", "z_log_var")  # the means only
     component_means, component_log_vars = gaussian_heads(model.upper_encoder, pseudo_mean, "z_mean", "z_log_var")
     components = log_normal(z2[..., None, :], component_means, component_log_vars)
     log_p_z2 = np.log(np.mean(np.exp(components), axis=-1))
