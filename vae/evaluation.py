@@ -96,7 +96,7 @@ def of_vae(model) -> LatentVariableModel:
         posterior=lambda inputs: model.posterior(*model.split_inputs(inputs)),
         terms=model.latent_terms,
         noise_width=model.noise_width,
-        analytic_kl=not model.hierarchical and model.vae_config.prior == "gaussian",
+        analytic_kl=model.analytic_kl,
     )
 
 

@@ -132,6 +132,11 @@ class VAE(keras.Model):
         return self.vae_config.architecture == "hierarchical"
 
     @property
+    def analytic_kl(self) -> bool:
+        """Whether the KL term has a closed form: one stochastic layer under the standard normal prior."""
+        return not self.hierarchical and self.vae_config.prior == "gaussian"
+
+    @property
     def noise_width(self) -> int:
         """Standard normal numbers per digit and sample that draw its latent variables: z, or z1 and z2."""
         lower = HIERARCHICAL_LOWER_LATENT_DIM if self.hierarchical else 0
@@ -288,9 +293,8 @@ class VAE(keras.Model):
         estimated at the sample against the VampPrior and in the hierarchical model, whose KL term is
         log q(z1, z2|x) - log p(z1, z2)."""
         posterior = self.posterior(images, labels, training=training)
-        analytic_kl = not self.hierarchical and self.vae_config.prior == "gaussian"
-        kl = kl_divergence(*posterior) if analytic_kl else None
-        if analytic_kl and not self.importance_weighted:
+        kl = kl_divergence(*posterior) if self.analytic_kl else None
+        if self.analytic_kl and not self.importance_weighted:
             z = self.sampling(list(posterior))
             return reconstruction_loss(images, self.pixel_logits(z, labels, training=training)), kl, None
         samples = self.vae_config.samples
