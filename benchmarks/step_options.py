@@ -1,6 +1,6 @@
 """What makes the default training step faster on this CPU? Candidate settings, in alternating windows in one process.
 
-    python benchmarks/step_options.py                 # about 3 minutes on 2 CPU cores
+    python benchmarks/step_options.py                 # about 7 minutes on 2 CPU cores
     python benchmarks/step_options.py --windows 9
 
 Each variant trains its own copy of the default model (`vae-train` with its defaults, the keras.io architecture) on
