@@ -21,6 +21,8 @@ DATASETS = ("mnist", "fashion-mnist")
 # HIERARCHICAL_LOWER_LATENT_DIM dimensions, as in that paper, and z2, the top, has `latent_dim`.
 ARCHITECTURES = ("conv", "mlp", "hierarchical")
 HIERARCHICAL_LOWER_LATENT_DIM = 100
+# The architectures whose encoder and decoder also take a label (a conditional VAE).
+CONDITIONAL_ARCHITECTURES = ("conv", "mlp")
 SCHEDULES = ("cosine", "constant")
 # What training maximises: the ELBO (Kingma & Welling 2013), or the importance-weighted bound with `samples` draws
 # per digit (Burda et al. 2015).
@@ -104,8 +106,11 @@ class VAEConfig:
         _check_type(self)
         if self.architecture not in ARCHITECTURES:
             raise UsageError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
-        if self.architecture == "hierarchical" and self.conditional:
-            raise UsageError("architecture hierarchical is not for conditional runs; use conv or mlp with --conditional")
+        if self.conditional and self.architecture not in CONDITIONAL_ARCHITECTURES:
+            raise UsageError(
+                f"architecture {self.architecture} is not for conditional runs; use "
+                f"{' or '.join(CONDITIONAL_ARCHITECTURES)} with --conditional"
+            )
         if self.schedule not in SCHEDULES:
             raise UsageError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.dataset not in DATASETS:
