@@ -898,6 +898,9 @@ CASES: list[Case] = [
          *NEW, *DATA], 2, "must be at most 268,435,456"),
     Case("train-vamp-conditional", "train", ["--prior", "vamp", "--pseudo-inputs", "10", "--conditional", *NEW,
          *DATA], 2, "carry no label"),
+    Case("train-eval-every-zero", "train", ["--eval-every", "0", *NEW, *DATA], 2, "--eval-every"),
+    Case("train-eval-every-snapshots", "train", ["--eval-every", "2", "--snapshots", *NEW, *DATA], 2,
+         "needs --eval-every 1"),
     Case("train-hierarchical-conditional", "train", ["--arch", "hierarchical", "--conditional", *NEW, *DATA], 2,
          "not for conditional runs"),
 ]

@@ -24,6 +24,9 @@ from pathlib import Path
 
 import click
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from options import data_dir_option  # noqa: E402
+
 PARTS = {
     "a": {
         "name": "default 2-D model, grayscale (test negative ELBO)",
@@ -49,13 +52,7 @@ def run(command: list[str]) -> float:
 
 @click.command()
 @click.option("--part", type=click.Choice(["a", "b", "both"]), default="both", show_default=True)
-@click.option(
-    "--data-dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    envvar="VAE_DATA_DIR",
-    required=True,
-    help="The full MNIST IDX files (env VAE_DATA_DIR).",
-)
+@data_dir_option
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("quality-runs"),
               show_default=True)
 @click.option("--output", type=click.Path(path_type=Path), default=Path(__file__).parent / "quality.json",

@@ -25,6 +25,9 @@ from pathlib import Path
 
 import click
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from options import data_dir_option  # noqa: E402
+
 # The literature protocol shared by every row: binarized digits, the MLP encoder and decoder, a 50-D (top) latent.
 PROTOCOL = ["--binarize", "--latent-dim", "50", "--batch-size", "128", "--learning-rate", "1e-3"]
 EVALUATION_SAMPLES = 1000
@@ -98,13 +101,7 @@ def markdown(results: dict) -> str:
 
 @click.command()
 @click.option("--row", "rows", type=click.Choice(list(ROWS)), multiple=True, help="Rows to run (default: all).")
-@click.option(
-    "--data-dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    envvar="VAE_DATA_DIR",
-    required=True,
-    help="The full MNIST IDX files (env VAE_DATA_DIR).",
-)
+@data_dir_option
 @click.option(
     "--work-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reproduce-runs"), show_default=True
 )

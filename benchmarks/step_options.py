@@ -25,6 +25,7 @@ import click
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+from options import data_dir_option  # noqa: E402
 
 # name: (dtype policy, batch size, with the per-step divergence check)
 VARIANTS = {
@@ -37,13 +38,7 @@ VARIANTS = {
 
 
 @click.command()
-@click.option(
-    "--data-dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    envvar="VAE_DATA_DIR",
-    required=True,
-    help="The full MNIST IDX files (env VAE_DATA_DIR).",
-)
+@data_dir_option
 @click.option("--windows", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--images", type=click.IntRange(min=512), default=6144, show_default=True, help="Digits per window.")
 @click.option("--output", type=click.Path(path_type=Path), default=ROOT / "step_options.json", show_default=True)

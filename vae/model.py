@@ -67,9 +67,7 @@ def importance_terms(log_likelihood, inputs, mean, log_var, noise, log_prior=Non
     z = mean + tf.exp(0.5 * log_var) * noise
     # Sample-major rows: row s * count + n holds sample s of digit n, so the images (and labels) are tiled the same
     # way.
-    tiled = tf.nest.map_structure(
-        lambda rows: tf.tile(rows, tf.concat([[samples], tf.ones([tf.rank(rows) - 1], tf.int32)], axis=0)), inputs
-    )
+    tiled = tf.nest.map_structure(lambda rows: tile_samples(rows, samples), inputs)
     flat_z = tf.reshape(z, tf.stack([samples * count, tf.shape(z)[2]]))
     log_p_x_given_z = tf.reshape(tf.cast(log_likelihood(tiled, flat_z), mean.dtype), tf.stack([samples, count]))
     log_two_pi = tf.constant(LOG_TWO_PI, mean.dtype)
@@ -80,6 +78,13 @@ def importance_terms(log_likelihood, inputs, mean, log_var, noise, log_prior=Non
     # (z - mean)^2 / sigma^2 is exactly noise^2; using it avoids dividing by a tiny variance.
     log_q_z = -0.5 * tf.reduce_sum(tf.square(noise) + log_var + log_two_pi, axis=2)
     return log_p_x_given_z, log_p_z, log_q_z
+
+
+def tile_samples(rows, samples):
+    """`rows` repeated `samples` times along the first axis: row s * count + n is row n, for sample s."""
+    import tensorflow as tf
+
+    return tf.tile(rows, tf.concat([[samples], tf.ones([tf.rank(rows) - 1], tf.int32)], axis=0))
 
 
 def importance_weighted_bound(log_weights):
@@ -266,7 +271,7 @@ class VAE(keras.Model):
         # Sample-major rows, as in `importance_terms`: row s * count + n holds sample s of digit n.
         noise_1 = tf.reshape(noise[..., :lower], tf.stack([rows, lower]))
         noise_2 = tf.reshape(noise[..., lower:], tf.stack([rows, upper]))
-        mean_1, log_var_1 = tf.tile(mean, tf.stack([samples, 1])), tf.tile(log_var, tf.stack([samples, 1]))
+        mean_1, log_var_1 = tile_samples(mean, samples), tile_samples(log_var, samples)
         z1 = mean_1 + tf.exp(0.5 * log_var_1) * noise_1
         mean_2, log_var_2 = (tf.cast(t, "float32") for t in self.upper_encoder(z1, training=training))
         z2 = mean_2 + tf.exp(0.5 * log_var_2) * noise_2
@@ -275,8 +280,7 @@ class VAE(keras.Model):
         log_q = -0.5 * tf.reduce_sum(tf.square(noise_1) + log_var_1 + LOG_TWO_PI, axis=1)
         log_q -= 0.5 * tf.reduce_sum(tf.square(noise_2) + log_var_2 + LOG_TWO_PI, axis=1)
         log_p = diagonal_normal_log_density(z1, prior_mean_1, prior_log_var_1) + self.log_prior(z2, training=training)
-        tiled_images = tf.tile(images, tf.concat([[samples], tf.ones([tf.rank(images) - 1], tf.int32)], axis=0))
-        log_p_x = -reconstruction_loss(tiled_images, self.pixel_logits(z1, training=training))
+        log_p_x = -reconstruction_loss(tile_samples(images, samples), self.pixel_logits(z1, training=training))
         shape = tf.stack([samples, count])
         return tf.reshape(log_p_x, shape), tf.reshape(log_p, shape), tf.reshape(log_q, shape)
 
