@@ -46,16 +46,24 @@ def command_seconds(command: list[str], repeats: int) -> float:
     return statistics.median(times)
 
 
-def run_project(run_dir: Path, data_dir: Path, epochs: int) -> tuple[dict, float]:
-    """`vae-train` with its defaults in a child process; returns its history and its peak RSS in MB."""
+def run_project(run_dir: Path, data_dir: Path, epochs: int) -> tuple[dict, float, dict]:
+    """`vae-train --profile` with its defaults in a child process; returns its history, its peak RSS in MB, and its
+    phase profile with the seconds from the end of its last epoch to its exit, as seen from outside the process."""
     command = [sys.executable, "-m", "vae_scripts.train", "--epochs", str(epochs), "--run-dir", str(run_dir)]
-    command += ["--data-dir", str(data_dir), "--verbose", "0"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    if status != 0:
-        raise SystemExit(f"vae-train failed: {process.stderr.read().decode()}")
+    command += ["--data-dir", str(data_dir), "--verbose", "0", "--profile"]
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        if status != 0:
+            errors.seek(0)
+            raise SystemExit(f"vae-train failed: {errors.read().decode()}")
     history = json.loads((run_dir / "history.json").read_text())
-    return history, usage.ru_maxrss / 1024  # Linux reports kilobytes
+    phases = json.loads((run_dir / "profile.json").read_text())
+    last_epoch_end = max(p["start"] + p["seconds"] for p in phases if p["phase"].startswith("epoch "))
+    profile = {"phases": phases, "process_wall_seconds": wall, "last_epoch_to_exit_seconds": wall - last_epoch_end}
+    return history, usage.ru_maxrss / 1024, profile  # Linux reports kilobytes
 
 
 def seconds_to_reach(losses: list[float], seconds: list[float], target: float) -> float | None:
@@ -214,7 +222,7 @@ def main(quick: bool, data_dir: Path, output: Path, show: Path | None) -> None:
     target = reference_records[-1]["total_loss"]
     click.echo(f"training the project for {epochs} epochs...", err=True)
     run_dir = work / "project"
-    history, peak_rss_mb = run_project(run_dir, data_dir, epochs)
+    history, peak_rss_mb, profile = run_project(run_dir, data_dir, epochs)
 
     reference_time = seconds_to_reach(
         [r["total_loss"] for r in reference_records], [r["wall_seconds"] for r in reference_records], target
@@ -243,6 +251,7 @@ def main(quick: bool, data_dir: Path, output: Path, show: Path | None) -> None:
                 "seconds_to_target": project_time,
                 "epoch_reaching_target": next((i + 1 for i, v in enumerate(history["test_loss"]) if v <= target), None),
                 "peak_rss_mb": peak_rss_mb,
+                "profile": profile,
                 "per_epoch_test_loss": history["test_loss"],
                 "per_epoch_wall_seconds": history["wall_seconds"],
             },
@@ -312,6 +321,9 @@ def table(results: dict) -> str:
         ("vae-plot latent-grid (whole command)", "", f"{results['vae_plot_latent_grid_seconds']:.2f} s", ""),
         ("peak RSS while training", "", f"{project['peak_rss_mb']:.0f} MB", ""),
     ]
+    if "profile" in project:  # results files from before --profile was run lack the row
+        rows.append(("last epoch's end to the process's exit", "",
+                     f"{project['profile']['last_epoch_to_exit_seconds']:.2f} s", ""))
     if "matmul_peak_gflops" in results:  # results files from before it was measured lack the row
         rows.insert(2, (
             f"training step, share of the {results['matmul_peak_gflops']:.0f} GFLOP/s matmul peak "
