@@ -6,8 +6,10 @@ stays instant.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
+import gc
 import math
 import os
 import sys
@@ -125,6 +127,11 @@ def one_line_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, debug=False, **kwargs):
+        # The interpreter's last garbage collection at exit walks TensorFlow's object graphs: about 1.5 s of every
+        # command's exit after its work is done (#16). Frozen objects are left to the operating system. Registered
+        # before the command runs, it runs after the exit handlers the command adds (`--profile`'s log); every file
+        # is written and closed before then anyway.
+        atexit.register(gc.freeze)
         try:
             if not debug:
                 import_tensorflow_quietly()

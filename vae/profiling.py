@@ -114,6 +114,7 @@ class EpochPhases(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.position == "first":
+            self.log.close(f"epoch {epoch + 1} train")  # still open where --eval-every left the epoch unscored
             self.log.close(f"epoch {epoch + 1} test")
             self.log.mark(f"epoch {epoch + 1} end (checkpoint, snapshot, logs)")
         else:
