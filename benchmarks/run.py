@@ -1,6 +1,6 @@
 """Side-by-side benchmark: the keras.io VAE loop against `vae-train` with its defaults, on full MNIST.
 
-    python benchmarks/run.py                 # about 45 minutes on 2 CPU cores
+    python benchmarks/run.py                 # about 65 minutes on 2 CPU cores
     python benchmarks/run.py --quick         # about 3 minutes, for regression checks
 
 Reports, as ratios inside one run (timings on a shared machine are noisy; compare ratios, not seconds):

@@ -7,7 +7,7 @@ Each variant trains its own copy of the default model (`vae-train` with its defa
 the same digits, one window of `--images` digits at a time, the variants taking turns so that a slow spell of the
 machine hits them all; the table gives each variant's median images per second, its ratio to the default, and the
 share of the measured matmul peak it sustains (`run.py`'s FLOPs per image and peak). Throughput only: a variant that
-changes the numbers (bfloat16, a larger batch) must also keep the quality, which only a full run shows.
+changes the numbers (bfloat16, a larger batch, XLA's fused kernels) must also keep the quality, which only a full run shows.
 
 Writes the results as JSON (--output) and prints a Markdown table.
 """
@@ -27,13 +27,15 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 from options import data_dir_option  # noqa: E402
 
-# name: (dtype policy, batch size, with the per-step divergence check)
+# name: (dtype policy, batch size, with the per-step divergence check, compiled by XLA). Keras compiles with XLA
+# on accelerators only ("auto" leaves it off on a CPU-only machine).
 VARIANTS = {
-    "default (float32, batch 128)": ("float32", 128, True),
-    "without the divergence check": ("float32", 128, False),
-    "mixed_bfloat16": ("mixed_bfloat16", 128, True),
-    "batch 256": ("float32", 256, True),
-    "batch 512": ("float32", 512, True),
+    "default (float32, batch 128)": ("float32", 128, True, False),
+    "without the divergence check": ("float32", 128, False, False),
+    "mixed_bfloat16": ("mixed_bfloat16", 128, True, False),
+    "batch 256": ("float32", 256, True, False),
+    "batch 512": ("float32", 512, True, False),
+    "XLA (jit_compile=True)": ("float32", 128, True, True),
 }
 
 
@@ -55,10 +57,11 @@ def main(data_dir: Path, windows: int, images: int, output: Path) -> None:
     digits = dataset.train_images[:images]
     peak, flops = matmul_peak_gflops(), training_flops_per_image()
     runs = {}
-    for name, (policy, batch_size, guard) in VARIANTS.items():
+    for name, (policy, batch_size, guard, xla) in VARIANTS.items():
         config = VAEConfig(batch_size=batch_size)
         steps = steps_per_epoch(len(digits), batch_size)
         model = build_model(config, steps, dtype_policy=policy)
+        model.jit_compile = xla
         data = training_dataset(digits, batch_size, config.seed, 0, windows + 1)
         callbacks = [DivergenceGuard()] if guard else []
         runs[name] = (model, data, steps, callbacks)

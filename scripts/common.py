@@ -130,7 +130,8 @@ def one_line_errors(command):
         # The interpreter's last garbage collection at exit walks TensorFlow's object graphs: about 1.5 s of every
         # command's exit after its work is done (#16). Frozen objects are left to the operating system. Registered
         # before the command runs, it runs after the exit handlers the command adds (`--profile`'s log); every file
-        # is written and closed before then anyway.
+        # is written and closed before then anyway. Once per process, however many commands it runs (tests).
+        atexit.unregister(gc.freeze)
         atexit.register(gc.freeze)
         try:
             if not debug:
