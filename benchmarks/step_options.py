@@ -39,6 +39,21 @@ VARIANTS = {
 }
 
 
+def variant_summaries(rates: dict[str, list[float]], peak: float, flops: float, samples: str) -> dict:
+    """Each variant's median images per second over its `samples` (the measurements, kept under that name), its
+    ratio to the first variant's, and its share of the matmul peak."""
+    default = statistics.median(next(iter(rates.values())))
+    return {
+        name: {
+            "images_per_second": statistics.median(values),
+            samples: values,
+            "ratio_to_default": statistics.median(values) / default,
+            "peak_fraction": statistics.median(values) * flops / (peak * 1e9),
+        }
+        for name, values in rates.items()
+    }
+
+
 @click.command()
 @data_dir_option
 @click.option("--windows", type=click.IntRange(min=1), default=5, show_default=True)
@@ -80,22 +95,13 @@ def main(data_dir: Path, windows: int, images: int, output: Path) -> None:
             rates[name].append(window(name))
         click.echo(f"window {index + 1}/{windows}: " + ", ".join(f"{rates[n][-1]:.0f}" for n in VARIANTS), err=True)
 
-    default = statistics.median(rates[next(iter(VARIANTS))])
     results = {
         "date": date.today().isoformat(),
         "machine": machine(),
         "matmul_peak_gflops": peak,
         "training_flops_per_image": flops,
         "images_per_window": len(digits),
-        "variants": {
-            name: {
-                "images_per_second": statistics.median(values),
-                "windows": values,
-                "ratio_to_default": statistics.median(values) / default,
-                "peak_fraction": statistics.median(values) * flops / (peak * 1e9),
-            }
-            for name, values in rates.items()
-        },
+        "variants": variant_summaries(rates, peak, flops, samples="windows"),
     }
     storage.write_json(output, results)
     click.echo(

@@ -74,6 +74,7 @@ def main(data_dir: Path, rounds: int, windows: int, images: int, output: Path, a
         child(data_dir, windows, images)
         return
     from run import machine, matmul_peak_gflops, training_flops_per_image
+    from step_options import variant_summaries
 
     from vae import storage
 
@@ -89,7 +90,6 @@ def main(data_dir: Path, rounds: int, windows: int, images: int, output: Path, a
             rates[name].append(json.loads(finished.stdout.strip().splitlines()[-1])["rate"])
         click.echo(f"round {index + 1}/{rounds}: " + ", ".join(f"{rates[n][-1]:.0f}" for n in VARIANTS), err=True)
 
-    default = statistics.median(rates[next(iter(VARIANTS))])
     results = {
         "date": date.today().isoformat(),
         "machine": machine(),
@@ -98,14 +98,8 @@ def main(data_dir: Path, rounds: int, windows: int, images: int, output: Path, a
         "images_per_window": images,
         "windows_per_child": windows,
         "variants": {
-            name: {
-                "environment": VARIANTS[name],
-                "images_per_second": statistics.median(values),
-                "children": values,
-                "ratio_to_default": statistics.median(values) / default,
-                "peak_fraction": statistics.median(values) * flops / (peak * 1e9),
-            }
-            for name, values in rates.items()
+            name: {"environment": VARIANTS[name], **summary}
+            for name, summary in variant_summaries(rates, peak, flops, samples="children").items()
         },
     }
     storage.write_json(output, results)
