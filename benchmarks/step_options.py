@@ -7,7 +7,8 @@ Each variant trains its own copy of the default model (`vae-train` with its defa
 the same digits, one window of `--images` digits at a time, the variants taking turns so that a slow spell of the
 machine hits them all; the table gives each variant's median images per second, its ratio to the default, and the
 share of the measured matmul peak it sustains (`run.py`'s FLOPs per image and peak). Throughput only: a variant that
-changes the numbers (bfloat16, a larger batch, XLA's fused kernels) must also keep the quality, which only a full run shows.
+changes the numbers (bfloat16, a larger batch, XLA's fused kernels) must also keep the quality, which only a full
+run shows.
 
 Writes the results as JSON (--output) and prints a Markdown table.
 """

@@ -1,4 +1,4 @@
-"""Process-wide settings for the default training step: thread pools and oneDNN, which TensorFlow reads once, at start-up.
+"""Process-wide settings for the default training step: thread pools and oneDNN, read once, when TensorFlow starts.
 
     python benchmarks/step_settings.py                # about 14 minutes on 2 CPU cores
     python benchmarks/step_settings.py --rounds 7
