@@ -40,18 +40,28 @@ VARIANTS = {
 }
 
 
-def variant_summaries(rates: dict[str, list[float]], peak: float, flops: float, samples: str) -> dict:
-    """Each variant's median images per second over its `samples` (the measurements, kept under that name), its
-    ratio to the first variant's, and its share of the matmul peak."""
+def step_results(rates: dict[str, list[float]], peak: float, flops: float, images: int, samples: str) -> dict:
+    """A step benchmark's results: the day, the machine, the peak and the FLOPs per image, and each variant's median
+    images per second over its `samples` (the measurements, kept under that name), its ratio to the first variant's,
+    and its share of the matmul peak."""
+    from run import machine
+
     default = statistics.median(next(iter(rates.values())))
     return {
-        name: {
-            "images_per_second": statistics.median(values),
-            samples: values,
-            "ratio_to_default": statistics.median(values) / default,
-            "peak_fraction": statistics.median(values) * flops / (peak * 1e9),
-        }
-        for name, values in rates.items()
+        "date": date.today().isoformat(),
+        "machine": machine(),
+        "matmul_peak_gflops": peak,
+        "training_flops_per_image": flops,
+        "images_per_window": images,
+        "variants": {
+            name: {
+                "images_per_second": statistics.median(values),
+                samples: values,
+                "ratio_to_default": statistics.median(values) / default,
+                "peak_fraction": statistics.median(values) * flops / (peak * 1e9),
+            }
+            for name, values in rates.items()
+        },
     }
 
 
@@ -62,7 +72,7 @@ def variant_summaries(rates: dict[str, list[float]], peak: float, flops: float, 
 @click.option("--output", type=click.Path(path_type=Path), default=ROOT / "step_options.json", show_default=True)
 def main(data_dir: Path, windows: int, images: int, output: Path) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from run import machine, matmul_peak_gflops, training_flops_per_image
+    from run import matmul_peak_gflops, training_flops_per_image
 
     from vae import storage
     from vae.config import VAEConfig
@@ -96,14 +106,7 @@ def main(data_dir: Path, windows: int, images: int, output: Path) -> None:
             rates[name].append(window(name))
         click.echo(f"window {index + 1}/{windows}: " + ", ".join(f"{rates[n][-1]:.0f}" for n in VARIANTS), err=True)
 
-    results = {
-        "date": date.today().isoformat(),
-        "machine": machine(),
-        "matmul_peak_gflops": peak,
-        "training_flops_per_image": flops,
-        "images_per_window": len(digits),
-        "variants": variant_summaries(rates, peak, flops, samples="windows"),
-    }
+    results = step_results(rates, peak, flops, len(digits), samples="windows")
     storage.write_json(output, results)
     click.echo(
         f"{results['date']}, {results['machine']}; matmul peak {peak:.0f} GFLOP/s, {flops / 1e6:.1f} MFLOP per "

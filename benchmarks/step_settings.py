@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import click
@@ -73,8 +72,8 @@ def main(data_dir: Path, rounds: int, windows: int, images: int, output: Path, a
     if as_child:
         child(data_dir, windows, images)
         return
-    from run import machine, matmul_peak_gflops, training_flops_per_image
-    from step_options import variant_summaries
+    from run import matmul_peak_gflops, training_flops_per_image
+    from step_options import step_results
 
     from vae import storage
 
@@ -90,18 +89,10 @@ def main(data_dir: Path, rounds: int, windows: int, images: int, output: Path, a
             rates[name].append(json.loads(finished.stdout.strip().splitlines()[-1])["rate"])
         click.echo(f"round {index + 1}/{rounds}: " + ", ".join(f"{rates[n][-1]:.0f}" for n in VARIANTS), err=True)
 
-    results = {
-        "date": date.today().isoformat(),
-        "machine": machine(),
-        "matmul_peak_gflops": peak,
-        "training_flops_per_image": flops,
-        "images_per_window": images,
-        "windows_per_child": windows,
-        "variants": {
-            name: {"environment": VARIANTS[name], **summary}
-            for name, summary in variant_summaries(rates, peak, flops, samples="children").items()
-        },
-    }
+    results = step_results(rates, peak, flops, images, samples="children")
+    results["windows_per_child"] = windows
+    for name, summary in results["variants"].items():
+        summary["environment"] = VARIANTS[name]
     storage.write_json(output, results)
     click.echo(
         f"{results['date']}, {results['machine']}; matmul peak {peak:.0f} GFLOP/s, {flops / 1e6:.1f} MFLOP per "
