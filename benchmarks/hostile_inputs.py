@@ -281,6 +281,60 @@ def stderr_ends_with(ending: str) -> Check:
     return check
 
 
+def must_hold(template: str, content: str) -> Check:
+    """A file of the user's, outside the run and data copies, that the command must leave as it was."""
+
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        path = Path(place.fill(template))
+        held = path.read_text(errors="replace") if path.is_file() else None
+        return [] if held == content else [f"{path.relative_to(place.case)} was changed or removed"]
+
+    return check
+
+
+def file_holds(template: str, fragment: bytes) -> Check:
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        path = Path(place.fill(template))
+        if not path.is_file():
+            return [f"{path.relative_to(place.case)} is missing afterwards"]
+        return [] if fragment in path.read_bytes() else [f"{path.relative_to(place.case)} lacks {fragment!r}"]
+
+    return check
+
+
+def stderr_is(*starts: str) -> Check:
+    """stderr holds exactly these lines, each starting as given: the warnings a command that worked must show."""
+
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        lines = [line for line in outcome.stderr.splitlines() if line.strip()]
+        expected = [place.fill(start) for start in starts]
+        if len(lines) != len(expected) or not all(line.startswith(start) for line, start in zip(lines, expected)):
+            return [f"stderr is {lines!r}, expected lines starting {list(starts)!r}"]
+        return []
+
+    return check
+
+
+def same_scores(*columns: str, tolerance: float = 0.0) -> Check:
+    """Every row of the CSV on stdout has the same values in `columns` as the first, within `tolerance`."""
+
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        import csv
+        import io
+
+        rows = list(csv.DictReader(io.StringIO(outcome.stdout)))
+        if len(rows) < 2:
+            return [f"{len(rows)} rows on stdout, expected several"]
+        problems = []
+        for column in columns:
+            values = [float(row[column]) for row in rows]
+            if max(values) - min(values) > tolerance:
+                problems.append(f"{column} spans {min(values)!r} to {max(values)!r}")
+        return problems
+
+    return check
+
+
 # Shorthands for the argument lists.
 RUN = ["--run-dir", "{run}"]
 DATA = ["--data-dir", "{data}"]
@@ -471,6 +525,54 @@ def make_blocker(run: Path, data: Path) -> None:
 def damaged_snapshot(run: Path, data: Path) -> None:
     (run / SNAPSHOTS_DIR).mkdir(exist_ok=True)
     (run / SNAPSHOTS_DIR / "epoch-0001.npz").write_bytes(random.Random(2).randbytes(3000))
+
+
+def own_images(*kinds: str) -> Callable[[Path, Path], None]:
+    """Images of a digit in {case}/img/, of the `kinds` asked for: "ref2" (a drawn 2), "sixteen-bit" and
+    "eight-bit" (one picture in both depths), "sixteen-bit-high" (ink 20000 on paper 60000), "copies" (five
+    identical files), "bad-name" (a name that is not UTF-8), "bad-exif" (a JPEG with a damaged EXIF block)."""
+
+    def prepare(run: Path, data: Path) -> None:
+        from PIL import Image, ImageDraw
+
+        folder = run.parent / "img"
+        folder.mkdir(exist_ok=True)
+        drawing = Image.new("L", (120, 120), 255)
+        ImageDraw.Draw(drawing).line((30, 30, 90, 30, 30, 90, 90, 90), fill=0, width=10)
+        for kind in kinds:
+            if kind == "ref2":
+                drawing.save(folder / "ref2.png")
+            elif kind == "eight-bit":
+                drawing.save(folder / "a-eight-bit.png")
+            elif kind == "sixteen-bit":
+                Image.fromarray(np.asarray(drawing, dtype=np.uint16) * 257).save(folder / "b-sixteen-bit.png")
+            elif kind == "sixteen-bit-high":
+                levels = np.full((80, 80), 60000, np.uint16)
+                levels[15:65, 35:45] = 20000
+                Image.fromarray(levels).save(folder / "high.png")
+            elif kind == "copies":
+                for index in range(5):
+                    drawing.save(folder / f"copy-{index}.png")
+            elif kind == "bad-name":
+                drawing.save(os.fsdecode(os.fsencode(str(folder)) + b"/bad-\xff\xfe.png"))
+            elif kind == "bad-exif":
+                drawing.save(folder / "exif.jpg", exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\xff\x01\x01\x03\x00")
+            else:
+                raise ValueError(kind)
+
+    return prepare
+
+
+def users_preprocessed(run: Path, data: Path) -> None:
+    """A drawn 2, a file of the user's where --save-preprocessed would put its digit, and a blocker file."""
+    own_images("ref2")(run, data)
+    (run.parent / "pre").mkdir()
+    (run.parent / "pre" / "0000-ref2.png").write_text("mine\n")
+    make_blocker(run, data)
+
+
+def old_profile(run: Path, data: Path) -> None:
+    (run / "profile.json").write_text('[{"phase": "start-up", "start": 0.0, "seconds": 7.0}]\n')
 
 
 # Damage: data. --------------------------------------------------------------------------------------------------
@@ -664,6 +766,25 @@ def sigterm_training(place: Place, settings: Settings) -> tuple[Outcome, list[st
     except (OSError, ValueError, KeyError, TypeError) as error:
         problems.append(f"checkpoint/state.json unreadable afterwards ({type(error).__name__})")
     return outcome, problems
+
+
+def stale_evaluation(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
+    """Score the run with vae-eval, resume it for one more epoch, then write its report: the resume must drop the
+    eval.json of the weights it replaced, and say so; the report must not show their scores. The resume's outcome
+    is the one judged."""
+    common = ["--run-dir", str(place.run), "--data-dir", str(place.data)]
+    evaluated = run_command(place, settings, "evaluate", [*common, "--limit", "20", "--k", "2"], "evaluate")
+    problems = [] if evaluated.code == 0 else [f"vae-eval exited {evaluated.code}"]
+    scored = read_json(place.run / "eval.json") if (place.run / "eval.json").is_file() else {}
+    resumed = run_command(place, settings, "train", ["--resume", "--epochs", "2", *common, "--verbose", "0"], "resume")
+    if (place.run / "eval.json").exists():
+        problems.append("eval.json of the replaced weights is still there after the resume")
+    reported = run_command(place, settings, "report", [*common, "--explorer-size", "8"], "report")
+    page = (place.run / "report.html").read_text() if (place.run / "report.html").is_file() else ""
+    old = scored.get("metrics", {}).get("negative_elbo")
+    if reported.code != 0 or (old is not None and f"{old:.2f} nats" in page):
+        problems.append(f"the report (exit {reported.code}) shows the replaced weights' negative ELBO")
+    return resumed, problems
 
 
 # The cases. ----------------------------------------------------------------------------------------------------
@@ -903,6 +1024,43 @@ CASES: list[Case] = [
          "needs --eval-every 1"),
     Case("train-hierarchical-conditional", "train", ["--arch", "hierarchical", "--conditional", *NEW, *DATA], 2,
          "not for conditional runs"),
+    # The newest surfaces: profiles, eval.json, your own images and the outputs of every command.
+    Case("profile-failed-overwrite", "train", ["--overwrite", "--profile", "--data-dir", "{case}/nowhere", *RUN,
+         "--epochs", "1"], 1, "does not exist", prepare=old_profile),
+    Case("profile-resume-finished-run", "train", ["--resume", "--profile", *RUN, *DATA], 1, "already trained",
+         prepare=old_profile),
+    Case("profile-run-dir-in-proc", "train", ["--profile", "--run-dir", "/proc/vae-x", *DATA, *QUICK_TRAIN], 1,
+         "/proc/vae-x"),
+    Case("encode-save-preprocessed-output-fails", "encode", ["{case}/img/ref2.png", "--save-preprocessed",
+         "{case}/pre", "--output", "{case}/blocker/x.csv", *RUN], 1, "not a directory", prepare=users_preprocessed,
+         checks=(must_hold("{case}/pre/0000-ref2.png", "mine\n"),)),
+    Case("encode-16-bit-matches-8-bit", "encode", ["{case}/img", "--k", "2", *RUN], 0, "z_mean_0",
+         prepare=own_images("eight-bit", "sixteen-bit"), checks=(same_scores("z_mean_0", "z_mean_1", tolerance=0.02),)),
+    Case("encode-16-bit-high-levels", "encode", ["{case}/img/high.png", "--k", "2", *RUN], 0, "negative_elbo",
+         prepare=own_images("sixteen-bit-high")),
+    Case("report-after-resume-stale-eval", "train", ["--resume", *RUN], 0, "removed eval.json",
+         special=stale_evaluation, volatile=("run/*", "run/*/*")),
+    Case("encode-non-utf8-name-output", "encode", ["{case}/img", "--output", "{case}/bad.csv", "--k", "2", *RUN], 0,
+         "", prepare=own_images("bad-name"), checks=(file_holds("{case}/bad.csv", b"bad-\xff\xfe.png"),)),
+    Case("reconstruct-digit-unconditional", "reconstruct", ["--n", "2", "--digit", "3", *RUN, *DATA], 2,
+         "needs a conditional run", checks=(must_not_exist("{run}/reconstruction.png"),)),
+    Case("report-eval-json-nan", "report", ["--explorer-size", "8", *RUN, *DATA], 1, "eval.json is damaged",
+         prepare=write_file("eval.json", '{"metrics": {"negative_elbo": NaN}}')),
+    Case("report-eval-json-infinity", "report", ["--explorer-size", "8", *RUN, *DATA], 1, "eval.json is damaged",
+         prepare=write_file("eval.json", '{"metrics": {"negative_elbo": Infinity}}')),
+    Case("decode-output-name-252-bytes", "decode", ["--z", "0,0", "--output", "{case}/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.png", *RUN], 0, "",
+         checks=(must_exist("{case}/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.png"),)),
+    Case("encode-output-name-252-bytes", "encode", ["{case}/img/ref2.png", "--k", "2", "--output",
+         "{case}/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.csv", *RUN], 0, "", prepare=own_images("ref2"), checks=(must_exist("{case}/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.csv"),)),
+    Case("encode-output-missing-folder", "encode", ["{case}/img/ref2.png", "--k", "2", "--output",
+         "{case}/nodir/x.csv", *RUN], 0, "", prepare=own_images("ref2"), checks=(must_exist("{case}/nodir/x.csv"),)),
+    Case("reconstruct-images-with-indices-and-n", "reconstruct", ["--images", "{case}/img/ref2.png", "--indices",
+         "3,4", "--n", "7", *RUN], 2, "choose test digits", prepare=own_images("ref2")),
+    Case("encode-jpeg-damaged-exif", "encode", ["{case}/img/exif.jpg", "--k", "2", *RUN], 0, "negative_elbo",
+         prepare=own_images("bad-exif"), checks=(stderr_is("warning: {case}/img/exif.jpg: Corrupt EXIF data"),)),
+    Case("encode-five-copies-score-alike", "encode", ["{case}/img", "--k", "20", *RUN], 0, "negative_elbo",
+         prepare=own_images("copies"), checks=(same_scores("negative_elbo", "importance_weighted_bce_bound"),)),
+    Case("decode-z-underscore", "decode", ["--z", "1_0,0", *RUN], 2, "not a comma-separated list of numbers"),
 ]
 # fmt: on
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from vae.config import CLASSES
-from vae.errors import VAEError
+from vae.errors import VAEError, VAEWarning
 from vae.storage import DEFAULT_RUN_DIR
 
 run_dir_option = click.option(
@@ -121,22 +121,23 @@ def one_line_errors(command):
     """Turn every failure into one line on stderr and a non-zero exit; `--debug` shows the traceback instead.
 
     The package's own errors (`vae.errors.VAEError`) are expected: their message says what to do, and they exit with
-    their kind's code (2 for bad usage, 1 otherwise). So are the operating system's (a file that cannot be written,
+    their kind's code (2 for bad usage, 1 otherwise). Its warnings (`vae.errors.VAEWarning`) are one line each. So are the operating system's (a file that cannot be written,
     a directory that is a file), named with their file. Anything else is a bug, and the line says so.
     """
 
     @functools.wraps(command)
     def wrapper(*args, debug=False, **kwargs):
         # The interpreter's last garbage collection at exit walks TensorFlow's object graphs: about 1.5 s of every
-        # command's exit after its work is done (#16). Frozen objects are left to the operating system. Registered
-        # before the command runs, it runs after the exit handlers the command adds (`--profile`'s log); every file
-        # is written and closed before then anyway. Once per process, however many commands it runs (tests).
+        # command's exit after its work is done. Frozen objects are left to the operating system. Registered before
+        # the command runs, it runs after the exit handlers the command adds (`--profile`'s log); every file is
+        # written and closed before then anyway. Once per process, however many commands it runs (tests).
         atexit.unregister(gc.freeze)
         atexit.register(gc.freeze)
         try:
             if not debug:
                 import_tensorflow_quietly()
-            return command(*args, **kwargs)
+            with warnings_on_one_line(VAEWarning):
+                return command(*args, **kwargs)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as error:  # KeyboardInterrupt is no Exception: it passes through to the command's handler
@@ -156,6 +157,21 @@ def one_line_errors(command):
 def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else ""
+
+
+def options_given(*names: str) -> list[str]:
+    """The options among the parameters `names` that the user typed on the command line, as the user spells them
+    (the flag's first spelling, "--no-preprocess" for a switch given off)."""
+    from click.core import ParameterSource
+
+    context = click.get_current_context()
+    given = []
+    for parameter in context.command.params:
+        if parameter.name in names and context.get_parameter_source(parameter.name) == ParameterSource.COMMANDLINE:
+            value = context.params.get(parameter.name)
+            secondary = getattr(parameter, "secondary_opts", [])
+            given.append(secondary[0] if value is False and secondary else parameter.opts[0])
+    return given
 
 
 def index_list(context, parameter, value):

@@ -34,24 +34,25 @@ def main(paths, k, digit, seed, preprocess, save_preprocessed, run_dir, output):
     in 28x28) unless --no-preprocess. A conditional run scores each image as --digit, or as its most likely label.
     """
     from vae import load_run
-    from vae.images import load_digits, save_digits
+    from vae.images import load_digits, preprocessed_pngs
     from vae.latent import check_digit
     from vae.scoring import score_table
-    from vae.storage import csv_text, write_text
+    from vae.storage import csv_text, write_files
 
     model, config, _ = load_run(run_dir)
     check_digit(config, digit)
     files, digits = load_digits(paths, preprocess)
     header, rows = score_table(model, [str(file) for file in files], digits, k, digit=digit, seed=seed)
     text = csv_text(header, rows)
-    if save_preprocessed:
-        save_digits(digits, files, save_preprocessed)
+    # Every file this command writes is ready, and every folder checked, before the first is written.
+    contents = preprocessed_pngs(digits, files, save_preprocessed) if save_preprocessed else {}
     if output:
-        write_text(output, text)
+        contents[output] = text
+    write_files(contents)
+    if output:
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
     else:
         click.echo(text, nl=False)
-
 
 if __name__ == "__main__":
     main()

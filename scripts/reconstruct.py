@@ -13,6 +13,7 @@ from vae_scripts.common import (
     image_options,
     index_list,
     one_line_errors,
+    options_given,
     output_path,
     run_dir_option,
 )
@@ -50,16 +51,28 @@ def main(paths, own_images, preprocess, save_preprocessed, digit, n, indices, se
     if own_images:
         if not paths:
             raise click.UsageError("--images needs at least one image file or folder")
+        chosen = options_given("n", "indices")
+        if chosen:
+            raise click.UsageError(f"{' and '.join(chosen)} choose test digits, which --images replaces: drop them")
         reconstruct_images(paths, preprocess, save_preprocessed, digit, run_dir, output)
         return
+    preparing = options_given("preprocess", "save_preprocessed")
+    if preparing:
+        raise click.UsageError(f"{' and '.join(preparing)} prepare your own images: pass --images and their paths")
     if indices is not None and not 1 <= len(indices) <= MAX_RECONSTRUCTIONS:
         raise click.BadParameter(f"give 1 to {MAX_RECONSTRUCTIONS} indices, got {len(indices)}", param_hint="'--indices'")
 
     from vae import load_run
-    from vae.latent import check_indices, choose_test_digits, load_test_digits
+    from vae.errors import UsageError
+    from vae.latent import check_digit, check_indices, choose_test_digits, load_test_digits
     from vae.plots import plot_reconstructions
 
     model, config, _ = load_run(run_dir)
+    check_digit(config, digit)
+    if digit is not None:
+        raise UsageError(
+            f"--digit {digit} applies to your own images (--images): test digits are reconstructed with their own labels"
+        )
     images, labels = load_test_digits(config, data_dir)
     if indices is None:
         chosen = choose_test_digits(len(images), n, seed)
@@ -70,10 +83,11 @@ def main(paths, own_images, preprocess, save_preprocessed, digit, n, indices, se
 
 def reconstruct_images(paths, preprocess, save_preprocessed, digit, run_dir, output):
     from vae import load_run
-    from vae.images import find_images, load_digits, save_digits
+    from vae.images import find_images, load_digits, preprocessed_pngs
     from vae.latent import check_digit
     from vae.plots import plot_image_reconstructions
     from vae.scoring import image_labels
+    from vae.storage import check_writable, write_files
 
     model, config, _ = load_run(run_dir)
     check_digit(config, digit)
@@ -82,11 +96,13 @@ def reconstruct_images(paths, preprocess, save_preprocessed, digit, run_dir, out
         raise click.UsageError(f"at most {MAX_RECONSTRUCTIONS} images, got {len(found)}")
     files, digits = load_digits(found, preprocess)
     labels = image_labels(model, digits, digit, IMPORTANCE_SAMPLES)
-    if save_preprocessed:
-        save_digits(digits, files, save_preprocessed)
+    pngs = preprocessed_pngs(digits, files, save_preprocessed) if save_preprocessed else {}
     path = output_path(output, run_dir, "reconstruction")
+    # Both places are checked before either is written, so that a failure changes neither.
+    for folder in {path.parent, *(png.parent for png in pngs)}:
+        check_writable(folder)
     click.echo(plot_image_reconstructions(model, digits, [file.name for file in files], labels, path))
-
+    write_files(pngs)
 
 if __name__ == "__main__":
     main()

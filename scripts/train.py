@@ -29,7 +29,6 @@ from vae_scripts.common import (
     data_dir_option,
     one_line_errors,
     run_dir_option,
-    warnings_on_one_line,
 )
 
 
@@ -155,7 +154,6 @@ def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precisio
     from vae import storage
     from vae.config import VAEConfig
     from vae.data import load_dataset
-    from vae.distribution import PrecisionWarning
     from vae.training import check_run_dir, resumed_config, train
 
     run_dir = Path(run_dir)
@@ -175,7 +173,6 @@ def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precisio
         from vae.profiling import PhaseLog
 
         phases = PhaseLog()
-        phases.write_at_exit(run_dir)
         phases.mark("data")
     data = load_dataset(config.dataset, data_dir)
     if phases:
@@ -183,19 +180,18 @@ def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precisio
     # A scheduler's or container's SIGTERM stops the run as Ctrl-C does: the last checkpoint stays, and we say so.
     signal.signal(signal.SIGTERM, raise_terminated)
     try:
-        with warnings_on_one_line(PrecisionWarning):
-            result = train(
-                config,
-                data,
-                run_dir,
-                overwrite=overwrite,
-                resume=resume,
-                verbose=verbose,
-                strategy=strategy,
-                precision=mixed_precision,
-                snapshots=snapshots,
-                profile=phases,
-            )
+        result = train(
+            config,
+            data,
+            run_dir,
+            overwrite=overwrite,
+            resume=resume,
+            verbose=verbose,
+            strategy=strategy,
+            precision=mixed_precision,
+            snapshots=snapshots,
+            profile=phases,
+        )
     except KeyboardInterrupt as interruption:
         checkpoint = storage.read_checkpoint_safe(run_dir)
         saved = f"epoch {checkpoint.epochs_done}/{config.epochs} is saved" if checkpoint else "no epoch had finished"
@@ -213,8 +209,12 @@ def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precisio
         click.echo(f"saved the run in {run_dir}/: {files} and {storage.LOGS_DIR}/")
     else:
         click.echo(f"this worker is not the chief: the chief saves the run in {run_dir}/")
+    if result.dropped_evaluation:
+        click.echo(f"removed {storage.EVAL_FILE}: it scored the weights before this training; run vae-eval again")
     if phases:
+        # Only a command that succeeded writes its profile: a failed one leaves the run's profile.json as it was.
         phases.mark("exit")
+        phases.write_at_exit(run_dir)
 
 
 class Terminated(KeyboardInterrupt):

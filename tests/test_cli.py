@@ -1,6 +1,7 @@
 """The vae-train command through click's CliRunner: help, a real short run, refusals and one-line errors."""
 
 import functools
+import gc
 import json
 import shutil
 import subprocess
@@ -146,3 +147,22 @@ def test_profile_logs_every_phase_in_order(tmp_path):
     assert phases[0]["seconds"] > 0.5  # the interpreter and TensorFlow's import take seconds
     assert phases[-1]["start"] + phases[-1]["seconds"] < wall + 1.0
     assert "final save" in completed.stderr and "epoch 2 test" in completed.stderr
+
+
+def test_a_failed_profiled_command_leaves_the_old_profile_and_prints_one_line(monkeypatch, tmp_path, tiny_run):
+    import vae.profiling
+
+    registered = []
+    monkeypatch.setattr(vae.profiling.atexit, "register", registered.append)
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    (run_dir / "profile.json").write_text("[]\n")
+    for arguments, fragment in [
+        (["--overwrite", "--data-dir", tmp_path / "nonexistent", "--epochs", 1], "does not exist"),
+        (["--resume", "--data-dir", SUBSET_DIR], "has already trained 2 epochs"),
+    ]:
+        result = invoke("--profile", "--run-dir", run_dir, *arguments)
+        assert_one_line_error(result, 1, fragment)
+        # gc.freeze is every command's own exit handler; the profile's is registered only when the command succeeds.
+        assert [handler for handler in registered if handler is not gc.freeze] == []
+        assert (run_dir / "profile.json").read_text() == "[]\n"

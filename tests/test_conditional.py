@@ -305,3 +305,16 @@ def test_vae_train_conditional_says_what_it_measured(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.startswith("test negative conditional ELBO (grayscale BCE) ")
     assert storage.read_config(tmp_path / "run").conditional
+
+
+def test_a_latent_value_is_plain_decimal_or_exponent_notation(conditional_run, tmp_path):
+    from vae_scripts.decode import main as decode_command
+
+    for value in ("1_0", "١", "0x1", "1e", "--1"):
+        result = invoke(decode_command, "--z", f"{value},0", "--digit", 3, "--run-dir", conditional_run,
+                        "--output", tmp_path / "z.png")  # fmt: skip
+        assert result.exit_code == 2, (value, result.output)
+        assert f"--z '{value},0' is not a comma-separated list of numbers" in result.output
+    result = invoke(decode_command, "--z", "-1.5e0, .25", "--digit", 3, "--run-dir", conditional_run,
+                    "--output", tmp_path / "z.png")  # fmt: skip
+    assert result.exit_code == 0, result.output

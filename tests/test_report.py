@@ -336,3 +336,41 @@ def test_explorer_shows_the_decoded_digit_under_the_pointer(report, snapshot_run
     assert np.abs(first - second).mean() > 5 * max(np.abs(first - decoded[0]).mean(), np.abs(second - decoded[1]).mean())
     with Image.open(tmp_path / "explorer.png") as screenshot:
         assert screenshot.format == "PNG" and screenshot.size[0] >= 1000
+
+
+def test_a_damaged_eval_json_with_non_finite_numbers_is_refused(tiny_run, tmp_path):
+    run_dir = copy_run(tiny_run, tmp_path)
+    for value in ("NaN", "Infinity", "-Infinity"):
+        (run_dir / storage.EVAL_FILE).write_text('{"metrics": {"negative_elbo": %s}}' % value)
+        result = CliRunner().invoke(report_command, ["--run-dir", str(run_dir), "--data-dir", str(SUBSET_DIR)])
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith(f"error: {run_dir / storage.EVAL_FILE} is damaged (it holds {value}")
+        assert len(result.output.splitlines()) == 1 and not (run_dir / "report.html").exists()
+
+
+def test_resume_drops_the_eval_json_of_the_old_weights_and_the_report_spots_a_stale_one(tiny_run, tmp_path):
+    from vae_scripts.evaluate import main as evaluate_command
+    from vae_scripts.train import main as train_command
+
+    run_dir = copy_run(tiny_run, tmp_path)
+    result = CliRunner().invoke(evaluate_command, ["--run-dir", str(run_dir), "--data-dir", str(SUBSET_DIR),
+                                                   "--limit", "20", "--k", "2"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scored = json.loads((run_dir / storage.EVAL_FILE).read_text())
+    assert scored["weights"] == {"epochs": 2, "sha256": storage.weights_digest(run_dir)}
+    result = CliRunner().invoke(train_command, ["--resume", "--epochs", "3", "--run-dir", str(run_dir),
+                                                "--data-dir", str(SUBSET_DIR), "--verbose", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "removed eval.json: it scored the weights before this training; run vae-eval again" in result.output
+    assert not (run_dir / storage.EVAL_FILE).exists()
+    # An eval.json of other weights, copied back: the page leaves its numbers out and says why, with one warning.
+    (run_dir / storage.EVAL_FILE).write_text(json.dumps(scored))
+    result = CliRunner().invoke(report_command, ["--run-dir", str(run_dir), "--data-dir", str(SUBSET_DIR)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f"warning: {run_dir / storage.EVAL_FILE} scored other weights than the run's: the report leaves it out; run "
+        "vae-eval again"
+    ]
+    page = (run_dir / "report.html").read_text()
+    assert "scored other weights than these" in page
+    assert f"{scored['metrics']['negative_elbo']:.2f} nats" not in page

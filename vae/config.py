@@ -46,6 +46,10 @@ INFERENCE_BATCH_SIZE = 500
 # part of what a seed's numbers depend on, and stays apart from the inference batch above.
 IMPORTANCE_SAMPLES = 100
 EVALUATION_BATCH_SIZE = 100
+# Images per batch when images are scored each on its own (vae-encode): every batch is padded to exactly this many,
+# because the kernels' floating-point sums depend on the number of rows. Small, so that one image costs little; the
+# decoder still sees up to 2,000 (sample, image) rows at once.
+SCORING_BATCH_SIZE = 16
 # The latent grid of the training snapshots and of `vae-plot latent-grid --quantiles` spans these quantiles of
 # N(0, 1), a frame that does not move as the model learns.
 GAUSSIAN_QUANTILES = (0.05, 0.95)

@@ -346,15 +346,10 @@ def download(name: str) -> Dataset:
 
 def binarize_test_images(images: np.ndarray) -> np.ndarray:
     """One fixed Bernoulli sample of each grayscale test digit (uint8), as float32 0/1 (the binarized-MNIST
-    protocol)."""
-    return binarize_once(images.astype(np.float32) / 255.0)
-
-
-def binarize_once(images: np.ndarray) -> np.ndarray:
-    """One Bernoulli sample of float gray levels in [0, 1], with the test digits' fixed seed: how a --binarize run
-    scores any image."""
+    protocol), from the fixed seed `TEST_BINARIZATION_SEED`, so that every run is scored on the same digits."""
     generator = np.random.default_rng(TEST_BINARIZATION_SEED)
-    return (generator.random(images.shape, dtype=np.float32) < images).astype(np.float32)
+    gray = images.astype(np.float32) / 255.0
+    return (generator.random(gray.shape, dtype=np.float32) < gray).astype(np.float32)
 
 
 def to_float(images: np.ndarray) -> np.ndarray:

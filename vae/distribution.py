@@ -12,11 +12,7 @@ import os
 import warnings
 
 from vae.config import PRECISIONS, STRATEGIES
-from vae.errors import UsageError
-
-
-class PrecisionWarning(UserWarning):
-    """The mixed precision asked for cannot help on this machine, so training runs in float32."""
+from vae.errors import PrecisionWarning, UsageError
 
 
 def make_strategy(name: str):

@@ -8,6 +8,12 @@ kind's code; anything else that escapes is a bug, and the commands say so.
     ├── RunError             a run directory is missing, incomplete, damaged or busy (exit 1)
     │   └── DiskFullError    a file could not be written because its file system is full (exit 1)
     └── TrainingDivergedError  the loss became NaN or infinite (exit 1)
+
+The warnings it gives, each shown by the commands as one line, "warning: <message>":
+
+    VAEWarning
+    ├── PrecisionWarning     the mixed precision asked for cannot help here, so training runs in float32
+    └── ImageWarning         an image could be read, but something in it was wrong (a damaged EXIF block)
 """
 
 
@@ -38,3 +44,15 @@ class DiskFullError(RunError):
 class TrainingDivergedError(VAEError):
     """The loss became NaN or infinite, which the settings (a learning rate too high) caused; the last good
     checkpoint stays on disk."""
+
+
+class VAEWarning(UserWarning):
+    """Something the user should know that does not stop the command."""
+
+
+class PrecisionWarning(VAEWarning):
+    """The mixed precision asked for cannot help on this machine, so training runs in float32."""
+
+
+class ImageWarning(VAEWarning):
+    """An image was read, but part of it was damaged or ignored; the message names the file."""

@@ -106,7 +106,12 @@ def model_inputs(model, images, labels=None):
 
 
 def negative_elbo_terms(
-    latent: LatentVariableModel, images, *, seed: int = 0, batch_size: int = EVALUATION_BATCH_SIZE
+    latent: LatentVariableModel,
+    images,
+    *,
+    seed: int = 0,
+    batch_size: int = EVALUATION_BATCH_SIZE,
+    noise_keys: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-image reconstruction loss -log p(x|h) at one seeded h ~ q(h|x), and the KL(q(h|x) || p(h)): closed-form
     against N(0, I) where `latent.analytic_kl`, otherwise (the VampPrior, two stochastic layers) its estimate
@@ -114,24 +119,31 @@ def negative_elbo_terms(
 
     Their sum is the single-sample estimate of the negative ELBO that training minimises (Kingma & Welling 2013,
     equation 10), here always with beta = 1, because only then is it a bound on -log p(x).
+
+    The noise of batch b comes from a stateless generator seeded by (seed, b). With `noise_keys`, one integer per
+    image, each image's noise is seeded by (seed, its key) instead, so that its terms do not depend on the other
+    images of the call or on its place among them (see `vae.scoring.content_keys`).
     """
     _check_integer("seed", seed, 0)
     _check_integer("batch_size", batch_size, 1)
     images = _as_inputs(images)
+    keys = _as_keys(noise_keys, images)
     base_seed = tf.constant([seed, ELBO_STREAM], tf.int64)
 
     @tf.function(reduce_retracing=True)
-    def batch_terms(batch, batch_index):
+    def batch_terms(batch, batch_index, batch_keys):
         mean, log_var = _posterior(latent, batch)
-        noise = tf.random.stateless_normal(
-            _noise_shape(latent, mean), seed=_fold_in(base_seed, batch_index), dtype=mean.dtype
-        )
+        shape = _noise_shape(latent, mean)
+        if keys is None:
+            noise = tf.random.stateless_normal(shape, seed=_fold_in(base_seed, batch_index), dtype=mean.dtype)
+        else:
+            noise = _keyed_normal(base_seed, batch_keys, shape[1:], mean.dtype)
         log_p_x_given_h, log_p_h, log_q_h = _terms(latent, batch, (mean, log_var), noise[None])
         reconstruction = -log_p_x_given_h[0]
         kl = tf.cast(kl_divergence(mean, log_var), mean.dtype) if latent.analytic_kl else log_q_h[0] - log_p_h[0]
         return tf.stack([reconstruction, kl], axis=1)
 
-    terms = _over_batches(batch_terms, images, batch_size)
+    terms = _over_batches(batch_terms, images, keys, batch_size)
     return terms[:, 0], terms[:, 1]
 
 
@@ -143,6 +155,7 @@ def importance_weighted_log_likelihood(
     seed: int = 0,
     batch_size: int = EVALUATION_BATCH_SIZE,
     max_decoded_images: int = MAX_DECODED_IMAGES,
+    noise_keys: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-image estimates of log p(x) from k importance samples of q(h|x) (Burda et al. 2015, equation 8):
 
@@ -157,32 +170,44 @@ def importance_weighted_log_likelihood(
     drawn in chunks of at most `max_decoded_images` (sample, digit) pairs and decoded at most `MAX_DECODER_ROWS` at a
     time, combined by a running logsumexp, so memory stays bounded for any k. The noise of batch b, chunk c comes
     from a stateless generator seeded by (seed, b, c): the same seed, batch size and chunking give the same numbers
-    on every run.
+    on every run. With `noise_keys`, one integer per image, chunk c of an image's noise is seeded by (seed, its key,
+    c), and the chunks follow `batch_size` alone, so that each image's estimate does not depend on the other images
+    of the call or on its place among them.
     """
     _check_integer("k", k, 1)
     _check_integer("seed", seed, 0)
     _check_integer("batch_size", batch_size, 1)
     _check_integer("max_decoded_images", max_decoded_images, 1)
     images = _as_inputs(images)
-    digits_per_batch = min(batch_size, _count(images))
+    keys = _as_keys(noise_keys, images)
+    # Keyed batches are padded to `batch_size` rows (see `_over_batches`), so their chunks follow it alone.
+    digits_per_batch = min(batch_size, _count(images)) if keys is None else batch_size
     samples_per_chunk = min(k, max(1, max_decoded_images // digits_per_batch))
     samples_per_decode = min(samples_per_chunk, max(1, MAX_DECODER_ROWS // digits_per_batch))
     chunk_count = -(-k // samples_per_chunk)
     base_seed = tf.constant([seed, IMPORTANCE_STREAM], tf.int64)
 
     @tf.function(reduce_retracing=True)
-    def batch_log_likelihood(batch, batch_index):
+    def batch_log_likelihood(batch, batch_index, batch_keys):
         mean, log_var = _posterior(latent, batch)
         batch_seed = _fold_in(base_seed, batch_index)
         # log of the sum of the importance weights seen so far; exp(-inf) = 0 before the first chunk.
         log_total = tf.fill(tf.shape(mean)[:1], tf.constant(-math.inf, mean.dtype))
         for chunk_index in tf.range(chunk_count, dtype=tf.int64):
             size = tf.minimum(tf.constant(samples_per_chunk, tf.int64), k - chunk_index * samples_per_chunk)
-            noise = tf.random.stateless_normal(
-                tf.concat([[tf.cast(size, tf.int32)], _noise_shape(latent, mean)], axis=0),
-                seed=_fold_in(batch_seed, chunk_index),
-                dtype=mean.dtype,
-            )
+            shape = _noise_shape(latent, mean)
+            if keys is None:
+                noise = tf.random.stateless_normal(
+                    tf.concat([[tf.cast(size, tf.int32)], shape], axis=0),
+                    seed=_fold_in(batch_seed, chunk_index),
+                    dtype=mean.dtype,
+                )
+            else:
+                # (digits, size, width) from each image's own seed, then sample-major like the batch's draw.
+                per_image = _keyed_normal(
+                    base_seed, batch_keys, tf.stack([tf.cast(size, tf.int32), shape[1]]), mean.dtype, chunk_index
+                )
+                noise = tf.transpose(per_image, [1, 0, 2])
             for start in tf.range(0, size, samples_per_decode, dtype=tf.int64):
                 part = noise[start : start + samples_per_decode]
                 log_p_x_given_h, log_p_h, log_q_h = _terms(latent, batch, (mean, log_var), part)
@@ -193,7 +218,7 @@ def importance_weighted_log_likelihood(
                 )
         return log_total - tf.math.log(tf.constant(k, mean.dtype))
 
-    return _over_batches(batch_log_likelihood, images, batch_size)
+    return _over_batches(batch_log_likelihood, images, keys, batch_size)
 
 
 def evaluate(
@@ -232,7 +257,7 @@ def evaluate_run(
     """
     if limit is not None and limit < 1:
         raise UsageError(f"limit must be at least 1, got {limit}")
-    model, config, _ = storage.load_run(run_dir)
+    model, config, history = storage.load_run(run_dir)
     dataset = load_dataset(config.dataset, data_dir, test_only=True)
     images = test_inputs(dataset, config.binarize)[:limit]
     metrics = evaluate(model, images, k, labels=dataset.test_labels[:limit], batch_size=batch_size, seed=seed)
@@ -245,6 +270,8 @@ def evaluate_run(
         "k": k,
         "seed": seed,
         "batch_size": batch_size,  # the noise is drawn per batch, so the numbers depend on it
+        # Which weights were scored, so that a page or table can tell when the run has trained on since.
+        "weights": {"epochs": len(history["loss"]), "sha256": storage.weights_digest(run_dir)},
         "metrics": metrics,
     }
     storage.write_json(Path(run_dir) / EVAL_FILE, record)
@@ -274,16 +301,59 @@ def _fold_in(seed, index):
     return tf.random.experimental.stateless_fold_in(seed, index)
 
 
-def _over_batches(batch_function, images, batch_size: int) -> np.ndarray:
-    """Apply `batch_function(batch, batch_index)` to consecutive batches and concatenate the results.
+def _over_batches(batch_function, images, keys, batch_size: int) -> np.ndarray:
+    """Apply `batch_function(batch, batch_index, batch_keys)` to consecutive batches and concatenate the results.
 
-    The index goes in as a tensor, so the compiled function is traced once rather than once per batch.
+    The index goes in as a tensor, so the compiled function is traced once rather than once per batch; without
+    keys, every batch gets an empty tensor of them. With keys, a short last batch is padded to `batch_size` rows
+    and the padding's results dropped: the kernels' floating-point sums can depend on the number of rows, and an
+    image's result must not depend on how many others share its call.
     """
-    results = [
-        batch_function(rows_of(images, start, start + batch_size), tf.constant(index, tf.int64))
-        for index, start in enumerate(range(0, _count(images), batch_size))
-    ]
+    no_keys = tf.zeros([0], tf.int64)
+    count = _count(images)
+    results = []
+    for index, start in enumerate(range(0, count, batch_size)):
+        batch = rows_of(images, start, start + batch_size)
+        batch_keys = no_keys if keys is None else keys[start : start + batch_size]
+        rows = min(batch_size, count - start)
+        if keys is not None and rows < batch_size:
+            batch, batch_keys = padded(batch, batch_size), padded(batch_keys, batch_size)
+        results.append(batch_function(batch, tf.constant(index, tf.int64), batch_keys)[:rows])
     return tf.concat(results, axis=0).numpy()
+
+
+def padded(inputs, rows: int):
+    """`inputs` (images, or each part of (images, labels)) with zero rows added up to `rows`."""
+
+    def pad(part):
+        part = tf.convert_to_tensor(part)
+        extra = rows - int(part.shape[0])
+        return tf.pad(part, [[0, extra]] + [[0, 0]] * (part.shape.rank - 1))
+
+    return tf.nest.map_structure(pad, inputs)
+
+
+def _keyed_normal(base_seed, keys, shape, dtype, chunk_index=None):
+    """Standard normal noise of `shape` for each key, (len(keys), *shape), each drawn from the seed (base_seed, key)
+    folded with `chunk_index` when given: what one image draws depends on its key alone."""
+
+    def draw(key):
+        seed = _fold_in(base_seed, key)
+        if chunk_index is not None:
+            seed = _fold_in(seed, chunk_index)
+        return tf.random.stateless_normal(shape, seed=seed, dtype=dtype)
+
+    return tf.map_fn(draw, keys, fn_output_signature=tf.TensorSpec(None, dtype))
+
+
+def _as_keys(noise_keys, images):
+    """`noise_keys` as an int64 tensor with one key per image, or None."""
+    if noise_keys is None:
+        return None
+    keys = np.asarray(noise_keys)
+    if keys.shape != (_count(images),) or keys.dtype.kind not in "iu":
+        raise UsageError(f"noise_keys must hold one integer per image ({_count(images)}), got shape {keys.shape}")
+    return tf.constant(keys.astype(np.int64))
 
 
 def rows_of(inputs, start: int, stop: int):

@@ -12,13 +12,15 @@ can fill the memory.
 
 from __future__ import annotations
 
+import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from vae.config import IMAGE_SIDE, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE
-from vae.errors import DataError
+from vae.errors import DataError, ImageWarning
 
 # The formats `vae-encode` reads, and the file suffixes it picks out of a folder.
 IMAGE_FORMATS = ("PNG", "JPEG")
@@ -58,40 +60,61 @@ def find_images(paths) -> list[Path]:
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """The image in `path` as float32 gray levels in [0, 1], (height, width); transparency composited onto white,
-    a JPEG's EXIF orientation applied, an animation's first frame."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    a JPEG's EXIF orientation applied, an animation's first frame. A 16-bit image is scaled by its range, 65,535, so
+    that it gives the gray levels of the same picture in 8 bits. What Pillow warns of while reading (a damaged EXIF
+    block, say) becomes one `ImageWarning` naming the file."""
+    from PIL import UnidentifiedImageError
 
     path = Path(path)
     try:
-        image = open_lazily(path)
-        with image:
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise DataError(
-                    f"{path} is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} read at most: "
-                    "scale it down first"
-                )
-            if min(width, height) < MIN_IMAGE_SIDE:
-                raise DataError(
-                    f"{path} is {width}x{height} pixels, too small to hold a digit: give at least "
-                    f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}"
-                )
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-                image = image.convert("RGBA")
-                ground = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(ground, image)
-            image = image.convert("L")
-            # The digit ends up 20 pixels tall; a smaller working copy loses nothing and bounds the memory used.
-            image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.LANCZOS)
-            gray = np.asarray(image, dtype=np.float32) / 255.0
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gray = _read_gray(path)
     except DataError:
         raise
     except UnidentifiedImageError:
         raise DataError(f"{path} is not a PNG or JPEG image") from None
     except (OSError, ValueError, SyntaxError) as error:  # truncated or corrupt data, found while decoding
         raise DataError(f"{path} could not be read as an image ({error})") from None
+    for message in dict.fromkeys(str(warning.message).strip() for warning in caught):
+        warnings.warn(f"{path}: {message.splitlines()[0] if message else 'damaged data'}", ImageWarning, stacklevel=2)
     return gray
+
+
+# Pillow's modes of 16-bit (and wider integer) gray images, whose values span 0-65535 in a PNG.
+WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _read_gray(path: Path) -> np.ndarray:
+    from PIL import Image, ImageOps
+
+    image = open_lazily(path)
+    with image:
+        width, height = image.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise DataError(
+                f"{path} is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} read at most: scale it down first"
+            )
+        if min(width, height) < MIN_IMAGE_SIDE:
+            raise DataError(
+                f"{path} is {width}x{height} pixels, too small to hold a digit: give at least "
+                f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}"
+            )
+        image = ImageOps.exif_transpose(image)
+        if image.mode in WIDE_GRAY_MODES:
+            # Pillow's conversion of these to 8-bit "L" clips every value above 255 instead of scaling it.
+            levels = np.asarray(image, dtype=np.float32) / 65535.0
+            image = Image.fromarray(np.clip(levels, 0.0, 1.0), mode="F")
+        else:
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                image = image.convert("RGBA")
+                ground = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(ground, image)
+            image = image.convert("L")
+        # The digit ends up 20 pixels tall; a smaller working copy loses nothing and bounds the memory used.
+        image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.LANCZOS)
+        gray = np.asarray(image, dtype=np.float32)
+    return gray if image.mode == "F" else gray / 255.0
 
 
 def open_lazily(path: Path):
@@ -187,18 +210,14 @@ def load_digits(paths, preprocessed: bool = True) -> tuple[list[Path], np.ndarra
     return files, digits[..., None]
 
 
-def save_digits(digits: np.ndarray, files: list[Path], directory: str | os.PathLike) -> list[Path]:
-    """Write each digit (N, 28, 28, 1) as `<directory>/<file stem>.png`, atomically: what the model saw."""
+def preprocessed_pngs(digits: np.ndarray, files: list[Path], directory: str | os.PathLike) -> dict[Path, bytes]:
+    """Each digit (N, 28, 28, 1) as the PNG of what the model saw, keyed by its path: `<directory>/<index>-<file
+    stem>.png`, numbered so that two files of the same stem never collide. Nothing is written here."""
     from PIL import Image
 
-    from vae.storage import atomic_path, make_directory
-
-    directory = Path(directory)
-    make_directory(directory)
-    written = []
+    pngs = {}
     for index, (digit, file) in enumerate(zip(digits, files)):
-        path = directory / f"{index:04d}-{file.stem}.png"
-        with atomic_path(path) as temporary:
-            Image.fromarray(np.round(digit[..., 0] * 255).astype(np.uint8), mode="L").save(temporary, format="PNG")
-        written.append(path)
-    return written
+        buffer = io.BytesIO()
+        Image.fromarray(np.round(digit[..., 0] * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
+        pngs[Path(directory) / f"{index:04d}-{file.stem}.png"] = buffer.getvalue()
+    return pngs

@@ -8,6 +8,7 @@ tests and benchmarks check the arrays directly. Every call that runs the model d
 from __future__ import annotations
 
 import math
+import re
 from statistics import NormalDist
 
 import numpy as np
@@ -94,15 +95,21 @@ def check_digit(config, digit: int | None) -> None:
         raise UsageError(f"--digit must be one of 0-{CLASSES - 1}, got {digit}")
 
 
+PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+NON_FINITE_WORDS = ("nan", "inf", "infinity")
+
+
 def parse_latent_vectors(vectors, latent_dim: int) -> np.ndarray:
     """Comma-separated latent vectors ("0.5,-1.2") as a float32 (N, latent_dim) array; a UsageError names the first
     one with the wrong number of values or a value that is not a finite number."""
     rows = []
     for text in vectors:
-        try:
-            values = [float(part) for part in text.split(",")]
-        except ValueError:
-            raise UsageError(f"--z {text!r} is not a comma-separated list of numbers") from None
+        parts = [part.strip() for part in text.split(",")]
+        # Python's float() also takes "1_0", "١" and "infinity"; a latent value is written in plain decimal or
+        # exponent notation only, and "nan" or "inf" is refused below as not finite.
+        if not all(PLAIN_NUMBER.fullmatch(part) or part.lower().lstrip("+-") in NON_FINITE_WORDS for part in parts):
+            raise UsageError(f"--z {text!r} is not a comma-separated list of numbers")
+        values = [float(part) for part in parts]
         if len(values) != latent_dim:
             raise UsageError(
                 f"--z {text!r} has {len(values)} value{'s' * (len(values) != 1)}: this run's latent size is {latent_dim}"

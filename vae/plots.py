@@ -15,7 +15,7 @@ from vae.config import CLASSES, GAUSSIAN_QUANTILES, IMAGE_SIDE, MAX_FPS, MIN_FPS
 from vae.errors import UsageError
 from vae.latent import analogies, decode, decode_latent_grid, digit_labels, encode_means, model_labels, reconstruct
 from vae.prior import sample_mixture
-from vae.storage import atomic_path, make_directory
+from vae.storage import atomic_path
 
 DPI = 100
 DIGIT_STYLE = {"cmap": "gray", "interpolation": "nearest", "vmin": 0.0, "vmax": 1.0}
@@ -40,7 +40,6 @@ def pyplot():
 def save_figure(figure, path: str | Path) -> Path:
     """Write `figure` as a PNG under a temporary name and rename it over `path`, so a failure leaves no half file."""
     path = Path(path)
-    make_directory(path.parent)
     try:
         with atomic_path(path) as temporary:
             figure.savefig(temporary, format="png", dpi=DPI)
@@ -72,7 +71,6 @@ def save_digit_row(images: np.ndarray, path) -> Path:
 
     canvas = np.concatenate([np.pad(image, ((0, 0), (0, 1))) for image in images], axis=1)[:, :-1]
     path = Path(path)
-    make_directory(path.parent)
     with atomic_path(path) as temporary:
         Image.fromarray(np.round(np.clip(canvas, 0, 1) * 255).astype("uint8"), mode="L").save(temporary, format="PNG")
     return path
@@ -380,7 +378,6 @@ def render_progress(snapshots: list, config, path, fps: float = 4.0) -> Path:
     frames = [Image.fromarray(progress_frame(snapshot, total_epochs, loss_name), mode="L") for snapshot in snapshots]
     duration = round(1000 / fps)
     path = Path(path)
-    make_directory(path.parent)
     with atomic_path(path) as temporary:
         frames[0].save(
             temporary,

@@ -22,6 +22,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -31,7 +32,7 @@ import numpy as np
 
 from vae import latent, plots, storage
 from vae.config import CLASSES, CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
-from vae.errors import RunError, UsageError
+from vae.errors import UsageError, VAEWarning
 from vae.snapshots import SNAPSHOTS_DIR, read_snapshots, to_bytes
 
 EXPLORER_SIDE = 560  # canvas pixels of the scatter the pointer moves over
@@ -89,19 +90,6 @@ def explorer_data(model, images: np.ndarray, labels: np.ndarray, size: int, dims
     }
 
 
-def read_eval(run_dir: Path) -> dict | None:
-    """eval.json when the run has one; a damaged one is reported, not trusted."""
-    path = run_dir / storage.EVAL_FILE
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text())
-        metrics = {str(key): float(value) for key, value in record["metrics"].items()}
-        return {**record, "metrics": metrics}
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise RunError(f"{path} is damaged ({error}); run vae-eval again or delete it") from None
-
-
 def build_report(
     run_dir: str | os.PathLike = storage.DEFAULT_RUN_DIR,
     output: str | os.PathLike | None = None,
@@ -119,7 +107,15 @@ def build_report(
     model, config, history = storage.load_run(run_dir)
     if explorer_size is None:
         explorer_size = CONDITIONAL_EXPLORER_SIZE if config.conditional else EXPLORER_SIZE
-    evaluation = read_eval(run_dir)
+    evaluation = storage.read_evaluation(run_dir)
+    stale = evaluation is not None and storage.evaluation_is_current(evaluation, run_dir) is False
+    if stale:
+        warnings.warn(
+            f"{run_dir / storage.EVAL_FILE} scored other weights than the run's: the report leaves it out; run "
+            "vae-eval again",
+            VAEWarning,
+            stacklevel=2,
+        )
     if config.latent_dim >= 2:
         dims = latent.check_dims(tuple(dims), config.latent_dim)
     images, labels = latent.load_test_digits(config, data_dir)
@@ -141,15 +137,19 @@ def build_report(
             pictures["progress"] = data_uri(progress.read_bytes(), "image/gif")
     explorer = explorer_data(model, images, labels, explorer_size, dims) if config.latent_dim >= 2 else None
 
-    page = render_page(run_dir, config, history, evaluation, pictures, explorer, snapshots=len(snapshots))
+    page = render_page(
+        run_dir, config, history, None if stale else evaluation, pictures, explorer, snapshots=len(snapshots), stale=stale
+    )
     path = Path(output) if output is not None else run_dir / storage.REPORT_FILE
-    storage.make_directory(path.parent)
     storage.write_text(path, page)
     return path
 
 
-def render_page(run_dir: Path, config, history: dict, evaluation, pictures: dict, explorer, snapshots: int) -> str:
-    """The page: `report_page/page.html` filled in, with its style sheet and script inlined."""
+def render_page(
+    run_dir: Path, config, history: dict, evaluation, pictures: dict, explorer, snapshots: int, stale: bool = False
+) -> str:
+    """The page: `report_page/page.html` filled in, with its style sheet and script inlined. With `stale`, the
+    run's eval.json scored other weights and the page says so instead of showing it."""
     escape = html.escape
     loss_name = plots.history_panels(config)[0][1]
     final = [
@@ -175,7 +175,7 @@ def render_page(run_dir: Path, config, history: dict, evaluation, pictures: dict
         written=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
         explorer=explorer_section(explorer, config.latent_dim) if explorer else "",
         summary_rows=summary,
-        evaluation=evaluation_table(evaluation),
+        evaluation=evaluation_table(evaluation, stale),
         config_rows="".join(table_row(key, json.dumps(value)) for key, value in config.to_dict().items()),
         history_image=pictures["history"],
         progress=progress,
@@ -186,6 +186,7 @@ def render_page(run_dir: Path, config, history: dict, evaluation, pictures: dict
 
 NO_SNAPSHOTS = "No snapshots: train with <code>vae-train --snapshots</code> to watch the latent grid learn."
 NO_EVALUATION = "No eval.json: run <code>vae-eval</code> for the<br>importance-weighted bound."
+STALE_EVALUATION = "The run's eval.json scored other weights than these:<br>run <code>vae-eval</code> again."
 
 
 def page_file(name: str) -> str:
@@ -201,9 +202,9 @@ def table_row(name: str, value: str) -> str:
     return f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
 
 
-def evaluation_table(evaluation: dict | None) -> str:
+def evaluation_table(evaluation: dict | None, stale: bool = False) -> str:
     if evaluation is None:
-        return f"<p class=note>{NO_EVALUATION}</p>"
+        return f"<p class=note>{STALE_EVALUATION if stale else NO_EVALUATION}</p>"
     rows = "".join(
         table_row(METRIC_NAMES.get(name, name), f"{value:.2f} nats") for name, value in evaluation["metrics"].items()
     )

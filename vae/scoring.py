@@ -4,14 +4,20 @@ table `vae-encode` prints.
 The scores are the negative ELBO and the importance-weighted estimate of -log p(x) (Burda et al. 2015), the same
 estimators `vae-eval` averages over the test split (`vae.evaluation`), here kept per image. An image unlike the
 training data gets a high score, so either serves as an outlier score.
+
+An image's scores depend on the run, the image and the seed alone: its sampling noise is seeded by the seed and a
+digest of its pixels (`content_keys`), not drawn per batch. The same image scores the same alone, among 500 others,
+or at another place in its folder, so that a threshold set once holds across calls.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
-from vae.config import CLASSES, EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
-from vae.data import binarize_once
+from vae.config import CLASSES, IMPORTANCE_SAMPLES, SCORING_BATCH_SIZE
+from vae.data import TEST_BINARIZATION_SEED
 from vae.errors import UsageError
 from vae.evaluation import (
     importance_weighted_log_likelihood,
@@ -19,6 +25,7 @@ from vae.evaluation import (
     model_inputs,
     negative_elbo_terms,
     of_vae,
+    padded,
     rows_of,
 )
 
@@ -28,18 +35,22 @@ def score_images(model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, see
     ELBO, and the importance-weighted -log p(x) from k samples, in nats; on a conditional model given `labels`,
     of q(z|x,y) and -log p(x|y). Higher scores mean less typical images: an outlier score.
 
-    Under --binarize the images are binarized as the test digits are, once with a fixed seed.
+    Under --binarize each image is binarized once, from a seed of its own (`scored_images`).
     """
-    images = scored_images(model, images)
+    images, keys = scored_images(model, images)
     inputs = model_inputs(model, images, labels)
     means, log_vars = [], []
-    for start in range(0, len(images), EVALUATION_BATCH_SIZE):
-        mean, log_var = model.encode(*model.split_inputs(rows_of(inputs, start, start + EVALUATION_BATCH_SIZE)))
-        means.append(np.asarray(mean))
-        log_vars.append(np.asarray(log_var))
+    for start in range(0, len(images), SCORING_BATCH_SIZE):
+        # Every batch is a full one, as in the estimators, so that no image's numbers depend on its neighbours.
+        rows = min(SCORING_BATCH_SIZE, len(images) - start)
+        batch = padded(rows_of(inputs, start, start + SCORING_BATCH_SIZE), SCORING_BATCH_SIZE)
+        mean, log_var = model.encode(*model.split_inputs(batch))
+        means.append(np.asarray(mean)[:rows])
+        log_vars.append(np.asarray(log_var)[:rows])
     latent = of_vae(model)
-    reconstruction, kl = negative_elbo_terms(latent, inputs, seed=seed)
-    log_marginal = importance_weighted_log_likelihood(latent, inputs, k, seed=seed)
+    options = dict(seed=seed, batch_size=SCORING_BATCH_SIZE, noise_keys=keys)
+    reconstruction, kl = negative_elbo_terms(latent, inputs, **options)
+    log_marginal = importance_weighted_log_likelihood(latent, inputs, k, **options)
     return {
         "z_mean": np.concatenate(means),
         "z_log_var": np.concatenate(log_vars),
@@ -56,10 +67,15 @@ def classify(model, images, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0) -> tu
         raise UsageError(
             "only a conditional run can name the label of an image: train one with vae-train --conditional"
         )
-    images = scored_images(model, images)
+    images, keys = scored_images(model, images)
     # Every image with every label in one call, label-major, so that the estimator is compiled once.
     every_label = (np.tile(images, (CLASSES, 1, 1, 1)), np.repeat(np.arange(CLASSES, dtype=np.int32), len(images)))
-    log_likelihoods = importance_weighted_log_likelihood(of_vae(model), every_label, k, seed=seed)
+    # Each image draws the same noise under every label (the keys are of its pixels alone): the labels are compared
+    # with common random numbers, which makes their differences less noisy than independent draws would.
+    every_key = np.tile(keys, CLASSES)
+    log_likelihoods = importance_weighted_log_likelihood(
+        of_vae(model), every_label, k, seed=seed, batch_size=SCORING_BATCH_SIZE, noise_keys=every_key
+    )
     log_likelihoods = log_likelihoods.reshape(CLASSES, len(images)).T
     return np.argmax(log_likelihoods, axis=1), log_likelihoods
 
@@ -74,10 +90,26 @@ def image_labels(model, images, digit: int | None, k: int = IMPORTANCE_SAMPLES, 
     return classify(model, images, k, seed=seed)[0].astype(np.int32)
 
 
-def scored_images(model, images) -> np.ndarray:
-    """Images as the model scores them: float32, binarized once with the test digits' fixed seed under --binarize."""
+def content_keys(images: np.ndarray) -> np.ndarray:
+    """One int64 per image from the SHA-256 of its float32 pixels: the key that seeds its sampling noise."""
+    rows = np.ascontiguousarray(images, dtype=np.float32).reshape(len(images), -1)
+    return np.array([int.from_bytes(hashlib.sha256(row.tobytes()).digest()[:8], "little", signed=True) for row in rows])
+
+
+def scored_images(model, images) -> tuple[np.ndarray, np.ndarray]:
+    """Images as the model scores them, float32, and their `content_keys`. Under --binarize each image is binarized
+    once, as the test digits are, from a seed of its own key, so that its 0/1 pixels do not depend on its neighbours
+    either."""
     images = np.asarray(images, dtype=np.float32)
-    return binarize_once(images) if model.vae_config.binarize else images
+    keys = content_keys(images)
+    if model.vae_config.binarize:
+        images = np.stack(
+            [
+                (np.random.default_rng([TEST_BINARIZATION_SEED, int(key) % 2**63]).random(image.shape) < image)
+                for image, key in zip(images, keys)
+            ]
+        ).astype(np.float32)
+    return images, keys
 
 
 def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *, digit=None, seed: int = 0):

@@ -19,7 +19,7 @@ import numpy as np
 from vae.config import IMAGE_SHAPE
 from vae.errors import RunError, UsageError
 from vae.latent import decode_latent_grid, model_labels, reconstruct
-from vae.storage import SNAPSHOTS_DIR, atomic_path, make_directory
+from vae.storage import SNAPSHOTS_DIR, atomic_path
 
 SNAPSHOT_GRID_SIZE = 12
 SNAPSHOT_DIGITS = 8
@@ -60,7 +60,6 @@ def snapshot_path(run_dir: str | os.PathLike, epoch: int) -> Path:
 
 def save_snapshot(run_dir: str | os.PathLike, snapshot: Snapshot) -> Path:
     path = snapshot_path(run_dir, snapshot.epoch)
-    make_directory(path.parent)
     with atomic_path(path) as temporary, open(temporary, "wb") as stream:
         np.savez_compressed(
             stream,

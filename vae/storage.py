@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -69,10 +70,14 @@ HISTORY_KEYS = tuple(f"{split}{name}" for split in ("", "test_") for name in ("l
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path` in one rename, on failure it is removed.
 
-    The temporary name keeps the target's suffixes, because Keras checks them (`.weights.h5`, `.keras`).
+    The folder of `path` is created when it is missing, as every command does for its `--output`. The temporary
+    name keeps the target's suffixes, because Keras checks them (`.weights.h5`, `.keras`), and stays within the
+    file system's limit on a name's length however long the target's is. An error names `path`, never the temporary
+    name, which the user did not choose.
     """
     path = Path(path)
-    temporary = path.with_name(f"{TEMPORARY_PREFIX}{os.getpid()}-{path.name}")
+    make_directory(path.parent)
+    temporary = temporary_path(path)
     try:
         yield temporary
         with open(temporary, "rb+") as stream:
@@ -83,10 +88,33 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             raise DiskFullError(
                 f"no space left on the file system at {mount_point(path.parent)}: could not write {path}"
             ) from None
+        if error.filename is not None and Path(error.filename) == temporary:
+            raise type(error)(error.errno, error.strerror, str(path)) from None
         raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+
+
+def temporary_path(path: Path) -> Path:
+    """`.tmp-PID-<name>` beside `path`; for a name too long to take the prefix, `.tmp-PID-<digest><suffixes>`."""
+    prefix = f"{TEMPORARY_PREFIX}{os.getpid()}-"
+    name = prefix + path.name
+    if len(os.fsencode(name)) <= name_limit(path.parent):
+        return path.with_name(name)
+    digest = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]
+    suffixes = "".join(path.suffixes)
+    if len(os.fsencode(prefix + digest + suffixes)) > name_limit(path.parent):
+        suffixes = path.suffix
+    return path.with_name(prefix + digest + suffixes)
+
+
+def name_limit(directory: Path) -> int:
+    """The longest file name, in bytes, that the file system holding `directory` takes (255 on most)."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
 
 
 def mount_point(path: Path) -> Path:
@@ -109,12 +137,26 @@ def make_directory(path: str | os.PathLike) -> None:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    write_bytes(path, text.encode())
+    """Write `text` as UTF-8. File names that are not UTF-8 (held by Python as lone surrogates) go out as the bytes
+    they were read from, as they do on standard output."""
+    write_bytes(path, text.encode("utf-8", "surrogateescape"))
 
 
 def write_bytes(path: str | os.PathLike, content: bytes) -> None:
     with atomic_path(path) as temporary:
         temporary.write_bytes(content)
+
+
+def write_files(contents: dict[Path, bytes | str]) -> None:
+    """Write several files of one command, each atomically (text as `write_text` does), after checking that every
+    folder they go to can be written, so that a command that cannot write all of them fails before changing any."""
+    for folder in dict.fromkeys(Path(path).parent for path in contents):
+        check_writable(folder)
+    for path, content in contents.items():
+        if isinstance(content, str):
+            write_text(path, content)
+        else:
+            write_bytes(path, content)
 
 
 def csv_text(header: list[str], rows: list[list]) -> str:
@@ -342,6 +384,56 @@ def check_history(values: Any) -> dict[str, list[float]]:
         if not all(value is None or math.isfinite(value) for value in series):
             raise ValueError(f"{key} holds a non-finite value")
     return history
+
+
+def weights_digest(run_dir: str | os.PathLike) -> str:
+    """The SHA-256 of the run's weights file: which weights an `eval.json` scored."""
+    return hashlib.sha256((Path(run_dir) / WEIGHTS_FILE).read_bytes()).hexdigest()
+
+
+def read_evaluation(run_dir: str | os.PathLike) -> dict | None:
+    """The run's eval.json, or None when it has none. A damaged one (not JSON, no metrics, a metric that is not a
+    finite number) is a RunError, never trusted."""
+    path = Path(run_dir) / EVAL_FILE
+    if not path.is_file():
+        return None
+
+    def refuse_constant(name: str):
+        raise ValueError(f"it holds {name}, which is no number of nats")
+
+    try:
+        record = json.loads(path.read_text(), parse_constant=refuse_constant)
+        metrics = {str(key): float(value) for key, value in record["metrics"].items()}
+        if not metrics or not all(math.isfinite(value) for value in metrics.values()):
+            raise ValueError("its metrics must be finite numbers")
+        return {**record, "metrics": metrics}
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise RunError(f"{path} is damaged ({error}); run vae-eval again or delete it") from None
+
+
+def evaluation_is_current(record: dict, run_dir: str | os.PathLike) -> bool | None:
+    """Whether eval.json's `record` scored the run's present weights: None when it does not say which it scored."""
+    weights = record.get("weights")
+    if not isinstance(weights, dict) or "sha256" not in weights:
+        return None
+    return weights["sha256"] == weights_digest(run_dir)
+
+
+def drop_stale_evaluation(run_dir: str | os.PathLike) -> bool:
+    """Delete an eval.json that did not score the run's present weights (or does not say); True if one was deleted.
+    A training that replaces the weights calls this, so that no page or table shows the old weights' scores beside
+    the new run."""
+    path = Path(run_dir) / EVAL_FILE
+    if not path.is_file():
+        return False
+    try:
+        current = evaluation_is_current(read_evaluation(run_dir), run_dir)
+    except RunError:
+        current = False
+    if current:
+        return False
+    path.unlink(missing_ok=True)
+    return True
 
 
 def load_run(run_dir: str | os.PathLike = DEFAULT_RUN_DIR):

@@ -33,6 +33,7 @@ class TrainingResult:
     seconds: float
     wrote_run_dir: bool = True  # False on the workers of a multi-worker run other than the chief
     finished_from_checkpoint: bool = False  # True when a resumed run only had its final save left to do
+    dropped_evaluation: bool = False  # True when an eval.json of the weights this run replaced was deleted
 
     @property
     def test_metrics(self) -> dict[str, float]:
@@ -207,7 +208,7 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
         return finish_from_checkpoint(run_dir, model, checkpoint, chief)
     if initial_epoch > config.epochs:
         raise RunError(
-            f"the run in {run_dir}/ has already trained {initial_epoch} epochs: pass a larger --epochs to continue"
+            f"the run in {run_dir}/ has already trained {epochs(initial_epoch)}: pass a larger --epochs to continue"
         )
     # A conditional model takes each digit's label with it; an unconditional one never sees them. Keras splits each
     # global batch among the replicas of the strategy the model was built under.
@@ -239,6 +240,7 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
         profile.close("end of fit")
         with profile.phase("final save"):
             storage.save_run(save_dir, model, config, history)
+            dropped = chief and storage.drop_stale_evaluation(save_dir)
     except TrainingDivergedError as error:
         raise TrainingDivergedError(f"{error}; {kept_checkpoint(run_dir)}; try a lower --learning-rate") from None
     except DiskFullError as error:
@@ -248,7 +250,8 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
     finally:
         if not chief:
             shutil.rmtree(save_dir, ignore_errors=True)
-    return TrainingResult(config, history, run_dir, seconds=time.perf_counter() - started, wrote_run_dir=chief)
+    seconds = time.perf_counter() - started
+    return TrainingResult(config, history, run_dir, seconds, wrote_run_dir=chief, dropped_evaluation=dropped)
 
 
 def restore_model(checkpoint, config: VAEConfig, steps: int, precision: str | None):
@@ -281,6 +284,10 @@ def training_callbacks(config, run_dir, save_dir, history, shown, started, chief
     return callbacks
 
 
+def epochs(count: int) -> str:
+    return f"{count} epoch{'s' * (count != 1)}"
+
+
 def kept_checkpoint(run_dir: Path) -> str:
     checkpoint = storage.read_checkpoint_safe(run_dir)
     if checkpoint is None:
@@ -293,14 +300,22 @@ def finish_from_checkpoint(run_dir: Path, model, checkpoint, chief: bool) -> Tra
     or stopped by a full disk, during its final save needs. A run already finished from it is left alone."""
     if storage.finished_run_matches(run_dir, checkpoint):
         raise RunError(
-            f"the run in {run_dir}/ has already trained {checkpoint.epochs_done} epochs: pass a larger --epochs "
+            f"the run in {run_dir}/ has already trained {epochs(checkpoint.epochs_done)}: pass a larger --epochs "
             "to continue"
         )
+    dropped = False
     if chief:
         storage.save_run(run_dir, model, checkpoint.config, checkpoint.history)
+        dropped = storage.drop_stale_evaluation(run_dir)
     seconds = checkpoint.history.get("wall_seconds", [0.0])[-1]  # the training's own time, as the checkpoint recorded it
     return TrainingResult(
-        checkpoint.config, checkpoint.history, run_dir, seconds, wrote_run_dir=chief, finished_from_checkpoint=True
+        checkpoint.config,
+        checkpoint.history,
+        run_dir,
+        seconds,
+        wrote_run_dir=chief,
+        finished_from_checkpoint=True,
+        dropped_evaluation=dropped,
     )
 
 
