@@ -10,7 +10,7 @@ from PIL import Image
 from tests.conftest import SUBSET_DIR, invoke, train_stopped_after_first_epoch
 from vae import storage
 from vae.config import HIERARCHICAL_LOWER_LATENT_DIM
-from vae.prior import LOG_TWO_PI
+from vae.gaussian import LOG_TWO_PI
 from vae_scripts.plot import main as plot_command
 from vae_scripts.train import main as train_command
 
@@ -50,13 +50,13 @@ def log_normal(x, mean, log_var):
 def test_the_importance_weighted_estimate_matches_numpy(hierarchical_run, subset):
     """log p(x) ~ logsumexp_k [log p(x|z1) + log p(z1|z2) + log p(z2) - log q(z1|x) - log q(z2|z1)] - log K over
     both layers, recomputed in float64 numpy from the trained weights and the same noise."""
-    from vae.model import importance_weighted_bound
+    from vae.objectives import importance_weighted_bound
 
     model, config, _ = storage.load_run(hierarchical_run)
     images = (subset.test_images[:6, ..., None] > 127).astype("float32")
     samples, lower = 5, HIERARCHICAL_LOWER_LATENT_DIM
     noise = np.random.default_rng(0).standard_normal((samples, 6, lower + config.latent_dim)).astype("float32")
-    terms = model.latent_terms(images, model.posterior(images), noise)
+    terms = model.latent.terms(images, model.latent.posterior(images), noise)
     bound = np.asarray(importance_weighted_bound(terms[0] + terms[1] - terms[2]))
 
     x = images.reshape(1, 6, -1).astype(np.float64)

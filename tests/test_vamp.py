@@ -39,7 +39,7 @@ def test_the_log_density_is_the_mixture_of_the_posteriors_at_the_pseudo_inputs(v
     variances = np.exp(log_vars)
     densities = np.exp(-0.5 * (z[..., None, :] - means) ** 2 / variances) / np.sqrt(2 * np.pi * variances)
     expected = np.log(np.prod(densities, axis=-1).mean(axis=-1))
-    np.testing.assert_allclose(np.asarray(model.log_prior(z.astype("float32"))), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(model.latent.prior.log_density(z.astype("float32"))), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_a_vamp_run_trains_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_path, vamp_run, vamp_config, subset):
@@ -64,8 +64,9 @@ def test_vae_eval_weighs_with_the_vampprior(vamp_run, subset, monkeypatch):
     model, _, _ = storage.load_run(vamp_run)
     images = (subset.test_images[:50, ..., None] / 255).astype("float32")
     calls = []
-    log_prior = model.log_prior
-    monkeypatch.setattr(model, "log_prior", lambda z, training=False: calls.append(1) or log_prior(z, training))
+    prior = model.latent.prior
+    log_density = prior.log_density
+    monkeypatch.setattr(prior, "log_density", lambda z, training=False: calls.append(1) or log_density(z, training))
     metrics = evaluate(model, images, 20)
     assert calls, "the VampPrior's density was not used"
     assert all(np.isfinite(value) for value in metrics.values())
@@ -77,15 +78,18 @@ def test_vae_eval_weighs_with_the_vampprior(vamp_run, subset, monkeypatch):
 
 def test_samples_are_drawn_from_the_mixture(vamp_run, monkeypatch, tmp_path):
     from vae import plots
-    from vae.prior import sample_mixture
 
     model, _, _ = storage.load_run(vamp_run)
     drawn = []
     decode = model.decode
     monkeypatch.setattr(model, "decode", lambda z, labels=None: drawn.append(np.asarray(z)) or decode(z, labels))
     plots.plot_samples(model, tmp_path / "samples.png", 16, seed=4)
-    means, log_vars = (np.asarray(part) for part in model.prior_components())
-    np.testing.assert_array_equal(drawn[0], sample_mixture(means, log_vars, 16, np.random.default_rng(4)))
+    # A component chosen uniformly, then z = mean + sigma * epsilon, from the same generator.
+    means, log_vars = (np.asarray(part) for part in model.latent.prior.components())
+    rng = np.random.default_rng(4)
+    chosen = rng.integers(0, len(means), 16)
+    expected = means[chosen] + np.exp(0.5 * log_vars[chosen]) * rng.standard_normal((16, means.shape[1]))
+    np.testing.assert_array_equal(drawn[0], expected.astype("float32"))
 
 
 @pytest.mark.parametrize(

@@ -17,12 +17,14 @@ from typing import Any
 from vae.errors import UsageError
 
 DATASETS = ("mnist", "fashion-mnist")
-# "hierarchical" is two stochastic layers, x -> z1 -> z2 (Burda et al. 2015, section 5): z1 has
+# The networks between the images and the latent variables: the keras.io convolutional ones, or dense layers.
+NETWORKS = ("conv", "mlp")
+# Each architecture names its network and its number of stochastic layers, which chooses the latent structure
+# (`vae.structures`). "hierarchical" is two stochastic layers, x -> z1 -> z2 (Burda et al. 2015, section 5): z1 has
 # HIERARCHICAL_LOWER_LATENT_DIM dimensions, as in that paper, and z2, the top, has `latent_dim`.
-ARCHITECTURES = ("conv", "mlp", "hierarchical")
+ARCHITECTURE_PARTS = {"conv": ("conv", 1), "mlp": ("mlp", 1), "hierarchical": ("mlp", 2)}
+ARCHITECTURES = tuple(ARCHITECTURE_PARTS)
 HIERARCHICAL_LOWER_LATENT_DIM = 100
-# The architectures whose encoder and decoder also take a label (a conditional VAE).
-CONDITIONAL_ARCHITECTURES = ("conv", "mlp")
 SCHEDULES = ("cosine", "constant")
 # What training maximises: the ELBO (Kingma & Welling 2013), or the importance-weighted bound with `samples` draws
 # per digit (Burda et al. 2015).
@@ -110,10 +112,11 @@ class VAEConfig:
         _check_type(self)
         if self.architecture not in ARCHITECTURES:
             raise UsageError(f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
-        if self.conditional and self.architecture not in CONDITIONAL_ARCHITECTURES:
+        if self.conditional and self.stochastic_layers != 1:
+            # The label enters q(z|x,y) and p(x|z,y) of one stochastic layer; a second layer would need it too.
+            one_layer = " or ".join(name for name, (_, layers) in ARCHITECTURE_PARTS.items() if layers == 1)
             raise UsageError(
-                f"architecture {self.architecture} is not for conditional runs; use "
-                f"{' or '.join(CONDITIONAL_ARCHITECTURES)} with --conditional"
+                f"architecture {self.architecture} is not for conditional runs; use {one_layer} with --conditional"
             )
         if self.schedule not in SCHEDULES:
             raise UsageError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
@@ -168,6 +171,16 @@ class VAEConfig:
             raise UsageError(f"eval_every must be at least 1, got {self.eval_every}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise UsageError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
+
+    @property
+    def network(self) -> str:
+        """The network of the architecture: "conv" or "mlp"."""
+        return ARCHITECTURE_PARTS[self.architecture][0]
+
+    @property
+    def stochastic_layers(self) -> int:
+        """How many stochastic layers the architecture has: 1, or 2 for "hierarchical"."""
+        return ARCHITECTURE_PARTS[self.architecture][1]
 
     def scored_epochs(self) -> list[int]:
         """The epochs, counted from 1, after which the test split is scored: every `eval_every`-th and the last."""

@@ -1,54 +1,53 @@
 """The encoder q(z|x), or q(z|x,y) for a conditional model: digits to the mean and log-variance of a diagonal
-Gaussian over the latent space."""
+Gaussian over a latent layer."""
 
 import keras
 
-from vae.config import CLASSES, HIERARCHICAL_LOWER_LATENT_DIM, IMAGE_SHAPE, VAEConfig
+from vae.config import IMAGE_SHAPE, NETWORKS
 from vae.errors import UsageError
 
 MLP_HIDDEN_UNITS = (512, 512)
-# The hierarchical model's layers between z1 and z2, both ways. Burda et al. (2015) halve the width from the x-z1
+# The two-layer model's layers between z1 and z2, both ways. Burda et al. (2015) halve the width from the x-z1
 # layers to the z1-z2 ones (200 to 100 units); we keep that ratio from our wider 512. The x-z1 layers are the mlp
-# architecture's, so the hierarchical model differs from the mlp one only by the layer it adds.
+# network's, so the two-layer model differs from the mlp one only by the layer it adds.
 UPPER_HIDDEN_UNITS = (256, 256)
 
 
-def build_encoder(config: VAEConfig) -> keras.Model:
-    """The encoder named by `config.architecture`.
+def build_encoder(network: str, latent_dim: int, classes: int = 0) -> keras.Model:
+    """The encoder of the network `network` ("conv" or "mlp", see `vae.config.NETWORKS`) onto a `latent_dim`-D
+    Gaussian, taking a one-hot label of `classes` classes beside the images when `classes` is not 0.
 
     "conv" is the well-known small convolutional encoder of the keras.io example. "mlp" is two dense hidden
-    layers, the shape of the one-stochastic-layer VAE of the IWAE paper (Burda et al. 2015), made wider.
-    "hierarchical" is the same network, giving q(z1|x) over the lower latent layer; `build_upper_encoder` gives
-    q(z2|z1).
+    layers, the shape of the one-stochastic-layer VAE of the IWAE paper (Burda et al. 2015), made wider; the
+    two-layer model's q(z1|x) is this network too, and `build_upper_encoder` gives its q(z2|z1).
 
     A conditional model's encoder takes the one-hot label as a second input and concatenates it to the dense
     features, just before the two heads (Sohn, Lee & Yan 2015): the label then costs 2 x 10 x latent_dim weights,
     and the features need not rediscover what the label says.
     """
     images = keras.Input(shape=IMAGE_SHAPE, name="images")
-    if config.architecture == "conv":
+    if network == "conv":
         x = convolutional_features(images)
-    elif config.architecture in ("mlp", "hierarchical"):
+    elif network == "mlp":
         x = dense_layers(keras.layers.Flatten(name="flatten")(images), MLP_HIDDEN_UNITS)
     else:
-        raise UsageError(f"unknown architecture {config.architecture!r}")
+        raise UsageError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
     inputs = images
-    if config.conditional:
-        labels = keras.Input(shape=(CLASSES,), name="labels")
+    if classes:
+        labels = keras.Input(shape=(classes,), name="labels")
         x = keras.layers.Concatenate(name="with_labels")([x, labels])
         inputs = [images, labels]
-    latent_dim = HIERARCHICAL_LOWER_LATENT_DIM if config.architecture == "hierarchical" else config.latent_dim
     z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
     z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
     return keras.Model(inputs, [z_mean, z_log_var], name="encoder")
 
 
-def build_upper_encoder(config: VAEConfig) -> keras.Model:
-    """q(z2|z1) of the hierarchical model: the lower latent z1 to the mean and log-variance of the top one, z2."""
-    z1 = keras.Input(shape=(HIERARCHICAL_LOWER_LATENT_DIM,), name="z1")
+def build_upper_encoder(lower_dim: int, latent_dim: int) -> keras.Model:
+    """q(z2|z1) of the two-layer model: the lower latent z1 to the mean and log-variance of the top one, z2."""
+    z1 = keras.Input(shape=(lower_dim,), name="z1")
     x = dense_layers(z1, UPPER_HIDDEN_UNITS)
-    z_mean = keras.layers.Dense(config.latent_dim, name="z_mean")(x)
-    z_log_var = keras.layers.Dense(config.latent_dim, name="z_log_var")(x)
+    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
     return keras.Model(z1, [z_mean, z_log_var], name="upper_encoder")
 
 

@@ -27,7 +27,8 @@ from vae import storage
 from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
 from vae.data import load_dataset, test_inputs
 from vae.errors import UsageError
-from vae.model import importance_terms, kl_divergence
+from vae.gaussian import kl_from_standard_normal
+from vae.structures.gaussian_layer import importance_terms
 from vae.storage import EVAL_FILE
 
 # The noise is drawn in chunks of at most this many (sample, digit) pairs, each chunk from its own seed: the chunking
@@ -67,42 +68,45 @@ class LatentVariableModel:
     """What the estimators need of a model whose q over its latent variables h is Gaussian.
 
     `posterior(inputs)` gives the parameters (mean, log-variance) of the part of q that depends on the inputs alone,
-    computed once per batch: q(z|x), or q(z1|x) in a hierarchical model. `terms(inputs, posterior, noise)` gives
-    log p(x|h), log p(h) and log q(h|x), each (samples, digits), at the h that the standard normal `noise`
-    (samples, digits, width) draws; `noise_width` is that width (None: the posterior mean's). With `analytic_kl`
-    the ELBO takes the closed-form KL(q(z|x) || N(0, I)) of the posterior instead of its single-sample estimate.
+    computed once per batch: q(z|x), or q(z1|x) in a model of two stochastic layers. `terms(inputs, posterior,
+    noise)` gives log p(x|h), log p(h) and log q(h|x), each (samples, digits), at the h that the standard normal
+    `noise` (samples, digits, width) draws; `noise_width` is that width (None: the posterior mean's).
+    `closed_form_kl(posterior)` gives KL(q(h|x) || p(h)) per digit where it has a closed form, None otherwise; the
+    ELBO then takes it instead of its single-sample estimate.
     """
 
     posterior: Callable
     terms: Callable
     noise_width: int | None = None
-    analytic_kl: bool = True
+    closed_form_kl: Callable | None = None
 
 
 def single_layer(encode: Encoder, log_likelihood: LogLikelihood, log_prior: LogPrior | None = None):
     """The model with one stochastic layer z: `encode(inputs)` gives the mean and log-variance of q(z|x),
     `log_likelihood(inputs, z)` gives log p(x|z) per row of inputs and z, and p(z) is N(0, I) or `log_prior(z)`."""
+    prior = {} if log_prior is None else {"log_prior": log_prior}
     return LatentVariableModel(
         posterior=encode,
-        terms=lambda inputs, posterior, noise: importance_terms(log_likelihood, inputs, *posterior, noise, log_prior),
-        analytic_kl=log_prior is None,
+        terms=lambda inputs, posterior, noise: importance_terms(log_likelihood, inputs, *posterior, noise, **prior),
+        closed_form_kl=(lambda posterior: kl_from_standard_normal(*posterior)) if log_prior is None else None,
     )
 
 
 def of_vae(model) -> LatentVariableModel:
-    """A trained VAE's latent variables as the estimators see them, in inference mode: z, or (z1, z2) of the
-    hierarchical model, given the labels (inputs (images, labels)) for a conditional model."""
+    """A trained VAE's latent variables as the estimators see them, in inference mode: z, or (z1, z2) of two
+    stochastic layers, given the labels (inputs (images, labels)) for a conditional model."""
+    latent = model.latent
     return LatentVariableModel(
-        posterior=lambda inputs: model.posterior(*model.split_inputs(inputs)),
-        terms=model.latent_terms,
-        noise_width=model.noise_width,
-        analytic_kl=model.analytic_kl,
+        posterior=lambda inputs: latent.posterior(*latent.labels.split(inputs)),
+        terms=latent.terms,
+        noise_width=latent.noise_width,
+        closed_form_kl=latent.closed_form_kl,
     )
 
 
 def model_inputs(model, images, labels=None):
     """What the estimators score for `model`: (images, labels) on a conditional model, images otherwise."""
-    return (images, labels) if model.vae_config.conditional else images
+    return model.latent.labels.join(images, labels)
 
 
 def negative_elbo_terms(
@@ -113,9 +117,9 @@ def negative_elbo_terms(
     batch_size: int = EVALUATION_BATCH_SIZE,
     noise_keys: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image reconstruction loss -log p(x|h) at one seeded h ~ q(h|x), and the KL(q(h|x) || p(h)): closed-form
-    against N(0, I) where `latent.analytic_kl`, otherwise (the VampPrior, two stochastic layers) its estimate
-    log q(h|x) - log p(h) at that h.
+    """Per-image reconstruction loss -log p(x|h) at one seeded h ~ q(h|x), and the KL(q(h|x) || p(h)): in closed
+    form where the model has one (`latent.closed_form_kl`), otherwise (the VampPrior, two stochastic layers) its
+    estimate log q(h|x) - log p(h) at that h.
 
     Their sum is the single-sample estimate of the negative ELBO that training minimises (Kingma & Welling 2013,
     equation 10), here always with beta = 1, because only then is it a bound on -log p(x).
@@ -140,7 +144,8 @@ def negative_elbo_terms(
             noise = _keyed_normal(base_seed, batch_keys, shape[1:], mean.dtype)
         log_p_x_given_h, log_p_h, log_q_h = _terms(latent, batch, (mean, log_var), noise[None])
         reconstruction = -log_p_x_given_h[0]
-        kl = tf.cast(kl_divergence(mean, log_var), mean.dtype) if latent.analytic_kl else log_q_h[0] - log_p_h[0]
+        closed_form = latent.closed_form_kl((mean, log_var)) if latent.closed_form_kl is not None else None
+        kl = log_q_h[0] - log_p_h[0] if closed_form is None else tf.cast(closed_form, mean.dtype)
         return tf.stack([reconstruction, kl], axis=1)
 
     terms = _over_batches(batch_terms, images, keys, batch_size)

@@ -14,7 +14,6 @@ import numpy as np
 from vae.config import CLASSES, GAUSSIAN_QUANTILES, IMAGE_SIDE, MAX_FPS, MIN_FPS
 from vae.errors import UsageError
 from vae.latent import analogies, decode, decode_latent_grid, digit_labels, encode_means, model_labels, reconstruct
-from vae.prior import sample_mixture
 from vae.storage import atomic_path
 
 DPI = 100
@@ -204,21 +203,15 @@ def plot_clusters(model, images: np.ndarray, labels: np.ndarray, path) -> Path:
 
 def prior_samples(model, n: int, seed: int, digit: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """n digits decoded from seeded z ~ p(z) (N(0, I), or the VampPrior's mixture), as `digit` on a conditional
-    model, and the labels the decoder was given. A conditional model with no digit draws every digit 0-9 from the same ceil(n / 10) latent vectors:
-    (10, ceil(n / 10), 28, 28), one row per digit; otherwise (n, 28, 28)."""
-    latent_dim = model.vae_config.latent_dim
+    model, and the labels the decoder was given. A conditional model with no digit draws every digit 0-9 from the
+    same ceil(n / 10) latent vectors: (10, ceil(n / 10), 28, 28), one row per digit; otherwise (n, 28, 28)."""
     if model.vae_config.conditional and digit is None:
         per_digit = math.ceil(n / CLASSES)
-        z = np.random.default_rng(seed).standard_normal((per_digit, latent_dim)).astype("float32")
+        z = model.latent.prior.sample(per_digit, np.random.default_rng(seed))
         labels = np.repeat(np.arange(CLASSES, dtype="int32"), per_digit)
         images = decode(model, np.tile(z, (CLASSES, 1)), labels)
         return images.reshape(CLASSES, per_digit, IMAGE_SIDE, IMAGE_SIDE), labels
-    rng = np.random.default_rng(seed)
-    if model.vae_config.prior == "vamp":
-        means, log_vars = (np.asarray(part) for part in model.prior_components())
-        z = sample_mixture(means, log_vars, n, rng)
-    else:
-        z = rng.standard_normal((n, latent_dim)).astype("float32")
+    z = model.latent.prior.sample(n, np.random.default_rng(seed))
     labels = model_labels(model, digit_labels(digit, n))
     return decode(model, z, labels), labels
 
@@ -239,7 +232,7 @@ def plot_samples(model, path, n: int, seed: int, digit: int | None = None) -> Pa
         cells[:n] = images
         cells = cells.reshape(rows, columns, IMAGE_SIDE, IMAGE_SIDE)
         asked = "" if digit is None else f" as the digit {digit}"
-        prior = "the VampPrior" if model.vae_config.prior == "vamp" else "N(0, I)"
+        prior = model.latent.prior.title
         title = f"{n} digits decoded from z ~ {prior}{asked}, seed {seed}"
     figure, ax = plt.subplots(figsize=(max(0.8 * columns + 1, 6.0), 0.8 * rows + 1))
     ax.imshow(tile(cells), **DIGIT_STYLE)

@@ -1,4 +1,4 @@
-"""The prior p(z): the standard normal, or the VampPrior (Tomczak & Welling 2018).
+"""The prior p(z) over the top latent layer: the standard normal, or the VampPrior (Tomczak & Welling 2018).
 
 The VampPrior is the mixture of the encoder's own posteriors at K learned pseudo-inputs u_1..u_K,
 
@@ -7,19 +7,19 @@ The VampPrior is the mixture of the encoder's own posteriors at K learned pseudo
 so the prior is learned with the encoder and fits where the encoder puts the data ("variational mixture of
 posteriors", Tomczak & Welling 2018, equation 9). Its KL term against q(z|x) has no closed form: training and
 evaluation estimate it with the same samples of z as the reconstruction term, log q(z|x) - log p(z).
+
+A prior is an object that a latent structure holds. `layers` are its Keras layers, which the model tracks under
+those names (their paths in the weights file); `bind` hands it the structure's `encode`, which the VampPrior needs.
 """
 
 from __future__ import annotations
-
-import math
 
 import keras
 import numpy as np
 from keras import ops
 
+from vae import gaussian
 from vae.config import IMAGE_SHAPE
-
-LOG_TWO_PI = math.log(2.0 * math.pi)
 
 
 @keras.saving.register_keras_serializable(package="vae")
@@ -51,39 +51,73 @@ class PseudoInputs(keras.layers.Layer):
         return {**super().get_config(), "count": self.count, "seed": self.seed}
 
 
-def standard_normal_log_density(z):
-    """log N(z; 0, I), summed over the last axis."""
-    z = ops.cast(z, "float32")
-    return -0.5 * ops.sum(ops.square(z) + LOG_TWO_PI, axis=-1)
+class StandardNormal:
+    """p(z) = N(0, I)."""
+
+    title = "N(0, I)"
+
+    def __init__(self, latent_dim: int):
+        self.latent_dim = latent_dim
+        self.layers: dict[str, keras.layers.Layer] = {}
+
+    def bind(self, encode) -> None:
+        pass
+
+    def build(self) -> None:
+        pass
+
+    def log_density(self, z, training=False):
+        """log p(z) over the last axis of z."""
+        return gaussian.standard_log_density(z)
+
+    def closed_form_kl(self, mean, log_var):
+        """KL(q(z|x) || p(z)) per image, which has a closed form against N(0, I)."""
+        return gaussian.kl_from_standard_normal(mean, log_var)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n draws z ~ p(z), float32 (n, latent_dim), from `rng`."""
+        return rng.standard_normal((n, self.latent_dim)).astype("float32")
 
 
-def diagonal_normal_log_density(x, mean, log_var):
-    """log N(x; mean, diag(exp(log_var))), summed over the last axis."""
-    x, mean, log_var = (ops.cast(t, "float32") for t in (x, mean, log_var))
-    return -0.5 * ops.sum(ops.square(x - mean) * ops.exp(-log_var) + log_var + LOG_TWO_PI, axis=-1)
+class VampPrior:
+    """p(z) = 1/K sum_k q(z|u_k) over K learned pseudo-inputs u_k (Tomczak & Welling 2018)."""
+
+    title = "the VampPrior"
+
+    def __init__(self, count: int, seed: int):
+        self.pseudo_inputs = PseudoInputs(count, seed=seed, name="pseudo_inputs")
+        self.layers = {"pseudo_inputs": self.pseudo_inputs}
+        self.encode = None
+
+    def bind(self, encode) -> None:
+        """Take the structure's `encode(images, labels=None, training=False)`, whose posteriors are the components."""
+        self.encode = encode
+
+    def build(self) -> None:
+        self.pseudo_inputs.build()
+
+    def components(self, training=False):
+        """The components: the encoder's (means, log-variances) at the pseudo-inputs, (K, d) each."""
+        means, log_vars = self.encode(self.pseudo_inputs.images(), training=training)
+        return ops.cast(means, "float32"), ops.cast(log_vars, "float32")
+
+    def log_density(self, z, training=False):
+        return gaussian.mixture_log_density(z, *self.components(training=training))
+
+    def closed_form_kl(self, mean, log_var):
+        """None: the KL term against a mixture has no closed form; it is estimated from the samples."""
+        return None
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n draws from the mixture: a component chosen uniformly, then z = mean + sigma * epsilon."""
+        means, log_vars = (np.asarray(part) for part in self.components())
+        chosen = rng.integers(0, len(means), n)
+        noise = rng.standard_normal((n, means.shape[1]))
+        return (means[chosen] + np.exp(0.5 * log_vars[chosen]) * noise).astype("float32")
 
 
-def mixture_log_density(z, means, log_vars):
-    """log (1/K sum_k N(z; means_k, diag(exp(log_vars_k)))), over the last axis of z (..., d), for K components
-    (K, d), by a stable logsumexp over the components.
-
-    The squared distances come from matrix products, sum_j (z_j - m_kj)^2 / v_kj = (z^2) . (1/v_k) - 2 z . (m_k / v_k)
-    + sum_j m_kj^2 / v_kj, instead of a (..., K, d) tensor of differences: for a batch of 128 x 500 components x 50
-    dimensions that tensor is 3.2 million numbers per operation, the products are two small matrix multiplications.
-    """
-    z = ops.cast(z, "float32")
-    means, log_vars = ops.cast(means, "float32"), ops.cast(log_vars, "float32")
-    precisions = ops.exp(-log_vars)  # (K, d)
-    constants = ops.sum(ops.square(means) * precisions + log_vars + LOG_TWO_PI, axis=-1)  # (K,)
-    squared = ops.matmul(ops.square(z), ops.transpose(precisions)) - 2.0 * ops.matmul(
-        z, ops.transpose(means * precisions)
-    )  # (..., K)
-    components = -0.5 * (squared + constants)
-    return ops.logsumexp(components, axis=-1) - math.log(means.shape[0])
-
-
-def sample_mixture(means: np.ndarray, log_vars: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n draws from the mixture: a component chosen uniformly, then z = mean + sigma * epsilon."""
-    chosen = rng.integers(0, len(means), n)
-    noise = rng.standard_normal((n, means.shape[1]))
-    return (means[chosen] + np.exp(0.5 * log_vars[chosen]) * noise).astype("float32")
+def prior_of(config) -> StandardNormal | VampPrior:
+    """The prior a run's config asks for."""
+    if config.prior == "vamp":
+        return VampPrior(config.pseudo_inputs, seed=config.seed)
+    return StandardNormal(config.latent_dim)

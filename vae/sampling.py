@@ -2,6 +2,7 @@
 
 import keras
 
+from vae import gaussian
 from vae.distribution import draw_for_global_batch
 
 
@@ -22,11 +23,11 @@ class Sampling(keras.layers.Layer):
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        epsilon = draw_for_global_batch(
-            lambda shape: keras.random.normal(shape, dtype=z_mean.dtype, seed=self.seed_generator),
-            keras.ops.shape(z_mean),
-        )
-        return z_mean + keras.ops.exp(0.5 * z_log_var) * epsilon
+        return gaussian.sample(z_mean, z_log_var, self.standard_normal(keras.ops.shape(z_mean), z_mean.dtype))
+
+    def standard_normal(self, shape, dtype="float32"):
+        """epsilon ~ N(0, I) of `shape` from the layer's generator, the next numbers of the run's noise stream."""
+        return draw_for_global_batch(lambda size: keras.random.normal(size, dtype=dtype, seed=self.seed_generator), shape)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]

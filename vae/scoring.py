@@ -44,7 +44,7 @@ def score_images(model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, see
         # Every batch is a full one, as in the estimators, so that no image's numbers depend on its neighbours.
         rows = min(SCORING_BATCH_SIZE, len(images) - start)
         batch = padded(rows_of(inputs, start, start + SCORING_BATCH_SIZE), SCORING_BATCH_SIZE)
-        mean, log_var = model.encode(*model.split_inputs(batch))
+        mean, log_var = model.encode(*model.latent.labels.split(batch))
         means.append(np.asarray(mean)[:rows])
         log_vars.append(np.asarray(log_var)[:rows])
     latent = of_vae(model)
