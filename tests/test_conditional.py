@@ -105,7 +105,7 @@ def test_samples_of_a_digit_reach_the_decoder_as_that_label(conditional_run, tmp
 
     model, _, _ = storage.load_run(conditional_run)
     spy = DecoderInputs(model.decoder)
-    monkeypatch.setattr(model, "decoder", spy)
+    monkeypatch.setattr(model.latent, "decoder", spy)
     plot_samples(model, tmp_path / "sevens.png", 16, seed=1, digit=7)
     assert np.concatenate(spy.labels).tolist() == [7] * 16
     spy.labels.clear()

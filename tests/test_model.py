@@ -54,7 +54,8 @@ def test_sampling_save_and_reload_in_a_model(tmp_path):
 @pytest.mark.parametrize(("architecture", "latent_dim"), [("conv", 2), ("conv", 5), ("mlp", 50)])
 def test_encoder_and_decoder_shapes(architecture, latent_dim):
     config = VAEConfig(architecture=architecture, latent_dim=latent_dim)
-    encoder, decoder = build_encoder(config), build_decoder(config)
+    encoder = build_encoder(config.network, config.latent_dim)
+    decoder = build_decoder(config.network, config.latent_dim)
     z_mean, z_log_var = encoder(np.zeros((3, 28, 28, 1), "float32"))
     assert tuple(z_mean.shape) == (3, latent_dim) and tuple(z_log_var.shape) == (3, latent_dim)
     assert tuple(decoder(np.zeros((3, latent_dim), "float32")).shape) == (3, 28, 28, 1)
