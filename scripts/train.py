@@ -54,6 +54,11 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
     "cosine: one epoch of warm-up, then a cosine decay to 1 %. constant: the keras.io example's.",
 )
 @config_option(
+    "warmup_epochs",
+    FiniteFloatRange(min=0),
+    "Epochs of the cosine schedule's linear warm-up to --learning-rate (fractions allowed; at most half the run).",
+)
+@config_option(
     "eval_every",
     click.IntRange(min=1),
     "Score the test split after every N-th epoch and after the last; 1 scores every epoch. The history holds null "

@@ -104,6 +104,7 @@ class VAEConfig:
     batch_size: int = 128
     learning_rate: float = 3e-3
     schedule: str = "cosine"
+    warmup_epochs: float = 1.0  # the cosine schedule's linear warm-up, in epochs (fractions allowed)
     # The test split is scored after every eval_every-th epoch and after the last. Scoring draws sampling noise from
     # the run's stream, so it is part of what a seed's numbers depend on, and a field of the config.
     eval_every: int = 1
@@ -171,6 +172,8 @@ class VAEConfig:
             raise UsageError(f"eval_every must be at least 1, got {self.eval_every}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise UsageError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
+        if not (math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs <= self.epochs):
+            raise UsageError(f"warmup_epochs must be a number from 0 to epochs ({self.epochs}), got {self.warmup_epochs}")
 
     @property
     def network(self) -> str:
@@ -233,6 +236,7 @@ def _check_type(config: VAEConfig) -> None:
         "batch_size": (int,),
         "beta": (int, float),
         "learning_rate": (int, float),
+        "warmup_epochs": (int, float),
         "binarize": (bool,),
         "conditional": (bool,),
         "objective": (str,),
@@ -263,6 +267,7 @@ ADDED_FIELDS = {
     "prior": "gaussian",
     "pseudo_inputs": 0,
     "eval_every": 1,
+    "warmup_epochs": 1.0,
 }
 # Every field at its default: what the commands show and use when an option is not given.
 DEFAULTS = VAEConfig()

@@ -85,14 +85,17 @@ def configure_determinism(seed: int) -> None:
 def learning_rate_schedule(config: VAEConfig, steps_per_epoch: int):
     """The learning rate as a function of the step.
 
-    "cosine": a linear warm-up over the first epoch to `learning_rate`, then a cosine decay (Loshchilov & Hutter
-    2017) to 1 % of it at the last step. The warm-up lets a higher peak rate be used safely while Adam's moment
-    estimates are still poor; the decay settles the weights at the end. "constant" is the keras.io example's.
+    "cosine": a linear warm-up over the first `warmup_epochs` to `learning_rate` (at most half the run), then a
+    cosine decay (Loshchilov & Hutter 2017) to 1 % of it at the last step. The warm-up lets a higher peak rate be
+    used safely while Adam's moment estimates are still poor; the decay settles the weights at the end. "constant"
+    is the keras.io example's.
     """
     if config.schedule == "constant":
         return config.learning_rate
     total_steps = config.epochs * steps_per_epoch
-    warmup_steps = min(steps_per_epoch, total_steps // 2)
+    warmup_steps = min(round(config.warmup_epochs * steps_per_epoch), total_steps // 2)
+    if warmup_steps == 0:
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total_steps, alpha=0.01)
     return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0,
         warmup_target=config.learning_rate,
