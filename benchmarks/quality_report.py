@@ -80,7 +80,7 @@ def main(part: str, data_dir: Path, work_dir: Path, output: Path) -> None:
             "eval": evaluation,
             "date": date.today().isoformat(),
         }
-    from vae.storage import write_json
+    from vae.files import write_json
 
     write_json(output, results)
     for name, result in sorted(results.items()):

@@ -110,7 +110,7 @@ def markdown(results: dict) -> str:
 )
 def main(rows: tuple[str, ...], data_dir: Path, work_dir: Path, output: Path) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from vae.storage import write_json
+    from vae.files import write_json
 
     results = json.loads(output.read_text()) if output.is_file() else {}
     for name in rows or ROWS:

@@ -198,7 +198,7 @@ def main(quick: bool, data_dir: Path, output: Path, show: Path | None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from keras_io_reference import train_reference
 
-    from vae import storage
+    from vae import files
     from vae.data import load_dataset
 
     epochs = 2 if quick else 30
@@ -268,7 +268,7 @@ def main(quick: bool, data_dir: Path, output: Path, show: Path | None) -> None:
         }
     )
     add_derived(results, len(dataset.train_images))
-    storage.write_json(output, results)
+    files.write_json(output, results)
     click.echo(table(results))
     click.echo(f"wrote {output}")
 

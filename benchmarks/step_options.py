@@ -74,7 +74,7 @@ def main(data_dir: Path, windows: int, images: int, output: Path) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from run import matmul_peak_gflops, training_flops_per_image
 
-    from vae import storage
+    from vae import files
     from vae.config import VAEConfig
     from vae.data import load_dataset, steps_per_epoch, training_dataset
     from vae.training import DivergenceGuard, build_model
@@ -107,7 +107,7 @@ def main(data_dir: Path, windows: int, images: int, output: Path) -> None:
         click.echo(f"window {index + 1}/{windows}: " + ", ".join(f"{rates[n][-1]:.0f}" for n in VARIANTS), err=True)
 
     results = step_results(rates, peak, flops, len(digits), samples="windows")
-    storage.write_json(output, results)
+    files.write_json(output, results)
     click.echo(
         f"{results['date']}, {results['machine']}; matmul peak {peak:.0f} GFLOP/s, {flops / 1e6:.1f} MFLOP per "
         f"training image; medians of {windows} alternating windows of {len(digits)} digits"

@@ -75,7 +75,7 @@ def main(data_dir: Path, rounds: int, windows: int, images: int, output: Path, a
     from run import matmul_peak_gflops, training_flops_per_image
     from step_options import step_results
 
-    from vae import storage
+    from vae import files
 
     peak, flops = matmul_peak_gflops(), training_flops_per_image()
     command = [sys.executable, __file__, "--child", "--data-dir", str(data_dir), "--windows", str(windows)]
@@ -93,7 +93,7 @@ def main(data_dir: Path, rounds: int, windows: int, images: int, output: Path, a
     results["windows_per_child"] = windows
     for name, summary in results["variants"].items():
         summary["environment"] = VARIANTS[name]
-    storage.write_json(output, results)
+    files.write_json(output, results)
     click.echo(
         f"{results['date']}, {results['machine']}; matmul peak {peak:.0f} GFLOP/s, {flops / 1e6:.1f} MFLOP per "
         f"training image; medians of {rounds} children per variant, each the median of {windows} windows of "

@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from vae.config import CLASSES
-from vae.errors import VAEError, VAEWarning
+from vae.errors import VAEError, VAEWarning, first_line
 from vae.storage import DEFAULT_RUN_DIR
 
 run_dir_option = click.option(
@@ -145,18 +145,13 @@ def one_line_errors(command):
                 traceback.print_exc()
                 sys.exit(1)
             if isinstance(error, VAEError):
-                fail(first_line(error) or type(error).__name__, error.exit_code)
+                fail(first_line(error), error.exit_code)
             if isinstance(error, OSError):
                 fail(f"{error.strerror or error}" + (f": {error.filename}" if error.filename else ""))
-            fail(f"unexpected error: {type(error).__name__}: {first_line(error)}; run again with --debug for the "
-                 "traceback")
+            detail = f": {first_line(error)}" if str(error).strip() else ""
+            fail(f"unexpected error: {type(error).__name__}{detail}; run again with --debug for the traceback")
 
     return debug_option(wrapper)
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else ""
 
 
 def options_given(*names: str) -> list[str]:

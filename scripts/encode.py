@@ -37,7 +37,7 @@ def main(paths, k, digit, seed, preprocess, save_preprocessed, run_dir, output):
     from vae.images import load_digits, preprocessed_pngs
     from vae.latent import check_digit
     from vae.scoring import score_table
-    from vae.storage import csv_text, write_files
+    from vae.files import csv_text, write_files
 
     model, config, _ = load_run(run_dir)
     check_digit(config, digit)

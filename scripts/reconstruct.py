@@ -87,7 +87,7 @@ def reconstruct_images(paths, preprocess, save_preprocessed, digit, run_dir, out
     from vae.latent import check_digit
     from vae.plots import plot_image_reconstructions
     from vae.scoring import image_labels
-    from vae.storage import check_writable, write_files
+    from vae.files import check_writable, write_files
 
     model, config, _ = load_run(run_dir)
     check_digit(config, digit)

@@ -19,7 +19,7 @@ from PIL import Image
 
 from tests.conftest import SUBSET_DIR, copy_run
 from vae import storage
-from vae.errors import UsageError
+from vae.errors import RunError, UsageError
 from vae.snapshots import SNAPSHOTS_DIR, read_snapshot, read_snapshots, snapshot_path
 from vae_scripts.plot import main as plot_command
 from vae_scripts.report import main as report_command
@@ -115,11 +115,11 @@ def test_a_damaged_snapshot_is_named(snapshot_run, tmp_path):
     run_dir = copy_run(snapshot_run, tmp_path)
     path = snapshot_path(run_dir, 2)
     path.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(storage.RunError, match=r"epoch-0002\.npz is not a readable snapshot"):
+    with pytest.raises(RunError, match=r"epoch-0002\.npz is not a readable snapshot"):
         read_snapshots(run_dir)
     arrays = dict(np.load(snapshot_path(run_dir, 1)))
     np.savez(path, **{**arrays, "latent_grid": arrays["latent_grid"][:3]})
-    with pytest.raises(storage.RunError, match="unexpected shapes or types"):
+    with pytest.raises(RunError, match="unexpected shapes or types"):
         read_snapshot(path)
 
 

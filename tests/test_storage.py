@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vae import storage
+from vae import files as storage
 
 
 def test_an_atomic_write_creates_the_missing_folder(tmp_path):

@@ -10,9 +10,9 @@ import keras
 import numpy as np
 import pytest
 
-from vae import storage
+from vae import files, storage
 from vae.data import load_dataset
-from vae.errors import UsageError
+from vae.errors import DiskFullError, RunError, UsageError
 from vae.training import TrainingDivergedError, resumed_config, train
 
 from .conftest import SUBSET_DIR, copy_run, files_of, train_stopped_after_first_epoch
@@ -47,7 +47,7 @@ def test_resumed_run_ends_with_the_same_weights(monkeypatch, tmp_path, tiny_run,
     run_dir = train_stopped_after_first_epoch(monkeypatch, tiny_config, subset, tmp_path / "stopped")
     assert storage.read_checkpoint(run_dir).epochs_done == 1
     assert not storage.has_finished_run(run_dir)
-    with pytest.raises(storage.RunError, match="unfinished run \\(1/2 epochs\\)"):
+    with pytest.raises(RunError, match="unfinished run \\(1/2 epochs\\)"):
         train(tiny_config, subset, run_dir, verbose=0)
     result = train(tiny_config, subset, run_dir, resume=True, verbose=0)
     for resumed, uninterrupted in zip(weights_of(run_dir), weights_of(tiny_run)):
@@ -60,13 +60,13 @@ def test_resume_refuses_contradicting_options_and_missing_checkpoints(tmp_path, 
     with pytest.raises(UsageError, match="--latent-dim 8 contradicts the run being resumed \\(latent_dim = 2\\)"):
         resumed_config(tiny_config, {"latent_dim": 8})
     assert resumed_config(tiny_config, {"epochs": 9, "seed": tiny_config.seed}).epochs == 9
-    with pytest.raises(storage.RunError, match="no checkpoint in .* to resume"):
+    with pytest.raises(RunError, match="no checkpoint in .* to resume"):
         train(tiny_config, subset, tmp_path / "empty", resume=True, verbose=0)
 
 
 def test_refuses_to_overwrite_a_trained_run(tiny_run, tiny_config, subset):
     before = (tiny_run / storage.WEIGHTS_FILE).read_bytes()
-    with pytest.raises(storage.RunError, match="already holds a trained run: pass --overwrite"):
+    with pytest.raises(RunError, match="already holds a trained run: pass --overwrite"):
         train(tiny_config, subset, tiny_run, verbose=0)
     assert (tiny_run / storage.WEIGHTS_FILE).read_bytes() == before
 
@@ -93,14 +93,14 @@ def test_full_disk_while_saving_leaves_the_old_run(monkeypatch, tmp_path, tiny_r
 
     monkeypatch.setattr(keras.Model, "save", disk_full)
     message = rf"no space left on the file system at /: could not write {run_dir}"
-    with pytest.raises(storage.DiskFullError, match=message):
+    with pytest.raises(DiskFullError, match=message):
         storage.save_run(run_dir, storage.load_run(run_dir)[0], tiny_config, {"loss": [1.0]})
     assert {name: (run_dir / name).read_bytes() for name in storage.RUN_FILES} == before
     assert not list(run_dir.glob(".tmp-*"))
 
 
 def test_load_run_without_a_run(tmp_path):
-    with pytest.raises(storage.RunError, match="no trained run in .*: run vae-train first"):
+    with pytest.raises(RunError, match="no trained run in .*: run vae-train first"):
         storage.load_run(tmp_path / "nothing")
 
 
@@ -116,7 +116,7 @@ def test_load_run_with_damaged_weights(run_copy, damage):
     else:
         weights.write_bytes(b"\x89HDF\r\n" + b"not really" * 100)
         pattern = "vae.weights.h5 cannot be read"
-    with pytest.raises(storage.RunError, match=pattern):
+    with pytest.raises(RunError, match=pattern):
         storage.load_run(run_copy)
 
 
@@ -126,14 +126,14 @@ def test_load_run_with_damaged_weights(run_copy, damage):
 )
 def test_load_run_with_a_bad_config(run_copy, text, pattern):
     (run_copy / storage.CONFIG_FILE).write_text(text)
-    with pytest.raises(storage.RunError, match=pattern):
+    with pytest.raises(RunError, match=pattern):
         storage.load_run(run_copy)
 
 
 def test_load_run_with_weights_of_another_latent_size(run_copy, tiny_config):
     (run_copy / storage.CONFIG_FILE).write_text(tiny_config.replace(latent_dim=5).to_json())
     message = r"does not fit the model described by config.json \(architecture conv, latent size 5\): it holds"
-    with pytest.raises(storage.RunError, match=message):
+    with pytest.raises(RunError, match=message):
         storage.load_run(run_copy)
 
 
@@ -141,11 +141,11 @@ def test_atomic_path_keeps_the_old_file_on_failure(tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("old")
     with pytest.raises(RuntimeError):
-        with storage.atomic_path(target) as temporary:
+        with files.atomic_path(target) as temporary:
             temporary.write_text("half")
             raise RuntimeError("killed")
     assert target.read_text() == "old" and not list(tmp_path.glob(".tmp-*"))
-    storage.write_text(target, "new")
+    files.write_text(target, "new")
     assert target.read_text() == "new"
 
 
@@ -165,7 +165,7 @@ def test_resume_of_a_complete_checkpoint_writes_the_finished_run(run_copy, tiny_
     assert files_of(run_copy / storage.CHECKPOINT_DIR) == checkpoint_files
     for resumed, uninterrupted in zip(weights_of(run_copy), weights_of(tiny_run)):
         np.testing.assert_array_equal(resumed, uninterrupted)
-    with pytest.raises(storage.RunError, match="has already trained 2 epochs: pass a larger --epochs"):
+    with pytest.raises(RunError, match="has already trained 2 epochs: pass a larger --epochs"):
         train(config, load_dataset("mnist", SUBSET_DIR), run_copy, resume=True, verbose=0)
 
 
@@ -181,7 +181,7 @@ def test_a_second_training_in_the_same_run_dir_is_refused(tmp_path, tiny_config,
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     with storage.run_lock(run_dir):
-        with pytest.raises(storage.RunError, match=rf"in use by another vae-train \(process {os.getpid()}\)"):
+        with pytest.raises(RunError, match=rf"in use by another vae-train \(process {os.getpid()}\)"):
             train(tiny_config, subset, run_dir, verbose=0)
     assert sorted(path.name for path in run_dir.iterdir()) == [storage.LOCK_FILE]
 
@@ -198,7 +198,7 @@ def test_the_lock_dies_with_its_process(tmp_path):
             if (run_dir / storage.LOCK_FILE).is_file() and (run_dir / storage.LOCK_FILE).read_text().strip():
                 break
             time.sleep(0.05)
-        with pytest.raises(storage.RunError, match=rf"process {holder.pid}\)"):
+        with pytest.raises(RunError, match=rf"process {holder.pid}\)"):
             with storage.run_lock(run_dir):
                 pass
     finally:
@@ -222,7 +222,7 @@ def test_non_finite_weights_are_refused(run_copy):
         kernels = []
         weights.visititems(lambda name, item: kernels.append(name) if getattr(item, "ndim", 0) == 4 else None)
         weights[kernels[0]][0, 0, 0, 0] = np.nan
-    with pytest.raises(storage.RunError, match=r"vae.weights.h5 holds non-finite values in .*: the file is damaged"):
+    with pytest.raises(RunError, match=r"vae.weights.h5 holds non-finite values in .*: the file is damaged"):
         storage.load_run(run_copy)
 
 
@@ -267,7 +267,7 @@ def test_checkpoint_state_is_checked_not_trusted(run_copy, tamper, message):
     state = json.loads(path.read_text())
     tamper(state)
     path.write_text(json.dumps(state))
-    with pytest.raises(storage.RunError, match=rf"state.json is damaged \(.*{re.escape(message)}"):
+    with pytest.raises(RunError, match=rf"state.json is damaged \(.*{re.escape(message)}"):
         storage.read_checkpoint(run_copy)
 
 
@@ -287,7 +287,7 @@ def test_damaged_histories_are_named(run_copy, history, message):
         path.write_text(json.dumps(values))  # JSON's NaN, which Python's json reads back
     else:
         path.write_text(history if isinstance(history, str) else json.dumps(history))
-    with pytest.raises(storage.RunError, match=rf"history.json is damaged \({re.escape(message)}"):
+    with pytest.raises(RunError, match=rf"history.json is damaged \({re.escape(message)}"):
         storage.read_history(run_copy)
 
 

@@ -17,6 +17,12 @@ The warnings it gives, each shown by the commands as one line, "warning: <messag
 """
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type's name when it has none: how a command reports it."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 class VAEError(Exception):
     """An expected failure. `exit_code` is what a command exits with when it stops on one."""
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from vae import storage
+from vae import files, storage
 from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
 from vae.data import load_dataset, test_inputs
 from vae.errors import UsageError
@@ -279,7 +279,7 @@ def evaluate_run(
         "weights": {"epochs": len(history["loss"]), "sha256": storage.weights_digest(run_dir)},
         "metrics": metrics,
     }
-    storage.write_json(Path(run_dir) / EVAL_FILE, record)
+    files.write_json(Path(run_dir) / EVAL_FILE, record)
     return record
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from vae.config import CLASSES, GAUSSIAN_QUANTILES, IMAGE_SIDE, MAX_FPS, MIN_FPS
 from vae.errors import UsageError
 from vae.latent import analogies, decode, decode_latent_grid, digit_labels, encode_means, model_labels, reconstruct
-from vae.storage import atomic_path
+from vae.files import atomic_path
 
 DPI = 100
 DIGIT_STYLE = {"cmap": "gray", "interpolation": "nearest", "vmin": 0.0, "vmax": 1.0}

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import keras
 
-from vae import storage
+from vae import files
+from vae.errors import RunError
 
 PROFILE_FILE = "profile.json"
 
@@ -75,8 +76,8 @@ class PhaseLog:
 
         def finish() -> None:
             self.close("exit")
-            with contextlib.suppress(OSError, storage.RunError):
-                storage.write_json(Path(run_dir) / PROFILE_FILE, self.phases)
+            with contextlib.suppress(OSError, RunError):
+                files.write_json(Path(run_dir) / PROFILE_FILE, self.phases)
             print(self.table(), file=sys.stderr)
 
         atexit.register(finish)

@@ -30,7 +30,7 @@ from string import Template
 
 import numpy as np
 
-from vae import latent, plots, storage
+from vae import files, latent, plots, storage
 from vae.config import CLASSES, CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
 from vae.errors import UsageError, VAEWarning
 from vae.snapshots import SNAPSHOTS_DIR, read_snapshots, to_bytes
@@ -141,7 +141,7 @@ def build_report(
         run_dir, config, history, None if stale else evaluation, pictures, explorer, snapshots=len(snapshots), stale=stale
     )
     path = Path(output) if output is not None else run_dir / storage.REPORT_FILE
-    storage.write_text(path, page)
+    files.write_text(path, page)
     return path
 
 

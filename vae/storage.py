@@ -1,4 +1,4 @@
-"""Run storage: what a run directory holds, atomic writes, checkpoints, and `load_run`.
+"""The run directory: what it holds, the checkpoint's schema, and `load_run`.
 
 A finished run directory holds:
 
@@ -9,16 +9,11 @@ A finished run directory holds:
     checkpoint/       state.json and epoch-NNNN.keras: the last finished epoch, with optimizer state, for --resume
     logs/             TensorBoard event files: per-epoch losses and reconstructions (`tensorboard --logdir`)
     snapshots/        with --snapshots: epoch-NNNN.npz, a small latent grid and reconstructions per epoch
-    eval.json         after vae-eval: the test negative ELBO and importance-weighted bound
+    eval.json         after vae-eval: the test negative ELBO and importance-weighted bound, and the weights scored
 
-Every file but the TensorBoard logs, which TensorFlow appends to, is written under a temporary name in the same
-directory, flushed to disk, then renamed over its target, so a crash at any moment leaves either the old file or the
-new one, never half of one. Temporary names carry the writer's process id (`.tmp-PID-name`), so that those of a
-killed process can be told from those of a live one and swept away (`sweep_stale_temporaries`).
-
-Only plain Python file writes touch the disk. HDF5 (h5py) never writes a file itself: Keras builds the weights of a
-`.keras` archive in memory, and `vae.weights.h5` is copied out of that archive. A full disk then raises an ordinary
-`OSError`, where h5py failing in mid-write crashed the whole process.
+Every file is written atomically (`vae.files`). HDF5 (h5py) never writes a file itself: Keras builds the weights of a
+`.keras` archive in memory, and `vae.weights.h5` is copied out of that archive, so a full disk is an ordinary
+`OSError` of a plain Python write, never a failure inside h5py's C library.
 
 One training at a time holds a run directory, through an advisory lock on `.lock` (`run_lock`) that the operating
 system releases when the process ends, however it ends.
@@ -27,13 +22,10 @@ system releases when the process ends, however it ends.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import json
 import math
 import os
-import re
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -42,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from vae.config import VAEConfig
-from vae.errors import DiskFullError, RunError
+from vae.errors import RunError, first_line
+from vae.files import atomic_path, exclusive_lock, make_directory, write_json
 
 # Where a run goes when the user names no directory (`--run-dir`, `VAE_RUN_DIR`).
 DEFAULT_RUN_DIR = "outputs"
@@ -59,116 +52,10 @@ PROGRESS_FILE = "progress.gif"
 SNAPSHOTS_DIR = "snapshots"
 LOCK_FILE = ".lock"
 RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, MODEL_FILE, HISTORY_FILE)
-TEMPORARY_PREFIX = ".tmp-"
 # Keras' name for the weights inside a `.keras` archive; the same HDF5 layout as `model.save_weights` writes.
 ARCHIVE_WEIGHTS_MEMBER = "model.weights.h5"
 # What every finished history holds, one value per epoch; `wall_seconds` is there for runs of this version on.
 HISTORY_KEYS = tuple(f"{split}{name}" for split in ("", "test_") for name in ("loss", "reconstruction_loss", "kl_loss"))
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path` in one rename, on failure it is removed.
-
-    The folder of `path` is created when it is missing, as every command does for its `--output`. The temporary
-    name keeps the target's suffixes, because Keras checks them (`.weights.h5`, `.keras`), and stays within the
-    file system's limit on a name's length however long the target's is. An error names `path`, never the temporary
-    name, which the user did not choose.
-    """
-    path = Path(path)
-    make_directory(path.parent)
-    temporary = temporary_path(path)
-    try:
-        yield temporary
-        with open(temporary, "rb+") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except OSError as error:
-        if error.errno == errno.ENOSPC:
-            raise DiskFullError(
-                f"no space left on the file system at {mount_point(path.parent)}: could not write {path}"
-            ) from None
-        if error.filename is not None and Path(error.filename) == temporary:
-            raise type(error)(error.errno, error.strerror, str(path)) from None
-        raise
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-
-
-def temporary_path(path: Path) -> Path:
-    """`.tmp-PID-<name>` beside `path`; for a name too long to take the prefix, `.tmp-PID-<digest><suffixes>`."""
-    prefix = f"{TEMPORARY_PREFIX}{os.getpid()}-"
-    name = prefix + path.name
-    if len(os.fsencode(name)) <= name_limit(path.parent):
-        return path.with_name(name)
-    digest = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]
-    suffixes = "".join(path.suffixes)
-    if len(os.fsencode(prefix + digest + suffixes)) > name_limit(path.parent):
-        suffixes = path.suffix
-    return path.with_name(prefix + digest + suffixes)
-
-
-def name_limit(directory: Path) -> int:
-    """The longest file name, in bytes, that the file system holding `directory` takes (255 on most)."""
-    try:
-        return os.pathconf(directory, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        return 255
-
-
-def mount_point(path: Path) -> Path:
-    """The mount point of the file system that holds `path`, which names the full disk for the user."""
-    path = Path(os.path.abspath(path))
-    while not os.path.ismount(path) and path != path.parent:
-        path = path.parent
-    return path
-
-
-def make_directory(path: str | os.PathLike) -> None:
-    """Create the folder `path` and its parents. A file in the way is named, as the operating system would name it
-    for a file opened below it ("Not a directory: <the file>"), not as Python's "File exists"."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        blocker = next((parent for parent in [path, *path.parents] if parent.exists() and not parent.is_dir()), path)
-        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(blocker)) from None
-
-
-def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` as UTF-8. File names that are not UTF-8 (held by Python as lone surrogates) go out as the bytes
-    they were read from, as they do on standard output."""
-    write_bytes(path, text.encode("utf-8", "surrogateescape"))
-
-
-def write_bytes(path: str | os.PathLike, content: bytes) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(content)
-
-
-def write_files(contents: dict[Path, bytes | str]) -> None:
-    """Write several files of one command, each atomically (text as `write_text` does), after checking that every
-    folder they go to can be written, so that a command that cannot write all of them fails before changing any."""
-    for folder in dict.fromkeys(Path(path).parent for path in contents):
-        check_writable(folder)
-    for path, content in contents.items():
-        if isinstance(content, str):
-            write_text(path, content)
-        else:
-            write_bytes(path, content)
-
-
-def csv_text(header: list[str], rows: list[list]) -> str:
-    """A CSV table as text, numbers written in full (repr) so nothing is lost to rounding."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def archived_weights(path: Path) -> bytes:
@@ -176,64 +63,6 @@ def archived_weights(path: Path) -> bytes:
     writing to the disk (Keras builds them in memory and Python's zipfile writes the archive)."""
     with zipfile.ZipFile(path) as archive:
         return archive.read(ARCHIVE_WEIGHTS_MEMBER)
-
-
-def sweep_stale_temporaries(run_dir: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files that killed processes left in `run_dir` and its subdirectories; return them.
-
-    A temporary file's name holds the id of the process writing it; one whose process is gone is an orphan.
-    """
-    removed = []
-    for path in Path(run_dir).rglob(f"{TEMPORARY_PREFIX}*"):
-        match = re.match(rf"{re.escape(TEMPORARY_PREFIX)}(\d+)-", path.name)
-        if match and path.is_file() and not process_alive(int(match.group(1))):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed.append(path)
-    return removed
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):
-        return False
-    except PermissionError:  # alive, but another user's
-        return True
-    return True
-
-
-@contextlib.contextmanager
-def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
-    """Hold `run_dir` for one training: an exclusive advisory lock (`fcntl.flock`) on `run_dir/.lock`.
-
-    A second training refused here names the process holding the lock. The operating system drops the lock when the
-    holder exits, even by `kill -9`, so a lock never outlives its process; the file itself may stay, empty of
-    meaning.
-    """
-    path = Path(run_dir) / LOCK_FILE
-    with open(path, "a+") as stream:
-        try:
-            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            stream.seek(0)
-            holder = stream.read().strip() or "unknown"
-            raise RunError(
-                f"{run_dir}/ is in use by another vae-train (process {holder}): wait for it to end, or choose "
-                "another --run-dir"
-            ) from None
-        stream.seek(0)
-        stream.truncate()
-        stream.write(f"{os.getpid()}\n")
-        stream.flush()
-        try:
-            yield path
-        finally:
-            fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
-
-
-def write_json(path: str | os.PathLike, value: Any) -> None:
-    write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 @dataclass(frozen=True)
@@ -244,15 +73,6 @@ class Checkpoint:
     epochs_done: int
     history: dict[str, list[float]]
     model_path: Path
-
-
-def check_writable(run_dir: str | os.PathLike) -> None:
-    """Create `run_dir` if needed and prove that a file can be written there; raises OSError otherwise."""
-    run_dir = Path(run_dir)
-    make_directory(run_dir)
-    probe = run_dir / f"{TEMPORARY_PREFIX}{os.getpid()}-write-check"
-    probe.write_bytes(b"")
-    probe.unlink()
 
 
 def has_finished_run(run_dir: str | os.PathLike) -> bool:
@@ -516,9 +336,16 @@ def load_weights(model, path: Path) -> None:
         ) from None
 
 
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+@contextlib.contextmanager
+def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
+    """Hold `run_dir` for one training: an exclusive lock on `run_dir/.lock` (see `vae.files.exclusive_lock`). A
+    second training refused here names the process holding the lock."""
+    refusal = (
+        f"{run_dir}/ is in use by another vae-train (process {{holder}}): wait for it to end, or choose another "
+        "--run-dir"
+    )
+    with exclusive_lock(Path(run_dir) / LOCK_FILE, refusal) as path:
+        yield path
 
 
 def read_checkpoint_safe(run_dir: Path) -> Checkpoint | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from vae import storage
+from vae import files, storage
 from vae.config import INFERENCE_BATCH_SIZE, VAEConfig
 from vae.data import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
 from vae.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
@@ -169,12 +169,12 @@ def train(
     if not chief:
         return _train(config, dataset, run_dir, distribution_strategy, chief=False, **options)
     created = not run_dir.exists()
-    storage.check_writable(run_dir)
+    files.check_writable(run_dir)
     with storage.run_lock(run_dir):
         try:
             # Read again under the lock: another training may have finished here since the first look.
             check_run_dir(run_dir, overwrite=overwrite, resume=resume)
-            storage.sweep_stale_temporaries(run_dir)
+            files.sweep_stale_temporaries(run_dir)
             return _train(config, dataset, run_dir, distribution_strategy, chief=True, **options)
         except BaseException:
             if created:
