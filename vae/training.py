@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -118,64 +120,93 @@ def build_model(config: VAEConfig, steps_per_epoch: int, dtype_policy: str = "fl
     return model
 
 
-def train(
-    config: VAEConfig,
-    dataset: Dataset,
-    run_dir: str | Path = storage.DEFAULT_RUN_DIR,
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    verbose: int | str = "auto",
-    strategy: str = "default",
-    precision: str | None = None,
-    snapshots: bool = False,
-    profile=None,
-) -> TrainingResult:
-    """Fit a VAE described by `config` on `dataset`, scoring the test split after every epoch.
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How `train` runs a training, beside what the config says the run is. None of these is a field of the config:
+    they describe this training and this machine, and a run may be resumed with others.
 
-    With `resume`, training continues from the checkpoint in `run_dir` up to `config.epochs`, with the saved
-    weights, optimizer state, random-generator state and history. Files land in `run_dir` (see `vae.storage`).
-
-    `strategy` says how to spread the work ("default", "mirrored", "multi-worker", see `make_strategy`); it describes
-    the machine, not the model, so it is no part of the config and a run may be resumed under another one.
-    `config.batch_size` is the global batch, split among the replicas. Only the chief of a multi-worker run writes
-    `run_dir`; the other workers save what it saves into a temporary directory that they delete, as TensorFlow's
-    multi-worker guide asks: saving may read distributed variables through collective operations that every worker
-    must join, and a chief saving alone would then wait for them forever. Every worker loads the checkpoint of a
-    resumed run, so a multi-worker run that is to be resumed needs `run_dir` on storage all workers can read.
-
-    `precision` is the `--mixed-precision` choice ("off", "auto", "float16", "bfloat16", see `dtype_policy_name`).
-    None means "off" for a new run; a resumed run keeps the dtype policy it was started with, which its checkpoint
-    records, and refuses a `precision` that asks for another.
-
-    `snapshots` saves a small picture of the model after every epoch (see `vae.snapshots`) for `vae-plot progress`.
-    A resumed run that has snapshots goes on taking them.
-
-    `profile`, a `vae.profiling.PhaseLog`, logs the wall time of every phase (`vae-train --profile`).
+    Attributes:
+        resume: continue from the checkpoint in the run directory up to `config.epochs`, with the saved weights,
+            optimizer state, random-generator state and history.
+        overwrite: replace a run that is already in the run directory.
+        verbose: Keras' progress display: 0 silent, 1 a progress bar, 2 a line per epoch, "auto".
+        strategy: how to spread the work ("default", "mirrored", "multi-worker", see `make_strategy`).
+            `config.batch_size` is the global batch, split among the replicas. Only the chief of a multi-worker run
+            writes the run directory; the other workers save what it saves into a temporary folder that they delete,
+            as TensorFlow's multi-worker guide asks: saving may read distributed variables through collective
+            operations that every worker must join, and a chief saving alone would then wait for them forever. Every
+            worker loads the checkpoint of a resumed run, so the run directory of a multi-worker run that is to be
+            resumed must be on storage all workers can read.
+        precision: the `--mixed-precision` choice ("off", "auto", "float16", "bfloat16", see `dtype_policy_name`).
+            None means "off" for a new run; a resumed run keeps the dtype policy it was started with, which its
+            checkpoint records, and refuses a `precision` that asks for another.
+        snapshots: save a small picture of the model after every epoch (see `vae.snapshots`) for `vae-plot
+            progress`. A resumed run that has snapshots goes on taking them.
+        profile: a `vae.profiling.PhaseLog` that logs the wall time of every phase (`vae-train --profile`).
     """
+
+    resume: bool = False
+    overwrite: bool = False
+    verbose: int | str = "auto"
+    strategy: str = "default"
+    precision: str | None = None
+    snapshots: bool = False
+    profile: Any = None
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a training writes: the run directory, and the folder this process saves into (the run directory on
+    the chief, a temporary folder on the other workers of a multi-worker run)."""
+
+    run_dir: Path
+    save_dir: Path
+    chief: bool
+
+
+def train(
+    config: VAEConfig, dataset: Dataset, run_dir: str | Path = storage.DEFAULT_RUN_DIR, **options
+) -> TrainingResult:
+    """Fit a VAE described by `config` on `dataset`, scoring the test split after every `config.eval_every`-th epoch
+    and after the last, checkpointing every epoch, and save the finished run in `run_dir` (see `vae.storage`).
+
+    Args:
+        config: the run.
+        dataset: the data, of which `config.limit` training digits are used.
+        run_dir: the run directory.
+        **options: the fields of `TrainingOptions`.
+
+    Returns:
+        The `TrainingResult`: the config, the history, the run directory and the training's wall time.
+    """
+    options = TrainingOptions(**options)
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any operation.
-    distribution_strategy = make_strategy(strategy)
+    distribution_strategy = make_strategy(options.strategy)
     chief = is_chief(distribution_strategy)
     run_dir = Path(run_dir)
-    check_run_dir(run_dir, overwrite=overwrite, resume=resume)
-    if resume:
-        snapshots = snapshots or (run_dir / SNAPSHOTS_DIR).is_dir()
-    if snapshots:
+    check_run_dir(run_dir, overwrite=options.overwrite, resume=options.resume)
+    if options.resume and (run_dir / SNAPSHOTS_DIR).is_dir():
+        options = dataclasses.replace(options, snapshots=True)
+    if options.snapshots:
         check_latent_dim(config.latent_dim)
         if config.eval_every != 1:
-            raise UsageError(f"--snapshots needs --eval-every 1 (each snapshot shows its epoch's test loss), got "
-                             f"{config.eval_every}")
-    options = dict(resume=resume, verbose=verbose, precision=precision, snapshots=snapshots, profile=profile)
+            raise UsageError(
+                f"--snapshots needs --eval-every 1 (each snapshot shows its epoch's test loss), got {config.eval_every}"
+            )
     if not chief:
-        return _train(config, dataset, run_dir, distribution_strategy, chief=False, **options)
+        destination = Destination(run_dir, Path(tempfile.mkdtemp(prefix="vae-worker-")), chief=False)
+        try:
+            return _train(config, dataset, destination, distribution_strategy, options)
+        finally:
+            shutil.rmtree(destination.save_dir, ignore_errors=True)
     created = not run_dir.exists()
     files.check_writable(run_dir)
     with storage.run_lock(run_dir):
         try:
             # Read again under the lock: another training may have finished here since the first look.
-            check_run_dir(run_dir, overwrite=overwrite, resume=resume)
+            check_run_dir(run_dir, overwrite=options.overwrite, resume=options.resume)
             files.sweep_stale_temporaries(run_dir)
-            return _train(config, dataset, run_dir, distribution_strategy, chief=True, **options)
+            return _train(config, dataset, Destination(run_dir, run_dir, chief=True), distribution_strategy, options)
         except BaseException:
             if created:
                 remove_if_empty(run_dir)
@@ -190,25 +221,26 @@ def remove_if_empty(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, verbose, precision, snapshots, profile):
+def _train(config, dataset, destination: Destination, distribution_strategy, options: TrainingOptions):
     """`train` after its checks: the model, the data, the callbacks, fit, and the final save."""
-    profile = profile or NO_PROFILE
+    run_dir = destination.run_dir
+    profile = options.profile or NO_PROFILE
     profile.mark("model")
     configure_determinism(config.seed)
     dataset = dataset.limited(config.limit)
     check_last_batches(dataset, config.batch_size, distribution_strategy.num_replicas_in_sync)
     steps = steps_per_epoch(len(dataset.train_images), config.batch_size)
     with distribution_strategy.scope():
-        if resume:
+        if options.resume:
             checkpoint = storage.read_checkpoint(run_dir)
-            model = restore_model(checkpoint, config, steps, precision)
+            model = restore_model(checkpoint, config, steps, options.precision)
             initial_epoch, history = checkpoint.epochs_done, checkpoint.history
         else:
-            model = build_model(config, steps, dtype_policy_name(precision or "off"))
+            model = build_model(config, steps, dtype_policy_name(options.precision or "off"))
             initial_epoch, history = 0, {}
     profile.close("model")
-    if resume and initial_epoch == config.epochs:
-        return finish_from_checkpoint(run_dir, model, checkpoint, chief)
+    if options.resume and initial_epoch == config.epochs:
+        return finish_from_checkpoint(run_dir, model, checkpoint, destination.chief)
     if initial_epoch > config.epochs:
         raise RunError(
             f"the run in {run_dir}/ has already trained {epochs(initial_epoch)}: pass a larger --epochs to continue"
@@ -224,10 +256,8 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
     test_images = test_inputs(dataset, config.binarize)
     test_data = shard_by_data(evaluation_dataset(test_images, INFERENCE_BATCH_SIZE, test_labels))
     started = time.perf_counter()
-    save_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="vae-worker-"))
     shown = (test_images, dataset.test_labels)
-    callbacks = training_callbacks(config, run_dir, save_dir, history, shown, started, chief, resume, snapshots)
-    callbacks = profile.callbacks(callbacks)
+    callbacks = profile.callbacks(training_callbacks(config, destination, options, history, shown, started))
     try:
         model.fit(
             train_data,
@@ -238,23 +268,22 @@ def _train(config, dataset, run_dir, distribution_strategy, *, chief, resume, ve
             validation_freq=config.scored_epochs(),
             callbacks=callbacks,
             shuffle=False,  # the dataset shuffles itself, per epoch and seeded
-            verbose=verbose,
+            verbose=options.verbose,
         )
         profile.close("end of fit")
         with profile.phase("final save"):
-            storage.save_run(save_dir, model, config, history)
-            dropped = chief and storage.drop_stale_evaluation(save_dir)
+            storage.save_run(destination.save_dir, model, config, history)
+            dropped = destination.chief and storage.drop_stale_evaluation(run_dir)
     except TrainingDivergedError as error:
         raise TrainingDivergedError(f"{error}; {kept_checkpoint(run_dir)}; try a lower --learning-rate") from None
     except DiskFullError as error:
         raise DiskFullError(
             f"{error}; {kept_checkpoint(run_dir)}: free some space, then finish with vae-train --resume"
         ) from None
-    finally:
-        if not chief:
-            shutil.rmtree(save_dir, ignore_errors=True)
     seconds = time.perf_counter() - started
-    return TrainingResult(config, history, run_dir, seconds, wrote_run_dir=chief, dropped_evaluation=dropped)
+    return TrainingResult(
+        config, history, run_dir, seconds, wrote_run_dir=destination.chief, dropped_evaluation=dropped
+    )
 
 
 def restore_model(checkpoint, config: VAEConfig, steps: int, precision: str | None):
@@ -267,21 +296,24 @@ def restore_model(checkpoint, config: VAEConfig, steps: int, precision: str | No
     return model
 
 
-def training_callbacks(config, run_dir, save_dir, history, shown, started, chief, resume, snapshots):
+def training_callbacks(config, destination: Destination, options: TrainingOptions, history, shown, started):
     """Per epoch: the divergence guard, the checkpoint, and on the chief the snapshots and the TensorBoard logs of
     the first of the test digits and labels `shown`."""
     test_images, test_labels = shown
+    run_dir = destination.run_dir
     elapsed_before = history["wall_seconds"][-1] if history.get("wall_seconds") else 0.0
     # A new run replaces what was derived from the run it overwrites, once its own first checkpoint is on disk.
     derived = (storage.LOGS_DIR, SNAPSHOTS_DIR, storage.EVAL_FILE)
-    replaced = [] if resume or not chief else [run_dir / name for name in derived]
-    checkpoints = EpochCheckpoint(save_dir, config, history, started, elapsed_before=elapsed_before, replaced=replaced)
+    replaced = [] if options.resume or not destination.chief else [run_dir / name for name in derived]
+    checkpoints = EpochCheckpoint(
+        destination.save_dir, config, history, started, elapsed_before=elapsed_before, replaced=replaced
+    )
     callbacks = [DivergenceGuard(), checkpoints]
-    if chief and snapshots:
+    if destination.chief and options.snapshots:
         initial_epoch = len(history.get("loss", []))
         originals = (test_images[:SNAPSHOT_DIGITS], test_labels[:SNAPSHOT_DIGITS])
         callbacks.append(EpochSnapshots(run_dir, originals, initial_epoch, history))
-    if chief:
+    if destination.chief:
         shown = (test_images[:TENSORBOARD_DIGITS], test_labels[:TENSORBOARD_DIGITS])
         callbacks.append(TensorBoardLogs(run_dir / storage.LOGS_DIR, shown))
     return callbacks
