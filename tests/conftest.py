@@ -1,8 +1,11 @@
-"""Shared fixtures: the committed MNIST subset and one tiny trained run per test session."""
+"""Shared fixtures (the committed MNIST subset, trained runs made once per set of changes) and the rule that marks
+slow tests."""
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -111,13 +114,30 @@ def tiny_config():
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory, subset, tiny_config) -> Path:
-    """A finished two-epoch run on 512 digits. Tests must not modify it: copy it first."""
+def trained_run(tmp_path_factory, subset, tiny_config):
+    """A factory of finished runs: `trained_run(**changes)` is the run directory of `tiny_config.replace(**changes)`
+    trained on 512 digits of the subset, `trained_run(snapshots=True, ...)` one with snapshots. Each set of changes
+    is trained once and shared by every test that asks for it, so tests must not modify it: copy it first."""
     from vae.training import train
 
-    run_dir = tmp_path_factory.mktemp("tiny") / "run"
-    train(tiny_config, subset, run_dir, verbose=0)
-    return run_dir
+    runs: dict[tuple, Path] = {}
+
+    def run(snapshots: bool = False, **changes) -> Path:
+        key = (snapshots, *sorted(changes.items()))
+        if key not in runs:
+            name = "-".join(f"{name}-{value}" for name, value in sorted(changes.items())) or "default"
+            run_dir = tmp_path_factory.mktemp(name + ("-snapshots" if snapshots else "")) / "run"
+            train(tiny_config.replace(**changes), subset, run_dir, verbose=0, snapshots=snapshots)
+            runs[key] = run_dir
+        return runs[key]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_run(trained_run) -> Path:
+    """A finished two-epoch run on 512 digits. Tests must not modify it: copy it first."""
+    return trained_run()
 
 
 @pytest.fixture(scope="session")
@@ -126,10 +146,39 @@ def conditional_config(tiny_config):
 
 
 @pytest.fixture(scope="session")
-def conditional_run(tmp_path_factory, subset, conditional_config) -> Path:
+def conditional_run(trained_run) -> Path:
     """A finished two-epoch conditional run on 512 digits, with snapshots. Tests must copy it to modify it."""
-    from vae.training import train
+    return trained_run(snapshots=True, conditional=True)
 
-    run_dir = tmp_path_factory.mktemp("conditional") / "run"
-    train(conditional_config, subset, run_dir, verbose=0, snapshots=True)
-    return run_dir
+
+# What makes a test slow: it trains, starts a process, or uses a fixture that does (a trained run). Tests are marked by
+# reading their source and their fixtures' (`pytest_collection_modifyitems`), so that `pytest -m "not slow"` stays
+# the one-minute loop without anyone remembering a marker.
+SLOW_CALLS = re.compile(
+    r"\btrain\(|train_command|train_stopped_after_first_epoch|\.fit\(|subprocess|sys\.executable|help_text\("
+    r"|chromium_or_skip|evaluate_run\("
+)
+# Fixtures that are slow by what they hold rather than by what they call.
+SLOW_FIXTURES = {"full_mnist_dir"}
+
+
+def pytest_collection_modifyitems(config, items):
+    slow: dict[object, bool] = {}
+
+    def is_slow(function) -> bool:
+        if function not in slow:
+            try:
+                slow[function] = bool(SLOW_CALLS.search(inspect.getsource(function)))
+            except (OSError, TypeError):  # a fixture of pytest's own
+                slow[function] = False
+        return slow[function]
+
+    for item in items:
+        fixtures = [
+            definition.func
+            for name in getattr(item, "fixturenames", ())
+            for definition in item._fixtureinfo.name2fixturedefs.get(name, ())
+        ]
+        functions = [getattr(item, "function", None), *fixtures]
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(is_slow(f) for f in functions if f):
+            item.add_marker(pytest.mark.slow)

@@ -1,66 +1,66 @@
-"""Hurt `vae-train` in four ways (SIGKILL at random moments, SIGKILL during the final save, SIGTERM, a second
-training in the same directory) and check that nothing was lost each time.
+"""Four ways to hurt `vae-train`, and the checks that nothing was lost each time.
 
-    python benchmarks/fault_injection.py            # all four kinds: 10-15 min on 2 CPU cores (estimate)
-    python benchmarks/fault_injection.py --kinds random --kills 20
+Every run trains on the committed test subset with `--batch-size 64`, in a subprocess, as a user would:
 
-Every run trains on the committed test subset (`--data-dir`) with `--batch-size 64`. The kinds, in order:
-
-random (`--kills`, default 10)
-    Trains an uninterrupted reference run (`--epochs`, default 150, on `--limit` 1024 digits), then the same run in
-    another directory, killed (-9) after a random `--min-delay`..`--max-delay` s (2-25 s: start-up takes about
-    10 s, so some kills land before the first checkpoint and most after it), N times; each restart uses
-    `--resume` once a checkpoint exists. After every kill the directory must be readable: the committed checkpoint
-    loads, or no epoch had finished yet. The last restart runs to the end, and the run must load with
-    `vae.load_run` with weights equal to the reference's bit for bit.
-final-save (`--final-save-kills`, default 5)
-    Trains `--epochs 2 --limit 512` in a fresh directory and kills it (-9) as soon as a temporary `.tmp-*vae.keras`
-    or `.tmp-*vae.weights.h5` appears in it after the last checkpoint (epochs_done == epochs): a kill in the middle
-    of the final save. A run that ends before that is retried (3 attempts) and counts as "not caught". After the
-    kill the directory must be readable, `vae-train --resume --run-dir D --data-dir S` must exit 0 and leave a
-    complete finished run, bit-identical to an uninterrupted one, with no `.tmp-*` file anywhere in it.
-sigterm (`--sigterms`, default 5)
+random
+    Trains an uninterrupted reference run, then the same run in another directory, killed (SIGKILL) after a random
+    delay (2-25 s by default: start-up takes about 10 s, so some kills land before the first checkpoint and most
+    after it), N times; each restart uses `--resume` once a checkpoint exists. After every kill the directory must
+    be readable: the committed checkpoint loads, or no epoch had finished yet. The last restart runs to the end, and
+    the run must load with `vae.load_run` with weights equal to the reference's bit for bit. A machine that trains
+    the reference faster than the kills would take gets a longer run (`inject_random` says how much longer).
+final-save
+    Trains `--epochs 2 --limit 512` in a fresh directory and kills it (SIGKILL) as soon as a temporary
+    `.tmp-*vae.keras` or `.tmp-*vae.weights.h5` appears in it after the last checkpoint (epochs_done == epochs): a
+    kill in the middle of the final save. A run that ends before that is retried (3 attempts) and counts as "not
+    caught". After the kill the directory must be readable, `vae-train --resume --run-dir D --data-dir S` must exit
+    0 and leave a complete finished run, bit-identical to an uninterrupted one, with no `.tmp-*` file anywhere in it.
+sigterm
     Trains a run of 10 + 6 N epochs on 512 digits and sends it SIGTERM a random 0-3 s after it commits a new
     checkpoint, N times, resuming in between. Each time it must exit with code 143 within 30 s, name
     `vae-train --resume` on stderr, and leave the directory readable. Finally the run is resumed to the end and its
     weights must equal an uninterrupted run's bit for bit.
-concurrent (`--concurrent`, default 3)
+concurrent
     Starts two identical `vae-train --epochs 2 --limit 512` on one fresh directory, 1.5 s apart (every other try
     0.2 s apart). The second must exit 1 while the first still runs, saying the directory is "in use by another";
     the first must exit 0 and leave a complete run that loads. Such a try counts as "refused".
 
-The script prints one line per kind, e.g. `SIGTERM: survived 5/5`, and exits non-zero unless every kind fully
-survived and every final run has the reference's weights. Its work directory, printed first, is kept.
+Each `inject_*` returns a `Tally`, whose line reads e.g. `SIGTERM: survived 5/5`, and prints a line per try (pytest
+shows them for a failed test, and live with -s). Reading a run back (`readable`, `run_problems`) loads it with the
+package's own storage functions in this process: that a user's next command can load what a fault left is the
+point.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-SUBSET_DIR = ROOT / "tests" / "data" / "mnist-subset"
-KINDS = ("random", "final-save", "sigterm", "concurrent")
 
 # final-save and concurrent: a run short enough to repeat, long enough (seconds) to be caught while it runs.
 SHORT_EPOCHS, SHORT_LIMIT = 2, 512
 FINAL_SAVE_ATTEMPTS = 3
 SIGTERM_TIMEOUT = 30
 CONCURRENT_GAPS = (1.5, 0.2)  # seconds between the two starts, taken in turn
+# random: the reference run must train for at least this many times the sum of the kill delays.
+RANDOM_MARGIN = 1.5
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
 
 
 @dataclass
-class Outcome:
+class Tally:
     """One kind's tally: `passed` of `total` tries went right; `problems` are failures beyond the tries."""
 
     label: str
@@ -96,12 +96,15 @@ def start(command: list[str], stderr_path: Path) -> subprocess.Popen:
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
 
 
-def train_reference(command: list[str]) -> None:
+def train_reference(command: list[str]) -> float:
+    """Train the uninterrupted run the others are compared with; return its wall seconds."""
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        raise click.ClickException(f"the reference run failed: {result.stderr.strip()}")
-    click.echo(f"reference run: {time.perf_counter() - started:.0f} s")
+        raise RuntimeError(f"the reference run failed: {result.stderr.strip()}")
+    seconds = time.perf_counter() - started
+    say(f"reference run: {seconds:.0f} s")
+    return seconds
 
 
 def readable(run_dir: Path) -> tuple[bool, str]:
@@ -120,16 +123,19 @@ def readable(run_dir: Path) -> tuple[bool, str]:
             storage.load_run(run_dir)
             return True, f"finished run, checkpoint at epoch {checkpoint.epochs_done}"
         return True, f"checkpoint at epoch {checkpoint.epochs_done}"
-    except Exception as error:  # any failure to read is what this script exists to find
+    except Exception as error:  # any failure to read is what this suite exists to find
         return False, f"{type(error).__name__}: {error}"
 
 
 def same_weights(model, reference: Path) -> bool:
+    """Whether `model` holds the weights of the finished run at `reference`, bit for bit."""
     from vae import storage
 
     expected, _, _ = storage.load_run(reference)
-    pairs = list(zip(model.weights, expected.weights))
-    return len(pairs) == len(expected.weights) and all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in pairs)
+    if len(model.weights) != len(expected.weights):
+        return False
+    pairs = zip(model.weights, expected.weights, strict=True)
+    return all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in pairs)
 
 
 def run_problems(run_dir: Path, epochs: int, reference: Path | None = None) -> list[str]:
@@ -163,50 +169,64 @@ def finish(victim: Path, reference: Path, command: list[str]) -> bool:
 
     final = subprocess.run(command, capture_output=True, text=True)
     if final.returncode != 0 and "already trained" not in final.stderr:
-        click.echo(f"final resume failed: {final.stderr.strip()}")
+        say(f"final resume failed: {final.stderr.strip()}")
     try:
         model, _, history = storage.load_run(victim)
     except storage.RunError as error:
-        click.echo(f"final run does not load: {error}")
+        say(f"final run does not load: {error}")
         return False
     identical = same_weights(model, reference)
-    click.echo(f"final run: {len(history['loss'])} epochs, weights identical to the uninterrupted run: {identical}")
+    say(f"final run: {len(history['loss'])} epochs, weights identical to the uninterrupted run: {identical}")
     return identical
 
 
-def inject_random(work: Path, data_dir: Path, kills: int, epochs: int, limit: int, delays: tuple, seed: int) -> Outcome:
+def inject_random(
+    work: Path, data_dir: Path, kills: int, epochs: int, limit: int, delays: tuple[float, float], seed: int
+) -> Tally:
+    """SIGKILL a training `kills` times at random moments, `delays` (least, most) seconds after each start.
+
+    The run must outlast the kills, or the last ones would find it finished: where the reference of `epochs` epochs
+    trains in less than RANDOM_MARGIN times the sum of the delays, it is trained again with proportionally more
+    epochs, and the victim trains as many.
+    """
     from vae import storage
 
     moments = random.Random(seed)
+    waits = [moments.uniform(*delays) for _ in range(kills)]
     reference, victim = work / "reference", work / "victim"
-    train_reference(train_command(reference, data_dir, epochs, limit, resume=False))
+    seconds = train_reference(train_command(reference, data_dir, epochs, limit, resume=False))
+    needed = RANDOM_MARGIN * sum(waits)
+    if seconds < needed:
+        epochs = math.ceil(epochs * needed / seconds)
+        say(f"the kills take up to {sum(waits):.0f} s: training the reference again with {epochs} epochs")
+        shutil.rmtree(reference)
+        train_reference(train_command(reference, data_dir, epochs, limit, resume=False))
 
     survived = 0
     for kill in range(1, kills + 1):
         resume = storage.read_checkpoint_safe(victim) is not None
         if storage.has_finished_run(victim):
-            click.echo(f"kill {kill}: the run finished before it could be killed; lower --max-delay")
+            say(f"kill {kill}: the run finished before it could be killed")
             break
-        process = subprocess.Popen(
-            train_command(victim, data_dir, epochs, limit, resume), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        delay = moments.uniform(*delays)
+        stderr_path = work / f"kill-{kill}.stderr"
+        process = start(train_command(victim, data_dir, epochs, limit, resume), stderr_path)
+        delay = waits[kill - 1]
         try:
             process.wait(timeout=delay)
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)
             process.wait()
         else:
-            if process.returncode != 0:
-                click.echo(f"kill {kill}: the run failed by itself: {process.stderr.read().decode().strip()}")
-                break
+            ended = "failed" if process.returncode else "finished"
+            say(f"kill {kill}: the run {ended} by itself: {last_line(stderr_path.read_text())}")
+            break
         ok, state = readable(victim)
         survived += ok
-        click.echo(f"kill {kill:2d} after {delay:4.1f} s: {'readable' if ok else 'BROKEN'} ({state})")
+        say(f"kill {kill:2d} after {delay:4.1f} s: {'readable' if ok else 'BROKEN'} ({state})")
 
     resume = storage.read_checkpoint_safe(victim) is not None
     identical = finish(victim, reference, train_command(victim, data_dir, epochs, limit, resume))
-    return Outcome("random kills", "survived", survived, kills, [] if identical else ["final weights differ"])
+    return Tally("random kills", "survived", survived, kills, [] if identical else ["final weights differ"])
 
 
 def final_save_temporary(run_dir: Path, epochs: int) -> str | None:
@@ -244,7 +264,8 @@ def kill_in_final_save(run_dir: Path, command: list[str], epochs: int) -> str | 
     return None
 
 
-def inject_final_save(work: Path, data_dir: Path, count: int) -> Outcome:
+def inject_final_save(work: Path, data_dir: Path, count: int) -> Tally:
+    """SIGKILL `count` short trainings in the middle of their final save, then resume each to the end."""
     reference = work / "reference"
     train_reference(train_command(reference, data_dir, SHORT_EPOCHS, SHORT_LIMIT, resume=False))
     survived = not_caught = 0
@@ -257,14 +278,14 @@ def inject_final_save(work: Path, data_dir: Path, count: int) -> Outcome:
                 break
         if temporary is None:
             not_caught += 1
-            click.echo(f"final-save kill {number}: not caught, the run ended first {FINAL_SAVE_ATTEMPTS} times")
+            say(f"final-save kill {number}: not caught, the run ended first {FINAL_SAVE_ATTEMPTS} times")
             continue
         problems = final_save_problems(run_dir, data_dir, reference)
         survived += not problems
         verdict = "; ".join(problems) if problems else "survived"
-        click.echo(f"final-save kill {number} (attempt {attempt}, {temporary} present): {verdict}")
+        say(f"final-save kill {number} (attempt {attempt}, {temporary} present): {verdict}")
     problems = [f"{not_caught} not caught"] if not_caught else []
-    return Outcome("kills during the final save", "survived", survived, count, problems)
+    return Tally("kills during the final save", "survived", survived, count, problems)
 
 
 def final_save_problems(run_dir: Path, data_dir: Path, reference: Path) -> list[str]:
@@ -305,7 +326,8 @@ def sigterm_problems(process: subprocess.Popen, stderr_path: Path) -> list[str]:
     return problems
 
 
-def inject_sigterm(work: Path, data_dir: Path, count: int, seed: int) -> Outcome:
+def inject_sigterm(work: Path, data_dir: Path, count: int, seed: int) -> Tally:
+    """SIGTERM one training `count` times, each a random 0-3 s after a new checkpoint, resuming in between."""
     from vae import storage
 
     moments = random.Random(seed)
@@ -323,7 +345,7 @@ def inject_sigterm(work: Path, data_dir: Path, count: int, seed: int) -> Outcome
         epoch = wait_for_new_checkpoint(process, victim, epochs_before)
         if epoch is None:
             ended = f"the run ended (exit {process.returncode}) before a new checkpoint"
-            click.echo(f"SIGTERM {number}: {ended}: {last_line(stderr_path.read_text())}")
+            say(f"SIGTERM {number}: {ended}: {last_line(stderr_path.read_text())}")
             break
         delay = moments.uniform(0, 3)
         time.sleep(delay)
@@ -335,22 +357,23 @@ def inject_sigterm(work: Path, data_dir: Path, count: int, seed: int) -> Outcome
             problems.append(f"BROKEN ({state})")
         survived += not problems
         verdict = "; ".join(problems) if problems else f"exit 143, readable ({state})"
-        click.echo(f"SIGTERM {number} at epoch {epoch} + {delay:.1f} s, gone in {seconds:.1f} s: {verdict}")
+        say(f"SIGTERM {number} at epoch {epoch} + {delay:.1f} s, gone in {seconds:.1f} s: {verdict}")
 
     resume = storage.read_checkpoint_safe(victim) is not None
     identical = finish(victim, reference, train_command(victim, data_dir, epochs, SHORT_LIMIT, resume))
-    return Outcome("SIGTERM", "survived", survived, count, [] if identical else ["final weights differ"])
+    return Tally("SIGTERM", "survived", survived, count, [] if identical else ["final weights differ"])
 
 
-def inject_concurrent(work: Path, data_dir: Path, count: int) -> Outcome:
+def inject_concurrent(work: Path, data_dir: Path, count: int) -> Tally:
+    """Start `count` pairs of identical trainings on one fresh directory each; the second of a pair must be refused."""
     refused = 0
     for number in range(1, count + 1):
         gap = CONCURRENT_GAPS[(number - 1) % len(CONCURRENT_GAPS)]
         problems, second_seconds = concurrent_try(work, data_dir, number, gap)
         refused += not problems
         verdict = "; ".join(problems) if problems else "refused"
-        click.echo(f"concurrent {number} ({gap} s apart, second gone in {second_seconds:.1f} s): {verdict}")
-    return Outcome("concurrent trainings", "refused", refused, count)
+        say(f"concurrent {number} ({gap} s apart, second gone in {second_seconds:.1f} s): {verdict}")
+    return Tally("concurrent trainings", "refused", refused, count)
 
 
 def concurrent_try(work: Path, data_dir: Path, number: int, gap: float) -> tuple[list[str], float]:
@@ -383,52 +406,3 @@ def refusal_problems(returncode: int, stderr: str, run_dir: Path) -> list[str]:
     if "in use by another" not in stderr or str(run_dir) not in stderr:
         problems.append(f"the second's stderr does not say {run_dir} is in use by another: {last_line(stderr)}")
     return problems
-
-
-def parse_kinds(ctx, param, value: str) -> list[str]:
-    kinds = [kind.strip() for kind in value.split(",") if kind.strip()]
-    unknown = [kind for kind in kinds if kind not in KINDS]
-    if unknown or not kinds:
-        raise click.BadParameter(f"choose from {','.join(KINDS)}, not {value!r}")
-    return kinds
-
-
-@click.command()
-@click.option("--kinds", default=",".join(KINDS), show_default=True, callback=parse_kinds, help="Faults to inject.")
-@click.option("--kills", default=10, show_default=True, help="random: how many times to SIGKILL the run.")
-@click.option("--final-save-kills", default=5, show_default=True, help="final-save: kills during the final save.")
-@click.option("--sigterms", default=5, show_default=True, help="sigterm: SIGTERMs to send.")
-@click.option("--concurrent", default=3, show_default=True, help="concurrent: pairs of trainings to start.")
-@click.option("--epochs", default=150, show_default=True, help="random: long enough that every kill lands mid-run.")
-@click.option("--limit", default=1024, show_default=True, help="random: training digits.")
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=SUBSET_DIR)
-@click.option("--min-delay", default=2.0, show_default=True, help="random: seconds before a kill, at least.")
-@click.option("--max-delay", default=25.0, show_default=True, help="... and at most.")
-@click.option("--seed", default=0, show_default=True, help="Seeds the kill and SIGTERM moments.")
-def main(kinds, kills, final_save_kills, sigterms, concurrent, epochs, limit, data_dir, min_delay, max_delay, seed):
-    from vae_scripts.common import import_tensorflow_quietly
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import_tensorflow_quietly()  # readable() loads models here: keep TensorFlow's start-up notes out of the report
-    work = Path(tempfile.mkdtemp(prefix="vae-fault-injection-"))
-    click.echo(f"work directory: {work}")
-    started = time.perf_counter()
-    runs = {
-        "random": lambda: inject_random(work / "random", data_dir, kills, epochs, limit, (min_delay, max_delay), seed),
-        "final-save": lambda: inject_final_save(work / "final-save", data_dir, final_save_kills),
-        "sigterm": lambda: inject_sigterm(work / "sigterm", data_dir, sigterms, seed),
-        "concurrent": lambda: inject_concurrent(work / "concurrent", data_dir, concurrent),
-    }
-    outcomes = []
-    for kind in kinds:
-        click.echo(f"--- {kind}")
-        (work / kind).mkdir()
-        outcomes.append(runs[kind]())
-    click.echo(f"--- {time.perf_counter() - started:.0f} s in all")
-    for outcome in outcomes:
-        click.echo(outcome.line())
-    sys.exit(0 if all(outcome.ok for outcome in outcomes) else 1)
-
-
-if __name__ == "__main__":
-    main()

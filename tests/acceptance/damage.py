@@ -1,0 +1,594 @@
+"""What the hostile cases do to a run, a data folder or the images they hand to a command, and what they check
+afterwards.
+
+- Prepare functions, `prepare(run, data)`, damage the case's copies of the base run and the data folder (the case
+  folder is `run.parent`): they edit config.json, tamper with checkpoint/state.json, truncate or overwrite the
+  weights, break IDX files and npz archives, build a gzip bomb, or write images of the user's own.
+- Checks, `check(place, outcome)`, return the problems they find after the command ran (empty when all is well):
+  a file that must or must not exist, a user's file that must hold what it held, the lines stderr must show,
+  scores that must agree across images.
+- Scenarios replace the one command of a case where it takes more than one: a full disk (a tmpfs), two trainings
+  in one folder, SIGTERM during a training, an evaluation made stale by a resume. Each returns the outcome to judge
+  and the problems it found on the way.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import shutil
+import signal
+import struct
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from vae.data import IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC
+from vae.storage import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_STATE_FILE,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    MODEL_FILE,
+    RUN_FILES,
+    SNAPSHOTS_DIR,
+    WEIGHTS_FILE,
+)
+
+from .harness import Check, Child, Outcome, Place, Settings, Skipped, command_for, first_line, run_command, wait_all
+
+TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = (f"{IDX_FILES[key]}.gz" for key in IDX_FILES)
+
+
+# Checks. ----------------------------------------------------------------------------------------------------------
+
+
+def must_not_exist(template: str) -> Check:
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        path = Path(place.fill(template))
+        return [f"{path.relative_to(place.case)} exists afterwards"] if path.exists() else []
+
+    return check
+
+
+def must_exist(*templates: str) -> Check:
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        paths = [Path(place.fill(template)) for template in templates]
+        return [f"{path.relative_to(place.case)} is missing afterwards" for path in paths if not path.exists()]
+
+    return check
+
+
+def stdout_has(*fragments: str) -> Check:
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        return [
+            f"stdout lacks {fragment!r}" for fragment in fragments if fragment.lower() not in outcome.stdout.lower()
+        ]
+
+    return check
+
+
+def rss_below(megabytes: float) -> Check:
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        if outcome.rss_mb is None or outcome.rss_mb >= megabytes:
+            return [f"peak RSS {outcome.rss_mb or 0:.0f} MB, not below {megabytes:.0f} MB"]
+        return []
+
+    return check
+
+
+def stderr_ends_with(ending: str) -> Check:
+    """The one line must not be cut mid-word: no ellipsis, and it ends as the full message does."""
+
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        line = outcome.stderr.strip()
+        problems = ["stderr holds a cut marker '…'"] if "…" in line else []
+        return problems + ([] if line.endswith(ending) else [f"stderr does not end with {ending!r}"])
+
+    return check
+
+
+def must_hold(template: str, content: str) -> Check:
+    """A file of the user's, outside the run and data copies, that the command must leave as it was."""
+
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        path = Path(place.fill(template))
+        held = path.read_text(errors="replace") if path.is_file() else None
+        return [] if held == content else [f"{path.relative_to(place.case)} was changed or removed"]
+
+    return check
+
+
+def file_holds(template: str, fragment: bytes) -> Check:
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        path = Path(place.fill(template))
+        if not path.is_file():
+            return [f"{path.relative_to(place.case)} is missing afterwards"]
+        return [] if fragment in path.read_bytes() else [f"{path.relative_to(place.case)} lacks {fragment!r}"]
+
+    return check
+
+
+def stderr_is(*starts: str) -> Check:
+    """stderr holds exactly these lines, each starting as given: the warnings a command that worked must show."""
+
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        lines = [line for line in outcome.stderr.splitlines() if line.strip()]
+        expected = [place.fill(start) for start in starts]
+        if len(lines) != len(expected) or not all(
+            line.startswith(start) for line, start in zip(lines, expected, strict=True)
+        ):
+            return [f"stderr is {lines!r}, expected lines starting {list(starts)!r}"]
+        return []
+
+    return check
+
+
+def same_scores(*columns: str, tolerance: float = 0.0) -> Check:
+    """Every row of the CSV on stdout has the same values in `columns` as the first, within `tolerance`."""
+
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        import csv
+        import io
+
+        rows = list(csv.DictReader(io.StringIO(outcome.stdout)))
+        if len(rows) < 2:
+            return [f"{len(rows)} rows on stdout, expected several"]
+        problems = []
+        for column in columns:
+            values = [float(row[column]) for row in rows]
+            if max(values) - min(values) > tolerance:
+                problems.append(f"{column} spans {min(values)!r} to {max(values)!r}")
+        return problems
+
+    return check
+
+
+# Damage: run files. ---------------------------------------------------------------------------------------------
+
+
+def read_json(path: Path):
+    return json.loads(path.read_text())
+
+
+def edit_config(**changes) -> Callable[[Path, Path], None]:
+    def prepare(run: Path, data: Path) -> None:
+        values = read_json(run / CONFIG_FILE)
+        values.update(changes)
+        (run / CONFIG_FILE).write_text(json.dumps(values))
+
+    return prepare
+
+
+def drop_config_field(name: str) -> Callable[[Path, Path], None]:
+    def prepare(run: Path, data: Path) -> None:
+        values = read_json(run / CONFIG_FILE)
+        del values[name]
+        (run / CONFIG_FILE).write_text(json.dumps(values))
+
+    return prepare
+
+
+def write_file(relative: str, content: bytes | str) -> Callable[[Path, Path], None]:
+    """Replace (or create) a file of the run with `content`."""
+
+    def prepare(run: Path, data: Path) -> None:
+        path = run / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+
+    return prepare
+
+
+def remove(relative: str) -> Callable[[Path, Path], None]:
+    def prepare(run: Path, data: Path) -> None:
+        (run / relative).unlink()
+
+    return prepare
+
+
+def truncate_weights(run: Path, data: Path) -> None:
+    weights = run / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:3000])
+
+
+def random_weights(run: Path, data: Path) -> None:
+    weights = run / WEIGHTS_FILE
+    weights.write_bytes(random.Random(1).randbytes(weights.stat().st_size))
+
+
+def corrupt_weights_in_place(run: Path, data: Path) -> None:
+    """0xFF over 5000 bytes of the weights' data: an HDF5 file that still opens and loads, holding NaNs (0xFFFFFFFF
+    is a float32 NaN). Bytes 300000-305000 lie in the raw data of the file the base run writes; a shorter file gets
+    the middle of its largest dataset instead."""
+    path = run / WEIGHTS_FILE
+    start, length = 300_000, 5_000
+    if path.stat().st_size < start + length:
+        start = middle_of_largest_dataset(path, length)
+    with open(path, "r+b") as stream:
+        stream.seek(start)
+        stream.write(b"\xff" * length)
+
+
+def middle_of_largest_dataset(path: Path, length: int) -> int:
+    import h5py
+
+    datasets = []
+    with h5py.File(path, "r") as archive:
+
+        def visit(name, item):
+            # get_offset() is None for chunked or empty datasets, whose bytes do not lie in one place.
+            if isinstance(item, h5py.Dataset) and item.id.get_offset() is not None:
+                datasets.append((item.id.get_storage_size(), item.id.get_offset()))
+
+        archive.visititems(visit)
+    size, offset = max(datasets)
+    return offset + max(0, (size - length) // 2)
+
+
+def unfinish(run: Path) -> None:
+    """Leave only the checkpoint (and logs): a run whose final save never happened."""
+    for name in RUN_FILES:
+        (run / name).unlink(missing_ok=True)
+
+
+def edit_state(change: Callable[[dict, Path], None]) -> Callable[[Path, Path], None]:
+    """Remove the finished run's files, then let `change(state, run)` tamper with checkpoint/state.json."""
+
+    def prepare(run: Path, data: Path) -> None:
+        unfinish(run)
+        path = run / CHECKPOINT_DIR / CHECKPOINT_STATE_FILE
+        state = read_json(path)
+        change(state, run)
+        path.write_text(json.dumps(state))
+
+    return prepare
+
+
+def state_model_outside(state: dict, run: Path) -> None:
+    # A real, loadable model file, only outside the run: what must be refused is the path itself.
+    outside = run.parent / "outside.keras"
+    shutil.copyfile(run / CHECKPOINT_DIR / state["model"], outside)
+    state["model"] = str(outside)
+
+
+def state_model_parent(state: dict, run: Path) -> None:
+    # Put a loadable file where "../vae.keras" points, so that only the escape from checkpoint/ is wrong.
+    shutil.copyfile(run / CHECKPOINT_DIR / state["model"], run / MODEL_FILE)
+    state["model"] = "../vae.keras"
+
+
+def state_epochs_negative(state: dict, run: Path) -> None:
+    state["epochs_done"] = -1
+
+
+def state_epochs_beyond_history(state: dict, run: Path) -> None:
+    state["epochs_done"] = 2  # the history holds one epoch
+
+
+def image_file(name: str, kind: str) -> Callable[[Path, Path], None]:
+    """Write one of your own images into the case folder: `kind` says what is wrong with it."""
+
+    def prepare(run: Path, data: Path) -> None:
+        from PIL import Image
+
+        path = run.parent / name
+        if kind == "text":
+            path.write_text("not a picture\n")
+        elif kind == "blank":
+            Image.new("L", (120, 90), 200).save(path)
+        elif kind == "dot":
+            Image.new("L", (1, 1), 0).save(path)
+        elif kind == "bomb":
+            path.write_bytes(png_claiming(50_000, 50_000))
+        elif kind == "truncated":
+            Image.new("L", (200, 200), 255).save(path, format="JPEG")
+            path.write_bytes(path.read_bytes()[:300])
+        elif kind == "large":
+            Image.new("L", (300, 200), 0).save(path)
+        elif kind == "folder":
+            path.mkdir()
+        else:
+            raise ValueError(kind)
+
+    return prepare
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG signature and header that claim width x height gray pixels, followed by one tiny compressed row."""
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    pixels = chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + pixels + chunk(b"IEND", b"")
+
+
+def resume_after_lost_final_save(run: Path, data: Path) -> None:
+    """A run killed (or stopped by a full disk) during its final save: the checkpoint of its last epoch, no run
+    files, and the temporary file of a writer long dead (pid 999999 is above any pid in use here)."""
+    unfinish(run)
+    (run / ".tmp-999999-vae.weights.h5").write_bytes(b"half a file")
+
+
+def history_with_nan(run: Path, data: Path) -> None:
+    history = read_json(run / HISTORY_FILE)
+    history["test_loss"][0] = float("nan")
+    (run / HISTORY_FILE).write_text(json.dumps(history))  # json writes the bare token NaN
+
+
+def make_blocker(run: Path, data: Path) -> None:
+    """A plain file at {case}/blocker, for paths that must be directories."""
+    (run.parent / "blocker").write_text("a file, not a folder\n")
+
+
+def damaged_snapshot(run: Path, data: Path) -> None:
+    (run / SNAPSHOTS_DIR).mkdir(exist_ok=True)
+    (run / SNAPSHOTS_DIR / "epoch-0001.npz").write_bytes(random.Random(2).randbytes(3000))
+
+
+def own_images(*kinds: str) -> Callable[[Path, Path], None]:
+    """Images of a digit in {case}/img/, of the `kinds` asked for: "ref2" (a drawn 2), "sixteen-bit" and
+    "eight-bit" (one picture in both depths), "sixteen-bit-high" (ink 20000 on paper 60000), "copies" (five
+    identical files), "bad-name" (a name that is not UTF-8), "bad-exif" (a JPEG with a damaged EXIF block)."""
+
+    def prepare(run: Path, data: Path) -> None:
+        from PIL import Image, ImageDraw
+
+        folder = run.parent / "img"
+        folder.mkdir(exist_ok=True)
+        drawing = Image.new("L", (120, 120), 255)
+        ImageDraw.Draw(drawing).line((30, 30, 90, 30, 30, 90, 90, 90), fill=0, width=10)
+        for kind in kinds:
+            if kind == "ref2":
+                drawing.save(folder / "ref2.png")
+            elif kind == "eight-bit":
+                drawing.save(folder / "a-eight-bit.png")
+            elif kind == "sixteen-bit":
+                Image.fromarray(np.asarray(drawing, dtype=np.uint16) * 257).save(folder / "b-sixteen-bit.png")
+            elif kind == "sixteen-bit-high":
+                levels = np.full((80, 80), 60000, np.uint16)
+                levels[15:65, 35:45] = 20000
+                Image.fromarray(levels).save(folder / "high.png")
+            elif kind == "copies":
+                for index in range(5):
+                    drawing.save(folder / f"copy-{index}.png")
+            elif kind == "bad-name":
+                drawing.save(os.fsdecode(os.fsencode(str(folder)) + b"/bad-\xff\xfe.png"))
+            elif kind == "bad-exif":
+                drawing.save(folder / "exif.jpg", exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\xff\x01\x01\x03\x00")
+            else:
+                raise ValueError(kind)
+
+    return prepare
+
+
+def users_preprocessed(run: Path, data: Path) -> None:
+    """A drawn 2, a file of the user's where --save-preprocessed would put its digit, and a blocker file."""
+    own_images("ref2")(run, data)
+    (run.parent / "pre").mkdir()
+    (run.parent / "pre" / "0000-ref2.png").write_text("mine\n")
+    make_blocker(run, data)
+
+
+def old_profile(run: Path, data: Path) -> None:
+    (run / "profile.json").write_text('[{"phase": "start-up", "start": 0.0, "seconds": 7.0}]\n')
+
+
+# Damage: data. --------------------------------------------------------------------------------------------------
+
+
+def clear(data: Path) -> None:
+    """Empty the data copy (whatever it holds: the folder is opaque to this suite)."""
+    for path in data.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def empty_data(run: Path, data: Path) -> None:
+    clear(data)
+
+
+def remove_data(name: str) -> Callable[[Path, Path], None]:
+    def prepare(run: Path, data: Path) -> None:
+        (data / name).unlink()
+
+    return prepare
+
+
+def edit_idx(name: str, change: Callable[[bytearray], bytes | bytearray]) -> Callable[[Path, Path], None]:
+    """Decompress one IDX file of the data copy, change its bytes, and write it back gzipped."""
+
+    def prepare(run: Path, data: Path) -> None:
+        raw = bytearray(gzip.decompress((data / name).read_bytes()))
+        (data / name).write_bytes(gzip.compress(bytes(change(raw))))
+
+    return prepare
+
+
+def bad_magic(raw: bytearray) -> bytearray:
+    raw[3] = 1  # 2051 becomes 2049, the labels' magic
+    return raw
+
+
+def label_twelve(raw: bytearray) -> bytearray:
+    raw[8] = 12  # the first label, after the 8-byte header
+    return raw
+
+
+def ten_labels_fewer(raw: bytearray) -> bytes:
+    """A consistent labels file (header and data agree) with 10 labels fewer than there are images."""
+    count = int.from_bytes(raw[4:8], "big") - 10
+    return struct.pack(">II", IDX_LABELS_MAGIC, count) + bytes(raw[8 : 8 + count])
+
+
+def overflowing_header(raw: bytearray) -> bytes:
+    # Three dimensions of 2**32 - 1: their product overflows 64-bit integers.
+    return struct.pack(">IIII", IDX_IMAGES_MAGIC, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+
+
+def truncate_gzip(name: str) -> Callable[[Path, Path], None]:
+    def prepare(run: Path, data: Path) -> None:
+        path = data / name
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+    return prepare
+
+
+def truncated_plain_idx(run: Path, data: Path) -> None:
+    """The test images as a plain (not gzipped) IDX file that stops halfway through its data."""
+    raw = gzip.decompress((data / TEST_IMAGES).read_bytes())
+    (data / TEST_IMAGES).unlink()
+    (data / TEST_IMAGES.removesuffix(".gz")).write_bytes(raw[: len(raw) // 2])
+
+
+def gzip_bomb(run: Path, data: Path) -> None:
+    """A 200 kB gzip of a valid-looking IDX file of 250,000 test images (196 MB once decompressed), written in chunks
+    so that this harness never holds it in memory."""
+    chunk = bytes(1_000_000)
+    with gzip.GzipFile(data / TEST_IMAGES, "wb", compresslevel=9) as stream:
+        stream.write(struct.pack(">IIII", IDX_IMAGES_MAGIC, 250_000, 28, 28))
+        for _ in range(196):
+            stream.write(chunk)
+
+
+def npz(**arrays: np.ndarray) -> Callable[[Path, Path], None]:
+    """Replace the data by one mnist.npz holding `arrays`."""
+
+    def prepare(run: Path, data: Path) -> None:
+        clear(data)
+        np.savez(data / "mnist.npz", **arrays)
+
+    return prepare
+
+
+def digits(count: int, shape=(28, 28), dtype=np.uint8) -> np.ndarray:
+    return np.random.default_rng(count).integers(0, 256, size=(count, *shape)).astype(dtype)
+
+
+def labels(count: int) -> np.ndarray:
+    return (np.arange(count) % 10).astype(np.uint8)
+
+
+NO_TEST_DIGITS = npz(x_train=digits(100), y_train=labels(100), x_test=digits(0), y_test=labels(0))
+
+
+def random_npz(run: Path, data: Path) -> None:
+    clear(data)
+    (data / "mnist.npz").write_bytes(random.Random(0).randbytes(5000))
+
+
+def pickled_npz(run: Path, data: Path) -> None:
+    clear(data)
+    objects = np.array([{"not": "digits"}], dtype=object)
+    np.savez(data / "mnist.npz", x_train=objects, y_train=objects, x_test=objects, y_test=objects)
+
+
+# Scenarios that need more than one command. ---------------------------------------------------------------------
+
+
+def full_disk(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
+    """A full disk during the final save: train into a 3 MB tmpfs. The first checkpoint (1.7 MB) fits; the final
+    save (weights and model, another 3.3 MB) cannot. The command must say so and leave the checkpoint, so that
+    --resume can finish later. Mounting the tmpfs needs root; elsewhere the case is skipped."""
+    if os.geteuid() != 0:
+        raise Skipped("mounting a tmpfs needs root")
+    mount_point = place.case / "tmpfs"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "none", str(mount_point)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        raise Skipped(f"mount -t tmpfs failed: {(mounted.stderr.strip() or 'no message').splitlines()[0]}")
+    try:
+        run_dir = mount_point / "run"
+        arguments = ["--epochs", "1", "--limit", "512", "--data-dir", str(place.data), "--run-dir", str(run_dir)]
+        outcome = run_command(place, settings, "train", [*arguments, "--verbose", "0"])
+        state = run_dir / CHECKPOINT_DIR / CHECKPOINT_STATE_FILE
+        try:
+            json.loads(state.read_text())
+            problems = []
+        except (OSError, ValueError) as error:
+            problems = [f"checkpoint/state.json unreadable afterwards ({type(error).__name__})"]
+    finally:
+        unmount(mount_point)
+    return outcome, problems
+
+
+def unmount(mount_point: Path) -> None:
+    """Unmount the tmpfs; lazily when it is still busy."""
+    if subprocess.run(["umount", str(mount_point)], capture_output=True, timeout=30, check=False).returncode:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, timeout=30, check=False)
+
+
+def concurrent_training(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
+    """Two trainings into one new run folder, the second started 1.5 s after the first. The second must be refused;
+    the first must finish. The second's outcome is the one judged."""
+    arguments = ["--run-dir", str(place.new), "--epochs", "2", "--limit", "512", "--batch-size", "64"]
+    arguments += ["--data-dir", str(place.data), "--verbose", "0"]
+    first = Child(command_for("train", arguments), place.case, "first", settings)
+    time.sleep(1.5)
+    second = Child(command_for("train", arguments), place.case, "second", settings)
+    first_outcome, second_outcome = wait_all([first, second])
+    problems = []
+    if first_outcome.code != 0:
+        problems.append(f"the first training exited {first_outcome.code}: {first_line(first_outcome.stderr, 80)}")
+    return second_outcome, problems
+
+
+def sigterm_training(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
+    """SIGTERM a long training once its first checkpoint is committed. It must exit 143 saying how to continue,
+    and leave a readable checkpoint."""
+    arguments = ["--epochs", "50", "--limit", "512", "--batch-size", "64", "--data-dir", str(place.data)]
+    child = Child(
+        command_for("train", [*arguments, "--run-dir", str(place.new), "--verbose", "0"]),
+        place.case,
+        "command",
+        settings,
+    )
+    state = place.new / CHECKPOINT_DIR / CHECKPOINT_STATE_FILE
+    while not state.is_file() and not child.poll():  # poll also enforces the timeout
+        time.sleep(0.2)
+    finished_early = child.outcome is not None
+    child.send(signal.SIGTERM)
+    outcome = child.wait()
+    problems = ["the training ended before the first checkpoint appeared"] if finished_early else []
+    try:
+        model = state.parent / json.loads(state.read_text())["model"]
+        if not model.is_file():
+            problems.append(f"state.json names {model.name}, which is missing")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        problems.append(f"checkpoint/state.json unreadable afterwards ({type(error).__name__})")
+    return outcome, problems
+
+
+def stale_evaluation(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
+    """Score the run with vae-eval, resume it for one more epoch, then write its report: the resume must drop the
+    eval.json of the weights it replaced, and say so; the report must not show their scores. The resume's outcome
+    is the one judged."""
+    common = ["--run-dir", str(place.run), "--data-dir", str(place.data)]
+    evaluated = run_command(place, settings, "evaluate", [*common, "--limit", "20", "--k", "2"], "evaluate")
+    problems = [] if evaluated.code == 0 else [f"vae-eval exited {evaluated.code}"]
+    scored = read_json(place.run / "eval.json") if (place.run / "eval.json").is_file() else {}
+    resumed = run_command(place, settings, "train", ["--resume", "--epochs", "2", *common, "--verbose", "0"], "resume")
+    if (place.run / "eval.json").exists():
+        problems.append("eval.json of the replaced weights is still there after the resume")
+    reported = run_command(place, settings, "report", [*common, "--explorer-size", "8"], "report")
+    page = (place.run / "report.html").read_text() if (place.run / "report.html").is_file() else ""
+    old = scored.get("metrics", {}).get("negative_elbo")
+    if reported.code != 0 or (old is not None and f"{old:.2f} nats" in page):
+        problems.append(f"the report (exit {reported.code}) shows the replaced weights' negative ELBO")
+    return resumed, problems
