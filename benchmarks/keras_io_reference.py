@@ -68,9 +68,7 @@ class ReferenceVAE(keras.Model):
     def losses_of(self, data):
         z_mean, z_log_var, z = self.encoder(data)
         reconstruction = self.decoder(z)
-        reconstruction_loss = ops.mean(
-            ops.sum(keras.losses.binary_crossentropy(data, reconstruction), axis=(1, 2))
-        )
+        reconstruction_loss = ops.mean(ops.sum(keras.losses.binary_crossentropy(data, reconstruction), axis=(1, 2)))
         kl_loss = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
         kl_loss = ops.mean(ops.sum(kl_loss, axis=1))
         return reconstruction_loss + kl_loss, reconstruction_loss, kl_loss
@@ -79,7 +77,7 @@ class ReferenceVAE(keras.Model):
         with tf.GradientTape() as tape:
             total_loss, reconstruction_loss, kl_loss = self.losses_of(data)
         grads = tape.gradient(total_loss, self.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights, strict=True))
         self.total_loss_tracker.update_state(total_loss)
         self.reconstruction_loss_tracker.update_state(reconstruction_loss)
         self.kl_loss_tracker.update_state(kl_loss)

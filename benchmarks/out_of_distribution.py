@@ -93,9 +93,9 @@ def main(mnist_run, fashion_run, mnist_dir, fashion_dir, k, limit, output):
                    f"in {seconds:.0f} s", err=True)  # fmt: skip
     header = list(rows[0])
     widths = [max(len(name), *(len(str(row[name])) for row in rows)) for name in header]
-    click.echo(" | ".join(name.ljust(width) for name, width in zip(header, widths)))
+    click.echo(" | ".join(name.ljust(width) for name, width in zip(header, widths, strict=True)))
     for row in rows:
-        click.echo(" | ".join(str(row[name]).ljust(width) for name, width in zip(header, widths)))
+        click.echo(" | ".join(str(row[name]).ljust(width) for name, width in zip(header, widths, strict=True)))
     record = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",

@@ -36,8 +36,19 @@ PARTS = {
     },
     "b": {
         "name": "literature protocol: binarized, MLP, 50-D latent",
-        "train": ["--binarize", "--arch", "mlp", "--latent-dim", "50", "--epochs", "500", "--batch-size", "128",
-                  "--learning-rate", "1e-3"],
+        "train": [
+            "--binarize",
+            "--arch",
+            "mlp",
+            "--latent-dim",
+            "50",
+            "--epochs",
+            "500",
+            "--batch-size",
+            "128",
+            "--learning-rate",
+            "1e-3",
+        ],
         "k": 1000,
     },
 }
@@ -53,10 +64,12 @@ def run(command: list[str]) -> float:
 @click.command()
 @click.option("--part", type=click.Choice(["a", "b", "both"]), default="both", show_default=True)
 @data_dir_option
-@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("quality-runs"),
-              show_default=True)
-@click.option("--output", type=click.Path(path_type=Path), default=Path(__file__).parent / "quality.json",
-              show_default=True)
+@click.option(
+    "--work-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("quality-runs"), show_default=True
+)
+@click.option(
+    "--output", type=click.Path(path_type=Path), default=Path(__file__).parent / "quality.json", show_default=True
+)
 def main(part: str, data_dir: Path, work_dir: Path, output: Path) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     results = json.loads(output.read_text()) if output.is_file() else {}

@@ -82,7 +82,8 @@ def run(command: list[str]) -> float:
 
 def markdown(results: dict) -> str:
     lines = [
-        "| variant | command | epochs | training wall time | test NLL (k=1000) | test negative ELBO | published, closest model |",
+        "| variant | command | epochs | training wall time | test NLL (k=1000) | test negative ELBO "
+        "| published, closest model |",
         "|---|---|---|---|---|---|---|",
     ]
     for name in ROWS:

@@ -67,7 +67,7 @@ def run_project(run_dir: Path, data_dir: Path, epochs: int) -> tuple[dict, float
 
 
 def seconds_to_reach(losses: list[float], seconds: list[float], target: float) -> float | None:
-    for loss, elapsed in zip(losses, seconds):
+    for loss, elapsed in zip(losses, seconds, strict=True):
         if loss is not None and loss <= target:  # None: an epoch whose test split was not scored
             return elapsed
     return None
@@ -185,8 +185,11 @@ def latent_grid_seconds(run_dir: Path, single_calls: int) -> tuple[float, float]
     help="The full MNIST IDX files (env VAE_DATA_DIR).",
 )
 @click.option("--output", type=click.Path(path_type=Path), default=ROOT / "results.json", show_default=True)
-@click.option("--show", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Print the table of an earlier results file and exit.")
+@click.option(
+    "--show",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Print the table of an earlier results file and exit.",
+)
 def main(quick: bool, data_dir: Path, output: Path, show: Path | None) -> None:
     if show:
         results = json.loads(show.read_text())
@@ -230,8 +233,16 @@ def main(quick: bool, data_dir: Path, output: Path, show: Path | None) -> None:
     project_time = seconds_to_reach(history["test_loss"], history["wall_seconds"], target)
     batched, single = latent_grid_seconds(run_dir, single_calls=100 if quick else 900)
     plot_seconds = command_seconds(
-        [sys.executable, "-m", "vae_scripts.plot", "latent-grid", "--run-dir", str(run_dir), "--data-dir",
-         str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "vae_scripts.plot",
+            "latent-grid",
+            "--run-dir",
+            str(run_dir),
+            "--data-dir",
+            str(data_dir),
+        ],
         repeats=3,
     )
 
@@ -304,32 +315,66 @@ def table(results: dict) -> str:
 
     rows = [
         ("measure", "keras.io loop", "vae-train", "ratio"),
-        ("throughput, alternating windows in one process (img/s)", f"{reference['images_per_second']:.0f}",
-         f"{project['images_per_second']:.0f}", ratio(results["throughput_ratio"])),
-        ("throughput, median epoch of the full runs (img/s)", f"{reference['epoch_images_per_second']:.0f}",
-         f"{project['epoch_images_per_second']:.0f}", ratio(results["epoch_throughput_ratio"])),
-        (f"time to test -ELBO <= {results['quality_target']:.2f} (reference's final)",
-         seconds(reference["seconds_to_target"]), seconds(project["seconds_to_target"]),
-         ratio(results["time_to_quality_ratio"])),
-        (f"time to test -ELBO <= {FIXED_TARGET}", seconds(reference["seconds_to_fixed_target"]),
-         seconds(project["seconds_to_fixed_target"]), ratio(results["fixed_target_ratio"])),
-        (f"test -ELBO after {results['epochs']} epochs", f"{reference['final_test_negative_elbo']:.2f}",
-         f"{project['final_test_negative_elbo']:.2f}", ""),
-        ("latent grid, 900 cells", f"{grid['single_predict_seconds']:.2f} s (900 predicts)",
-         f"{grid['batched_seconds'] * 1000:.1f} ms (one batch)", f"{grid['speedup']:.0f}x faster"),
+        (
+            "throughput, alternating windows in one process (img/s)",
+            f"{reference['images_per_second']:.0f}",
+            f"{project['images_per_second']:.0f}",
+            ratio(results["throughput_ratio"]),
+        ),
+        (
+            "throughput, median epoch of the full runs (img/s)",
+            f"{reference['epoch_images_per_second']:.0f}",
+            f"{project['epoch_images_per_second']:.0f}",
+            ratio(results["epoch_throughput_ratio"]),
+        ),
+        (
+            f"time to test -ELBO <= {results['quality_target']:.2f} (reference's final)",
+            seconds(reference["seconds_to_target"]),
+            seconds(project["seconds_to_target"]),
+            ratio(results["time_to_quality_ratio"]),
+        ),
+        (
+            f"time to test -ELBO <= {FIXED_TARGET}",
+            seconds(reference["seconds_to_fixed_target"]),
+            seconds(project["seconds_to_fixed_target"]),
+            ratio(results["fixed_target_ratio"]),
+        ),
+        (
+            f"test -ELBO after {results['epochs']} epochs",
+            f"{reference['final_test_negative_elbo']:.2f}",
+            f"{project['final_test_negative_elbo']:.2f}",
+            "",
+        ),
+        (
+            "latent grid, 900 cells",
+            f"{grid['single_predict_seconds']:.2f} s (900 predicts)",
+            f"{grid['batched_seconds'] * 1000:.1f} ms (one batch)",
+            f"{grid['speedup']:.0f}x faster",
+        ),
         ("vae-train --help", "", f"{results['vae_train_help_seconds']:.2f} s", ""),
         ("vae-plot latent-grid (whole command)", "", f"{results['vae_plot_latent_grid_seconds']:.2f} s", ""),
         ("peak RSS while training", "", f"{project['peak_rss_mb']:.0f} MB", ""),
     ]
     if "profile" in project:  # results files from before --profile was run lack the row
-        rows.append(("last epoch's end to the process's exit", "",
-                     f"{project['profile']['last_epoch_to_exit_seconds']:.2f} s", ""))
+        rows.append(
+            (
+                "last epoch's end to the process's exit",
+                "",
+                f"{project['profile']['last_epoch_to_exit_seconds']:.2f} s",
+                "",
+            )
+        )
     if "matmul_peak_gflops" in results:  # results files from before it was measured lack the row
-        rows.insert(2, (
-            f"training step, share of the {results['matmul_peak_gflops']:.0f} GFLOP/s matmul peak "
-            f"({results['training_flops_per_image'] / 1e6:.1f} MFLOP/image)",
-            f"{results['reference_peak_fraction']:.0%}", f"{results['project_peak_fraction']:.0%}", "",
-        ))
+        rows.insert(
+            2,
+            (
+                f"training step, share of the {results['matmul_peak_gflops']:.0f} GFLOP/s matmul peak "
+                f"({results['training_flops_per_image'] / 1e6:.1f} MFLOP/image)",
+                f"{results['reference_peak_fraction']:.0%}",
+                f"{results['project_peak_fraction']:.0%}",
+                "",
+            ),
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join("-" * (width + 2) for width in widths) + "|")

@@ -157,7 +157,10 @@ def first_epoch_at(losses: list[float | None], target: float) -> int | None:
 
 
 def table(document: dict, target: float) -> str:
-    header = "| lr | warm-up | batch | epochs | seed | test −ELBO after the last epoch | best | first epoch ≤ target | its wall s |"
+    header = (
+        "| lr | warm-up | batch | epochs | seed | test −ELBO after the last epoch | best | first epoch ≤ target "
+        "| its wall s |"
+    )
     lines = [header, "|" + "---|" * 9]
     rows = sorted(document["runs"].values(), key=lambda run: tuple(run["settings"].get(key, "") for key in OPTIONS))
     for run in rows:

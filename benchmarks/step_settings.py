@@ -27,7 +27,7 @@ import click
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from options import data_dir_option
+from options import data_dir_option  # noqa: E402  (the benchmarks folder is put on the path just above)
 
 # name: the environment a child starts with. Without one, TensorFlow sizes both thread pools itself and uses oneDNN's
 # kernels (its default on x86 Linux).

@@ -121,8 +121,9 @@ def one_line_errors(command):
     """Turn every failure into one line on stderr and a non-zero exit; `--debug` shows the traceback instead.
 
     The package's own errors (`vae.errors.VAEError`) are expected: their message says what to do, and they exit with
-    their kind's code (2 for bad usage, 1 otherwise). Its warnings (`vae.errors.VAEWarning`) are one line each. So are the operating system's (a file that cannot be written,
-    a directory that is a file), named with their file. Anything else is a bug, and the line says so.
+    their kind's code (2 for bad usage, 1 otherwise). So are the operating system's (a file that cannot be written, a
+    directory that is a file), named with their file. Anything else is a bug, and the line says so. The package's
+    warnings (`vae.errors.VAEWarning`) are one line each.
     """
 
     @functools.wraps(command)

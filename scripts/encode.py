@@ -34,10 +34,10 @@ def main(paths, k, digit, seed, preprocess, save_preprocessed, run_dir, output):
     in 28x28) unless --no-preprocess. A conditional run scores each image as --digit, or as its most likely label.
     """
     from vae import load_run
+    from vae.files import csv_text, write_files
     from vae.images import load_digits, preprocessed_pngs
     from vae.latent import check_digit
     from vae.scoring import score_table
-    from vae.files import csv_text, write_files
 
     model, config, _ = load_run(run_dir)
     check_digit(config, digit)
@@ -53,6 +53,7 @@ def main(paths, k, digit, seed, preprocess, save_preprocessed, run_dir, output):
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
     else:
         click.echo(text, nl=False)
+
 
 if __name__ == "__main__":
     main()

@@ -60,7 +60,9 @@ def main(paths, own_images, preprocess, save_preprocessed, digit, n, indices, se
     if preparing:
         raise click.UsageError(f"{' and '.join(preparing)} prepare your own images: pass --images and their paths")
     if indices is not None and not 1 <= len(indices) <= MAX_RECONSTRUCTIONS:
-        raise click.BadParameter(f"give 1 to {MAX_RECONSTRUCTIONS} indices, got {len(indices)}", param_hint="'--indices'")
+        raise click.BadParameter(
+            f"give 1 to {MAX_RECONSTRUCTIONS} indices, got {len(indices)}", param_hint="'--indices'"
+        )
 
     from vae import load_run
     from vae.errors import UsageError
@@ -71,7 +73,8 @@ def main(paths, own_images, preprocess, save_preprocessed, digit, n, indices, se
     check_digit(config, digit)
     if digit is not None:
         raise UsageError(
-            f"--digit {digit} applies to your own images (--images): test digits are reconstructed with their own labels"
+            f"--digit {digit} applies to your own images (--images): test digits are reconstructed with their own "
+            "labels"
         )
     images, labels = load_test_digits(config, data_dir)
     if indices is None:
@@ -83,11 +86,11 @@ def main(paths, own_images, preprocess, save_preprocessed, digit, n, indices, se
 
 def reconstruct_images(paths, preprocess, save_preprocessed, digit, run_dir, output):
     from vae import load_run
+    from vae.files import check_writable, write_files
     from vae.images import find_images, load_digits, preprocessed_pngs
     from vae.latent import check_digit
     from vae.plots import plot_image_reconstructions
     from vae.scoring import image_labels
-    from vae.files import check_writable, write_files
 
     model, config, _ = load_run(run_dir)
     check_digit(config, digit)
@@ -103,6 +106,7 @@ def reconstruct_images(paths, preprocess, save_preprocessed, digit, run_dir, out
         check_writable(folder)
     click.echo(plot_image_reconstructions(model, digits, [file.name for file in files], labels, path))
     write_files(pngs)
+
 
 if __name__ == "__main__":
     main()

@@ -12,9 +12,9 @@ from click.core import ParameterSource
 
 from vae.config import (
     ARCHITECTURES,
-    HIERARCHICAL_LOWER_LATENT_DIM,
     DATASETS,
     DEFAULTS,
+    HIERARCHICAL_LOWER_LATENT_DIM,
     MAX_BATCH_SIZE,
     MAX_LATENT_DIM,
     MAX_PSEUDO_INPUTS,
@@ -147,7 +147,11 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
 @click.option("--overwrite", is_flag=True, help="Replace a trained run in --run-dir.")
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint, up to --epochs.")
 @click.option(
-    "--verbose", type=click.IntRange(0, 2), default=1, show_default=True, help="0 silent, 1 progress bar, 2 a line per epoch."
+    "--verbose",
+    type=click.IntRange(0, 2),
+    default=1,
+    show_default=True,
+    help="0 silent, 1 progress bar, 2 a line per epoch.",
 )
 @one_line_errors
 def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precision, snapshots, profile, **options):
@@ -240,7 +244,9 @@ def summary(result) -> str:
     line = f"test {name} {reconstruction + kl:.2f} nats per image (reconstruction {reconstruction:.2f} + KL {kl:.2f})"
     if config.objective == "iwae":
         bound = result.history["test_negative_iw_bound"][-1]
-        line += f"; training objective, the negative importance-weighted bound with {config.samples} samples: {bound:.2f}"
+        line += (
+            f"; training objective, the negative importance-weighted bound with {config.samples} samples: {bound:.2f}"
+        )
     elif config.beta != 1:
         line += f"; training objective, reconstruction + beta {config.beta:g} x KL: {metrics['loss']:.2f}"
     epochs = len(result.history["loss"])

@@ -217,8 +217,23 @@ def test_a_really_full_disk_during_the_final_save(tmp_path):
         pytest.skip("needs root and tmpfs to mount a small file system")
     try:
         run_dir = disk / "run"
-        command = [sys.executable, "-m", "vae_scripts.train", "--epochs", "1", "--limit", "512", "--batch-size", "64",
-                   "--data-dir", str(SUBSET_DIR), "--run-dir", str(run_dir), "--verbose", "0"]
+        command = [
+            sys.executable,
+            "-m",
+            "vae_scripts.train",
+            "--epochs",
+            "1",
+            "--limit",
+            "512",
+            "--batch-size",
+            "64",
+            "--data-dir",
+            str(SUBSET_DIR),
+            "--run-dir",
+            str(run_dir),
+            "--verbose",
+            "0",
+        ]
         full = subprocess.run(command, capture_output=True, text=True, timeout=600)
         assert full.returncode == 1, (full.returncode, full.stderr)
         lines = full.stderr.strip().splitlines()
@@ -239,8 +254,23 @@ def test_a_really_full_disk_during_the_final_save(tmp_path):
 @pytest.mark.slow
 def test_sigterm_stops_like_ctrl_c(tmp_path):
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "vae_scripts.train", "--epochs", "200", "--limit", "256", "--batch-size", "64",
-               "--data-dir", str(SUBSET_DIR), "--run-dir", str(run_dir), "--verbose", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "vae_scripts.train",
+        "--epochs",
+        "200",
+        "--limit",
+        "256",
+        "--batch-size",
+        "64",
+        "--data-dir",
+        str(SUBSET_DIR),
+        "--run-dir",
+        str(run_dir),
+        "--verbose",
+        "0",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     state = run_dir / storage.CHECKPOINT_DIR / storage.CHECKPOINT_STATE_FILE
     deadline = time.monotonic() + 300
@@ -255,8 +285,21 @@ def test_sigterm_stops_like_ctrl_c(tmp_path):
 
 
 def test_beta_other_than_one_prints_the_objective_and_the_negative_elbo(tmp_path):
-    result = invoke(train_command, "--beta", 0, "--epochs", 1, "--limit", 256, "--data-dir", SUBSET_DIR,
-                    "--run-dir", tmp_path / "run", "--verbose", 0)
+    result = invoke(
+        train_command,
+        "--beta",
+        0,
+        "--epochs",
+        1,
+        "--limit",
+        256,
+        "--data-dir",
+        SUBSET_DIR,
+        "--run-dir",
+        tmp_path / "run",
+        "--verbose",
+        0,
+    )
     assert result.exit_code == 0, result.stderr
     _, _, history = storage.load_run(tmp_path / "run")
     reconstruction, kl = history["test_reconstruction_loss"][-1], history["test_kl_loss"][-1]

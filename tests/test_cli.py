@@ -94,8 +94,22 @@ def test_resume_without_checkpoint(tmp_path):
 
 
 def test_divergence_exits_non_zero_naming_epoch_and_step(tmp_path):
-    result = invoke("--epochs", 2, "--limit", 256, "--learning-rate", 1e9, "--schedule", "constant",
-                    "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run", "--verbose", 0)
+    result = invoke(
+        "--epochs",
+        2,
+        "--limit",
+        256,
+        "--learning-rate",
+        1e9,
+        "--schedule",
+        "constant",
+        "--data-dir",
+        SUBSET_DIR,
+        "--run-dir",
+        tmp_path / "run",
+        "--verbose",
+        0,
+    )
     assert_one_line_error(result, 1, "training diverged: the loss became", "at epoch 1, step")
 
 
@@ -131,8 +145,8 @@ def test_profile_logs_every_phase_in_order(tmp_path):
     """--profile writes profile.json when the process exits: every phase once, in order, none overlapping; an epoch
     that --eval-every leaves unscored has no test part."""
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "vae_scripts.train", "--profile", "--epochs", "2", "--limit", "256",
-               "--eval-every", "2", "--data-dir", str(SUBSET_DIR), "--run-dir", str(run_dir), "--verbose", "0"]  # fmt: skip
+    command = [sys.executable, "-m", "vae_scripts.train", "--profile", "--epochs", "2", "--limit", "256"]
+    command += ["--eval-every", "2", "--data-dir", str(SUBSET_DIR), "--run-dir", str(run_dir), "--verbose", "0"]
     started = time.perf_counter()
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600)
     wall = time.perf_counter() - started
@@ -142,7 +156,7 @@ def test_profile_logs_every_phase_in_order(tmp_path):
     expected = ["start-up", "data", "model", "epoch 1 train", "epoch 1 end (checkpoint, snapshot, logs)"]
     expected += [f"epoch 2 {part}" for part in epoch_parts]
     assert [phase["phase"] for phase in phases] == [*expected, "end of fit", "final save", "exit"]
-    for before, after in zip(phases, phases[1:]):
+    for before, after in zip(phases, phases[1:], strict=False):
         assert before["start"] + before["seconds"] <= after["start"] + 0.002, (before, after)
     assert phases[0]["seconds"] > 0.5  # the interpreter and TensorFlow's import take seconds
     assert phases[-1]["start"] + phases[-1]["seconds"] < wall + 1.0

@@ -67,5 +67,7 @@ def test_every_variant_saves_the_weights_layout_of_the_earlier_release(variant, 
         (tmp_path / "weights.h5").write_bytes(archive.read(storage.ARCHIVE_WEIGHTS_MEMBER))
     saved = {}
     with h5py.File(tmp_path / "weights.h5", "r") as weights:
-        weights.visititems(lambda path, item: saved.update({path: list(item.shape)}) if hasattr(item, "shape") else None)
+        weights.visititems(
+            lambda path, item: saved.update({path: list(item.shape)}) if hasattr(item, "shape") else None
+        )
     assert saved == layout["weights"]

@@ -198,7 +198,7 @@ def test_a_conditional_run_resumes_bit_for_bit(monkeypatch, tmp_path, conditiona
     train(conditional_config, subset, run_dir, resume=True, verbose=0, snapshots=True)
     resumed, _, _ = storage.load_run(run_dir)
     uninterrupted, _, _ = storage.load_run(conditional_run)
-    for first, second in zip(resumed.weights, uninterrupted.weights):
+    for first, second in zip(resumed.weights, uninterrupted.weights, strict=True):
         np.testing.assert_array_equal(first.numpy(), second.numpy())
     assert files_of(run_dir / "snapshots") == files_of(conditional_run / "snapshots")
 

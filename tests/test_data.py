@@ -265,9 +265,9 @@ def test_training_batches_are_seeded_reshuffled_and_resumable(subset):
     assert not np.array_equal(epoch_1, epoch_2)
     # Same seed, same batches; starting at epoch 1 gives exactly the second epoch.
     again = collect_batches(data.training_dataset(images, 32, seed=5, initial_epoch=0, epochs=2))
-    assert all(np.array_equal(a, b) for a, b in zip(full, again))
+    assert all(np.array_equal(a, b) for a, b in zip(full, again, strict=True))
     resumed = collect_batches(data.training_dataset(images, 32, seed=5, initial_epoch=1, epochs=2))
-    assert all(np.array_equal(a, b) for a, b in zip(full[4:], resumed))
+    assert all(np.array_equal(a, b) for a, b in zip(full[4:], resumed, strict=True))
     other_seed = collect_batches(data.training_dataset(images, 32, seed=6, initial_epoch=0, epochs=1))
     assert not np.array_equal(np.concatenate(other_seed), epoch_1)
 

@@ -65,8 +65,9 @@ MIRRORED_SCRIPT = textwrap.dedent(
     config = VAEConfig(epochs=2, limit=161, batch_size=64, seed=3, binarize=True)
     dataset = load_dataset("mnist", data_dir)
     # The newer models: labels that must travel with their digits, the IWAE objective's K draws per digit, and the
-    # VampPrior, whose pseudo-inputs every replica shares, over the top layer of two stochastic layers. One per process: a second mirrored model of other shapes
-    # in the same process fails in TensorFlow's collectives ("Shape mismatch in the collective instance").
+    # VampPrior, whose pseudo-inputs every replica shares, over the top layer of two stochastic layers. One per
+    # process: a second mirrored model of other shapes in the same process fails in TensorFlow's collectives ("Shape
+    # mismatch in the collective instance").
     variants = {
         "conditional-iwae": {"conditional": True, "objective": "iwae", "samples": 2},
         "hierarchical-vamp-iwae": {
@@ -117,9 +118,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
 def max_weight_difference(first_run, second_run) -> float:
     first, second = storage.load_run(first_run)[0], storage.load_run(second_run)[0]
-    return max(
-        float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(first.weights, second.weights)
-    )
+    pairs = zip(first.weights, second.weights, strict=True)
+    return max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in pairs)
 
 
 def assert_same_history(history, expected):
@@ -249,7 +249,7 @@ def test_two_worker_run_writes_one_run_from_the_chief(tmp_path, tiny_run, tiny_c
             log.seek(0)
             outputs.append(log.read())
             log.close()
-    for process, output in zip(processes, outputs):
+    for process, output in zip(processes, outputs, strict=True):
         assert process.returncode == 0, output[-3000:]
     assert f"saved the run in {run_dir}/" in outputs[0]
     assert "this worker is not the chief" in outputs[1]

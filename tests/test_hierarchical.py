@@ -14,22 +14,21 @@ from vae.gaussian import LOG_TWO_PI
 from vae_scripts.plot import main as plot_command
 from vae_scripts.train import main as train_command
 
+# Two stochastic layers with every option that changes their terms: binarized digits, the VampPrior, IWAE.
+HIERARCHICAL = {
+    "architecture": "hierarchical", "binarize": True, "prior": "vamp", "pseudo_inputs": 10, "objective": "iwae",
+    "samples": 2, "limit": 256,
+}  # fmt: skip
+
 
 @pytest.fixture(scope="module")
 def hierarchical_config(tiny_config):
-    return tiny_config.replace(
-        architecture="hierarchical", binarize=True, prior="vamp", pseudo_inputs=10, objective="iwae", samples=2,
-        limit=256,
-    )  # fmt: skip
+    return tiny_config.replace(**HIERARCHICAL)
 
 
 @pytest.fixture(scope="module")
-def hierarchical_run(tmp_path_factory, subset, hierarchical_config):
-    from vae.training import train
-
-    run_dir = tmp_path_factory.mktemp("hierarchical") / "run"
-    train(hierarchical_config, subset, run_dir, verbose=0)
-    return run_dir
+def hierarchical_run(trained_run):
+    return trained_run(**HIERARCHICAL)
 
 
 def dense(model, name, x, activation=True):
@@ -47,12 +46,15 @@ def log_normal(x, mean, log_var):
     return -0.5 * np.sum((x - mean) ** 2 * np.exp(-log_var) + log_var + LOG_TWO_PI, axis=-1)
 
 
-def test_the_importance_weighted_estimate_matches_numpy(hierarchical_run, subset):
+def test_the_importance_weighted_estimate_matches_numpy(hierarchical_config, subset):
     """log p(x) ~ logsumexp_k [log p(x|z1) + log p(z1|z2) + log p(z2) - log q(z1|x) - log q(z2|z1)] - log K over
-    both layers, recomputed in float64 numpy from the trained weights and the same noise."""
+    both layers, recomputed in float64 numpy from the model's weights and the same noise."""
+    from vae.model import VAE
     from vae.objectives import importance_weighted_bound
 
-    model, config, _ = storage.load_run(hierarchical_run)
+    config = hierarchical_config
+    model = VAE(config)
+    model.build()
     images = (subset.test_images[:6, ..., None] > 127).astype("float32")
     samples, lower = 5, HIERARCHICAL_LOWER_LATENT_DIM
     noise = np.random.default_rng(0).standard_normal((samples, 6, lower + config.latent_dim)).astype("float32")
@@ -90,13 +92,13 @@ def test_a_hierarchical_run_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_pat
     assert config == hierarchical_config
     assert history["test_loss"][-1] < history["test_loss"][0]
     whole = storage.load_model(hierarchical_run / storage.MODEL_FILE)
-    for first, second in zip(whole.weights, model.weights):
+    for first, second in zip(whole.weights, model.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(first), np.asarray(second))
 
     run_dir = train_stopped_after_first_epoch(monkeypatch, hierarchical_config, subset, tmp_path / "stopped")
     train(hierarchical_config, subset, run_dir, resume=True, verbose=0)
     resumed, _, _ = storage.load_run(run_dir)
-    for first, second in zip(resumed.weights, model.weights):
+    for first, second in zip(resumed.weights, model.weights, strict=True):
         np.testing.assert_array_equal(first.numpy(), second.numpy())
 
 

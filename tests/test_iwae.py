@@ -11,19 +11,17 @@ from vae.config import VAEConfig
 from vae.errors import UsageError
 from vae_scripts.train import main as train_command
 
+IWAE = {"objective": "iwae", "samples": 3, "limit": 256}
+
 
 @pytest.fixture(scope="module")
 def iwae_config(tiny_config):
-    return tiny_config.replace(objective="iwae", samples=3, limit=256)
+    return tiny_config.replace(**IWAE)
 
 
 @pytest.fixture(scope="module")
-def iwae_run(tmp_path_factory, subset, iwae_config):
-    from vae.training import train
-
-    run_dir = tmp_path_factory.mktemp("iwae") / "run"
-    train(iwae_config, subset, run_dir, verbose=0)
-    return run_dir
+def iwae_run(trained_run):
+    return trained_run(**IWAE)
 
 
 def built(config):
@@ -57,11 +55,8 @@ def test_the_bound_does_not_decrease_in_k(iwae_run, subset):
 
     model, _, _ = storage.load_run(iwae_run)
     images = (subset.test_images[:200, ..., None] / 255).astype("float32")
-    bounds = [
-        importance_weighted_log_likelihood(of_vae(model), images, k).mean()
-        for k in (1, 3, 10, 50)
-    ]
-    assert all(later >= earlier - 1e-3 for earlier, later in zip(bounds, bounds[1:])), bounds
+    bounds = [importance_weighted_log_likelihood(of_vae(model), images, k).mean() for k in (1, 3, 10, 50)]
+    assert all(later >= earlier - 1e-3 for earlier, later in zip(bounds, bounds[1:], strict=False)), bounds
     assert bounds[-1] > bounds[0] + 1.0
 
 
@@ -92,7 +87,7 @@ def test_an_iwae_run_reloads(iwae_run):
     whole = storage.load_model(iwae_run / storage.MODEL_FILE)
     model, _, _ = storage.load_run(iwae_run)
     assert whole.vae_config == model.vae_config
-    for first, second in zip(whole.weights, model.weights):
+    for first, second in zip(whole.weights, model.weights, strict=True):
         np.testing.assert_array_equal(first.numpy(), second.numpy())
 
 
@@ -140,7 +135,7 @@ def test_resuming_with_a_contradicting_objective_is_refused(iwae_run, tmp_path):
 
 
 def test_vae_train_names_the_objective_it_trained(tmp_path):
-    result = invoke(train_command, "--objective", "iwae", "--samples", 2, "--epochs", 1, "--limit", 128,
-                    "--batch-size", 64, "--verbose", 0, "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run")  # fmt: skip
+    options = ["--objective", "iwae", "--samples", 2, "--epochs", 1, "--limit", 128, "--batch-size", 64, "--verbose", 0]
+    result = invoke(train_command, *options, "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run")
     assert result.exit_code == 0, result.output
     assert "; training objective, the negative importance-weighted bound with 2 samples: " in result.output

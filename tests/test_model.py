@@ -133,7 +133,9 @@ def test_short_fit_lowers_the_test_loss(subset):
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     test_data = evaluation_dataset(test_inputs(subset, binarize=False), 250)
     before = model.evaluate(test_data, verbose=0, return_dict=True)["loss"]
-    model.fit(training_dataset(subset.train_images, 64, 0, 0, 3), epochs=3, steps_per_epoch=32, shuffle=False, verbose=0)
+    model.fit(
+        training_dataset(subset.train_images, 64, 0, 0, 3), epochs=3, steps_per_epoch=32, shuffle=False, verbose=0
+    )
     after = model.evaluate(test_data, verbose=0, return_dict=True)["loss"]
     assert after < before - 200, (before, after)  # from ~543 nats (uniform pixels) to well under 300
 
@@ -155,13 +157,13 @@ def test_weights_and_keras_file_round_trips(tmp_path, subset):
     from_weights = VAE(config)
     from_weights.build()
     from_weights.load_weights(tmp_path / "vae.weights.h5")
-    for got, want in zip(outputs_of(from_weights, images), expected):
+    for got, want in zip(outputs_of(from_weights, images), expected, strict=True):
         np.testing.assert_array_equal(got, want)
 
     model.save(tmp_path / "vae.keras")
     reloaded = keras.saving.load_model(tmp_path / "vae.keras", safe_mode=True)
     assert isinstance(reloaded, VAE) and reloaded.vae_config == config
-    for got, want in zip(outputs_of(reloaded, images), expected):
+    for got, want in zip(outputs_of(reloaded, images), expected, strict=True):
         np.testing.assert_array_equal(got, want)
     # The optimizer state travels too, so training can resume.
     assert int(reloaded.optimizer.iterations) == int(model.optimizer.iterations) == 2

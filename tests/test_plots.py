@@ -1,6 +1,5 @@
 """vae-reconstruct and vae-plot on a tiny trained run: real PNGs, the right layouts, one-line errors."""
 
-
 import numpy as np
 import pytest
 from matplotlib.image import imread

@@ -26,13 +26,12 @@ from vae_scripts.report import main as report_command
 
 
 @pytest.fixture(scope="session")
-def snapshot_run(tmp_path_factory, subset, tiny_config) -> Path:
+def snapshot_run(tmp_path_factory, trained_run) -> Path:
     """A finished three-epoch run of `vae-train --snapshots` with an eval.json. Tests must copy it to modify it."""
     from vae.evaluation import evaluate_run
-    from vae.training import train
 
     run_dir = tmp_path_factory.mktemp("snapshots") / "run"
-    train(tiny_config.replace(epochs=3), subset, run_dir, verbose=0, snapshots=True)
+    shutil.copytree(trained_run(snapshots=True, epochs=3), run_dir)
     evaluate_run(run_dir, SUBSET_DIR, k=4, limit=100)
     return run_dir
 
@@ -239,9 +238,7 @@ def test_report_of_a_run_without_snapshots_or_eval_says_how_to_add_them(tiny_run
 )
 def test_report_refuses_bad_options_without_writing(tiny_run, tmp_path, arguments, message):
     run_dir = copy_run(tiny_run, tmp_path)
-    result = CliRunner().invoke(
-        report_command, ["--run-dir", str(run_dir), "--data-dir", str(SUBSET_DIR), *arguments]
-    )
+    result = CliRunner().invoke(report_command, ["--run-dir", str(run_dir), "--data-dir", str(SUBSET_DIR), *arguments])
     assert result.exit_code != 0
     assert message in result.output
     assert not (run_dir / "report.html").exists()
@@ -317,7 +314,10 @@ def test_explorer_shows_the_decoded_digit_under_the_pointer(report, snapshot_run
         # Offsets from the centre of the 560-pixel canvas: up-left, then down-right.
         for x, y in ((-150, -110), (170, 130)):
             ActionChains(browser).move_to_element_with_offset(explorer, x, y).perform()
-            z = [float(value) for value in browser.find_element("id", "explorer-readout").get_attribute("data-z").split(",")]
+            z = [
+                float(value)
+                for value in browser.find_element("id", "explorer-readout").get_attribute("data-z").split(",")
+            ]
             shown.append((z, shown_digit(browser)))
         browser.save_screenshot(str(tmp_path / "explorer.png"))
     finally:
@@ -333,7 +333,9 @@ def test_explorer_shows_the_decoded_digit_under_the_pointer(report, snapshot_run
         # Blending four cells of a 64 x 64 grid of 8-bit images comes close to decoding the point itself.
         assert np.abs(digit - expected).max() < 0.01
     # ...much closer than the digits at the two points are to each other (the tiny model draws faint blurs).
-    assert np.abs(first - second).mean() > 5 * max(np.abs(first - decoded[0]).mean(), np.abs(second - decoded[1]).mean())
+    assert np.abs(first - second).mean() > 5 * max(
+        np.abs(first - decoded[0]).mean(), np.abs(second - decoded[1]).mean()
+    )
     with Image.open(tmp_path / "explorer.png") as screenshot:
         assert screenshot.format == "PNG" and screenshot.size[0] >= 1000
 
@@ -341,7 +343,7 @@ def test_explorer_shows_the_decoded_digit_under_the_pointer(report, snapshot_run
 def test_a_damaged_eval_json_with_non_finite_numbers_is_refused(tiny_run, tmp_path):
     run_dir = copy_run(tiny_run, tmp_path)
     for value in ("NaN", "Infinity", "-Infinity"):
-        (run_dir / storage.EVAL_FILE).write_text('{"metrics": {"negative_elbo": %s}}' % value)
+        (run_dir / storage.EVAL_FILE).write_text(f'{{"metrics": {{"negative_elbo": {value}}}}}')
         result = CliRunner().invoke(report_command, ["--run-dir", str(run_dir), "--data-dir", str(SUBSET_DIR)])
         assert result.exit_code == 1, result.output
         assert result.output.startswith(f"error: {run_dir / storage.EVAL_FILE} is damaged (it holds {value}")

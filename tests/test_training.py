@@ -39,7 +39,7 @@ def test_train_writes_a_complete_reloadable_run(tiny_run, tiny_config, subset):
 
 def test_same_seed_gives_identical_weights(tmp_path, tiny_run, tiny_config, subset):
     train(tiny_config, subset, tmp_path / "again", verbose=0)
-    for first, second in zip(weights_of(tiny_run), weights_of(tmp_path / "again")):
+    for first, second in zip(weights_of(tiny_run), weights_of(tmp_path / "again"), strict=True):
         np.testing.assert_array_equal(first, second)
 
 
@@ -50,7 +50,7 @@ def test_resumed_run_ends_with_the_same_weights(monkeypatch, tmp_path, tiny_run,
     with pytest.raises(RunError, match="unfinished run \\(1/2 epochs\\)"):
         train(tiny_config, subset, run_dir, verbose=0)
     result = train(tiny_config, subset, run_dir, resume=True, verbose=0)
-    for resumed, uninterrupted in zip(weights_of(run_dir), weights_of(tiny_run)):
+    for resumed, uninterrupted in zip(weights_of(run_dir), weights_of(tiny_run), strict=True):
         np.testing.assert_array_equal(resumed, uninterrupted)
     _, _, history = storage.load_run(tiny_run)
     assert result.history["test_loss"] == history["test_loss"]
@@ -163,7 +163,7 @@ def test_resume_of_a_complete_checkpoint_writes_the_finished_run(run_copy, tiny_
     result = train(config, load_dataset("mnist", SUBSET_DIR), run_copy, resume=True, verbose=0)
     assert result.finished_from_checkpoint and not orphan.exists() and live.exists()
     assert files_of(run_copy / storage.CHECKPOINT_DIR) == checkpoint_files
-    for resumed, uninterrupted in zip(weights_of(run_copy), weights_of(tiny_run)):
+    for resumed, uninterrupted in zip(weights_of(run_copy), weights_of(tiny_run), strict=True):
         np.testing.assert_array_equal(resumed, uninterrupted)
     with pytest.raises(RunError, match="has already trained 2 epochs: pass a larger --epochs"):
         train(config, load_dataset("mnist", SUBSET_DIR), run_copy, resume=True, verbose=0)
@@ -173,7 +173,7 @@ def test_weights_file_is_the_whole_models_weights(tiny_run):
     """vae.weights.h5 is copied out of vae.keras, so h5py never writes to the disk; both load the same weights."""
     model, _, _ = storage.load_run(tiny_run)
     whole = storage.load_model(tiny_run / storage.MODEL_FILE)
-    for from_weights, from_model in zip(model.weights, whole.weights):
+    for from_weights, from_model in zip(model.weights, whole.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(from_weights), np.asarray(from_model))
 
 
@@ -311,7 +311,7 @@ def test_eval_every_scores_every_nth_epoch_and_the_last_and_resumes(monkeypatch,
     assert storage.read_checkpoint(run_dir).history["test_kl_loss"] == [None]
     resumed = train(config, subset, run_dir, resume=True, verbose=0)
     assert resumed.history["test_loss"] == history["test_loss"]
-    for first, second in zip(weights_of(run_dir), weights_of(tmp_path / "whole")):
+    for first, second in zip(weights_of(run_dir), weights_of(tmp_path / "whole"), strict=True):
         np.testing.assert_array_equal(first, second)
     with pytest.raises(UsageError, match="--snapshots needs --eval-every 1"):
         train(config, subset, tmp_path / "snapshots", snapshots=True, verbose=0)

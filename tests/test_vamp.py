@@ -12,19 +12,17 @@ from vae.config import VAEConfig
 from vae.errors import UsageError
 from vae_scripts.train import main as train_command
 
+VAMP = {"prior": "vamp", "pseudo_inputs": 20, "objective": "iwae", "samples": 2, "limit": 256}
+
 
 @pytest.fixture(scope="module")
 def vamp_config(tiny_config):
-    return tiny_config.replace(prior="vamp", pseudo_inputs=20, objective="iwae", samples=2, limit=256)
+    return tiny_config.replace(**VAMP)
 
 
 @pytest.fixture(scope="module")
-def vamp_run(tmp_path_factory, subset, vamp_config):
-    from vae.training import train
-
-    run_dir = tmp_path_factory.mktemp("vamp") / "run"
-    train(vamp_config, subset, run_dir, verbose=0)
-    return run_dir
+def vamp_run(trained_run):
+    return trained_run(**VAMP)
 
 
 def test_the_log_density_is_the_mixture_of_the_posteriors_at_the_pseudo_inputs(vamp_run):
@@ -39,7 +37,9 @@ def test_the_log_density_is_the_mixture_of_the_posteriors_at_the_pseudo_inputs(v
     variances = np.exp(log_vars)
     densities = np.exp(-0.5 * (z[..., None, :] - means) ** 2 / variances) / np.sqrt(2 * np.pi * variances)
     expected = np.log(np.prod(densities, axis=-1).mean(axis=-1))
-    np.testing.assert_allclose(np.asarray(model.latent.prior.log_density(z.astype("float32"))), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(model.latent.prior.log_density(z.astype("float32"))), expected, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_a_vamp_run_trains_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_path, vamp_run, vamp_config, subset):
@@ -54,7 +54,7 @@ def test_a_vamp_run_trains_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_path
     run_dir = train_stopped_after_first_epoch(monkeypatch, vamp_config, subset, tmp_path / "stopped")
     train(vamp_config, subset, run_dir, resume=True, verbose=0)
     resumed, _, _ = storage.load_run(run_dir)
-    for first, second in zip(resumed.weights, model.weights):
+    for first, second in zip(resumed.weights, model.weights, strict=True):
         np.testing.assert_array_equal(first.numpy(), second.numpy())
 
 

@@ -173,7 +173,9 @@ class VAEConfig:
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise UsageError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
         if not (math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs <= self.epochs):
-            raise UsageError(f"warmup_epochs must be a number from 0 to epochs ({self.epochs}), got {self.warmup_epochs}")
+            raise UsageError(
+                f"warmup_epochs must be a number from 0 to epochs ({self.epochs}), got {self.warmup_epochs}"
+            )
 
     @property
     def network(self) -> str:

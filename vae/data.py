@@ -187,7 +187,7 @@ def read_idx_bytes(path: Path, expected_magic: int) -> bytes:
     compressed = path.suffix == ".gz"
     try:
         file_size = path.stat().st_size
-        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as stream:
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as stream:
             magic = stream.read(4)
             if len(magic) < 4:
                 raise DataError(f"{path}: too short to be an IDX file ({len(magic)} bytes)")
@@ -207,8 +207,9 @@ def read_idx_bytes(path: Path, expected_magic: int) -> bytes:
             size = math.prod(shape)
             header = magic + dimensions
             if size > MAX_FILE_BYTES:
-                raise DataError(f"{path}: its header claims {size:,} bytes of data, more than the {MAX_FILE_BYTES:,} "
-                                 "allowed")
+                raise DataError(
+                    f"{path}: its header claims {size:,} bytes of data, more than the {MAX_FILE_BYTES:,} allowed"
+                )
             # A compressed file is decompressed no further than MAX_COMPRESSION_RATIO times its size: a truncated
             # file runs out before that, a bomb does not.
             allowed = min(size, MAX_COMPRESSION_RATIO * file_size) if compressed else size
@@ -306,8 +307,11 @@ def _check_splits(arrays: dict[str, np.ndarray], paths: dict[str, Path]) -> None
     for split in ("train", "test"):
         if f"{split}_images" in arrays:
             _check_split(
-                arrays[f"{split}_images"], arrays[f"{split}_labels"], paths[f"{split}_images"],
-                paths[f"{split}_labels"], split,
+                arrays[f"{split}_images"],
+                arrays[f"{split}_labels"],
+                paths[f"{split}_images"],
+                paths[f"{split}_labels"],
+                split,
             )
 
 

@@ -6,10 +6,11 @@ tighter bound that approaches log p(x) as k grows, and is the number the VAE lit
 
 The estimators take a `LatentVariableModel` of plain callables: `single_layer` makes one from an encoder returning
 the mean and log-variance of a diagonal Gaussian q(z|x) and log p(x|z), so they can be checked against a model whose
-log p(x) is known in closed form; `of_vae` makes one of a trained VAE, with one stochastic layer or two. What they score may be images alone or a tuple (images, labels): a conditional VAE's callables take
-the tuple, and the same computation then estimates log p(x|y). Under the binarized protocol log p(x|z) is an exact Bernoulli log-likelihood and the result is the
-literature's test NLL; on grayscale digits the Bernoulli "likelihood" is not normalised over [0, 1], so the same
-computation gives a bound on a BCE objective and is reported as such, never as a log-likelihood.
+log p(x) is known in closed form; `of_vae` makes one of a trained VAE, with one stochastic layer or two. What they
+score may be images alone or a tuple (images, labels): a conditional VAE's callables take the tuple, and the same
+computation then estimates log p(x|y). Under the binarized protocol log p(x|z) is an exact Bernoulli log-likelihood
+and the result is the literature's test NLL; on grayscale digits the Bernoulli "likelihood" is not normalised over
+[0, 1], so the same computation gives a bound on a BCE objective and is reported as such, never as a log-likelihood.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
 from vae.data import load_dataset, test_inputs
 from vae.errors import UsageError
 from vae.gaussian import kl_from_standard_normal
-from vae.structures.gaussian_layer import importance_terms
 from vae.storage import EVAL_FILE
+from vae.structures.gaussian_layer import importance_terms
 
 # The noise is drawn in chunks of at most this many (sample, digit) pairs, each chunk from its own seed: the chunking
 # is part of what fixes the numbers of a seed, so it does not change with the memory below.
@@ -218,9 +219,7 @@ def importance_weighted_log_likelihood(
                 log_p_x_given_h, log_p_h, log_q_h = _terms(latent, batch, (mean, log_var), part)
                 log_weights = log_p_x_given_h + log_p_h - log_q_h
                 # log(a + b) from log a and log b, stably: the logsumexp of the two.
-                log_total = tf.reduce_logsumexp(
-                    tf.stack([log_total, tf.reduce_logsumexp(log_weights, axis=0)]), axis=0
-                )
+                log_total = tf.reduce_logsumexp(tf.stack([log_total, tf.reduce_logsumexp(log_weights, axis=0)]), axis=0)
         return log_total - tf.math.log(tf.constant(k, mean.dtype))
 
     return _over_batches(batch_log_likelihood, images, keys, batch_size)

@@ -93,7 +93,8 @@ def _read_gray(path: Path) -> np.ndarray:
         width, height = image.size
         if width * height > MAX_IMAGE_PIXELS:
             raise DataError(
-                f"{path} is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} read at most: scale it down first"
+                f"{path} is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} read at most: scale it down "
+                "first"
             )
         if min(width, height) < MIN_IMAGE_SIDE:
             raise DataError(
@@ -216,7 +217,7 @@ def preprocessed_pngs(digits: np.ndarray, files: list[Path], directory: str | os
     from PIL import Image
 
     pngs = {}
-    for index, (digit, file) in enumerate(zip(digits, files)):
+    for index, (digit, file) in enumerate(zip(digits, files, strict=True)):
         buffer = io.BytesIO()
         Image.fromarray(np.round(digit[..., 0] * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
         pngs[Path(directory) / f"{index:04d}-{file.stem}.png"] = buffer.getvalue()

@@ -112,10 +112,13 @@ def parse_latent_vectors(vectors, latent_dim: int) -> np.ndarray:
         values = [float(part) for part in parts]
         if len(values) != latent_dim:
             raise UsageError(
-                f"--z {text!r} has {len(values)} value{'s' * (len(values) != 1)}: this run's latent size is {latent_dim}"
+                f"--z {text!r} has {len(values)} value{'s' * (len(values) != 1)}: this run's latent size is "
+                f"{latent_dim}"
             )
         if not all(math.isfinite(value) and abs(value) <= MAX_GRID_SPAN for value in values):
-            raise UsageError(f"--z {text!r}: every value must be a finite number in [-{MAX_GRID_SPAN:g}, {MAX_GRID_SPAN:g}]")
+            raise UsageError(
+                f"--z {text!r}: every value must be a finite number in [-{MAX_GRID_SPAN:g}, {MAX_GRID_SPAN:g}]"
+            )
         rows.append(values)
     return np.asarray(rows, dtype="float32")
 

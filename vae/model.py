@@ -74,7 +74,11 @@ class VAE(keras.Model):
         # satisfy loss = reconstruction_loss + beta * kl_loss.
         reconstruction = self.reconstruction_loss_tracker.result()
         kl = self.kl_loss_tracker.result()
-        results = {"loss": reconstruction + self.vae_config.beta * kl, "reconstruction_loss": reconstruction, "kl_loss": kl}
+        results = {
+            "loss": reconstruction + self.vae_config.beta * kl,
+            "reconstruction_loss": reconstruction,
+            "kl_loss": kl,
+        }
         return results | {tracker.name: tracker.result() for tracker in self.metrics[2:]}
 
     def build(self, input_shape=None):

@@ -1,5 +1,6 @@
 """Pictures of what a trained VAE learned: reconstructions, the latent grid, clusters, samples, analogies,
-interpolations and training curves. Rendering uses matplotlib's Agg backend, so no display is needed; every PNG is written atomically.
+interpolations and training curves. Rendering uses matplotlib's Agg backend, so no display is needed; every PNG is
+written atomically.
 
 The decoding and encoding helpers return arrays, so benchmarks and tests can check them without pictures.
 """
@@ -13,8 +14,8 @@ import numpy as np
 
 from vae.config import CLASSES, GAUSSIAN_QUANTILES, IMAGE_SIDE, MAX_FPS, MIN_FPS
 from vae.errors import UsageError
-from vae.latent import analogies, decode, decode_latent_grid, digit_labels, encode_means, model_labels, reconstruct
 from vae.files import atomic_path
+from vae.latent import analogies, decode, decode_latent_grid, digit_labels, encode_means, model_labels, reconstruct
 
 DPI = 100
 DIGIT_STYLE = {"cmap": "gray", "interpolation": "nearest", "vmin": 0.0, "vmax": 1.0}
@@ -96,7 +97,9 @@ def plot_image_reconstructions(model, digits: np.ndarray, names: list[str], labe
     model was given), above their reconstructions."""
     reconstructions = reconstruct(model, digits, labels)
     titles = [shorten(name) + ("" if labels is None else f": {labels[index]}") for index, name in enumerate(names)]
-    return plot_pairs(digits[..., 0], reconstructions, titles, "Your images, prepared, above their reconstructions", path)
+    return plot_pairs(
+        digits[..., 0], reconstructions, titles, "Your images, prepared, above their reconstructions", path
+    )
 
 
 def shorten(name: str, length: int = 12) -> str:
@@ -306,12 +309,18 @@ def plot_history(history: dict, config, path) -> Path:
     plt = pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(14, 4))
     epochs = max([len(values) for values in history.values()] + [1])
-    for ax, (key, title, unit) in zip(axes, history_panels(config)):
+    for ax, (key, title, unit) in zip(axes, history_panels(config), strict=True):
         later = []
         for prefix, name in (("", "train"), ("test_", "test")):
             # Epochs whose test split was not scored (--eval-every) hold None and are left out.
-            points = [(epoch, value) for epoch, value in enumerate(history.get(prefix + key, []), start=1) if value is not None]
-            ax.plot([epoch for epoch, _ in points], [value for _, value in points], marker="o", markersize=3, label=name)
+            points = [
+                (epoch, value)
+                for epoch, value in enumerate(history.get(prefix + key, []), start=1)
+                if value is not None
+            ]
+            ax.plot(
+                [epoch for epoch, _ in points], [value for _, value in points], marker="o", markersize=3, label=name
+            )
             later += [value for epoch, value in points if epoch > 1]
         if key != "kl_loss" and len(later) > 4:
             # The first epoch's loss is far above the rest; cut it off so the later progress stays visible.

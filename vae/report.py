@@ -138,7 +138,14 @@ def build_report(
     explorer = explorer_data(model, images, labels, explorer_size, dims) if config.latent_dim >= 2 else None
 
     page = render_page(
-        run_dir, config, history, None if stale else evaluation, pictures, explorer, snapshots=len(snapshots), stale=stale
+        run_dir,
+        config,
+        history,
+        None if stale else evaluation,
+        pictures,
+        explorer,
+        snapshots=len(snapshots),
+        stale=stale,
     )
     path = Path(output) if output is not None else run_dir / storage.REPORT_FILE
     files.write_text(path, page)

@@ -27,7 +27,9 @@ class Sampling(keras.layers.Layer):
 
     def standard_normal(self, shape, dtype="float32"):
         """epsilon ~ N(0, I) of `shape` from the layer's generator, the next numbers of the run's noise stream."""
-        return draw_for_global_batch(lambda size: keras.random.normal(size, dtype=dtype, seed=self.seed_generator), shape)
+        return draw_for_global_batch(
+            lambda size: keras.random.normal(size, dtype=dtype, seed=self.seed_generator), shape
+        )
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]

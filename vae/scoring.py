@@ -106,7 +106,7 @@ def scored_images(model, images) -> tuple[np.ndarray, np.ndarray]:
         images = np.stack(
             [
                 (np.random.default_rng([TEST_BINARIZATION_SEED, int(key) % 2**63]).random(image.shape) < image)
-                for image, key in zip(images, keys)
+                for image, key in zip(images, keys, strict=True)
             ]
         ).astype(np.float32)
     return images, keys

@@ -18,8 +18,8 @@ import numpy as np
 
 from vae.config import IMAGE_SHAPE
 from vae.errors import RunError, UsageError
-from vae.latent import decode_latent_grid, model_labels, reconstruct
 from vae.files import atomic_path
+from vae.latent import decode_latent_grid, model_labels, reconstruct
 from vae.storage import SNAPSHOTS_DIR
 
 SNAPSHOT_GRID_SIZE = 12

@@ -266,7 +266,11 @@ def load_run(run_dir: str | os.PathLike = DEFAULT_RUN_DIR):
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir() or not (run_dir / CONFIG_FILE).exists():
-        hint = " (an unfinished run is there: continue it with vae-train --resume)" if read_checkpoint_safe(run_dir) else ""
+        hint = (
+            " (an unfinished run is there: continue it with vae-train --resume)"
+            if read_checkpoint_safe(run_dir)
+            else ""
+        )
         raise RunError(f"no trained run in {run_dir}/: run vae-train first{hint}")
     config = read_config(run_dir)
     history = read_history(run_dir)

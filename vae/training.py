@@ -342,7 +342,9 @@ def finish_from_checkpoint(run_dir: Path, model, checkpoint, chief: bool) -> Tra
     if chief:
         storage.save_run(run_dir, model, checkpoint.config, checkpoint.history)
         dropped = storage.drop_stale_evaluation(run_dir)
-    seconds = checkpoint.history.get("wall_seconds", [0.0])[-1]  # the training's own time, as the checkpoint recorded it
+    seconds = checkpoint.history.get("wall_seconds", [0.0])[
+        -1
+    ]  # the training's own time, as the checkpoint recorded it
     return TrainingResult(
         checkpoint.config,
         checkpoint.history,
