@@ -59,7 +59,7 @@ ROWS = {
         "train": ["--arch", "hierarchical", "--epochs", "40"],
         "published": (85.33, "VAE, 2 stochastic layers, k=1 (Burda et al. 2015, Table 1)"),
     },
-    # The best combination at the first four rows' budget, given the hour of the issue's goal: two stochastic
+    # The best combination at the first four rows' budget, given an hour of training: two stochastic
     # layers beat the VAE by 2.4 nats in ten minutes, the VampPrior matched in 14 epochs what the VAE reached in 45,
     # and the IWAE objective's five decoder passes per digit cost more epochs than its tighter bound gained back.
     # 120 epochs of it take about 52 minutes on the development machine. Tomczak & Welling (2018) report 83.19 for

@@ -209,9 +209,9 @@ def mount_small_tmpfs(path, size="3m") -> bool:
 
 @pytest.mark.slow
 def test_a_really_full_disk_during_the_final_save(tmp_path):
-    """On a 3 MB file system the first checkpoint fits and the final save does not. h5py writing there once crashed
-    the process (exit 139); now the command says which disk is full, keeps the checkpoint, and --resume finishes
-    the run once there is room."""
+    """On a 3 MB file system the first checkpoint fits and the final save does not. The command says which disk is
+    full in one line, keeps the checkpoint, and --resume finishes the run once there is room: no HDF5 library writes
+    to the disk, so nothing fails inside C code, which would take the process down with it."""
     disk = tmp_path / "disk"
     if not mount_small_tmpfs(disk):
         pytest.skip("needs root and tmpfs to mount a small file system")

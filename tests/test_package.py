@@ -1,5 +1,5 @@
-"""The package as a whole: a cheap `import vae`, instant `--help`, errors by type, runs of the earlier version, and
-an installed (non-editable) wheel that carries the report page."""
+"""The package as a whole: a cheap `import vae`, instant `--help`, errors by type, a run of release 0.1.0 through
+every command, and an installed (non-editable) wheel that carries the report page."""
 
 import importlib.util
 import json
@@ -24,7 +24,7 @@ from vae_scripts.train import main as train_command
 from .conftest import SUBSET_DIR, files_of, help_text, invoke
 
 ROOT = SUBSET_DIR.parent.parent.parent
-# A run written by the code before the "one source of truth" change; see its README.
+# A run written by release 0.1.0; see its README.
 EARLIER_RUN = SUBSET_DIR.parent / "run-from-0.1.0"
 
 

@@ -4,6 +4,14 @@
 (PEP 562), so `vae.VAEConfig` and `vae.storage` stay free of TensorFlow, while `vae.VAE`, `vae.Sampling`,
 `vae.load_run` and `vae.load_model` bring in Keras when they are first touched.
 
+The modules, one job each: `config` (the run's `VAEConfig`), `data` (MNIST-style files and the input pipeline),
+`encoder`, `decoder` and `sampling` (the networks and the reparameterisation layer), `structures` (how the latent
+variables sit between images and prior), `prior`, `conditioning` (the label of a conditional run), `gaussian` (the
+diagonal Gaussian's formulas), `objectives`, `model` (the Keras trainer), `training`, `distribution` (several
+devices, mixed precision), `evaluation` and `scoring` (test-split and per-image scores), `latent` and `plots`
+(the latent space as arrays and pictures), `images` (your own digits), `snapshots`, `report`, `profiling`,
+`storage` (the run directory) and `files` (atomic writes).
+
 A whole-model file (`vae.keras`) needs the `VAE` and `Sampling` classes registered with Keras before it loads:
 `vae.load_model(path)` does that, or `import vae.model` before `keras.saving.load_model(path)`.
 """

@@ -85,7 +85,17 @@ MAX_FPS = 50.0
 
 @dataclass(frozen=True)
 class VAEConfig:
-    """Everything needed to rebuild and retrain a model: architecture, objective, data and optimisation."""
+    """Everything needed to rebuild and retrain a model: architecture, objective, data and optimisation.
+
+    Frozen and validated on construction: a value that is not allowed raises `UsageError` naming the field. Saved as
+    `config.json` beside the weights (`to_json`) and read back with `from_json`, which fills in the fields a run
+    saved before them lacks (`ADDED_FIELDS`). `replace` gives a validated copy with some fields changed.
+
+    The fields: the model (`architecture`, `latent_dim`, `conditional`, `prior`, `pseudo_inputs`), what it
+    maximises (`objective`, `samples`, `beta`), the data (`dataset`, `binarize`, `limit`), and the optimisation
+    (`seed`, `epochs`, `batch_size`, `learning_rate`, `schedule`, `warmup_epochs`, `eval_every`); the comments
+    beside them and `vae-train --help` say what each means.
+    """
 
     architecture: str = "conv"
     latent_dim: int = 2

@@ -87,7 +87,18 @@ class Dataset:
 def load_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = None, *, test_only: bool = False) -> Dataset:
     """Load `mnist` or `fashion-mnist` from `data_dir`, `VAE_DATA_DIR`, Debian's package, or the Keras download.
 
-    With `test_only`, a local folder's training files are not read at all (the download always has both).
+    Args:
+        name: the data set, one of `vae.config.DATASETS`.
+        data_dir: a folder with the four IDX files (gzipped or not) or the Keras npz; None: `VAE_DATA_DIR`, then
+            Debian's Fashion-MNIST package, then `keras.datasets`' download.
+        test_only: read the test split alone; a local folder's training files are then not read at all (the
+            download always has both).
+
+    Returns:
+        The `Dataset`: uint8 images (N, 28, 28) and labels of both splits, checked to be `name`'s.
+
+    Raises:
+        DataError: a file is missing, damaged, of another data set, or cannot be downloaded; the message names it.
     """
     if name not in DATASETS:
         raise UsageError(f"unknown dataset {name!r}: choose {' or '.join(DATASETS)}")

@@ -231,7 +231,17 @@ def evaluate(
     """The mean negative ELBO, its two parts, and the mean importance-weighted -log p(x) of `images`, in nats; on a
     conditional model, of x given its `labels`, -log p(x|y).
 
-    The last is named after the run's protocol (see `importance_weighted_metric_name`).
+    Args:
+        model: a `VAE`.
+        images: float images in [0, 1], (N, 28, 28, 1), as the model scores them (binarized under --binarize).
+        k: importance samples per image.
+        labels: a conditional model's labels, one per image.
+        batch_size: images per batch; the noise is drawn per batch, so the numbers depend on it.
+        seed: the seed of the noise.
+
+    Returns:
+        {"negative_elbo", "reconstruction_loss", "kl_loss", and the importance-weighted estimate named after the
+        run's protocol (`importance_weighted_metric_name`)}, floats in nats.
     """
     latent = of_vae(model)
     images = model_inputs(model, np.asarray(images, dtype=np.float32), labels)
@@ -254,10 +264,19 @@ def evaluate_run(
     batch_size: int = EVALUATION_BATCH_SIZE,
     seed: int = 0,
 ) -> dict:
-    """Evaluate the trained run in `run_dir` on its test split (the first `limit` digits) and save eval.json there.
+    """Evaluate the trained run in `run_dir` on its test split and save eval.json there (`vae-eval`).
+
+    Args:
+        run_dir: a finished run.
+        data_dir: where its data set is (see `vae.data.load_dataset`).
+        k, batch_size, seed: as for `evaluate`.
+        limit: score the first `limit` test digits only.
 
     The test digits are those training scored: grayscale, or binarized once with a fixed seed under --binarize.
-    Returns what eval.json holds.
+
+    Returns:
+        What eval.json holds: the protocol, the digits, k, seed and batch size, the weights scored (their epochs
+        and SHA-256) and the metrics of `evaluate`.
     """
     if limit is not None and limit < 1:
         raise UsageError(f"limit must be at least 1, got {limit}")

@@ -257,10 +257,18 @@ def drop_stale_evaluation(run_dir: str | os.PathLike) -> bool:
 
 
 def load_run(run_dir: str | os.PathLike = DEFAULT_RUN_DIR):
-    """Return (model, config, history) of the finished run in `run_dir`.
+    """Open the finished run in `run_dir`: its model, rebuilt from config.json with the weights of vae.weights.h5.
 
-    The model is rebuilt from config.json and its weights loaded from vae.weights.h5, so a weights file that does
-    not fit the config (another latent size, say) is reported as such.
+    Args:
+        run_dir: a run directory that `vae-train` finished.
+
+    Returns:
+        (model, config, history): the `VAE`, built and in float32 whatever precision it trained in; its
+        `VAEConfig`; and the per-epoch history, a dict of lists (`loss`, `test_loss`, ..., `wall_seconds`).
+
+    Raises:
+        RunError: the run is missing, unfinished, or damaged: a weights file that does not fit the config (another
+            latent size, say), that cannot be read, or that holds non-finite values.
     """
     from vae.model import VAE
 
@@ -300,7 +308,14 @@ def check_finite(model, path: Path) -> None:
 
 def load_model(path: str | os.PathLike):
     """Load a whole-model `.keras` file of this package (a run's `vae.keras` or a checkpoint) with Keras' safe mode,
-    after registering the package's classes with Keras."""
+    after registering the package's classes with Keras.
+
+    Args:
+        path: the `.keras` file.
+
+    Returns:
+        The `VAE`, with its optimizer state and its own dtype policy.
+    """
     import keras
 
     import vae.model  # noqa: F401  (registers VAE and Sampling)
