@@ -55,7 +55,7 @@ class VAE(keras.Model):
         # generator, seeded apart from the sampling noise's, keeps the two streams independent, and its state is
         # saved with the weights.
         self.binarization_seed_generator = keras.random.SeedGenerator(vae_config.seed + BINARIZATION_SEED_OFFSET)
-        self.training_images = binarized if vae_config.binarize else unchanged
+        self.training_images = TRAINING_IMAGES[vae_config.binarize]
         self.objective = OBJECTIVE_FUNCTIONS[vae_config.objective]
         self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
@@ -187,3 +187,7 @@ def binarized(images, seed_generator):
 
 def unchanged(images, seed_generator):
     return images
+
+
+# What a training step makes of its batch of gray levels: under --binarize, a fresh Bernoulli sample of them.
+TRAINING_IMAGES = {False: unchanged, True: binarized}
