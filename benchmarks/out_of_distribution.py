@@ -6,8 +6,8 @@ RUN_A was trained on MNIST, RUN_B on Fashion-MNIST. Each run scores its own test
 data set's (out of distribution), 10,000 images each, with the scores `vae-encode` writes: the negative ELBO and the
 importance-weighted -log p(x) from k samples. A higher score should mean "less like my training data"; the AUROC is
 the probability that a random out-of-distribution image scores higher than a random in-distribution one (1 is
-perfect separation, 0.5 chance, below 0.5 the score ranks the wrong way round). It is computed from the rank
-statistic (Mann-Whitney U, ties given their average rank), in numpy.
+perfect separation, 0.5 chance, below 0.5 the score ranks the wrong way round), `vae.outliers.auroc`, the rank
+statistic (Mann-Whitney U, ties given their average rank) that `vae-eval --outliers` reports.
 
 Nalisnick et al. (2019, "Do Deep Generative Models Know What They Don't Know?") found that likelihood models trained
 on Fashion-MNIST give MNIST *higher* likelihood than their own test images: an AUROC far below 0.5 in that direction.
@@ -26,23 +26,9 @@ from pathlib import Path
 import click
 import numpy as np
 
+from vae.outliers import auroc
+
 TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
-
-
-def auroc(in_distribution: np.ndarray, out_of_distribution: np.ndarray) -> float:
-    """P(score of an outlier > score of an inlier) + 1/2 P(equal), from the ranks of all scores together."""
-    scores = np.concatenate([in_distribution, out_of_distribution])
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    ranks[order] = np.arange(1, len(scores) + 1)
-    # Ties share the average of the ranks they span.
-    unique, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    if len(unique) < len(scores):
-        sums = np.bincount(inverse, weights=ranks)
-        ranks = (sums / counts)[inverse]
-    outliers, inliers = len(out_of_distribution), len(in_distribution)
-    u = ranks[inliers:].sum() - outliers * (outliers + 1) / 2
-    return float(u / (outliers * inliers))
 
 
 def score_test_split(model, dataset_name: str, data_dir, k: int, limit: int | None) -> dict[str, np.ndarray]:

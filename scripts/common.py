@@ -19,7 +19,6 @@ from pathlib import Path
 
 import click
 
-from vae.config import CLASSES
 from vae.errors import VAEError, VAEWarning, first_line
 from vae.storage import DEFAULT_RUN_DIR
 
@@ -49,11 +48,33 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
-digit_option = click.option(
-    "--digit",
-    type=click.IntRange(0, CLASSES - 1),
-    help=f"The digit (label 0-{CLASSES - 1}) a conditional run draws (vae-train --conditional).",
-)
+def label_options(command):
+    """--label, a class of a conditional run by name or index, and --digit, the same for a run of digits. The
+    command gets `label`, a `vae.latent.LabelRequest` or None, which `vae.latent.label_index` resolves."""
+
+    @functools.wraps(command)
+    def wrapper(*args, label=None, digit=None, **kwargs):
+        from vae.latent import LabelRequest
+
+        if label is not None and digit is not None:
+            raise click.UsageError("--label and --digit both name a class: give one of them")
+        request = None
+        if label is not None:
+            request = LabelRequest(label, "--label")
+        elif digit is not None:
+            request = LabelRequest(str(digit), "--digit")
+        return command(*args, label=request, **kwargs)
+
+    wrapper = click.option(
+        "--digit",
+        type=click.IntRange(min=0),
+        help="On a run of digits, the digit a conditional run draws or scores as: the same as --label.",
+    )(wrapper)
+    return click.option(
+        "--label",
+        help="The class a conditional run (vae-train --conditional) draws or scores as, by name or by index: "
+        "--label sneaker, --label 7.",
+    )(wrapper)
 
 
 def image_options(command):
@@ -61,13 +82,15 @@ def image_options(command):
     command = click.option(
         "--save-preprocessed",
         type=click.Path(file_okay=False, path_type=Path),
-        help="Also write each image as the model saw it, 28x28, into this folder.",
+        help="Also write each image as the model saw it into this folder, as NNNN-<name>.png (files of those names "
+        "are replaced).",
     )(command)
     return click.option(
         "--preprocess/--no-preprocess",
         default=True,
         show_default=True,
-        help="Make each image look like an MNIST digit first; --no-preprocess takes 28x28 images of light ink on dark.",
+        help="Prepare each image as the run's training images were (a digit run: MNIST's procedure; a folder run: "
+        "fitted to its size); --no-preprocess takes images already of the run's shape (28x28 light ink on dark).",
     )(command)
 
 
@@ -153,6 +176,20 @@ def one_line_errors(command):
             fail(f"unexpected error: {type(error).__name__}{detail}; run again with --debug for the traceback")
 
     return debug_option(wrapper)
+
+
+def reading_progress():
+    """A progress callback for reading a folder of images: a line on stderr, rewritten as the images come in, once
+    reading has taken two seconds, and only on a terminal."""
+    import time
+
+    started = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        if sys.stderr.isatty() and time.monotonic() - started >= 2:
+            click.echo(f"\rreading images: {done:,}/{total:,} ({100 * done / total:.0f} %)", err=True, nl=done == total)
+
+    return show
 
 
 def options_given(*names: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""`vae-encode`: your own digit images in, one CSV row each out: the latent point and two outlier scores."""
+"""`vae-encode`: your own images in, one CSV row each out: the latent point and two outlier scores."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from vae.config import IMPORTANCE_SAMPLES
-from vae_scripts.common import digit_option, image_options, one_line_errors, run_dir_option
+from vae_scripts.common import image_options, label_options, one_line_errors, run_dir_option
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,30 +19,32 @@ from vae_scripts.common import digit_option, image_options, one_line_errors, run
     show_default=True,
     help="Importance samples per image for the -log p(x) column.",
 )
-@digit_option
+@label_options
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seeds the sampling noise.")
 @image_options
 @run_dir_option
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the CSV here, not to stdout.")
 @one_line_errors
-def main(paths, k, digit, seed, preprocess, save_preprocessed, run_dir, output):
-    """Encode PNG or JPEG images (files, or folders of them) and score them: a CSV row per image with its path,
-    [its label,] the latent mean and log-variance, the negative ELBO and the importance-weighted -log p(x) in nats.
-    Higher scores mean images less like the training data.
+def main(paths, k, label, seed, preprocess, save_preprocessed, run_dir, output):
+    """Encode images (PNG, JPEG, BMP, GIF, WebP; files, or folders of them) and score them: a CSV row per image with
+    its path, [its label and class,] the latent mean and log-variance, the negative ELBO and the importance-weighted
+    -log p(x) in nats. Higher scores mean images less like the training data.
 
-    Images are made to look like MNIST digits first (light ink on dark, cropped, scaled into 20x20, centred by mass
-    in 28x28) unless --no-preprocess. A conditional run scores each image as --digit, or as its most likely label.
+    Images are prepared as the run's training images were: for a run of digits, made to look like MNIST digits
+    (light ink on dark, cropped, scaled into 20x20, centred by mass in 28x28); for a run on a folder of images, fitted
+    to its size and colour; unless --no-preprocess. A conditional run scores each image as --label, or as its most
+    likely label.
     """
     from vae import load_run
     from vae.files import csv_text, write_files
-    from vae.images import load_digits, preprocessed_pngs
-    from vae.latent import check_digit
+    from vae.images import load_images, preprocessed_pngs
+    from vae.latent import label_index
     from vae.scoring import score_table
 
     model, config, _ = load_run(run_dir)
-    check_digit(config, digit)
-    files, digits = load_digits(paths, preprocess)
-    header, rows = score_table(model, [str(file) for file in files], digits, k, digit=digit, seed=seed)
+    label = label_index(config, label)
+    files, digits = load_images(paths, config, preprocess)
+    header, rows = score_table(model, [str(file) for file in files], digits, k, label=label, seed=seed)
     text = csv_text(header, rows)
     # Every file this command writes is ready, and every folder checked, before the first is written.
     contents = preprocessed_pngs(digits, files, save_preprocessed) if save_preprocessed else {}

@@ -22,8 +22,15 @@ BATCH_HELP = "Digits per step. The noise is drawn per batch, so results depend o
     "--batch-size", type=click.IntRange(min=1), default=EVALUATION_BATCH_SIZE, show_default=True, help=BATCH_HELP
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the sampling noise.")
+@click.option(
+    "--outliers",
+    multiple=True,
+    type=click.Path(),
+    help="Images (files or folders) to tell from the test split: the AUROC of each score, and its thresholds at 1 % "
+    "and 5 % false alarms on the test images. Repeatable.",
+)
 @one_line_errors
-def main(run_dir, data_dir, k, limit, batch_size, seed):
+def main(run_dir, data_dir, k, limit, batch_size, seed, outliers):
     """Report the test negative ELBO, its parts and the importance-weighted -log p(x) of the run in --run-dir.
 
     The last is the test NLL only for runs trained with --binarize; on grayscale digits it is a bound on the BCE
@@ -31,12 +38,25 @@ def main(run_dir, data_dir, k, limit, batch_size, seed):
     """
     from vae.evaluation import EVAL_FILE, evaluate_run
 
-    record = evaluate_run(run_dir, data_dir, k=k, limit=limit, batch_size=batch_size, seed=seed)
+    record = evaluate_run(run_dir, data_dir, k=k, limit=limit, batch_size=batch_size, seed=seed, outliers=outliers)
     click.echo(f"{record['protocol']}: {record['digits']} test digits, k = {k}, seed {seed}")
     width = max(len(name) for name in record["metrics"])
     click.echo(f"{'metric':<{width}}  {'nats':>9}")
     for name, value in record["metrics"].items():
         click.echo(f"{name:<{width}}  {value:>9.2f}")
+    if "outliers" in record:
+        found = record["outliers"]
+        click.echo(
+            f"outliers: {found['outlier_images']} images against {found['inlier_images']} test images, each scored "
+            f"as vae-encode scores it (k = {k})"
+        )
+        click.echo(f"{'score':<{width}}  {'AUROC':>7}  threshold (outliers above it) at")
+        for name, result in found["scores"].items():
+            at = "  ".join(
+                f"{rate} false alarms: {value['threshold']:.2f} ({100 * value['outliers_above']:.1f} %)"
+                for rate, value in result["thresholds"].items()
+            )
+            click.echo(f"{name:<{width}}  {result['auroc']:>7.4f}  {at}")
     click.echo(f"saved {Path(run_dir) / EVAL_FILE}")
 
 

@@ -13,7 +13,7 @@ from vae.storage import PROGRESS_FILE
 from vae_scripts.common import (
     FiniteFloatRange,
     data_dir_option,
-    digit_option,
+    label_options,
     index_list,
     one_line_errors,
     output_path,
@@ -39,33 +39,33 @@ def main():
 )
 @click.option("--quantiles", is_flag=True, help="Span the Gaussian quantiles 0.05-0.95 instead.")
 @click.option("--dims", callback=index_list, default="0,1", show_default=True, help="The two latent axes that vary.")
-@digit_option
+@label_options
 @run_dir_option
 @data_dir_option
 @output_option
 @one_line_errors
-def latent_grid(n, span, quantiles, dims, digit, run_dir, data_dir, output):
-    """An n x n grid of digits decoded from a plane of latent space, in one batched call. A conditional run needs
-    --digit: its grid is that digit's style manifold."""
+def latent_grid(n, span, quantiles, dims, label, run_dir, data_dir, output):
+    """An n x n grid of images decoded from a plane of latent space, in one batched call. A conditional run needs
+    --label: its grid is that class's style manifold."""
     if span is not None and quantiles:
         raise click.UsageError("--span and --quantiles exclude each other: the quantiles fix the span")
 
     from vae import load_run
-    from vae.latent import check_digit, check_dims, default_span, load_test_digits
+    from vae.latent import check_dims, default_span, label_index, load_test_digits
     from vae.plots import plot_latent_grid
 
     model, config, _ = load_run(run_dir)
-    check_digit(config, digit)
-    if config.conditional and digit is None:
-        raise UsageError("this run is conditional: name the digit whose latent grid to draw with --digit 0-9")
+    label = label_index(config, label)
+    if config.conditional and label is None:
+        raise UsageError("this run is conditional: name the class whose latent grid to draw with --label")
     dims = check_dims(tuple(dims), config.latent_dim)
     if span is None and not quantiles:
-        images, labels = load_test_digits(config, data_dir)
-        if digit is not None:  # the span of that digit's own latent means
-            images, labels = images[labels == digit], labels[labels == digit]
+        images, labels = load_test_digits(config, data_dir, run_dir)
+        if label is not None and (labels == label).any():  # the span of that class's own latent means
+            images, labels = images[labels == label], labels[labels == label]
         span = default_span(model, images, labels, dims)
     path = output_path(output, run_dir, "latent-grid")
-    click.echo(plot_latent_grid(model, path, n, span, quantiles, dims, digit))
+    click.echo(plot_latent_grid(model, path, n, span, quantiles, dims, label))
 
 
 @main.command()
@@ -74,33 +74,33 @@ def latent_grid(n, span, quantiles, dims, digit, run_dir, data_dir, output):
 @output_option
 @one_line_errors
 def clusters(run_dir, data_dir, output):
-    """The latent means of the test digits, coloured by label (PCA for a latent size above 2)."""
+    """The latent means of the test images, coloured by class (PCA for a latent size above 2)."""
     from vae import load_run
     from vae.latent import load_test_digits
     from vae.plots import plot_clusters
 
     model, config, _ = load_run(run_dir)
-    images, labels = load_test_digits(config, data_dir)
+    images, labels = load_test_digits(config, data_dir, run_dir)
     click.echo(plot_clusters(model, images, labels, output_path(output, run_dir, "clusters")))
 
 
 @main.command()
-@click.option("--n", type=click.IntRange(1, 400), default=64, show_default=True, help="How many digits (1-400).")
+@click.option("--n", type=click.IntRange(1, 400), default=64, show_default=True, help="How many images (1-400).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seeds the prior samples.")
-@digit_option
+@label_options
 @run_dir_option
 @output_option
 @one_line_errors
-def samples(n, seed, digit, run_dir, output):
-    """New digits decoded from prior samples z ~ N(0, I). A conditional run draws n of --digit, or without it one
-    row per digit 0-9, the same z down each column."""
+def samples(n, seed, label, run_dir, output):
+    """New images decoded from prior samples z ~ p(z). A conditional run draws n of --label, or without it one
+    row per class, the same z down each column."""
     from vae import load_run
-    from vae.latent import check_digit
+    from vae.latent import label_index
     from vae.plots import plot_samples
 
     model, config, _ = load_run(run_dir)
-    check_digit(config, digit)
-    click.echo(plot_samples(model, output_path(output, run_dir, "samples"), n, seed, digit))
+    label = label_index(config, label)
+    click.echo(plot_samples(model, output_path(output, run_dir, "samples"), n, seed, label))
 
 
 @main.command()
@@ -111,14 +111,14 @@ def samples(n, seed, digit, run_dir, output):
 @output_option
 @one_line_errors
 def analogies(n, seed, run_dir, data_dir, output):
-    """A conditional run's n random test digits down the side, each one's style written as every digit 0-9."""
+    """A conditional run's n random test images down the side, each one's style written as every class."""
     from vae import load_run
     from vae.latent import check_conditional, choose_test_digits, load_test_digits
     from vae.plots import plot_analogies
 
     model, config, _ = load_run(run_dir)
     check_conditional(model, "analogies")
-    images, labels = load_test_digits(config, data_dir)
+    images, labels = load_test_digits(config, data_dir, run_dir)
     chosen = choose_test_digits(len(images), n, seed)
     click.echo(plot_analogies(model, images, labels, chosen, output_path(output, run_dir, "analogies")))
 
@@ -132,13 +132,13 @@ def analogies(n, seed, run_dir, data_dir, output):
 @output_option
 @one_line_errors
 def interpolate(start, end, steps, run_dir, data_dir, output):
-    """Decode the straight line between the latent means of two test digits."""
+    """Decode the straight line between the latent means of two test images."""
     from vae import load_run
     from vae.latent import check_indices, load_test_digits
     from vae.plots import plot_interpolation
 
     model, config, _ = load_run(run_dir)
-    images, labels = load_test_digits(config, data_dir)
+    images, labels = load_test_digits(config, data_dir, run_dir)
     check_indices([start, end], len(images))
     path = output_path(output, run_dir, "interpolate")
     click.echo(plot_interpolation(model, images, labels, start, end, steps, path))

@@ -9,7 +9,7 @@ import click
 from vae.config import IMPORTANCE_SAMPLES, MAX_RECONSTRUCTIONS
 from vae_scripts.common import (
     data_dir_option,
-    digit_option,
+    label_options,
     image_options,
     index_list,
     one_line_errors,
@@ -25,10 +25,10 @@ from vae_scripts.common import (
     "--images",
     "own_images",
     is_flag=True,
-    help="Reconstruct the PNG or JPEG files (or folders of them) given as arguments instead of test digits.",
+    help="Reconstruct the image files (or folders of them) given as arguments instead of test images.",
 )
 @image_options
-@digit_option
+@label_options
 @click.option(
     "--n",
     type=click.IntRange(1, MAX_RECONSTRUCTIONS),
@@ -42,10 +42,10 @@ from vae_scripts.common import (
 @data_dir_option
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: <run-dir>/reconstruction.png")
 @one_line_errors
-def main(paths, own_images, preprocess, save_preprocessed, digit, n, indices, seed, run_dir, data_dir, output):
-    """Draw test digits (upper rows) and their reconstructions (lower rows), labelled, at most 10 per row. With
+def main(paths, own_images, preprocess, save_preprocessed, label, n, indices, seed, run_dir, data_dir, output):
+    """Draw test images (upper rows) and their reconstructions (lower rows), labelled, at most 10 per row. With
     --images, your own images instead, prepared as vae-encode prepares them; a conditional run reconstructs them as
-    --digit, or as the label it finds most likely."""
+    --label, or as the label it finds most likely."""
     if paths and not own_images:
         raise click.UsageError("to reconstruct your own images, pass --images before their paths")
     if own_images:
@@ -54,7 +54,7 @@ def main(paths, own_images, preprocess, save_preprocessed, digit, n, indices, se
         chosen = options_given("n", "indices")
         if chosen:
             raise click.UsageError(f"{' and '.join(chosen)} choose test digits, which --images replaces: drop them")
-        reconstruct_images(paths, preprocess, save_preprocessed, digit, run_dir, output)
+        reconstruct_images(paths, preprocess, save_preprocessed, label, run_dir, output)
         return
     preparing = options_given("preprocess", "save_preprocessed")
     if preparing:
@@ -66,17 +66,17 @@ def main(paths, own_images, preprocess, save_preprocessed, digit, n, indices, se
 
     from vae import load_run
     from vae.errors import UsageError
-    from vae.latent import check_digit, check_indices, choose_test_digits, load_test_digits
+    from vae.latent import check_indices, choose_test_digits, label_index, load_test_digits
     from vae.plots import plot_reconstructions
 
     model, config, _ = load_run(run_dir)
-    check_digit(config, digit)
-    if digit is not None:
+    label_index(config, label)
+    if label is not None:
         raise UsageError(
-            f"--digit {digit} applies to your own images (--images): test digits are reconstructed with their own "
-            "labels"
+            f"{label.option} {label.text} applies to your own images (--images): test images are reconstructed with "
+            "their own labels"
         )
-    images, labels = load_test_digits(config, data_dir)
+    images, labels = load_test_digits(config, data_dir, run_dir)
     if indices is None:
         chosen = choose_test_digits(len(images), n, seed)
     else:
@@ -84,21 +84,21 @@ def main(paths, own_images, preprocess, save_preprocessed, digit, n, indices, se
     click.echo(plot_reconstructions(model, images, labels, chosen, output_path(output, run_dir, "reconstruction")))
 
 
-def reconstruct_images(paths, preprocess, save_preprocessed, digit, run_dir, output):
+def reconstruct_images(paths, preprocess, save_preprocessed, label, run_dir, output):
     from vae import load_run
     from vae.files import check_writable, write_files
-    from vae.images import find_images, load_digits, preprocessed_pngs
-    from vae.latent import check_digit
+    from vae.images import find_images, load_images, preprocessed_pngs
+    from vae.latent import label_index
     from vae.plots import plot_image_reconstructions
     from vae.scoring import image_labels
 
     model, config, _ = load_run(run_dir)
-    check_digit(config, digit)
+    label = label_index(config, label)
     found = find_images(paths)
     if len(found) > MAX_RECONSTRUCTIONS:  # counted before any image is read
         raise click.UsageError(f"at most {MAX_RECONSTRUCTIONS} images, got {len(found)}")
-    files, digits = load_digits(found, preprocess)
-    labels = image_labels(model, digits, digit, IMPORTANCE_SAMPLES)
+    files, digits = load_images(found, config, preprocess)
+    labels = image_labels(model, digits, label, IMPORTANCE_SAMPLES)
     pngs = preprocessed_pngs(digits, files, save_preprocessed) if save_preprocessed else {}
     path = output_path(output, run_dir, "reconstruction")
     # Both places are checked before either is written, so that a failure changes neither.

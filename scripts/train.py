@@ -16,8 +16,10 @@ from vae.config import (
     DEFAULTS,
     HIERARCHICAL_LOWER_LATENT_DIM,
     MAX_BATCH_SIZE,
+    MAX_IMAGE_SIZE,
     MAX_LATENT_DIM,
     MAX_PSEUDO_INPUTS,
+    MIN_IMAGE_SIZE,
     OBJECTIVES,
     PRECISIONS,
     PRIORS,
@@ -26,8 +28,8 @@ from vae.config import (
 )
 from vae_scripts.common import (
     FiniteFloatRange,
-    data_dir_option,
     one_line_errors,
+    reading_progress,
     run_dir_option,
 )
 
@@ -96,8 +98,39 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
     "The VampPrior's pseudo-inputs, for --prior vamp (the paper uses 500).",
 )
 @config_option("seed", click.IntRange(min=0), "The one seed of the run.")
-@config_option("dataset", click.Choice(DATASETS), "The data set to train on.")
-@data_dir_option
+@config_option(
+    "dataset",
+    click.Choice(DATASETS),
+    "The data set to train on; a --data-dir that holds a folder of images is one by itself (folder).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(),
+    envvar="VAE_DATA_DIR",
+    help="The four IDX files or mnist.npz, or a folder of your own images: DIR/train/<class>/ and DIR/test/<class>/, "
+    "DIR/<class>/, or DIR/*.png without classes (env VAE_DATA_DIR). Default: the Keras download.",
+)
+@click.option(
+    "--image-size",
+    type=click.IntRange(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+    help="A folder's images are fitted to this side (scaled, the middle square cut out). Default: the images' own, "
+    "when they all share one square size.",
+)
+@click.option(
+    "--channels",
+    type=click.Choice(["1", "3"]),
+    help="A folder's images as gray (1) or RGB (3). Default: the images' own, when they are all one or the other.",
+)
+@config_option(
+    "test_fraction",
+    FiniteFloatRange(min=0, max=1, min_open=True, max_open=True),
+    "A folder without train/ and test/: the share of each class held out for testing, drawn with --seed.",
+)
+@click.option(
+    "--skip-damaged",
+    is_flag=True,
+    help="Leave a folder's damaged images out, listing them in the run, instead of refusing the folder.",
+)
 @run_dir_option
 @config_option("limit", click.IntRange(min=1), "Train on the first N digits only.")
 @click.option(
@@ -154,36 +187,57 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
     help="0 silent, 1 progress bar, 2 a line per epoch.",
 )
 @one_line_errors
-def main(data_dir, run_dir, overwrite, resume, verbose, strategy, mixed_precision, snapshots, profile, **options):
+def main(
+    data_dir,
+    run_dir,
+    image_size,
+    channels,
+    skip_damaged,
+    overwrite,
+    resume,
+    verbose,
+    strategy,
+    mixed_precision,
+    snapshots,
+    profile,
+    **options,
+):
     """Train a convolutional VAE and save config.json, vae.weights.h5, vae.keras and history.json in --run-dir.
 
     Every epoch also leaves a checkpoint, so an interrupted run continues with --resume, and TensorBoard logs
     (tensorboard --logdir RUN_DIR/logs).
     """
     from vae import storage
-    from vae.config import VAEConfig
-    from vae.data import load_dataset
+    from vae.data import new_run_data, run_dataset
     from vae.training import check_run_dir, resumed_config, train
 
     run_dir = Path(run_dir)
     check_run_dir(run_dir, overwrite=overwrite, resume=resume)
-    if resume:
-        context = click.get_current_context()
-        given = {
-            name: value
-            for name, value in options.items()
-            if context.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-        }
-        config = resumed_config(storage.read_checkpoint(run_dir).config, given)
-    else:
-        config = VAEConfig(**options)
+    context = click.get_current_context()
+    given = {
+        name: value
+        for name, value in options.items()
+        if context.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    }
+    shape = {"image_size": image_size, "channels": None if channels is None else int(channels)}
     phases = None
     if profile:
         from vae.profiling import PhaseLog
 
         phases = PhaseLog()
         phases.mark("data")
-    data = load_dataset(config.dataset, data_dir)
+    if resume:
+        checkpoint = storage.read_checkpoint(run_dir)
+        config = resumed_config(checkpoint.config, {**given, **{k: v for k, v in shape.items() if v is not None}})
+        data = run_dataset(run_dir, config, data_dir, manifest=checkpoint.manifest, progress=reading_progress())
+    else:
+        prepared = new_run_data(
+            options, data_dir, dataset_given="dataset" in given, skip_damaged=skip_damaged,
+            progress=reading_progress(), **shape,
+        )  # fmt: skip
+        config, data = prepared.config, prepared.dataset
+        if prepared.description:
+            click.echo(prepared.description)
     if phases:
         phases.close("data")
     # A scheduler's or container's SIGTERM stops the run as Ctrl-C does: the last checkpoint stays, and we say so.

@@ -12,7 +12,9 @@ from PIL import Image
 
 from tests.conftest import SUBSET_DIR, copy_run, files_of, invoke, train_stopped_after_first_epoch
 from vae import storage
-from vae.config import ARCHITECTURE_PARTS, CLASSES, IMAGE_SIDE
+from vae.config import ARCHITECTURE_PARTS, IMAGE_SIDE
+
+CLASSES = 10  # the digits 0-9 of the conditional runs here
 from vae.errors import UsageError
 from vae_scripts.decode import main as decode_command
 from vae_scripts.evaluate import main as evaluate_command
@@ -106,7 +108,7 @@ def test_samples_of_a_digit_reach_the_decoder_as_that_label(conditional_run, tmp
     model, _, _ = storage.load_run(conditional_run)
     spy = DecoderInputs(model.decoder)
     monkeypatch.setattr(model.latent, "decoder", spy)
-    plot_samples(model, tmp_path / "sevens.png", 16, seed=1, digit=7)
+    plot_samples(model, tmp_path / "sevens.png", 16, seed=1, label=7)
     assert np.concatenate(spy.labels).tolist() == [7] * 16
     spy.labels.clear()
     plot_samples(model, tmp_path / "rows.png", 30, seed=1)
@@ -149,18 +151,23 @@ def test_the_latent_grid_of_a_conditional_run_needs_a_digit(conditional_run, tmp
     result = invoke(plot_command, "latent-grid", "--run-dir", conditional_run, "--data-dir", SUBSET_DIR,
                     "--output", tmp_path / "grid.png")  # fmt: skip
     assert result.exit_code == 2
-    assert (
-        result.output == "error: this run is conditional: name the digit whose latent grid to draw with --digit 0-9\n"
-    )
+    assert result.output == "error: this run is conditional: name the class whose latent grid to draw with --label\n"
     assert not (tmp_path / "grid.png").exists()
 
 
-@pytest.mark.parametrize("digit", ["10", "-1"])
-def test_a_digit_outside_0_to_9_is_refused_in_one_line(conditional_run, tmp_path, digit):
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--digit", "10", "error: --digit 10 names no class of this run: its classes are 0, 1, 2, 3, 4, 5, 6, 7, 8, 9"),
+        ("--digit", "-1", "Invalid value for '--digit': -1 is not in the range x>=0"),
+        ("--label", "sneaker", "error: --label sneaker names no class of this run: its classes are 0, 1, 2"),
+    ],
+)
+def test_a_label_the_run_lacks_is_refused_in_one_line(conditional_run, option, value, message):
     before = files_of(conditional_run)
-    result = invoke(plot_command, "samples", "--digit", digit, "--run-dir", conditional_run)
+    result = invoke(plot_command, "samples", option, value, "--run-dir", conditional_run)
     assert result.exit_code == 2
-    assert f"Invalid value for '--digit': {digit} is not in the range 0<=x<=9" in result.output
+    assert message in result.output
     assert files_of(conditional_run) == before
 
 
@@ -258,7 +265,7 @@ def test_report_of_a_conditional_run_has_a_digit_selector_and_ten_grids(conditio
     page = output.read_text()
     assert "<select id=explorer-select>" in page and page.count("<option value=") == CLASSES
     data = json.loads(re.search(r"id=explorer-data>(.*?)</script>", page).group(1))
-    assert data["digits"] == CLASSES and data["size"] == 32
+    assert data["names"] == [str(digit) for digit in range(CLASSES)] and data["conditional"] and data["size"] == 32
     model, _, _ = storage.load_run(conditional_run)
     images, labels = np.zeros((4, IMAGE_SIDE, IMAGE_SIDE, 1), "float32"), np.arange(4)
     explorer = explorer_data(model, images, labels, 4, (0, 1))
@@ -288,7 +295,7 @@ def test_the_explorer_digit_selector_switches_the_decoded_grid(conditional_run, 
             readout = browser.find_element("id", "explorer-readout")
             z = [float(value) for value in readout.get_attribute("data-z").split(",")]
             assert readout.get_attribute("data-digit") == str(digit)
-            assert readout.text.startswith(f"digit {digit}: ")
+            assert readout.text.startswith(f"{digit}: ")
             shown[digit] = (z, shown_digit(browser))
     finally:
         browser.quit()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from keras import ops
 
-from vae.config import CLASSES
 from vae.errors import UsageError
 
 
@@ -34,9 +33,10 @@ class Unconditional:
 
 
 class Conditional:
-    """Images with a label 0-9 each, which the encoder and decoder take one-hot beside their own input."""
+    """Images with a label each, one of `classes`, which the encoder and decoder take one-hot beside their input."""
 
-    classes = CLASSES
+    def __init__(self, classes: int):
+        self.classes = classes
 
     def split(self, inputs):
         """(images, labels) from `(images, labels)`, or from the `{"images": ..., "labels": ...}` of the input
@@ -61,4 +61,4 @@ class Conditional:
 
 def labels_of(config) -> Unconditional | Conditional:
     """The adapter a run's config asks for."""
-    return Conditional() if config.conditional else Unconditional()
+    return Conditional(len(config.classes)) if config.conditional else Unconditional()

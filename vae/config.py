@@ -16,7 +16,16 @@ from typing import Any
 
 from vae.errors import UsageError
 
-DATASETS = ("mnist", "fashion-mnist")
+# The data sets of 28x28 gray IDX files, and "folder": a folder of your own images (`vae.folders`).
+IDX_DATASETS = ("mnist", "fashion-mnist")
+DATASETS = (*IDX_DATASETS, "folder")
+# The classes of the IDX data sets, in the order of their labels: digits, and Zalando's names of Fashion-MNIST's.
+DATASET_CLASSES = {
+    "mnist": tuple(str(digit) for digit in range(10)),
+    "fashion-mnist": (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ),
+}  # fmt: skip
 # The networks between the images and the latent variables: the keras.io convolutional ones, or dense layers.
 NETWORKS = ("conv", "mlp")
 # Each architecture names its network and its number of stochastic layers, which chooses the latent structure
@@ -36,11 +45,18 @@ PRIORS = ("gaussian", "vamp")
 # so they are options of `vae-train` but no fields of the config.
 STRATEGIES = ("default", "mirrored", "multi-worker")
 PRECISIONS = ("off", "auto", "float16", "bfloat16")
-# The digits 0-9, or Fashion-MNIST's ten classes: what a conditional model's label y can be.
-CLASSES = 10
+# The side of the IDX data sets' images, and of the digits that `vae-encode` prepares for their runs.
 IMAGE_SIDE = 28
-IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE, 1)
-PIXELS = IMAGE_SIDE * IMAGE_SIDE
+# The images a run is made of: square, gray or RGB. The convolutional network halves the side twice, so it needs a
+# multiple of 4 in its range; dense layers take any side in the wider range.
+CHANNELS = (1, 3)
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 128
+MIN_CONV_IMAGE_SIZE, MAX_CONV_IMAGE_SIZE = 16, 64
+# A conditional run's labels: at least two classes, and at most this many (its one-hot label is an input).
+MAX_CLASSES = 1000
+# How a folder's image of another size or shape becomes the run's: "crop" scales its shorter side to the run's
+# side, keeping its aspect ratio, and cuts the middle square out of it.
+FITS = ("crop",)
 # Digits per call when a trained model encodes, decodes or scores many of them without sampling: large enough to
 # keep the cores busy, small enough for about 75 MB of convolutional activations.
 INFERENCE_BATCH_SIZE = 500
@@ -108,6 +124,16 @@ class VAEConfig:
     prior: str = "gaussian"
     pseudo_inputs: int = 0  # the VampPrior's learned pseudo-inputs, its mixture components (500 in the paper)
     dataset: str = "mnist"
+    # The images' shape, side x side x channels: 28 x 28 x 1 for the IDX data sets, any within the limits for a
+    # folder of images.
+    image_size: int = 28
+    channels: int = 1
+    # The classes in label order: None for an IDX data set's own (DATASET_CLASSES); a folder's class names, or no
+    # classes for a folder of images without labels.
+    class_names: tuple[str, ...] | None = None
+    # A folder with no test split of its own: the share of each class held out for testing, drawn with the seed.
+    test_fraction: float = 0.1
+    fit: str = "crop"
     limit: int | None = None
     seed: int = 0
     epochs: int = 30
@@ -133,6 +159,7 @@ class VAEConfig:
             raise UsageError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.dataset not in DATASETS:
             raise UsageError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        self._check_images()
         if self.latent_dim < 1:
             raise UsageError(f"latent_dim must be at least 1, got {self.latent_dim}")
         if self.latent_dim > MAX_LATENT_DIM:
@@ -187,6 +214,50 @@ class VAEConfig:
                 f"warmup_epochs must be a number from 0 to epochs ({self.epochs}), got {self.warmup_epochs}"
             )
 
+    def _check_images(self) -> None:
+        if self.channels not in CHANNELS:
+            raise UsageError(f"channels must be 1 (gray) or 3 (RGB), got {self.channels}")
+        if not MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE:
+            raise UsageError(f"image_size must be from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}, got {self.image_size}")
+        if self.network == "conv" and not (
+            MIN_CONV_IMAGE_SIZE <= self.image_size <= MAX_CONV_IMAGE_SIZE and self.image_size % 4 == 0
+        ):
+            raise UsageError(
+                f"the conv network needs an image_size that is a multiple of 4 from {MIN_CONV_IMAGE_SIZE} to "
+                f"{MAX_CONV_IMAGE_SIZE}, got {self.image_size}; choose one, or --arch mlp"
+            )
+        if self.dataset in IDX_DATASETS:
+            if (self.image_size, self.channels) != (IMAGE_SIDE, 1):
+                raise UsageError(f"{self.dataset} is {IMAGE_SIDE}x{IMAGE_SIDE} gray: image_size and channels are fixed")
+            if self.class_names is not None and tuple(self.class_names) != DATASET_CLASSES[self.dataset]:
+                raise UsageError(f"{self.dataset}'s classes are its own: class_names must be null")
+        if self.fit not in FITS:
+            raise UsageError(f"fit must be one of {', '.join(FITS)}, got {self.fit!r}")
+        if not (math.isfinite(self.test_fraction) and 0 < self.test_fraction < 1):
+            raise UsageError(f"test_fraction must be a number between 0 and 1, got {self.test_fraction}")
+        names = self.classes
+        if len(set(names)) != len(names) or not all(names):
+            raise UsageError("class_names must be distinct and not empty")
+        if len(names) > MAX_CLASSES:
+            raise UsageError(f"at most {MAX_CLASSES:,} classes, got {len(names):,}")
+        if self.conditional and len(names) < 2:
+            raise UsageError(
+                f"a conditional run needs at least two classes of images, got {len(names)}: train it on a folder "
+                "with a subfolder per class"
+            )
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(side, side, channels) of the run's images."""
+        return (self.image_size, self.image_size, self.channels)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The class names in label order: the IDX data set's, the folder's, or none."""
+        if self.class_names is None:
+            return DATASET_CLASSES.get(self.dataset, ())
+        return tuple(self.class_names)
+
     @property
     def network(self) -> str:
         """The network of the architecture: "conv" or "mlp"."""
@@ -206,7 +277,10 @@ class VAEConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        if values["class_names"] is not None:
+            values["class_names"] = list(values["class_names"])
+        return values
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -224,6 +298,8 @@ class VAEConfig:
         missing = [name for name in names if name not in values]
         if missing:
             raise UsageError(f"missing config field(s): {', '.join(missing)}")
+        if isinstance(values["class_names"], list):
+            values["class_names"] = tuple(values["class_names"])
         return cls(**values)
 
     @classmethod
@@ -256,6 +332,11 @@ def _check_type(config: VAEConfig) -> None:
         "prior": (str,),
         "pseudo_inputs": (int,),
         "eval_every": (int,),
+        "image_size": (int,),
+        "channels": (int,),
+        "class_names": (tuple, type(None)),
+        "test_fraction": (int, float),
+        "fit": (str,),
     }
     for name, types in expected.items():
         value = getattr(config, name)
@@ -264,10 +345,15 @@ def _check_type(config: VAEConfig) -> None:
             raise UsageError(f"{name} must be {_describe(types)}, got {value!r}")
         if not isinstance(value, types):
             raise UsageError(f"{name} must be {_describe(types)}, got {value!r}")
+    if config.class_names is not None and not all(isinstance(name, str) for name in config.class_names):
+        raise UsageError(f"class_names must be a list of strings, got {list(config.class_names)!r}")
 
 
 def _describe(types: tuple[type, ...]) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
+    names = {
+        int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null",
+        tuple: "a list",
+    }  # fmt: skip
     return " or ".join(names[t] for t in types)
 
 
@@ -280,6 +366,11 @@ ADDED_FIELDS = {
     "pseudo_inputs": 0,
     "eval_every": 1,
     "warmup_epochs": 1.0,
+    "image_size": 28,
+    "channels": 1,
+    "class_names": None,
+    "test_fraction": 0.1,
+    "fit": "crop",
 }
 # Every field at its default: what the commands show and use when an option is not given.
 DEFAULTS = VAEConfig()

@@ -14,6 +14,7 @@ at most `MAX_COMPRESSION_RATIO` times), and an npz member's header against its c
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import math
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.config import DATASETS, IMAGE_SHAPE, IMAGE_SIDE
+from vae.config import IDX_DATASETS, IMAGE_SIDE
 from vae.errors import DataError, UsageError
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -66,29 +67,29 @@ TEST_BINARIZATION_SEED = 1234
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train and test digits as uint8 arrays of shape (N, 28, 28), with their labels (uint8, 0-9). A dataset read
-    for its test split alone has empty training arrays."""
+    """Train and test images as uint8 arrays, (N, 28, 28) from IDX files or (N, side, side, channels) from a folder,
+    with their labels (0-9, or a folder's class indices; -1 for a folder without classes). A dataset read for its
+    test split alone has empty training arrays. `manifest` is what a run records of a folder (`vae.folders`)."""
 
     train_images: np.ndarray
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
     source: str
+    manifest: dict | None = None
 
     def limited(self, limit: int | None) -> Dataset:
-        """The first `limit` training digits; the test split stays whole."""
+        """The first `limit` training images; the test split stays whole."""
         if limit is None:
             return self
-        return Dataset(
-            self.train_images[:limit], self.train_labels[:limit], self.test_images, self.test_labels, self.source
-        )
+        return dataclasses.replace(self, train_images=self.train_images[:limit], train_labels=self.train_labels[:limit])
 
 
 def load_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = None, *, test_only: bool = False) -> Dataset:
     """Load `mnist` or `fashion-mnist` from `data_dir`, `VAE_DATA_DIR`, Debian's package, or the Keras download.
 
     Args:
-        name: the data set, one of `vae.config.DATASETS`.
+        name: the data set, one of `vae.config.IDX_DATASETS`.
         data_dir: a folder with the four IDX files (gzipped or not) or the Keras npz; None: `VAE_DATA_DIR`, then
             Debian's Fashion-MNIST package, then `keras.datasets`' download.
         test_only: read the test split alone; a local folder's training files are then not read at all (the
@@ -100,8 +101,8 @@ def load_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = None,
     Raises:
         DataError: a file is missing, damaged, of another data set, or cannot be downloaded; the message names it.
     """
-    if name not in DATASETS:
-        raise UsageError(f"unknown dataset {name!r}: choose {' or '.join(DATASETS)}")
+    if name not in IDX_DATASETS:
+        raise UsageError(f"unknown dataset {name!r}: choose {' or '.join(IDX_DATASETS)}")
     if data_dir is None and os.environ.get("VAE_DATA_DIR"):
         data_dir = os.environ["VAE_DATA_DIR"]
     if data_dir is not None:
@@ -169,8 +170,8 @@ def read_marker(directory: Path) -> str | None:
     if not path.is_file():
         return None
     declared = path.read_text(errors="replace").strip()
-    if declared not in DATASETS:
-        raise DataError(f"{path} must hold one data set name ({' or '.join(DATASETS)}), got {declared[:40]!r}")
+    if declared not in IDX_DATASETS:
+        raise DataError(f"{path} must hold one data set name ({' or '.join(IDX_DATASETS)}), got {declared[:40]!r}")
     return declared
 
 
@@ -327,7 +328,7 @@ def _check_splits(arrays: dict[str, np.ndarray], paths: dict[str, Path]) -> None
 
 
 def _check_split(images: np.ndarray, labels: np.ndarray, images_path: Path, labels_path: Path, split: str) -> None:
-    if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE[:2]:
+    if images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
         raise DataError(f"{images_path}: images have shape {images.shape}, expected (N, {IMAGE_SIDE}, {IMAGE_SIDE})")
     if labels.ndim != 1:
         raise DataError(f"{labels_path}: labels have shape {labels.shape}, expected (N,)")
@@ -367,9 +368,14 @@ def binarize_test_images(images: np.ndarray) -> np.ndarray:
     return (generator.random(gray.shape, dtype=np.float32) < gray).astype(np.float32)
 
 
+def with_channels(images: np.ndarray) -> np.ndarray:
+    """Images with a channel axis: the IDX files' (N, 28, 28) as (N, 28, 28, 1); (N, side, side, channels) as is."""
+    return images[..., None] if images.ndim == 3 else images
+
+
 def to_float(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) to float32 (N, 28, 28, 1) in [0, 1]."""
-    return (images.astype(np.float32) / 255.0)[..., None]
+    """uint8 images, (N, 28, 28) or (N, side, side, channels), to float32 (N, side, side, channels) in [0, 1]."""
+    return with_channels(images.astype(np.float32) / 255.0)
 
 
 def training_dataset(
@@ -385,7 +391,7 @@ def training_dataset(
     import tensorflow as tf
 
     count = len(images)
-    all_images = tf.constant(images)
+    all_images = tf.constant(with_channels(images))
     all_labels = None if labels is None else tf.constant(labels.astype(np.int32))
 
     def epoch_batches(epoch):
@@ -395,7 +401,7 @@ def training_dataset(
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
     def gather(indices):
-        batch = tf.cast(tf.gather(all_images, indices), tf.float32)[..., None] / 255.0
+        batch = tf.cast(tf.gather(all_images, indices), tf.float32) / 255.0
         return batch if all_labels is None else {"images": batch, "labels": tf.gather(all_labels, indices)}
 
     return (
@@ -442,5 +448,131 @@ def fixed_pipeline_options():
 def test_inputs(dataset: Dataset, binarize: bool) -> np.ndarray:
     """The held-out digits as the model sees them: grayscale in [0, 1], or binarized once with a fixed seed."""
     if binarize:
-        return binarize_test_images(dataset.test_images)[..., None]
+        return with_channels(binarize_test_images(dataset.test_images))
     return to_float(dataset.test_images)
+
+
+def folder_dataset(folder) -> Dataset:
+    """The `Dataset` of a folder read for training (`vae.folders.read_folder`), with its manifest."""
+    splits = np.array([file.split for file in folder.read.files])
+    labels = np.array([file.label for file in folder.read.files], np.int32)
+    train = splits == "train"
+    pixels = folder.read.pixels
+    return Dataset(
+        pixels[train], labels[train], pixels[~train], labels[~train], str(folder.scan.root), folder.manifest
+    )
+
+
+def run_dataset(
+    run_dir, config, data_dir=None, *, test_only: bool = False, manifest: dict | None = None, progress=None
+) -> Dataset:
+    """The data the run in `run_dir` was trained on: its IDX data set (`load_dataset`), or the images of its folder
+    that its manifest (`manifest`, else the run's data.json) lists, read from `data_dir` or else from where the run
+    found them, and checked against it: a file added, removed or changed since is refused, naming it. With
+    `test_only`, the test split alone."""
+    from vae import folders, storage
+
+    if config.dataset != "folder":
+        return load_dataset(config.dataset, data_dir, test_only=test_only)
+    record = manifest if manifest is not None else storage.read_manifest(run_dir)
+    root = Path(data_dir).resolve() if data_dir else Path(record["root"])
+    if not root.is_dir():
+        raise DataError(
+            f"{root} does not exist or is not a folder: the run was trained on {record['root']}; point --data-dir at "
+            "the folder"
+        )
+    listed = folders.manifest_files(record, "test" if test_only else None)
+    if not test_only:
+        differences = folders.changes(record, folders.scan_folder(root))
+        if differences:
+            raise DataError(f"{root} has changed since the run was trained on it: {'; '.join(differences)}")
+    side, _, channels = record["image_shape"]
+    read = folders.read_images(root, [file for file, _ in listed], side, channels, progress=progress)
+    changed = folders.changed_contents(listed, read.digests)
+    if changed:
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise DataError(
+            f"{root} has changed since the run was trained on it: {len(changed)} file{'s' * (len(changed) != 1)} "
+            f"changed ({', '.join(changed[:3])}{more})"
+        )
+    splits = np.array([file.split for file, _ in listed])
+    labels = np.array([file.label for file, _ in listed], np.int32)
+    train = splits == "train"
+    return Dataset(read.pixels[train], labels[train], read.pixels[~train], labels[~train], str(root), record)
+
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """A new run's config and data, and a line that says what a folder of images became ("" for an IDX data set)."""
+
+    config: object
+    dataset: Dataset
+    description: str
+
+
+def new_run_data(
+    options: dict,
+    data_dir,
+    *,
+    dataset_given: bool = False,
+    image_size: int | None = None,
+    channels: int | None = None,
+    skip_damaged: bool = False,
+    progress=None,
+) -> TrainingData:
+    """The config and data of a new run from the options of `vae-train` (`VAEConfig` fields).
+
+    A `data_dir` that holds images (and no IDX files) is a folder of your own images (`vae.folders`): its layout,
+    classes and test split make the run's, and its images are read at `image_size` and `channels`, by default the
+    images' own. Otherwise `options["dataset"]` is read as today (`load_dataset`). `dataset_given` says that the user
+    chose the data set, which a folder of images then contradicts.
+    """
+    from vae import folders
+    from vae.config import IDX_DATASETS, VAEConfig
+
+    folder = data_dir is not None and folders.is_image_folder(Path(data_dir)) and not _holds_idx(Path(data_dir))
+    if not folder:
+        if options.get("dataset") == "folder":
+            raise UsageError("--dataset folder needs --data-dir pointing at a folder of images")
+        if image_size is not None or channels is not None:
+            raise UsageError(f"{options['dataset']} is 28x28 gray: --image-size and --channels are for a folder of images")
+        config = VAEConfig(**options)
+        return TrainingData(config, load_dataset(config.dataset, data_dir), "")
+    if dataset_given and options.get("dataset") in IDX_DATASETS:
+        raise UsageError(
+            f"--dataset {options['dataset']} contradicts --data-dir {data_dir}, which holds a folder of images: "
+            "drop --dataset"
+        )
+    scan = folders.hold_out_test(folders.scan_folder(data_dir), options["test_fraction"], options["seed"])
+    side, depth = folders.shape_for(scan, image_size, channels)
+    config = VAEConfig(
+        **{**options, "dataset": "folder", "image_size": side, "channels": depth, "class_names": scan.class_names}
+    )
+    read = folders.read_folder(scan, image_size, channels, skip_damaged=skip_damaged, progress=progress)
+    dataset = folder_dataset(read)
+    return TrainingData(config, dataset, describe_folder(read, image_size, channels))
+
+
+def describe_folder(folder, image_size, channels) -> str:
+    """One line on the folder a run trains on: its shape (and whether it is the images' own), classes and splits."""
+    colour = "gray" if folder.channels == 1 else "RGB"
+    own = "the images' own" if image_size is None and channels is None else "fitted by cropping"
+    classes = len(folder.scan.class_names)
+    counted = f"{classes} classes" if classes else "no classes"
+    train = sum(file.split == "train" for file in folder.read.files)
+    test = len(folder.read.files) - train
+    split = "its train/ and test/" if folder.scan.layout == "split" else f"a held-out test split of {test:,}"
+    skipped = f"; {len(folder.read.damaged)} damaged images skipped" if folder.read.damaged else ""
+    return (
+        f"images of {folder.side}x{folder.side} {colour} ({own}), {counted}, {train:,} training and {test:,} test "
+        f"images ({split}) from {folder.scan.root}{skipped}"
+    )
+
+
+def _holds_idx(directory: Path) -> bool:
+    return any(_find_idx(directory, stem) for stem in IDX_FILES.values()) or any(
+        (directory / name).is_file() for name in NPZ_FILES.values()
+    )
+
+

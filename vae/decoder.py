@@ -2,14 +2,17 @@
 
 import keras
 
-from vae.config import IMAGE_SHAPE, NETWORKS, PIXELS
+import math
+
+from vae.config import NETWORKS
 from vae.encoder import MLP_HIDDEN_UNITS, UPPER_HIDDEN_UNITS, dense_layers
 from vae.errors import UsageError
 
 
-def build_decoder(network: str, latent_dim: int, classes: int = 0) -> keras.Model:
-    """The decoder of the network `network` ("conv" or "mlp") from a `latent_dim`-D latent, taking a one-hot label
-    of `classes` classes beside it when `classes` is not 0; it emits logits rather than probabilities.
+def build_decoder(network: str, latent_dim: int, classes: int = 0, image_shape=(28, 28, 1)) -> keras.Model:
+    """The decoder of the network `network` ("conv" or "mlp") from a `latent_dim`-D latent to images of
+    `image_shape`, taking a one-hot label of `classes` classes beside it when `classes` is not 0; it emits one
+    Bernoulli logit per pixel and channel rather than probabilities.
 
     The loss takes the logits directly, which is numerically stable where sigmoid-then-log is not; callers that
     want images apply a sigmoid. "conv" mirrors the keras.io example; "mlp" mirrors the MLP encoder, and is cheap
@@ -25,17 +28,20 @@ def build_decoder(network: str, latent_dim: int, classes: int = 0) -> keras.Mode
     if classes:
         labels = keras.Input(shape=(classes,), name="labels")
         inputs, x = [z, labels], keras.layers.Concatenate(name="with_labels")([z, labels])
+    image_shape = tuple(image_shape)
     if network == "mlp":
         x = dense_layers(x, tuple(reversed(MLP_HIDDEN_UNITS)))
-        x = keras.layers.Dense(PIXELS, name="pixel_logits", dtype="float32")(x)
-        return keras.Model(inputs, keras.layers.Reshape(IMAGE_SHAPE, name="logits", dtype="float32")(x), name="decoder")
+        x = keras.layers.Dense(math.prod(image_shape), name="pixel_logits", dtype="float32")(x)
+        return keras.Model(inputs, keras.layers.Reshape(image_shape, name="logits", dtype="float32")(x), name="decoder")
     if network != "conv":
         raise UsageError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
-    x = keras.layers.Dense(7 * 7 * 64, activation="relu", name="hidden")(x)
-    x = keras.layers.Reshape((7, 7, 64), name="reshape")(x)
+    # Two transposed convolutions of stride 2 grow a quarter of the side back to the whole: 7 to 28 for MNIST.
+    base = image_shape[0] // 4
+    x = keras.layers.Dense(base * base * 64, activation="relu", name="hidden")(x)
+    x = keras.layers.Reshape((base, base, 64), name="reshape")(x)
     x = keras.layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu", name="deconv_1")(x)
     x = keras.layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu", name="deconv_2")(x)
-    logits = keras.layers.Conv2DTranspose(1, 3, padding="same", name="logits", dtype="float32")(x)
+    logits = keras.layers.Conv2DTranspose(image_shape[2], 3, padding="same", name="logits", dtype="float32")(x)
     return keras.Model(inputs, logits, name="decoder")
 
 

@@ -3,7 +3,7 @@ Gaussian over a latent layer."""
 
 import keras
 
-from vae.config import IMAGE_SHAPE, NETWORKS
+from vae.config import NETWORKS
 from vae.errors import UsageError
 
 MLP_HIDDEN_UNITS = (512, 512)
@@ -13,9 +13,10 @@ MLP_HIDDEN_UNITS = (512, 512)
 UPPER_HIDDEN_UNITS = (256, 256)
 
 
-def build_encoder(network: str, latent_dim: int, classes: int = 0) -> keras.Model:
-    """The encoder of the network `network` ("conv" or "mlp", see `vae.config.NETWORKS`) onto a `latent_dim`-D
-    Gaussian, taking a one-hot label of `classes` classes beside the images when `classes` is not 0.
+def build_encoder(network: str, latent_dim: int, classes: int = 0, image_shape=(28, 28, 1)) -> keras.Model:
+    """The encoder of the network `network` ("conv" or "mlp", see `vae.config.NETWORKS`) from images of
+    `image_shape` onto a `latent_dim`-D Gaussian, taking a one-hot label of `classes` classes beside the images when
+    `classes` is not 0.
 
     "conv" is the well-known small convolutional encoder of the keras.io example. "mlp" is two dense hidden
     layers, the shape of the one-stochastic-layer VAE of the IWAE paper (Burda et al. 2015), made wider; the
@@ -25,7 +26,7 @@ def build_encoder(network: str, latent_dim: int, classes: int = 0) -> keras.Mode
     features, just before the two heads (Sohn, Lee & Yan 2015): the label then costs 2 x 10 x latent_dim weights,
     and the features need not rediscover what the label says.
     """
-    images = keras.Input(shape=IMAGE_SHAPE, name="images")
+    images = keras.Input(shape=tuple(image_shape), name="images")
     if network == "conv":
         x = convolutional_features(images)
     elif network == "mlp":

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from vae import files, storage
 from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
-from vae.data import load_dataset, test_inputs
+from vae.data import run_dataset, test_inputs, to_float
 from vae.errors import UsageError
 from vae.gaussian import kl_from_standard_normal
 from vae.storage import EVAL_FILE
@@ -263,6 +263,7 @@ def evaluate_run(
     limit: int | None = None,
     batch_size: int = EVALUATION_BATCH_SIZE,
     seed: int = 0,
+    outliers=None,
 ) -> dict:
     """Evaluate the trained run in `run_dir` on its test split and save eval.json there (`vae-eval`).
 
@@ -271,17 +272,23 @@ def evaluate_run(
         data_dir: where its data set is (see `vae.data.load_dataset`).
         k, batch_size, seed: as for `evaluate`.
         limit: score the first `limit` test digits only.
+        outliers: image files or folders to score as outliers against the test split (`vae.outliers`).
 
     The test digits are those training scored: grayscale, or binarized once with a fixed seed under --binarize.
 
     Returns:
         What eval.json holds: the protocol, the digits, k, seed and batch size, the weights scored (their epochs
-        and SHA-256) and the metrics of `evaluate`.
+        and SHA-256), the metrics of `evaluate`, and with `outliers` how well the scores tell them from the test
+        split (`vae.outliers.score_as_outliers`).
     """
     if limit is not None and limit < 1:
         raise UsageError(f"limit must be at least 1, got {limit}")
     model, config, history = storage.load_run(run_dir)
-    dataset = load_dataset(config.dataset, data_dir, test_only=True)
+    if outliers:
+        from vae.images import find_images
+
+        find_images(outliers)  # a bad path is refused before the test split is scored
+    dataset = run_dataset(run_dir, config, data_dir, test_only=True)
     images = test_inputs(dataset, config.binarize)[:limit]
     metrics = evaluate(model, images, k, labels=dataset.test_labels[:limit], batch_size=batch_size, seed=seed)
     record = {
@@ -297,6 +304,11 @@ def evaluate_run(
         "weights": {"epochs": len(history["loss"]), "sha256": storage.weights_digest(run_dir)},
         "metrics": metrics,
     }
+    if outliers:
+        from vae.outliers import score_as_outliers
+
+        gray = to_float(dataset.test_images)[:limit]  # binarized per image, as vae-encode does, under --binarize
+        record["outliers"] = score_as_outliers(model, gray, outliers, k, seed=seed)
     files.write_json(Path(run_dir) / EVAL_FILE, record)
     return record
 

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from vae.config import IMAGE_SIDE, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE
-from vae.errors import DataError, ImageWarning
+from vae.errors import DataError, ImageWarning, UsageError
+from vae.folders import IMAGE_SUFFIXES, PILLOW_FORMATS
 
-# The formats `vae-encode` reads, and the file suffixes it picks out of a folder.
-IMAGE_FORMATS = ("PNG", "JPEG")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# The formats `vae-encode` reads, and the file suffixes it picks out of a folder: those of a folder of images.
+IMAGE_FORMATS = PILLOW_FORMATS
+FORMAT_NAMES = "PNG, JPEG, BMP, GIF or WebP"
 # MNIST's box for the ink, inside its 28 x 28 field.
 INK_BOX = 20
 # After the ground is made dark and the contrast stretched to [0, 1], a pixel this bright or brighter is ink; fainter
@@ -45,7 +46,7 @@ def find_images(paths) -> list[Path]:
                 entry for entry in path.iterdir() if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES
             )
             if not files:
-                raise DataError(f"{path}/ holds no PNG or JPEG files ({', '.join(IMAGE_SUFFIXES)})")
+                raise DataError(f"{path}/ holds no image files ({', '.join(IMAGE_SUFFIXES)})")
             found += files
         elif path.is_file():
             found.append(path)
@@ -73,7 +74,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     except DataError:
         raise
     except UnidentifiedImageError:
-        raise DataError(f"{path} is not a PNG or JPEG image") from None
+        raise DataError(f"{path} is not an image that can be read ({FORMAT_NAMES})") from None
     except (OSError, ValueError, SyntaxError) as error:  # truncated or corrupt data, found while decoding
         raise DataError(f"{path} could not be read as an image ({error})") from None
     for message in dict.fromkeys(str(warning.message).strip() for warning in caught):
@@ -211,14 +212,49 @@ def load_digits(paths, preprocessed: bool = True) -> tuple[list[Path], np.ndarra
     return files, digits[..., None]
 
 
-def preprocessed_pngs(digits: np.ndarray, files: list[Path], directory: str | os.PathLike) -> dict[Path, bytes]:
-    """Each digit (N, 28, 28, 1) as the PNG of what the model saw, keyed by its path: `<directory>/<index>-<file
-    stem>.png`, numbered so that two files of the same stem never collide. Nothing is written here."""
+def load_images(paths, config, preprocessed: bool = True) -> tuple[list[Path], np.ndarray]:
+    """The image files among `paths` and the images as the run `config` takes them, float32 (N, side, side,
+    channels): a digit run's through MNIST's procedure (`load_digits`), a folder run's fitted to its shape as its
+    training images were (`vae.folders.fit_image`). Without `preprocessed`, a folder run's images must already have
+    its size and its gray or colour."""
+    if config.dataset != "folder":
+        return load_digits(paths, preprocessed)
+    from vae import folders
+
+    files = find_images(paths)
+    side, channels = config.image_size, config.channels
+    images = []
+    for path in files:
+        if not preprocessed:
+            header = folders.read_header(path)
+            if (header.width, header.height) != (side, side) or header.gray != (channels == 1):
+                colour = "gray" if channels == 1 else "colour"
+                raise UsageError(
+                    f"{path} is {header.width}x{header.height} {'gray' if header.gray else 'colour'}: without "
+                    f"preprocessing an image must be this run's shape, {side}x{side} {colour}"
+                )
+        try:
+            content = Path(path).read_bytes()
+        except OSError as error:
+            raise DataError(f"{path} cannot be read ({error.strerror or error})") from None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            _, pixels = folders.decode(content, Path(path), side, channels)
+        for message in dict.fromkeys(str(warning.message).strip().splitlines()[0] for warning in caught):
+            warnings.warn(f"{path}: {message}", ImageWarning, stacklevel=2)
+        images.append(pixels.astype(np.float32) / 255.0)
+    return files, np.stack(images)
+
+
+def preprocessed_pngs(images: np.ndarray, files: list[Path], directory: str | os.PathLike) -> dict[Path, bytes]:
+    """Each image (N, side, side, channels) as the PNG of what the model saw, keyed by its path: `<directory>/<index>-
+    <file stem>.png`, numbered so that two files of the same stem never collide. Nothing is written here."""
     from PIL import Image
 
     pngs = {}
-    for index, (digit, file) in enumerate(zip(digits, files, strict=True)):
+    for index, (image, file) in enumerate(zip(images, files, strict=True)):
         buffer = io.BytesIO()
-        Image.fromarray(np.round(digit[..., 0] * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
+        pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(buffer, format="PNG")
         pngs[Path(directory) / f"{index:04d}-{file.stem}.png"] = buffer.getvalue()
     return pngs

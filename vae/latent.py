@@ -1,29 +1,73 @@
-"""The latent space as arrays: the test digits a run is shown, their latent means, decoded latent points and grids.
+"""The latent space as arrays: the test images a run is shown, their latent means, decoded latent points and grids.
 
 No pictures here: `vae.plots`, `vae.report` and `vae.snapshots` draw or store what these functions return, and
 tests and benchmarks check the arrays directly. Every call that runs the model does so in batches of
 `INFERENCE_BATCH_SIZE` or in one batched call.
+
+Images the model takes are float32 (N, side, side, channels). Images these functions return to be drawn are
+"pictures": (..., side, side) for a gray run, (..., side, side, 3) for an RGB one, values in [0, 1].
+
+A label of a conditional run is asked for by name or by index (`--label sneaker`, `--label 7`, or `--digit 7` on a
+run of digits): `label_index` turns the request into the run's label.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
 
-from vae.config import CLASSES, GAUSSIAN_QUANTILES, IMAGE_SIDE, INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
+from vae.config import GAUSSIAN_QUANTILES, INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
 from vae.errors import UsageError
 
 
-def load_test_digits(config, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """The run's test digits as the model saw them (binarized once under --binarize) and their labels. Only the test
-    files are read."""
-    from vae.data import load_dataset, test_inputs
+def load_test_digits(config, data_dir=None, run_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    """The run's test images as the model saw them (binarized once under --binarize) and their labels. Only the test
+    split is read: the IDX test files, or the test images of the run's folder (`vae.data.run_dataset`)."""
+    from vae.data import run_dataset, test_inputs
 
-    dataset = load_dataset(config.dataset, data_dir, test_only=True)
+    dataset = run_dataset(run_dir, config, data_dir, test_only=True)
     return test_inputs(dataset, config.binarize), dataset.test_labels
+
+
+def pictures(images: np.ndarray) -> np.ndarray:
+    """Images (..., side, side, channels) as pictures: the channel axis dropped for gray ones."""
+    images = np.asarray(images)
+    return images[..., 0] if images.shape[-1] == 1 else images
+
+
+@dataclass(frozen=True)
+class LabelRequest:
+    """A label asked for on the command line: the text given, and the option it was given with."""
+
+    text: str
+    option: str = "--label"
+
+
+def label_index(config, request: LabelRequest | None) -> int | None:
+    """The label a request names, by a class's name (any case) or by its index; None for no request. Refused for an
+    unconditional run, whose decoder takes no label, and for a name or index the run does not have."""
+    if request is None:
+        return None
+    asked = f"{request.option} {request.text}"
+    if not config.conditional:
+        raise UsageError(f"{asked} needs a conditional run: train one with vae-train --conditional")
+    names = [name.lower() for name in config.classes]
+    text = request.text.strip().lower()
+    if text in names:
+        return names.index(text)
+    if text.isdigit() and int(text) < len(names):
+        return int(text)
+    shown = ", ".join(config.classes[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+    raise UsageError(f"{asked} names no class of this run: its classes are {shown} (or their indices 0-{len(names) - 1})")
+
+
+def class_name(config, label: int) -> str:
+    """The name of a label, for captions: the class's name, or its index for a run without names."""
+    return config.classes[label] if 0 <= label < len(config.classes) else str(label)
 
 
 def choose_test_digits(count: int, n: int, seed: int) -> list[int]:
@@ -47,8 +91,8 @@ def model_labels(model, labels) -> np.ndarray | None:
 
 
 def encode_means(model, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-    """The latent means of `images` (float32, N x 28 x 28 x 1), given their `labels` on a conditional model, encoded
-    in batches to bound the memory used."""
+    """The latent means of `images` (float32, N x side x side x channels), given their `labels` on a conditional
+    model, encoded in batches to bound the memory used."""
     batches = range(0, len(images), INFERENCE_BATCH_SIZE)
     return np.concatenate(
         [
@@ -59,40 +103,32 @@ def encode_means(model, images: np.ndarray, labels: np.ndarray | None = None) ->
 
 
 def reconstruct(model, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-    """Reconstructions (N x 28 x 28) of `images` from their latent means, given their `labels` on a conditional
+    """Reconstructions of `images` from their latent means, as pictures, given their `labels` on a conditional
     model."""
     means = encode_means(model, images, labels)
     return decode(model, means, labels)
 
 
 def decode(model, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-    """Decoder mean images (N x 28 x 28) for latent vectors z (N x latent_dim), with a label for each on a
+    """Decoder mean images for latent vectors z (N x latent_dim), as pictures, with a label for each on a
     conditional model, in one batched call."""
-    return np.asarray(model.decode(np.asarray(z, dtype="float32"), labels))[..., 0]
+    return pictures(np.asarray(model.decode(np.asarray(z, dtype="float32"), labels)))
 
 
 def analogies(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(N, 10, 28, 28): each image's latent mean, encoded with its label by a conditional model, decoded as every
-    digit 0-9 in one batched call."""
+    """(N, classes, ...) pictures: each image's latent mean, encoded with its label by a conditional model, decoded
+    as every class in one batched call."""
     check_conditional(model, "analogies")
+    classes = len(model.vae_config.classes)
     means = encode_means(model, images, labels)
-    every = np.tile(np.arange(CLASSES, dtype="int32"), len(images))
-    return decode(model, np.repeat(means, CLASSES, axis=0), every).reshape(len(images), CLASSES, IMAGE_SIDE, IMAGE_SIDE)
+    every = np.tile(np.arange(classes, dtype="int32"), len(images))
+    decoded = decode(model, np.repeat(means, classes, axis=0), every)
+    return decoded.reshape(len(images), classes, *decoded.shape[1:])
 
 
 def check_conditional(model, what: str) -> None:
     if not model.vae_config.conditional:
         raise UsageError(f"{what} need a conditional run: train one with vae-train --conditional")
-
-
-def check_digit(config, digit: int | None) -> None:
-    """Refuse a digit for an unconditional run, whose decoder takes no label, and one outside 0-9."""
-    if digit is None:
-        return
-    if not config.conditional:
-        raise UsageError(f"--digit {digit} needs a conditional run: train one with vae-train --conditional")
-    if not 0 <= digit < CLASSES:
-        raise UsageError(f"--digit must be one of 0-{CLASSES - 1}, got {digit}")
 
 
 PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -123,9 +159,9 @@ def parse_latent_vectors(vectors, latent_dim: int) -> np.ndarray:
     return np.asarray(rows, dtype="float32")
 
 
-def digit_labels(digit: int | None, count: int) -> np.ndarray | None:
-    """`count` copies of `digit` as labels, or None for no digit."""
-    return None if digit is None else np.full(count, digit, dtype="int32")
+def repeated_label(label: int | None, count: int) -> np.ndarray | None:
+    """`count` copies of `label`, or None for no label."""
+    return None if label is None else np.full(count, label, dtype="int32")
 
 
 def _rows(arrays, start: int, end: int):
@@ -165,12 +201,12 @@ def grid_axis(n: int, span: float | None, quantiles: bool) -> np.ndarray:
 
 
 def decode_latent_grid(
-    model, n: int, span: float | None = None, quantiles: bool = False, dims=(0, 1), digit: int | None = None
+    model, n: int, span: float | None = None, quantiles: bool = False, dims=(0, 1), label: int | None = None
 ):
-    """Decode an n x n grid of latent points in one batched call, as `digit` on a conditional model.
+    """Decode an n x n grid of latent points in one batched call, as `label` on a conditional model.
 
     The two axes `dims` vary (x along columns, y up the rows) and every other latent coordinate stays at 0, the
-    prior's mean. Returns the images (n, n, 28, 28), row 0 at the top (largest y), and the axis values.
+    prior's mean. Returns the pictures (n, n, ...), row 0 at the top (largest y), and the axis values.
     """
     latent_dim = model.vae_config.latent_dim
     dims = check_dims(tuple(dims), latent_dim)
@@ -179,4 +215,5 @@ def decode_latent_grid(
     z = np.zeros((n * n, latent_dim), dtype="float32")
     z[:, dims[0]] = x.ravel()
     z[:, dims[1]] = y.ravel()
-    return decode(model, z, digit_labels(digit, n * n)).reshape(n, n, IMAGE_SIDE, IMAGE_SIDE), axis
+    decoded = decode(model, z, repeated_label(label, n * n))
+    return decoded.reshape(n, n, *decoded.shape[1:]), axis

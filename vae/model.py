@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from vae.config import IMAGE_SHAPE, VAEConfig
+from vae.config import VAEConfig
 from vae.distribution import draw_for_global_batch, replica_rows, spans_several_workers
 from vae.objectives import NEGATIVE_IW_BOUND, OBJECTIVE_FUNCTIONS, REPORTED_BOUNDS
 from vae.sampling import Sampling
@@ -82,7 +82,7 @@ class VAE(keras.Model):
         return results | {tracker.name: tracker.result() for tracker in self.metrics[2:]}
 
     def build(self, input_shape=None):
-        self.latent.build(IMAGE_SHAPE)
+        self.latent.build(self.vae_config.image_shape)
         self.latent.prior.build()
         self.built = True
 

@@ -19,36 +19,37 @@ import numpy as np
 from keras import ops
 
 from vae import gaussian
-from vae.config import IMAGE_SHAPE
 
 
 @keras.saving.register_keras_serializable(package="vae")
 class PseudoInputs(keras.layers.Layer):
-    """K learned images in [0, 1], the VampPrior's pseudo-inputs: a sigmoid of free logits, so that they stay valid
-    images without clipping. The logits start as N(0, 1) noise, so every component starts at its own point."""
+    """K learned images of `image_shape` in [0, 1], the VampPrior's pseudo-inputs: a sigmoid of free logits, so that
+    they stay valid images without clipping. The logits start as N(0, 1) noise, so every component starts at its
+    own point."""
 
-    def __init__(self, count: int, seed=None, **kwargs):
+    def __init__(self, count: int, seed=None, image_shape=(28, 28, 1), **kwargs):
         super().__init__(**kwargs)
         self.count = count
         self.seed = seed
+        self.image_shape = tuple(image_shape)
 
     def build(self, input_shape=None):
         self.logits = self.add_weight(
-            shape=(self.count, *IMAGE_SHAPE),
+            shape=(self.count, *self.image_shape),
             initializer=keras.initializers.RandomNormal(stddev=1.0, seed=self.seed),
             name="logits",
         )
         self.built = True
 
     def images(self):
-        """The pseudo-inputs, (K, 28, 28, 1)."""
+        """The pseudo-inputs, (K, side, side, channels)."""
         return ops.sigmoid(self.logits)
 
     def call(self, inputs=None):
         return self.images()
 
     def get_config(self):
-        return {**super().get_config(), "count": self.count, "seed": self.seed}
+        return {**super().get_config(), "count": self.count, "seed": self.seed, "image_shape": list(self.image_shape)}
 
 
 class StandardNormal:
@@ -84,8 +85,8 @@ class VampPrior:
 
     title = "the VampPrior"
 
-    def __init__(self, count: int, seed: int):
-        self.pseudo_inputs = PseudoInputs(count, seed=seed, name="pseudo_inputs")
+    def __init__(self, count: int, seed: int, image_shape):
+        self.pseudo_inputs = PseudoInputs(count, seed=seed, image_shape=image_shape, name="pseudo_inputs")
         self.layers = {"pseudo_inputs": self.pseudo_inputs}
         self.encode = None
 
@@ -119,5 +120,5 @@ class VampPrior:
 def prior_of(config) -> StandardNormal | VampPrior:
     """The prior a run's config asks for."""
     if config.prior == "vamp":
-        return VampPrior(config.pseudo_inputs, seed=config.seed)
+        return VampPrior(config.pseudo_inputs, seed=config.seed, image_shape=config.image_shape)
     return StandardNormal(config.latent_dim)

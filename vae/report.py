@@ -7,11 +7,12 @@ curves, eval.json when there is one, reconstructions, samples, the training anim
 the latent explorer.
 
 The explorer is decoded once, here: a dense grid of latent points (64 x 64 by default) in one batched call, packed
-into one sprite image. In the page, the pointer's position over the scatter of the test digits' latent means picks a
-latent point, and the digit shown there is the bilinear blend of the four grid cells around it, enlarged. The grid
+into one sprite image. In the page, the pointer's position over the scatter of the test images' latent means picks a
+latent point, and the image shown there is the bilinear blend of the four grid cells around it, enlarged. The grid
 covers the same square as `vae-plot latent-grid` and, for a latent size above 2, varies the same two axes while the
-others stay at 0. A conditional run's sprite holds one grid per digit 0-9, stacked, and the page has a digit selector
-that chooses the grid and highlights that digit's test points.
+others stay at 0. A conditional run's sprite holds one grid per class, stacked, and the page has a class selector
+that chooses the grid and highlights that class's test points; with many classes the grids are smaller
+(`class_grid_size`), so that the page stays near the size of ten.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import base64
 import html
 import io
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -31,17 +33,17 @@ from string import Template
 import numpy as np
 
 from vae import files, latent, plots, storage
-from vae.config import CLASSES, CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
+from vae.config import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
 from vae.errors import UsageError, VAEWarning
 from vae.snapshots import SNAPSHOTS_DIR, read_snapshots, to_bytes
 
 EXPLORER_SIDE = 560  # canvas pixels of the scatter the pointer moves over
 REPORT_DIGITS = 10
 REPORT_SAMPLES = 64
-# matplotlib's tab10, the colours of `vae-plot clusters`.
-LABEL_COLOURS = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-]  # fmt: skip
+# A conditional run's explorer decodes about this many cells over all its classes' grids (10 grids of 32 x 32),
+# so that a run of many classes gets smaller grids instead of a larger page.
+CONDITIONAL_EXPLORER_CELLS = 10 * CONDITIONAL_EXPLORER_SIZE**2
+MIN_CLASS_GRID = 4
 
 
 METRIC_NAMES = {
@@ -58,26 +60,39 @@ def data_uri(content: bytes, media_type: str) -> str:
 
 
 def png_bytes(image: np.ndarray) -> bytes:
-    """A grayscale PNG of `image` (floats in [0, 1])."""
+    """A PNG of the picture `image` (floats in [0, 1]), gray or RGB."""
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(to_bytes(image), mode="L").save(buffer, format="PNG")
+    Image.fromarray(to_bytes(image)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
+def class_grid_size(classes: int) -> int:
+    """Cells a side of each class's explorer grid: `CONDITIONAL_EXPLORER_SIZE` for up to 10 classes, less for more."""
+    return max(MIN_CLASS_GRID, min(CONDITIONAL_EXPLORER_SIZE, math.isqrt(CONDITIONAL_EXPLORER_CELLS // classes)))
+
+
+def hex_colour(rgba) -> str:
+    return "#" + "".join(f"{round(255 * part):02x}" for part in rgba[:3])
+
+
 def explorer_data(model, images: np.ndarray, labels: np.ndarray, size: int, dims: tuple[int, int]) -> dict:
-    """The explorer's sprite (size x size decoded digits, one batched call; for a conditional model one such grid per
-    digit, stacked from 0 at the top) and the test digits' latent means on the two chosen axes."""
+    """The explorer's sprite (size x size decoded images, one batched call; for a conditional model one such grid per
+    class, stacked from the first at the top) and the test images' latent means on the two chosen axes."""
     if size < 2:
         raise UsageError(f"the explorer grid needs at least 2 cells a side, got {size}")
+    config = model.vae_config
     means = latent.encode_means(model, images, latent.model_labels(model, labels))[:, list(dims)]
     span = latent.span_covering(means)  # as `vae-plot latent-grid` chooses it, from the same means
-    digits = list(range(CLASSES)) if model.vae_config.conditional else [None]
-    grids = [latent.decode_latent_grid(model, size, span=span, dims=dims, digit=digit) for digit in digits]
+    classes = list(range(len(config.classes))) if config.conditional else [None]
+    grids = [latent.decode_latent_grid(model, size, span=span, dims=dims, label=label) for label in classes]
     grid, axis = np.concatenate([grid for grid, _ in grids]), grids[0][1]
     return {
-        "digits": len(digits) if model.vae_config.conditional else 0,
+        "names": list(config.classes),
+        "conditional": config.conditional,
+        "cell": config.image_size,
+        "channels": config.channels,
         "size": size,
         "span": span,
         "dims": list(dims),
@@ -85,7 +100,7 @@ def explorer_data(model, images: np.ndarray, labels: np.ndarray, size: int, dims
         "x": np.round(means[:, 0], 3).tolist(),
         "y": np.round(means[:, 1], 3).tolist(),
         "label": labels.astype(int).tolist(),
-        "colours": LABEL_COLOURS,
+        "colours": [hex_colour(colour) for colour in plots.class_colours(max(1, len(config.classes)))],
         "sprite": data_uri(png_bytes(plots.tile(grid, padding=0)), "image/png"),
     }
 
@@ -101,12 +116,12 @@ def build_report(
 ) -> Path:
     """Write the report of the run in `run_dir` to `output` (default `<run_dir>/report.html`) and return its path.
 
-    `explorer_size` defaults to `EXPLORER_SIZE` cells a side, or `CONDITIONAL_EXPLORER_SIZE` for each digit's grid of
+    `explorer_size` defaults to `EXPLORER_SIZE` cells a side, or `class_grid_size` for each class's grid of
     a conditional run."""
     run_dir = Path(run_dir)
     model, config, history = storage.load_run(run_dir)
     if explorer_size is None:
-        explorer_size = CONDITIONAL_EXPLORER_SIZE if config.conditional else EXPLORER_SIZE
+        explorer_size = class_grid_size(len(config.classes)) if config.conditional else EXPLORER_SIZE
     evaluation = storage.read_evaluation(run_dir)
     stale = evaluation is not None and storage.evaluation_is_current(evaluation, run_dir) is False
     if stale:
@@ -118,7 +133,7 @@ def build_report(
         )
     if config.latent_dim >= 2:
         dims = latent.check_dims(tuple(dims), config.latent_dim)
-    images, labels = latent.load_test_digits(config, data_dir)
+    images, labels = latent.load_test_digits(config, data_dir, run_dir)
     chosen = latent.choose_test_digits(len(images), REPORT_DIGITS, seed)
     snapshots = read_snapshots(run_dir) if any((run_dir / SNAPSHOTS_DIR).glob("epoch-*.npz")) else []
 
@@ -223,20 +238,25 @@ def evaluation_table(evaluation: dict | None, stale: bool = False) -> str:
 def explorer_section(explorer: dict, latent_dim: int) -> str:
     """`report_page/explorer.html` filled in: the canvas, the readout, the legend, the sprite and the data."""
     i, j = explorer["dims"]
+    names = explorer["names"] if len(explorer["names"]) <= plots.MAX_LEGEND_CLASSES else []
     legend = "".join(
-        f'<span><i style="background:{colour}"></i>{digit}</span>' for digit, colour in enumerate(explorer["colours"])
+        f'<span><i style="background:{colour}"></i>{html.escape(name)}</span>'
+        for name, colour in zip(names, explorer["colours"], strict=False)
     )
     data = json.dumps({key: value for key, value in explorer.items() if key != "sprite"}, separators=(",", ":"))
     selector = ""
-    if explorer["digits"]:
-        options = "".join(f"<option value={digit}>{digit}</option>" for digit in range(explorer["digits"]))
-        selector = f"<p><label>Draw the digit <select id=explorer-select>{options}</select></label></p>"
+    if explorer["conditional"]:
+        options = "".join(
+            f"<option value={label}>{html.escape(name)}</option>" for label, name in enumerate(explorer["names"])
+        )
+        selector = f"<p><label>Draw the class <select id=explorer-select>{options}</select></label></p>"
     return page_template("explorer.html").substitute(
         i=i,
         j=j,
         size=explorer["size"],
         selector=selector,
-        grids=" for each digit" if explorer["digits"] else "",
+        grids=" for each class" if explorer["conditional"] else "",
+        cell=explorer["cell"],
         others="" if latent_dim == 2 else f" The other {latent_dim - 2} latent axes stay at 0.",
         side=EXPLORER_SIDE,
         legend=legend,

@@ -16,7 +16,7 @@ import hashlib
 
 import numpy as np
 
-from vae.config import CLASSES, IMPORTANCE_SAMPLES, SCORING_BATCH_SIZE
+from vae.config import IMPORTANCE_SAMPLES, SCORING_BATCH_SIZE
 from vae.data import TEST_BINARIZATION_SEED
 from vae.errors import UsageError
 from vae.evaluation import (
@@ -69,24 +69,25 @@ def classify(model, images, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0) -> tu
         )
     images, keys = scored_images(model, images)
     # Every image with every label in one call, label-major, so that the estimator is compiled once.
-    every_label = (np.tile(images, (CLASSES, 1, 1, 1)), np.repeat(np.arange(CLASSES, dtype=np.int32), len(images)))
+    classes = len(model.vae_config.classes)
+    every_label = (np.tile(images, (classes, 1, 1, 1)), np.repeat(np.arange(classes, dtype=np.int32), len(images)))
     # Each image draws the same noise under every label (the keys are of its pixels alone): the labels are compared
     # with common random numbers, which makes their differences less noisy than independent draws would.
-    every_key = np.tile(keys, CLASSES)
+    every_key = np.tile(keys, classes)
     log_likelihoods = importance_weighted_log_likelihood(
         of_vae(model), every_label, k, seed=seed, batch_size=SCORING_BATCH_SIZE, noise_keys=every_key
     )
-    log_likelihoods = log_likelihoods.reshape(CLASSES, len(images)).T
+    log_likelihoods = log_likelihoods.reshape(classes, len(images)).T
     return np.argmax(log_likelihoods, axis=1), log_likelihoods
 
 
-def image_labels(model, images, digit: int | None, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0):
-    """The labels a model takes for `images`: None for an unconditional model; for a conditional one, `digit` for all
-    of them, or with no digit each image's most likely label (`classify`)."""
+def image_labels(model, images, label: int | None, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0):
+    """The labels a model takes for `images`: None for an unconditional model; for a conditional one, `label` for all
+    of them, or with no label each image's most likely label (`classify`)."""
     if not model.vae_config.conditional:
         return None
-    if digit is not None:
-        return np.full(len(images), digit, np.int32)
+    if label is not None:
+        return np.full(len(images), label, np.int32)
     return classify(model, images, k, seed=seed)[0].astype(np.int32)
 
 
@@ -112,19 +113,20 @@ def scored_images(model, images) -> tuple[np.ndarray, np.ndarray]:
     return images, keys
 
 
-def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *, digit=None, seed: int = 0):
-    """`vae-encode`'s table: a header and one row per image, (name, [label,] latent means, latent log-variances,
-    negative ELBO, importance-weighted score). A conditional model scores each image as `digit`, or, with no digit,
-    as the label it finds most likely (`classify`)."""
-    labels = image_labels(model, images, digit, k, seed=seed)
+def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *, label=None, seed: int = 0):
+    """`vae-encode`'s table: a header and one row per image, (name, [label, class,] latent means, latent
+    log-variances, negative ELBO, importance-weighted score). A conditional model scores each image as `label`, or,
+    with no label, as the label it finds most likely (`classify`); the class is that label's name."""
+    labels = image_labels(model, images, label, k, seed=seed)
     scores = score_images(model, images, k, labels=labels, seed=seed)
     latent_dim = model.vae_config.latent_dim
-    header = ["path"] + (["label"] if labels is not None else [])
+    classes = model.vae_config.classes
+    header = ["path"] + (["label", "class"] if labels is not None else [])
     header += [f"z_mean_{index}" for index in range(latent_dim)] + [f"z_log_var_{index}" for index in range(latent_dim)]
     header += ["negative_elbo", importance_weighted_metric_name(model.vae_config.binarize)]
     rows = []
     for index, name in enumerate(names):
-        row = [name] + ([int(labels[index])] if labels is not None else [])
+        row = [name] + ([int(labels[index]), classes[int(labels[index])]] if labels is not None else [])
         row += [float(value) for value in scores["z_mean"][index]] + [
             float(value) for value in scores["z_log_var"][index]
         ]

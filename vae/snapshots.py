@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.config import IMAGE_SHAPE
 from vae.errors import RunError, UsageError
 from vae.files import atomic_path
-from vae.latent import decode_latent_grid, model_labels, reconstruct
+from vae.latent import decode_latent_grid, model_labels, pictures, reconstruct
 from vae.storage import SNAPSHOTS_DIR
 
 SNAPSHOT_GRID_SIZE = 12
@@ -29,14 +28,14 @@ FIELDS = ("epoch", "test_loss", "grid_axis", "latent_grid", "originals", "recons
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the model drew after one epoch. Images are float32 in [0, 1]."""
+    """What the model drew after one epoch: pictures (side x side, and x 3 for RGB), float32 in [0, 1]."""
 
     epoch: int
     test_loss: float
     grid_axis: np.ndarray  # (n,) the z values along each grid axis
-    latent_grid: np.ndarray  # (n, n, 28, 28), row 0 at the top (largest y)
-    originals: np.ndarray  # (digits, 28, 28)
-    reconstructions: np.ndarray  # (digits, 28, 28)
+    latent_grid: np.ndarray  # (n, n, side, side[, 3]), row 0 at the top (largest y)
+    originals: np.ndarray  # (images, side, side[, 3])
+    reconstructions: np.ndarray  # (images, side, side[, 3])
 
 
 def check_latent_dim(latent_dim: int) -> None:
@@ -45,14 +44,15 @@ def check_latent_dim(latent_dim: int) -> None:
 
 
 def take_snapshot(model, originals: tuple[np.ndarray, np.ndarray], epoch: int, test_loss: float) -> Snapshot:
-    """Decode the snapshot grid (latent axes 0 and 1, the others at 0) and reconstruct the original digits (N x 28 x
-    28 x 1) of `originals`, (digits, labels). A conditional model draws its grid as the first original's label."""
+    """Decode the snapshot grid (latent axes 0 and 1, the others at 0) and reconstruct the original images (N x side x
+    side x channels) of `originals`, (images, labels). A conditional model draws its grid as the first original's
+    label."""
     images, labels = originals
     labels = model_labels(model, labels)
-    digit = None if labels is None else int(labels[0])
-    grid, axis = decode_latent_grid(model, SNAPSHOT_GRID_SIZE, quantiles=True, digit=digit)
+    label = None if labels is None else int(labels[0])
+    grid, axis = decode_latent_grid(model, SNAPSHOT_GRID_SIZE, quantiles=True, label=label)
     reconstructions = reconstruct(model, images, labels)
-    return Snapshot(epoch, float(test_loss), axis, grid, np.asarray(images)[..., 0], reconstructions)
+    return Snapshot(epoch, float(test_loss), axis, grid, pictures(images), reconstructions)
 
 
 def snapshot_path(run_dir: str | os.PathLike, epoch: int) -> Path:
@@ -91,9 +91,10 @@ def read_snapshot(path: Path) -> Snapshot:
     grid, originals, reconstructions = values["latent_grid"], values["originals"], values["reconstructions"]
     n = len(values["grid_axis"])
     shapes_fit = (
-        grid.shape == (n, n, *IMAGE_SHAPE[:2])
-        and originals.ndim == 3
-        and originals.shape[1:] == IMAGE_SHAPE[:2]
+        originals.ndim in (3, 4)
+        and originals.shape[1] == originals.shape[2]
+        and originals.shape[3:] in ((), (3,))
+        and grid.shape == (n, n, *originals.shape[1:])
         and reconstructions.shape == originals.shape
         and all(array.dtype == np.uint8 for array in (grid, originals, reconstructions))
         and values["epoch"].shape == ()

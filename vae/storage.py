@@ -10,6 +10,7 @@ A finished run directory holds:
     logs/             TensorBoard event files: per-epoch losses and reconstructions (`tensorboard --logdir`)
     snapshots/        with --snapshots: epoch-NNNN.npz, a small latent grid and reconstructions per epoch
     eval.json         after vae-eval: the test negative ELBO and importance-weighted bound, and the weights scored
+    data.json         a run on a folder of images: the folder, its classes, the shape, every file with its split
 
 Every file is written atomically (`vae.files`). HDF5 (h5py) never writes a file itself: Keras builds the weights of a
 `.keras` archive in memory, and `vae.weights.h5` is copied out of that archive, so a full disk is an ordinary
@@ -47,6 +48,7 @@ CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_STATE_FILE = "state.json"
 LOGS_DIR = "logs"
 EVAL_FILE = "eval.json"
+DATA_FILE = "data.json"
 REPORT_FILE = "report.html"
 PROGRESS_FILE = "progress.gif"
 SNAPSHOTS_DIR = "snapshots"
@@ -67,22 +69,27 @@ def archived_weights(path: Path) -> bytes:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The last finished epoch of a run: its config, how many epochs are done, the history and the model file."""
+    """The last finished epoch of a run: its config, how many epochs are done, the history and the model file, and
+    for a run on a folder of images its manifest."""
 
     config: VAEConfig
     epochs_done: int
     history: dict[str, list[float]]
     model_path: Path
+    manifest: dict | None = None
 
 
 def has_finished_run(run_dir: str | os.PathLike) -> bool:
     return any((Path(run_dir) / name).exists() for name in RUN_FILES)
 
 
-def save_checkpoint(run_dir: Path, model, config: VAEConfig, epochs_done: int, history: dict) -> None:
+def save_checkpoint(
+    run_dir: Path, model, config: VAEConfig, epochs_done: int, history: dict, manifest: dict | None = None
+) -> None:
     """Save the model with its optimizer state, then commit it by rewriting state.json, then drop older ones.
 
-    state.json is the commit point: until it names the new file, a crash leaves the previous checkpoint in force.
+    state.json is the commit point: until it names the new file, a crash leaves the previous checkpoint in force. It
+    holds the manifest of a run on a folder, so that a checkpoint never goes without the list of its images.
     """
     directory = Path(run_dir) / CHECKPOINT_DIR
     make_directory(directory)
@@ -90,6 +97,8 @@ def save_checkpoint(run_dir: Path, model, config: VAEConfig, epochs_done: int, h
     with atomic_path(directory / model_name) as temporary:
         model.save(temporary)
     state = {"config": config.to_dict(), "epochs_done": epochs_done, "model": model_name, "history": history}
+    if manifest is not None:
+        state["data"] = manifest
     write_json(directory / CHECKPOINT_STATE_FILE, state)
     for old in directory.glob("epoch-*.keras"):
         if old.name != model_name:
@@ -132,15 +141,19 @@ def read_checkpoint(run_dir: str | os.PathLike) -> Checkpoint | None:
     model_path = directory / model_name
     if not model_path.is_file():
         raise RunError(f"{state_path} names {model_name}, which is missing; start again with --overwrite")
-    return Checkpoint(config, epochs_done, history, model_path)
+    return Checkpoint(config, epochs_done, history, model_path, state.get("data"))
 
 
-def save_run(run_dir: str | os.PathLike, model, config: VAEConfig, history: dict) -> None:
-    """Write the four files of a finished run. Each is written to a temporary name first and all are renamed at
-    the end, so the window in which old and new files could mix is a few renames long."""
+def save_run(run_dir: str | os.PathLike, model, config: VAEConfig, history: dict, manifest: dict | None = None) -> None:
+    """Write the four files of a finished run, and the manifest of a run on a folder (data.json). Each is written to
+    a temporary name first and all are renamed at the end, so the window in which old and new files could mix is a
+    few renames long."""
     run_dir = Path(run_dir)
     make_directory(run_dir)
     with contextlib.ExitStack() as stack:
+        if manifest is not None:
+            data_path = stack.enter_context(atomic_path(run_dir / DATA_FILE))
+            data_path.write_text(json.dumps(manifest) + "\n")
         whole = stack.enter_context(atomic_path(run_dir / MODEL_FILE))
         model.save(whole)
         weights = stack.enter_context(atomic_path(run_dir / WEIGHTS_FILE))
@@ -204,6 +217,27 @@ def check_history(values: Any) -> dict[str, list[float]]:
         if not all(value is None or math.isfinite(value) for value in series):
             raise ValueError(f"{key} holds a non-finite value")
     return history
+
+
+def read_manifest(run_dir: str | os.PathLike) -> dict:
+    """The manifest of a run on a folder of images (`data.json`, see `vae.folders`), checked."""
+    path = Path(run_dir) / DATA_FILE
+    if not path.is_file():
+        raise RunError(f"{path} is missing: the run in {run_dir}/ does not say which images it was trained on")
+    try:
+        record = json.loads(path.read_text())
+        for key in ("root", "layout", "class_names", "image_shape", "files", "digest"):
+            record[key]  # noqa: B018  (each must be there)
+        side, width, channels = record["image_shape"]
+        if side != width or channels not in (1, 3):
+            raise ValueError(f"image_shape {record['image_shape']} is not square, gray or RGB")
+        for entry in record["files"]:
+            path_name, label, split, digest = entry
+            if not isinstance(path_name, str) or split not in ("train", "test") or not isinstance(label, int):
+                raise ValueError(f"a file entry {entry!r} is not [path, label, split, digest]")
+    except (ValueError, KeyError, TypeError) as error:
+        raise RunError(f"{path} is damaged ({error}); train the run again with vae-train --overwrite") from None
+    return record
 
 
 def weights_digest(run_dir: str | os.PathLike) -> str:

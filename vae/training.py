@@ -19,7 +19,7 @@ from vae.config import INFERENCE_BATCH_SIZE, VAEConfig
 from vae.data import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
 from vae.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
 from vae.errors import DiskFullError, RunError, TrainingDivergedError, UsageError
-from vae.latent import model_labels, reconstruct
+from vae.latent import model_labels, pictures, reconstruct
 from vae.profiling import NO_PROFILE
 from vae.snapshots import SNAPSHOT_DIGITS, SNAPSHOTS_DIR, check_latent_dim, save_snapshot, snapshot_path, take_snapshot
 
@@ -257,7 +257,8 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
     test_data = shard_by_data(evaluation_dataset(test_images, INFERENCE_BATCH_SIZE, test_labels))
     started = time.perf_counter()
     shown = (test_images, dataset.test_labels)
-    callbacks = profile.callbacks(training_callbacks(config, destination, options, history, shown, started))
+    callbacks = training_callbacks(config, destination, options, history, shown, started, dataset.manifest)
+    callbacks = profile.callbacks(callbacks)
     try:
         model.fit(
             train_data,
@@ -272,7 +273,7 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
         )
         profile.close("end of fit")
         with profile.phase("final save"):
-            storage.save_run(destination.save_dir, model, config, history)
+            storage.save_run(destination.save_dir, model, config, history, dataset.manifest)
             dropped = destination.chief and storage.drop_stale_evaluation(run_dir)
     except TrainingDivergedError as error:
         raise TrainingDivergedError(f"{error}; {kept_checkpoint(run_dir)}; try a lower --learning-rate") from None
@@ -296,17 +297,18 @@ def restore_model(checkpoint, config: VAEConfig, steps: int, precision: str | No
     return model
 
 
-def training_callbacks(config, destination: Destination, options: TrainingOptions, history, shown, started):
+def training_callbacks(config, destination: Destination, options: TrainingOptions, history, shown, started, manifest):
     """Per epoch: the divergence guard, the checkpoint, and on the chief the snapshots and the TensorBoard logs of
     the first of the test digits and labels `shown`."""
     test_images, test_labels = shown
     run_dir = destination.run_dir
     elapsed_before = history["wall_seconds"][-1] if history.get("wall_seconds") else 0.0
-    # A new run replaces what was derived from the run it overwrites, once its own first checkpoint is on disk.
-    derived = (storage.LOGS_DIR, SNAPSHOTS_DIR, storage.EVAL_FILE)
+    # A new run replaces what was derived from the run it overwrites, and its manifest, once its own first checkpoint
+    # is on disk.
+    derived = (storage.LOGS_DIR, SNAPSHOTS_DIR, storage.EVAL_FILE, storage.DATA_FILE)
     replaced = [] if options.resume or not destination.chief else [run_dir / name for name in derived]
     checkpoints = EpochCheckpoint(
-        destination.save_dir, config, history, started, elapsed_before=elapsed_before, replaced=replaced
+        destination.save_dir, config, history, started, elapsed_before, replaced=replaced, manifest=manifest
     )
     callbacks = [DivergenceGuard(), checkpoints]
     if destination.chief and options.snapshots:
@@ -340,7 +342,7 @@ def finish_from_checkpoint(run_dir: Path, model, checkpoint, chief: bool) -> Tra
         )
     dropped = False
     if chief:
-        storage.save_run(run_dir, model, checkpoint.config, checkpoint.history)
+        storage.save_run(run_dir, model, checkpoint.config, checkpoint.history, checkpoint.manifest)
         dropped = storage.drop_stale_evaluation(run_dir)
     seconds = checkpoint.history.get("wall_seconds", [0.0])[
         -1
@@ -413,6 +415,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         started_at: float,
         elapsed_before: float,
         replaced: list[Path] = (),
+        manifest: dict | None = None,
     ):
         super().__init__()
         self.run_dir = run_dir
@@ -422,6 +425,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.elapsed_before = elapsed_before
         # Files and directories of an overwritten run, deleted once the first checkpoint has replaced its own.
         self.replaced = list(replaced)
+        self.manifest = manifest
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -434,7 +438,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 self.history.setdefault("test_" + key, []).append(None)
         elapsed = self.elapsed_before + time.perf_counter() - self.started_at
         self.history.setdefault("wall_seconds", []).append(round(elapsed, 3))
-        storage.save_checkpoint(self.run_dir, self.model, self.config, epoch + 1, self.history)
+        storage.save_checkpoint(self.run_dir, self.model, self.config, epoch + 1, self.history, self.manifest)
         for path in self.replaced:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
@@ -512,10 +516,12 @@ class TensorBoardLogs(keras.callbacks.Callback):
             writer.flush()
 
     def reconstruction_strip(self) -> np.ndarray:
-        """The digits side by side in one row, their reconstructions in a second row below: (56, 28 * count, 1)."""
-        reconstructions = reconstruct(self.model, self.images, model_labels(self.model, self.labels))[..., None]
-        rows = [np.concatenate(list(self.images), axis=1), np.concatenate(list(reconstructions), axis=1)]
-        return np.concatenate(rows)
+        """The images side by side in one row, their reconstructions in a second row below: (2 x side, side x count,
+        channels)."""
+        reconstructions = reconstruct(self.model, self.images, model_labels(self.model, self.labels))
+        rows = [np.concatenate(list(pictures(self.images)), axis=1), np.concatenate(list(reconstructions), axis=1)]
+        strip = np.concatenate(rows)
+        return strip[..., None] if strip.ndim == 2 else strip
 
     def on_train_end(self, logs=None):
         for writer in (self.writers or {}).values():

@@ -281,9 +281,9 @@ CASES: list[Case] = [
          prepare=damaged_snapshot),
     # Your own images (vae-encode, vae-reconstruct --images), latent vectors (vae-decode), and the options of the
     # conditional VAE, the IWAE objective and the VampPrior.
-    Case("encode-not-an-image", "encode", ["{case}/notes.png", *RUN], 1, "is not a PNG or JPEG image",
+    Case("encode-not-an-image", "encode", ["{case}/notes.png", *RUN], 1, "is not an image that can be read",
          prepare=image_file("notes.png", "text")),
-    Case("encode-empty-folder", "encode", ["{case}/empty", *RUN], 1, "holds no PNG or JPEG files",
+    Case("encode-empty-folder", "encode", ["{case}/empty", *RUN], 1, "holds no image files",
          prepare=image_file("empty", "folder")),
     Case("encode-no-ink", "encode", ["{case}/blank.png", *RUN], 1, "holds no ink",
          prepare=image_file("blank.png", "blank")),

@@ -7,9 +7,10 @@
   const readout = document.getElementById("explorer-readout");
   const select = document.getElementById("explorer-select");
   const n = data.size, span = data.span, side = map.width;
-  const grids = data.digits || 1;  // a conditional run's sprite stacks one grid per digit, 0 at the top
-  let sprite = null;  // the decoded grids' gray levels, (grids * n * 28) x (n * 28), row 0 at the largest z[j]
-  let digit = 0;  // the grid shown: the selected digit of a conditional run
+  const grids = data.conditional ? data.names.length : 1;  // a conditional run's sprite: a grid per class, 0 on top
+  const cell = data.cell, channels = data.channels;  // an image's side in pixels, 1 (gray) or 3 (RGB)
+  let sprite = null;  // the decoded grids' levels, (grids * n * cell) x (n * cell) x channels, row 0 at the largest z[j]
+  let digit = 0;  // the grid shown: the selected class of a conditional run
   let last = [0, 0];
   const background = document.createElement("canvas");
   background.width = background.height = side;
@@ -37,13 +38,16 @@
     context.fillText(`z[${j}] = ${span}`, toCanvas(0) + 5, 14);
     context.textAlign = "right";
     context.fillText(`z[${i}] = ${span}`, side - 4, toCanvas(0) - 5);
-    // A conditional run draws the selected digit's test points in colour over the others in gray.
+    // A conditional run draws the selected class's test points in colour over the others in gray; a run without
+    // classes draws them all in one colour.
+    const conditional = data.conditional;
     const order = [...data.x.keys()];
-    if (data.digits) order.sort((a, b) => (data.label[a] === digit) - (data.label[b] === digit));
+    if (conditional) order.sort((a, b) => (data.label[a] === digit) - (data.label[b] === digit));
     for (const k of order) {
-      const highlighted = !data.digits || data.label[k] === digit;
+      const highlighted = !conditional || data.label[k] === digit;
       context.globalAlpha = highlighted ? 0.6 : 0.25;
-      context.fillStyle = highlighted ? data.colours[data.label[k]] : "#bbb";
+      const colour = data.label[k] >= 0 ? data.colours[data.label[k]] : "#1f77b4";
+      context.fillStyle = highlighted ? colour : "#bbb";
       context.fillRect(toCanvas(data.x[k]) - 1, side - toCanvas(data.y[k]) - 1, 2, 2);
     }
     context.globalAlpha = 1;
@@ -58,21 +62,24 @@
     const weights = [(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v];
     const cells = [[r0, c0], [r0, c0 + 1], [r0 + 1, c0], [r0 + 1, c0 + 1]];
     const context = digitCanvas.getContext("2d");
-    const pixels = context.createImageData(28, 28);
+    const pixels = context.createImageData(cell, cell);
     const top = digit * n;  // the first sprite row of cells of the grid shown
-    for (let p = 0; p < 28 * 28; p++) {
-      const py = Math.floor(p / 28), px = p % 28;
-      let value = 0;
+    for (let p = 0; p < cell * cell; p++) {
+      const py = Math.floor(p / cell), px = p % cell;
+      const value = [0, 0, 0];
       for (let c = 0; c < 4; c++) {
-        value += weights[c] * sprite[(((top + cells[c][0]) * 28 + py) * n * 28 + cells[c][1] * 28 + px)];
+        const at = ((top + cells[c][0]) * cell + py) * n * cell + cells[c][1] * cell + px;
+        for (let channel = 0; channel < 3; channel++) {
+          value[channel] += weights[c] * sprite[at * channels + (channels === 3 ? channel : 0)];
+        }
       }
-      pixels.data.set([value, value, value, 255], 4 * p);
+      pixels.data.set([value[0], value[1], value[2], 255], 4 * p);
     }
     context.putImageData(pixels, 0, 0);
-    const drawn = data.digits ? `digit ${digit}: ` : "";
+    const drawn = data.conditional ? `${data.names[digit]}: ` : "";
     readout.textContent = `${drawn}z[${data.dims[0]}] = ${x.toFixed(2)}, z[${data.dims[1]}] = ${y.toFixed(2)}`;
     readout.dataset.z = `${x},${y}`;
-    readout.dataset.digit = data.digits ? String(digit) : "";
+    readout.dataset.digit = data.conditional ? String(digit) : "";
     last = [x, y];
     const view = map.getContext("2d");
     view.drawImage(background, 0, 0);
@@ -95,13 +102,15 @@
   const image = document.getElementById("explorer-sprite");
   image.decode().then(() => {
     const canvas = document.createElement("canvas");
-    canvas.width = n * 28;
-    canvas.height = grids * n * 28;
+    canvas.width = n * cell;
+    canvas.height = grids * n * cell;
     const context = canvas.getContext("2d");
     context.drawImage(image, 0, 0);
     const rgba = context.getImageData(0, 0, canvas.width, canvas.height).data;
-    sprite = new Uint8ClampedArray(canvas.width * canvas.height);
-    for (let p = 0; p < sprite.length; p++) sprite[p] = rgba[4 * p];
+    sprite = new Uint8ClampedArray(canvas.width * canvas.height * channels);
+    for (let p = 0; p < canvas.width * canvas.height; p++) {
+      for (let channel = 0; channel < channels; channel++) sprite[p * channels + channel] = rgba[4 * p + channel];
+    }
     drawScatter();
     show(0, 0);
     map.addEventListener("pointermove", point);

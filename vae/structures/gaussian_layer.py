@@ -56,8 +56,8 @@ class GaussianLayer:
         self.latent_dim = config.latent_dim
         self.noise_width = config.latent_dim  # standard normal numbers per digit and sample that draw z
         self.networks = {
-            "encoder": build_encoder(config.network, config.latent_dim, labels.classes),
-            "decoder": build_decoder(config.network, config.latent_dim, labels.classes),
+            "encoder": build_encoder(config.network, config.latent_dim, labels.classes, config.image_shape),
+            "decoder": build_decoder(config.network, config.latent_dim, labels.classes, config.image_shape),
         }
         self.encoder, self.decoder = self.networks["encoder"], self.networks["decoder"]
         self.prior = prior

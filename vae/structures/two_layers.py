@@ -28,8 +28,8 @@ class TwoStochasticLayers:
         self.noise_width = self.lower_dim + self.latent_dim  # numbers that draw z1, then z2
         # In this order: the networks' weights are created, and initialised from the run's seed, as they are built.
         self.networks = {
-            "encoder": build_encoder(config.network, self.lower_dim),
-            "decoder": build_decoder(config.network, self.lower_dim),
+            "encoder": build_encoder(config.network, self.lower_dim, image_shape=config.image_shape),
+            "decoder": build_decoder(config.network, self.lower_dim, image_shape=config.image_shape),
             "upper_encoder": build_upper_encoder(self.lower_dim, self.latent_dim),
             "upper_decoder": build_upper_decoder(self.latent_dim, self.lower_dim),
         }
