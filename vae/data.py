@@ -133,7 +133,7 @@ def read_data_dir(directory: Path, name: str = "mnist", *, test_only: bool = Fal
             raise DataError(f"data directory {directory} lacks {', '.join(missing)}")
         raise DataError(
             f"data directory {directory} holds no {name} data: expected the four IDX files "
-            f"({', '.join(stem + '[.gz]' for stem in IDX_FILES.values())}) or {NPZ_FILES[name]}"
+            f"({', '.join(stem + '[.gz]' for stem in IDX_FILES.values())}) or {NPZ_FILES[name]}, or a folder of images"
         )
     check_identity(directory, name, digests)
     empty = np.zeros((0, IMAGE_SIDE, IMAGE_SIDE), np.uint8), np.zeros((0,), np.uint8)
@@ -563,7 +563,8 @@ def describe_folder(folder, image_size, channels) -> str:
     train = sum(file.split == "train" for file in folder.read.files)
     test = len(folder.read.files) - train
     split = "its train/ and test/" if folder.scan.layout == "split" else f"a held-out test split of {test:,}"
-    skipped = f"; {len(folder.read.damaged)} damaged images skipped" if folder.read.damaged else ""
+    damaged = len(folder.read.damaged)
+    skipped = f"; {damaged} damaged image{'s' * (damaged != 1)} skipped" if damaged else ""
     return (
         f"images of {folder.side}x{folder.side} {colour} ({own}), {counted}, {train:,} training and {test:,} test "
         f"images ({split}) from {folder.scan.root}{skipped}"

@@ -493,6 +493,59 @@ def pickled_npz(run: Path, data: Path) -> None:
     np.savez(data / "mnist.npz", x_train=objects, y_train=objects, x_test=objects, y_test=objects)
 
 
+def image_folder(kind: str) -> Callable[[Path, Path], None]:
+    """Replace the data copy by a folder of images (16x16 gray, a few per class) with what `kind` names wrong with
+    it; "classes" and "one-class" are good folders, for the options and the scenarios."""
+
+    def prepare(run: Path, data: Path) -> None:
+        from PIL import Image
+
+        clear(data)
+
+        def images(folder: Path, count: int, seed: int = 0) -> None:
+            folder.mkdir(parents=True, exist_ok=True)
+            rng = np.random.default_rng(seed)
+            for index in range(count):
+                Image.fromarray((rng.random((16, 16)) * 255).astype(np.uint8)).save(folder / f"{index:02d}.png")
+
+        if kind in ("classes", "damaged", "not-an-image", "truncated-jpeg", "bomb", "tiny", "loop", "outside"):
+            for index, name in enumerate(("gear", "bolt", "wheel")):
+                images(data / name, 6, index)
+        if kind == "one-class":
+            images(data / "only", 8)
+        elif kind == "empty-class":
+            images(data / "full", 4)
+            (data / "empty").mkdir()
+        elif kind == "unknown-test-class":
+            images(data / "train" / "a", 4)
+            images(data / "test" / "b", 2)
+        elif kind == "single":
+            images(data, 1)
+        elif kind == "too-many-classes":
+            for index in range(1001):
+                images(data / f"class-{index:04d}", 1, index)
+        elif kind in ("not-an-image", "damaged"):
+            (data / "gear" / "notes.png").write_text("not a picture\n")
+        elif kind == "truncated-jpeg":
+            Image.new("L", (40, 40), 128).save(data / "gear" / "cut.jpg")
+            (data / "gear" / "cut.jpg").write_bytes((data / "gear" / "cut.jpg").read_bytes()[:200])
+        elif kind == "bomb":
+            (data / "gear" / "bomb.png").write_bytes(png_claiming(50_000, 50_000))
+        elif kind == "tiny":
+            Image.new("L", (4, 4), 0).save(data / "gear" / "tiny.png")
+        elif kind == "loop":
+            os.symlink(data / "gear" / "loop.png", data / "gear" / "loop.png")
+        elif kind == "outside":
+            os.symlink(run / WEIGHTS_FILE, data / "gear" / "outside.png")
+        elif kind == "names":
+            images(data / "pièces détachées", 5)
+            images(data / "vis à bois", 5, 1)
+        elif kind not in ("classes", "empty"):
+            raise ValueError(kind)
+
+    return prepare
+
+
 # Scenarios that need more than one command. ---------------------------------------------------------------------
 
 
@@ -592,3 +645,25 @@ def stale_evaluation(place: Place, settings: Settings) -> tuple[Outcome, list[st
     if reported.code != 0 or (old is not None and f"{old:.2f} nats" in page):
         problems.append(f"the report (exit {reported.code}) shows the replaced weights' negative ELBO")
     return resumed, problems
+
+
+def folder_then(command: list[str], change: Callable[[Path], None] | None = None):
+    """A scenario: train a conditional run of one epoch on the folder in the data copy into {new}, let `change`
+    alter the folder, then run `command` (module first, then its arguments) on the run; its outcome is judged."""
+
+    def scenario(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
+        training = ["--data-dir", str(place.data), "--run-dir", str(place.new), "--epochs", "1", "--batch-size", "8"]
+        trained = run_command(place, settings, "train", [*training, "--conditional", "--verbose", "0"], "train")
+        problems = [] if trained.code == 0 else [f"the folder run could not be trained ({trained.code})"]
+        if change is not None:
+            change(place.data)
+        module, *arguments = command
+        return run_command(place, settings, module, [place.fill(argument) for argument in arguments]), problems
+
+    return scenario
+
+
+def add_image(data: Path) -> None:
+    from PIL import Image
+
+    Image.new("L", (16, 16), 200).save(data / "gear" / "added.png")

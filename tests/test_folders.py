@@ -1,0 +1,267 @@
+"""A folder of your own images as a data set: layouts, classes, shapes, the test split, bad folders, and runs on it."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import files_of, invoke
+from vae import folders
+from vae.errors import DataError, UsageError
+from vae_scripts.train import main as train_command
+
+SUBSET_DIR = Path(__file__).parent / "data" / "mnist-subset"
+
+
+def write_images(folder: Path, count: int, size=(20, 20), mode="L", seed=0, suffix=".png") -> list[Path]:
+    """`count` random images of `size` and `mode` in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for index in range(count):
+        channels = {"L": (), "RGB": (3,), "RGBA": (4,)}[mode]
+        pixels = (rng.random((size[1], size[0], *channels)) * 255).astype(np.uint8)
+        path = folder / f"image-{index:03d}{suffix}"
+        Image.fromarray(pixels, mode=mode).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def classed(tmp_path) -> Path:
+    """DIR/<class>/: three classes of 16x16 gray images, with a hidden file and a text file that are no images."""
+    root = tmp_path / "classed"
+    for index, name in enumerate(["wheel", "bolt", "gear"]):
+        write_images(root / name, 10, size=(16, 16), seed=index)
+    (root / "bolt" / ".hidden.png").write_text("not an image, and hidden")
+    (root / "bolt" / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_the_three_layouts_and_their_classes(tmp_path, classed):
+    scan = folders.scan_folder(classed)
+    assert scan.layout == "classed" and scan.class_names == ("bolt", "gear", "wheel")
+    assert len(scan.files) == 30 and scan.files[0].path == "bolt/image-000.png" and scan.files[0].label == 0
+    split = tmp_path / "split"
+    for part, count in (("train", 6), ("test", 2)):
+        for name in ("b", "a"):
+            write_images(split / part / name, count, seed=count)
+    scan = folders.scan_folder(split)
+    assert scan.layout == "split" and scan.class_names == ("a", "b")
+    assert [file.split for file in scan.files].count("test") == 4
+    flat = tmp_path / "flat"
+    write_images(flat, 5)
+    scan = folders.scan_folder(flat)
+    assert scan.layout == "flat" and scan.class_names == () and {file.label for file in scan.files} == {-1}
+
+
+def test_the_held_out_test_split_is_stratified_and_drawn_with_the_seed(classed):
+    scan = folders.scan_folder(classed)
+    held = folders.hold_out_test(scan, 0.2, seed=4)
+    tests = [file for file in held.files if file.split == "test"]
+    assert sorted(file.label for file in tests) == [0, 0, 1, 1, 2, 2]
+    assert held == folders.hold_out_test(scan, 0.2, seed=4)
+    assert held != folders.hold_out_test(scan, 0.2, seed=5)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        ("empty", "holds no images"),
+        ("empty-class", "holds no images (.png, .jpg, .jpeg, .bmp, .gif, .webp): a class needs some"),
+        ("unknown-test-class", "names a class that"),
+        ("single", "holds a single image"),
+        ("mixed", "holds both images"),
+        ("loop", "leads nowhere or round in a loop"),
+        ("outside", "leads out of"),
+    ],
+)
+def test_a_folder_that_cannot_be_a_data_set_is_named(tmp_path, make, message):
+    root = tmp_path / "data"
+    root.mkdir()
+    if make == "empty-class":
+        write_images(root / "full", 3)
+        (root / "empty").mkdir()
+    elif make == "unknown-test-class":
+        write_images(root / "train" / "a", 3)
+        write_images(root / "test" / "b", 3)
+    elif make == "single":
+        write_images(root, 1)
+    elif make == "mixed":
+        write_images(root, 2)
+        write_images(root / "class", 2)
+    elif make == "loop":
+        write_images(root / "a", 2)
+        os.symlink(root / "a" / "loop.png", root / "a" / "loop.png")
+    elif make == "outside":
+        write_images(root / "a", 2)
+        outside = write_images(tmp_path / "elsewhere", 1)[0]
+        os.symlink(outside, root / "a" / "linked.png")
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        folders.scan_folder(root)
+
+
+def test_a_symbolic_link_inside_the_folder_is_followed(tmp_path):
+    root = tmp_path / "data"
+    paths = write_images(root / "a", 2)
+    os.symlink(paths[0], root / "a" / "again.png")
+    assert [file.path for file in folders.scan_folder(root).files] == ["a/again.png", "a/image-000.png", "a/image-001.png"]
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG header that claims width x height gray pixels, then one tiny row."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def test_damaged_images_are_refused_by_name_or_skipped_on_request(tmp_path):
+    root = tmp_path / "data"
+    write_images(root / "a", 4)
+    (root / "a" / "text.png").write_text("not a picture")
+    Image.new("L", (40, 40), 128).save(root / "a" / "cut.jpg")
+    (root / "a" / "cut.jpg").write_bytes((root / "a" / "cut.jpg").read_bytes()[:200])
+    (root / "a" / "bomb.png").write_bytes(png_claiming(50_000, 50_000))
+    Image.new("L", (4, 4), 0).save(root / "a" / "tiny.png")
+    scan = folders.scan_folder(root)
+    with pytest.raises(DataError) as refused:
+        folders.read_folder(scan, 20, 1)
+    message = str(refused.value)
+    assert message.startswith("4 damaged images: ") and "(--skip-damaged leaves them out)" in message
+    assert "bomb.png is 50000x50000 pixels" in message and "and 1 more" in message
+    read = folders.read_folder(scan, 20, 1, skip_damaged=True)
+    assert len(read.read.files) == 4 and sorted(Path(path).name for path, _ in read.read.damaged) == [
+        "bomb.png", "cut.jpg", "text.png", "tiny.png",
+    ]  # fmt: skip
+
+
+def test_the_images_own_shape_is_the_default_and_a_mixed_folder_asks_for_one(tmp_path):
+    root = tmp_path / "data"
+    write_images(root / "a", 3, size=(24, 24))
+    write_images(root / "b", 3, size=(24, 24), mode="RGB")
+    scan = folders.scan_folder(root)
+    with pytest.raises(UsageError, match="the images are gray and colour .*: give --channels 1 or 3"):
+        folders.read_folder(scan, None, None)
+    read = folders.read_folder(scan, None, 3)
+    assert (read.side, read.channels) == (24, 3) and read.read.pixels.shape == (6, 24, 24, 3)
+    write_images(root / "c", 1, size=(30, 30), seed=9)
+    with pytest.raises(UsageError, match="the images differ in size: .* is 24x24, .* is 30x30; give --image-size"):
+        folders.read_folder(folders.scan_folder(root), None, 3)
+    wide = tmp_path / "wide"
+    write_images(wide, 2, size=(40, 20))
+    with pytest.raises(UsageError, match="is 40x20: give --image-size"):
+        folders.read_folder(folders.scan_folder(wide), None, None)
+
+
+def test_fitting_crops_to_the_middle_square_and_keeps_images_of_the_run_shape_exactly(tmp_path):
+    pixels = (np.arange(20 * 20) % 251).astype(np.uint8).reshape(20, 20)
+    np.testing.assert_array_equal(folders.fit_image(Image.fromarray(pixels), 20, 1)[..., 0], pixels)
+    wide = np.zeros((20, 60), np.uint8)
+    wide[:, 20:40] = 255  # a white middle third, black sides
+    fitted = folders.fit_image(Image.fromarray(wide), 20, 1)[..., 0]
+    assert fitted.min() > 240  # the middle square is all that is kept
+    rgba = Image.new("RGBA", (20, 20), (255, 0, 0, 0))  # fully transparent red
+    assert folders.fit_image(rgba, 20, 3).min() == 255  # onto white
+    sixteen = Image.fromarray(pixels.astype(np.uint16) * 257)
+    np.testing.assert_array_equal(folders.fit_image(sixteen, 20, 1)[..., 0], pixels)
+    gray = folders.fit_image(Image.fromarray(pixels).convert("RGB"), 20, 1)
+    np.testing.assert_array_equal(gray[..., 0], pixels)
+
+
+def test_the_memory_limit_is_checked_before_reading(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    write_images(root / "a", 3)
+    monkeypatch.setattr(folders, "MAX_DATA_BYTES", 1000)
+    with pytest.raises(DataError, match=r"3 images of 20x20x1 take 0.0 GiB, more than the 0 GiB held in memory"):
+        folders.read_folder(folders.scan_folder(root), 20, 1)
+
+
+def test_names_with_spaces_and_accents_simply_work(tmp_path):
+    root = tmp_path / "mes données"
+    write_images(root / "pièces détachées", 3)
+    write_images(root / "vis à bois", 3, seed=1)
+    read = folders.read_folder(folders.hold_out_test(folders.scan_folder(root), 0.34, 0), None, None)
+    assert read.scan.class_names == ("pièces détachées", "vis à bois") and len(read.read.pixels) == 6
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        (["--image-size", "0"], "--image-size"),
+        (["--image-size", "10000"], "--image-size"),
+        (["--channels", "2"], "--channels"),
+        (["--test-fraction", "0"], "--test-fraction"),
+        (["--test-fraction", "1"], "--test-fraction"),
+        (["--conditional", "--image-size", "12"], "the conv network needs an image_size that is a multiple of 4"),
+        (["--dataset", "fashion-mnist"], "contradicts --data-dir"),
+    ],
+)
+def test_bad_options_for_a_folder_are_refused_before_reading(classed, tmp_path, arguments, fragment):
+    result = invoke(train_command, "--data-dir", classed, "--run-dir", tmp_path / "run", *arguments)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_conditional_run_needs_two_classes(tmp_path):
+    root = tmp_path / "data"
+    write_images(root / "only", 6)
+    result = invoke(train_command, "--data-dir", root, "--conditional", "--run-dir", tmp_path / "run")
+    assert result.exit_code == 2 and "a conditional run needs at least two classes of images, got 1" in result.output
+    flat = tmp_path / "flat"
+    write_images(flat, 6)
+    result = invoke(train_command, "--data-dir", flat, "--conditional", "--run-dir", tmp_path / "run")
+    assert result.exit_code == 2 and "needs at least two classes of images, got 0" in result.output
+
+
+def test_more_classes_than_the_maximum_are_refused(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    for index in range(4):
+        write_images(root / f"class-{index}", 1, seed=index)
+    monkeypatch.setattr(folders, "MAX_CLASSES", 3)
+    with pytest.raises(DataError, match="holds 4 classes, more than the 3 allowed"):
+        folders.scan_folder(root)
+
+
+def test_a_run_on_a_folder_trains_resumes_only_on_the_same_files_and_scores_new_images(classed, tmp_path):
+    from vae import storage
+    from vae_scripts.encode import main as encode_command
+    from vae_scripts.evaluate import main as evaluate_command
+
+    run_dir = tmp_path / "run"
+    options = ["--epochs", 1, "--batch-size", 8, "--conditional", "--verbose", 0, "--test-fraction", 0.2]
+    result = invoke(train_command, "--data-dir", classed, "--run-dir", run_dir, *options)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("images of 16x16 gray (the images' own), 3 classes, 24 training and 6 test")
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["dataset"] == "folder" and config["class_names"] == ["bolt", "gear", "wheel"]
+    manifest = json.loads((run_dir / storage.DATA_FILE).read_text())
+    assert manifest["layout"] == "classed" and len(manifest["files"]) == 30
+    assert sum(split == "test" for _, _, split, _ in manifest["files"]) == 6
+
+    scored = invoke(encode_command, classed / "gear", "--label", "GEAR", "--k", 2, "--run-dir", run_dir)
+    assert scored.exit_code == 0, scored.output
+    rows = scored.stdout.splitlines()
+    assert rows[0].startswith("path,label,class,") and rows[1].split(",")[1:3] == ["1", "gear"] and len(rows) == 11
+    assert invoke(evaluate_command, "--run-dir", run_dir, "--k", 2).exit_code == 0
+
+    before = files_of(run_dir)
+    write_images(classed / "gear", 1, seed=7, suffix=".bmp")
+    resumed = invoke(train_command, "--resume", "--epochs", 2, "--run-dir", run_dir, "--data-dir", classed)
+    assert resumed.exit_code == 1
+    assert f"{classed} has changed since the run was trained on it: 1 file added (gear/image-000.bmp)" in resumed.output
+    (classed / "gear" / "image-000.bmp").unlink()
+    (classed / "wheel" / "image-009.png").unlink()
+    resumed = invoke(train_command, "--resume", "--epochs", 2, "--run-dir", run_dir, "--data-dir", classed)
+    assert resumed.exit_code == 1 and "1 file removed (wheel/image-009.png)" in resumed.output
+    assert files_of(run_dir) == before
