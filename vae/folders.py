@@ -97,7 +97,7 @@ def is_image_folder(directory: Path) -> bool:
 
 
 def _is_image_name(name: str) -> bool:
-    return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
 
 
 def scan_folder(root: str | os.PathLike) -> Scan:
@@ -159,6 +159,7 @@ def _entries(folder: Path, root: Path) -> tuple[list[str], list[str]]:
         entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError as error:
         raise DataError(f"{folder} cannot be read ({error.strerror or error})") from None
+    skip = len(str(root)) + 1  # the entries' paths start with the root's
     for entry in entries:
         if entry.name.startswith("."):
             continue
@@ -169,7 +170,7 @@ def _entries(folder: Path, root: Path) -> tuple[list[str], list[str]]:
                 raise DataError(f"{entry.path} is a symbolic link that leads nowhere or round in a loop") from None
             if not target.is_relative_to(root):
                 raise DataError(f"{entry.path} is a symbolic link that leads out of {root}: copy the file in instead")
-        relative = Path(entry.path).relative_to(root).as_posix()
+        relative = entry.path[skip:].replace(os.sep, "/")
         if entry.is_dir():
             subfolders.append(relative)
         elif entry.is_file() and _is_image_name(entry.name):
@@ -296,7 +297,8 @@ def fit_image(image, side: int, channels: int) -> np.ndarray:
     """A Pillow image as the run's uint8 (side, side, channels) array (see the module's docstring)."""
     from PIL import Image, ImageOps
 
-    image = ImageOps.exif_transpose(image)
+    if "exif" in image.info:  # only an EXIF block can hold an orientation
+        image = ImageOps.exif_transpose(image)
     if image.mode in WIDE_GRAY_MODES:
         # Pillow's conversion of these to 8-bit clips every value above 255 instead of scaling it.
         levels = np.asarray(image, dtype=np.float64) / 65535.0
@@ -304,7 +306,9 @@ def fit_image(image, side: int, channels: int) -> np.ndarray:
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         image = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image)
-    image = image.convert("L" if channels == 1 else "RGB")
+    mode = "L" if channels == 1 else "RGB"
+    if image.mode != mode:
+        image = image.convert(mode)
     if image.size != (side, side):
         image = ImageOps.fit(image, (side, side), method=Image.Resampling.LANCZOS)
     pixels = np.asarray(image, dtype=np.uint8)
@@ -317,21 +321,23 @@ def _read_chunk(task) -> tuple:
     root, paths, side, channels = task
     pixels = np.zeros((len(paths), side, side, channels), np.uint8)
     headers, digests, damaged, warned = [], [], [], []
-    for index, path in enumerate(paths):
-        digest, header = "", None
-        try:
-            content = (Path(root) / path).read_bytes()
-            digest = hashlib.sha256(content).hexdigest()[:16]
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                header, pixels[index] = decode(content, Path(root) / path, side, channels)
-            warned += [f"{path}: {str(warning.message).strip().splitlines()[0]}" for warning in caught]
-        except DataError as error:
-            damaged.append((index, str(error)))
-        except OSError as error:
-            damaged.append((index, f"{Path(root) / path} cannot be read ({error.strerror or error})"))
-        digests.append(digest)
-        headers.append(header)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for index, path in enumerate(paths):
+            digest, header, full = "", None, os.path.join(root, path)
+            seen = len(caught)
+            try:
+                with open(full, "rb") as stream:
+                    content = stream.read()
+                digest = hashlib.sha256(content).hexdigest()[:16]
+                header, pixels[index] = decode(content, full, side, channels)
+            except DataError as error:
+                damaged.append((index, str(error)))
+            except OSError as error:
+                damaged.append((index, f"{full} cannot be read ({error.strerror or error})"))
+            warned += [f"{path}: {str(warning.message).strip().splitlines()[0]}" for warning in caught[seen:]]
+            digests.append(digest)
+            headers.append(header)
     return pixels, headers, digests, damaged, warned
 
 
