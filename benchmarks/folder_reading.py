@@ -109,8 +109,10 @@ def main(folder: Path, rounds: int, output: Path) -> None:
     }
     output.write_text(json.dumps(results, indent=1) + "\n")
     for name, result in results["readers"].items():
-        click.echo(f"{name}: {result['images']:,} images, {result['median_seconds']:.1f} s median, "
-                   f"{result['images_per_second']:,.0f} images/s, {result['ratio_to_fastest']:.2f}x the fastest")
+        click.echo(
+            f"{name}: {result['images']:,} images, {result['median_seconds']:.1f} s median, "
+            f"{result['images_per_second']:,.0f} images/s, {result['ratio_to_fastest']:.2f}x the fastest"
+        )
 
 
 if __name__ == "__main__":

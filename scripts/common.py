@@ -218,5 +218,7 @@ def index_list(context, parameter, value):
 
 
 def output_path(output, run_dir, view: str) -> Path:
-    """--output when given, else <run-dir>/<view>.png."""
-    return Path(output) if output else Path(run_dir) / f"{view}.png"
+    """--output when given, else <run-dir>/<view>.png (outputs/pretrained-NAME/<view>.png for a pretrained run)."""
+    from vae.storage import output_dir
+
+    return Path(output) if output else output_dir(run_dir) / f"{view}.png"

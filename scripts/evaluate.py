@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
@@ -37,6 +35,7 @@ def main(run_dir, data_dir, k, limit, batch_size, seed, outliers):
     objective, not a log-likelihood, and is labelled so.
     """
     from vae.evaluation import EVAL_FILE, evaluate_run
+    from vae.storage import output_dir
 
     record = evaluate_run(run_dir, data_dir, k=k, limit=limit, batch_size=batch_size, seed=seed, outliers=outliers)
     click.echo(f"{record['protocol']}: {record['digits']} test digits, k = {k}, seed {seed}")
@@ -57,7 +56,7 @@ def main(run_dir, data_dir, k, limit, batch_size, seed, outliers):
                 for rate, value in result["thresholds"].items()
             )
             click.echo(f"{name:<{width}}  {result['auroc']:>7.4f}  {at}")
-    click.echo(f"saved {Path(run_dir) / EVAL_FILE}")
+    click.echo(f"saved {output_dir(run_dir) / EVAL_FILE}")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from vae.storage import PROGRESS_FILE
 from vae_scripts.common import (
     FiniteFloatRange,
     data_dir_option,
-    label_options,
     index_list,
+    label_options,
     one_line_errors,
     output_path,
     run_dir_option,
@@ -168,10 +168,10 @@ def progress(fps, run_dir, output):
     """An animated GIF of training, one frame per epoch, from the snapshots of vae-train --snapshots."""
     from vae.plots import render_progress
     from vae.snapshots import read_snapshots
-    from vae.storage import read_config
+    from vae.storage import output_dir, read_config
 
     config = read_config(run_dir)
-    path = Path(output) if output else Path(run_dir) / PROGRESS_FILE
+    path = Path(output) if output else output_dir(run_dir) / PROGRESS_FILE
     click.echo(render_progress(read_snapshots(run_dir), config, path, fps))
 
 

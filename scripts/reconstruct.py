@@ -9,9 +9,9 @@ import click
 from vae.config import IMPORTANCE_SAMPLES, MAX_RECONSTRUCTIONS
 from vae_scripts.common import (
     data_dir_option,
-    label_options,
     image_options,
     index_list,
+    label_options,
     one_line_errors,
     options_given,
     output_path,

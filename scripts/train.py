@@ -211,6 +211,7 @@ def main(
     from vae.data import new_run_data, run_dataset
     from vae.training import check_run_dir, resumed_config, train
 
+    storage.refuse_pretrained(run_dir)
     run_dir = Path(run_dir)
     check_run_dir(run_dir, overwrite=overwrite, resume=resume)
     context = click.get_current_context()

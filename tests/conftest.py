@@ -156,7 +156,7 @@ def conditional_run(trained_run) -> Path:
 # the one-minute loop without anyone remembering a marker.
 SLOW_CALLS = re.compile(
     r"\btrain\(|train_command|train_stopped_after_first_epoch|\.fit\(|subprocess|sys\.executable|help_text\("
-    r"|chromium_or_skip|evaluate_run\("
+    r"|chromium_or_skip|evaluate_run\(|NotebookClient"
 )
 # Fixtures that are slow by what they hold rather than by what they call.
 SLOW_FIXTURES = {"full_mnist_dir"}

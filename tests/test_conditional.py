@@ -13,8 +13,6 @@ from PIL import Image
 from tests.conftest import SUBSET_DIR, copy_run, files_of, invoke, train_stopped_after_first_epoch
 from vae import storage
 from vae.config import ARCHITECTURE_PARTS, IMAGE_SIDE
-
-CLASSES = 10  # the digits 0-9 of the conditional runs here
 from vae.errors import UsageError
 from vae_scripts.decode import main as decode_command
 from vae_scripts.evaluate import main as evaluate_command
@@ -22,6 +20,8 @@ from vae_scripts.plot import main as plot_command
 from vae_scripts.reconstruct import main as reconstruct_command
 from vae_scripts.report import main as report_command
 from vae_scripts.train import main as train_command
+
+CLASSES = 10  # the digits 0-9 of the conditional runs here
 
 
 class DecoderInputs:

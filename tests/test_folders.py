@@ -112,7 +112,11 @@ def test_a_symbolic_link_inside_the_folder_is_followed(tmp_path):
     root = tmp_path / "data"
     paths = write_images(root / "a", 2)
     os.symlink(paths[0], root / "a" / "again.png")
-    assert [file.path for file in folders.scan_folder(root).files] == ["a/again.png", "a/image-000.png", "a/image-001.png"]
+    assert [file.path for file in folders.scan_folder(root).files] == [
+        "a/again.png",
+        "a/image-000.png",
+        "a/image-001.png",
+    ]
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -122,7 +126,12 @@ def png_claiming(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_damaged_images_are_refused_by_name_or_skipped_on_request(tmp_path):

@@ -19,6 +19,12 @@ A whole-model file (`vae.keras`) needs the `VAE` and `Sampling` classes register
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("vae")
+except PackageNotFoundError:  # a checkout used without installing it
+    __version__ = "unknown"
 
 # Each public name and the module that defines it.
 _PUBLIC = {
@@ -32,6 +38,8 @@ _PUBLIC = {
     "load_run": "vae.storage",
     "load_model": "vae.storage",
     "load_dataset": "vae.data",
+    "open_run": "vae.api",
+    "Run": "vae.api",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -54,6 +54,8 @@ MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 128
 MIN_CONV_IMAGE_SIZE, MAX_CONV_IMAGE_SIZE = 16, 64
 # A conditional run's labels: at least two classes, and at most this many (its one-hot label is an input).
 MAX_CLASSES = 1000
+# What `vae-export` writes: a TensorFlow SavedModel, a LiteRT model (.tflite), or ONNX models.
+EXPORT_FORMATS = ("saved-model", "litert", "onnx")
 # How a folder's image of another size or shape becomes the run's: "crop" scales its shorter side to the run's
 # side, keeping its aspect ratio, and cuts the middle square out of it.
 FITS = ("crop",)

@@ -458,9 +458,7 @@ def folder_dataset(folder) -> Dataset:
     labels = np.array([file.label for file in folder.read.files], np.int32)
     train = splits == "train"
     pixels = folder.read.pixels
-    return Dataset(
-        pixels[train], labels[train], pixels[~train], labels[~train], str(folder.scan.root), folder.manifest
-    )
+    return Dataset(pixels[train], labels[train], pixels[~train], labels[~train], str(folder.scan.root), folder.manifest)
 
 
 def run_dataset(
@@ -501,7 +499,6 @@ def run_dataset(
     return Dataset(read.pixels[train], labels[train], read.pixels[~train], labels[~train], str(root), record)
 
 
-
 @dataclass(frozen=True)
 class TrainingData:
     """A new run's config and data, and a line that says what a folder of images became ("" for an IDX data set)."""
@@ -536,7 +533,9 @@ def new_run_data(
         if options.get("dataset") == "folder":
             raise UsageError("--dataset folder needs --data-dir pointing at a folder of images")
         if image_size is not None or channels is not None:
-            raise UsageError(f"{options['dataset']} is 28x28 gray: --image-size and --channels are for a folder of images")
+            raise UsageError(
+                f"{options['dataset']} is 28x28 gray: --image-size and --channels are for a folder of images"
+            )
         config = VAEConfig(**options)
         return TrainingData(config, load_dataset(config.dataset, data_dir), "")
     if dataset_given and options.get("dataset") in IDX_DATASETS:
@@ -575,5 +574,3 @@ def _holds_idx(directory: Path) -> bool:
     return any(_find_idx(directory, stem) for stem in IDX_FILES.values()) or any(
         (directory / name).is_file() for name in NPZ_FILES.values()
     )
-
-

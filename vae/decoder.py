@@ -1,8 +1,8 @@
 """The decoder p(x|z), or p(x|z,y) for a conditional model: vectors to the logits of independent Bernoulli pixels."""
 
-import keras
-
 import math
+
+import keras
 
 from vae.config import NETWORKS
 from vae.encoder import MLP_HIDDEN_UNITS, UPPER_HIDDEN_UNITS, dense_layers

@@ -19,7 +19,6 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -309,7 +308,7 @@ def evaluate_run(
 
         gray = to_float(dataset.test_images)[:limit]  # binarized per image, as vae-encode does, under --binarize
         record["outliers"] = score_as_outliers(model, gray, outliers, k, seed=seed)
-    files.write_json(Path(run_dir) / EVAL_FILE, record)
+    files.write_json(storage.output_dir(run_dir) / EVAL_FILE, record)
     return record
 
 

@@ -222,7 +222,8 @@ def hold_out_test(scan: Scan, fraction: float, seed: int) -> Scan:
     if not test.any():
         raise DataError(f"{scan.root}: too few images to hold out a test split; add images or give train/ and test/")
     files = tuple(
-        ImageFile(file.path, file.label, "test" if held else "train") for file, held in zip(scan.files, test, strict=True)
+        ImageFile(file.path, file.label, "test" if held else "train")
+        for file, held in zip(scan.files, test, strict=True)
     )
     return Scan(scan.root, scan.layout, scan.class_names, files)
 
@@ -395,7 +396,9 @@ def read_images(
     files = tuple(files)
     check_memory(len(files), side, channels)
     paths = [file.path for file in files]
-    tasks = [(str(root), paths[start : start + CHUNK_FILES], side, channels) for start in range(0, len(paths), CHUNK_FILES)]
+    tasks = [
+        (str(root), paths[start : start + CHUNK_FILES], side, channels) for start in range(0, len(paths), CHUNK_FILES)
+    ]
     processes = processes or min(os.cpu_count() or 1, max(1, len(tasks)))
     results = []
     if processes == 1 or len(tasks) == 1:
@@ -411,7 +414,9 @@ def read_images(
                 if progress:
                     progress(sum(len(part[2]) for part in results), len(files))
     pixels, headers, digests, damaged, warned = [], [], [], [], []
-    for (chunk_pixels, chunk_headers, chunk_digests, chunk_damaged, chunk_warned), task in zip(results, tasks, strict=True):
+    for (chunk_pixels, chunk_headers, chunk_digests, chunk_damaged, chunk_warned), task in zip(
+        results, tasks, strict=True
+    ):
         bad = {index for index, _ in chunk_damaged}
         keep = [index for index in range(len(task[1])) if index not in bad]
         pixels.append(chunk_pixels[keep])
@@ -451,7 +456,9 @@ def manifest(scan: Scan, read: ReadImages, side: int, channels: int, fit: str) -
         "class_names": list(scan.class_names),
         "image_shape": [side, side, channels],
         "fit": fit,
-        "files": [[file.path, file.label, file.split, digest] for file, digest in zip(read.files, read.digests, strict=True)],
+        "files": [
+            [file.path, file.label, file.split, digest] for file, digest in zip(read.files, read.digests, strict=True)
+        ],
         "skipped": [[path, reason] for path, reason in read.damaged],
         "digest": files_digest(read.files, read.digests),
     }
@@ -474,7 +481,9 @@ def changes(record: dict, scan: Scan) -> list[str]:
     described = []
     for what, paths in (("added", added), ("removed", removed)):
         if paths:
-            shown = ", ".join(paths[:NAMED_DAMAGED_FILES]) + (f" and {len(paths) - NAMED_DAMAGED_FILES} more" if len(paths) > NAMED_DAMAGED_FILES else "")
+            shown = ", ".join(paths[:NAMED_DAMAGED_FILES]) + (
+                f" and {len(paths) - NAMED_DAMAGED_FILES} more" if len(paths) > NAMED_DAMAGED_FILES else ""
+            )
             described.append(f"{len(paths)} file{'s' * (len(paths) != 1)} {what} ({shown})")
     return described
 
@@ -482,7 +491,6 @@ def changes(record: dict, scan: Scan) -> list[str]:
 def changed_contents(record_files: list[tuple[ImageFile, str]], digests) -> list[str]:
     """The paths whose content digest differs from the one the manifest records."""
     return [file.path for (file, recorded), digest in zip(record_files, digests, strict=True) if recorded != digest]
-
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,9 @@ def label_index(config, request: LabelRequest | None) -> int | None:
     if text.isdigit() and int(text) < len(names):
         return int(text)
     shown = ", ".join(config.classes[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
-    raise UsageError(f"{asked} names no class of this run: its classes are {shown} (or their indices 0-{len(names) - 1})")
+    raise UsageError(
+        f"{asked} names no class of this run: its classes are {shown} (or their indices 0-{len(names) - 1})"
+    )
 
 
 def class_name(config, label: int) -> str:

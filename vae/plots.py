@@ -97,7 +97,7 @@ def save_digit_row(images: np.ndarray, path) -> Path:
 
 
 def caption(config, index: int, label) -> str:
-    """"#index: class name" of a test image, or "#index" for a run without classes."""
+    """ "#index: class name" of a test image, or "#index" for a run without classes."""
     return f"#{index}" if label is None or int(label) < 0 else f"#{index}: {class_name(config, int(label))}"
 
 

@@ -118,15 +118,15 @@ def build_report(
 
     `explorer_size` defaults to `EXPLORER_SIZE` cells a side, or `class_grid_size` for each class's grid of
     a conditional run."""
-    run_dir = Path(run_dir)
     model, config, history = storage.load_run(run_dir)
+    written_to = storage.output_dir(run_dir)
     if explorer_size is None:
         explorer_size = class_grid_size(len(config.classes)) if config.conditional else EXPLORER_SIZE
     evaluation = storage.read_evaluation(run_dir)
     stale = evaluation is not None and storage.evaluation_is_current(evaluation, run_dir) is False
     if stale:
         warnings.warn(
-            f"{run_dir / storage.EVAL_FILE} scored other weights than the run's: the report leaves it out; run "
+            f"{storage.evaluation_path(run_dir)} scored other weights than the run's: the report leaves it out; run "
             "vae-eval again",
             VAEWarning,
             stacklevel=2,
@@ -135,7 +135,8 @@ def build_report(
         dims = latent.check_dims(tuple(dims), config.latent_dim)
     images, labels = latent.load_test_digits(config, data_dir, run_dir)
     chosen = latent.choose_test_digits(len(images), REPORT_DIGITS, seed)
-    snapshots = read_snapshots(run_dir) if any((run_dir / SNAPSHOTS_DIR).glob("epoch-*.npz")) else []
+    folder = storage.resolve_run_dir(run_dir)
+    snapshots = read_snapshots(folder) if any((folder / SNAPSHOTS_DIR).glob("epoch-*.npz")) else []
 
     pictures = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -162,7 +163,7 @@ def build_report(
         snapshots=len(snapshots),
         stale=stale,
     )
-    path = Path(output) if output is not None else run_dir / storage.REPORT_FILE
+    path = Path(output) if output is not None else written_to / storage.REPORT_FILE
     files.write_text(path, page)
     return path
 

@@ -133,3 +133,26 @@ def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *,
         row += [float(scores["negative_elbo"][index]), float(scores[header[-1]][index])]
         rows.append(row)
     return header, rows
+
+
+def scores_at_noise(model, images, noise, labels=None) -> dict:
+    """Per-image scores at given standard normal `noise`, (k, images, noise width): the negative ELBO at its first
+    sample (with the closed-form KL where there is one) and minus the importance-weighted bound over all k (Burda et
+    al. 2015, equation 8). A pure function of the model, the images (and labels) and the noise, in `keras.ops`: what
+    an exported model's `score` endpoint computes. `vae-encode` computes the same estimators with noise it draws
+    itself (`score_images`)."""
+    from keras import ops
+
+    from vae.objectives import importance_weighted_bound
+
+    latent = model.latent
+    posterior = latent.posterior(images, labels)
+    log_p_x, log_p_h, log_q_h = latent.terms(latent.labels.join(images, labels), posterior, noise)
+    closed_form = latent.closed_form_kl(posterior)
+    kl = log_q_h[0] - log_p_h[0] if closed_form is None else ops.cast(closed_form, log_p_x.dtype)
+    return {
+        "negative_elbo": -log_p_x[0] + kl,
+        importance_weighted_metric_name(model.vae_config.binarize): -importance_weighted_bound(
+            log_p_x + log_p_h - log_q_h
+        ),
+    }

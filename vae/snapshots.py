@@ -114,7 +114,9 @@ def read_snapshot(path: Path) -> Snapshot:
 
 def read_snapshots(run_dir: str | os.PathLike) -> list[Snapshot]:
     """All snapshots of a run, in epoch order, or a RunError saying how to make them."""
-    directory = Path(run_dir) / SNAPSHOTS_DIR
+    from vae.storage import resolve_run_dir
+
+    directory = resolve_run_dir(run_dir) / SNAPSHOTS_DIR
     paths = sorted(directory.glob("epoch-*.npz"))
     if not paths:
         raise RunError(f"no training snapshots in {directory}/: train with vae-train --snapshots")

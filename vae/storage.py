@@ -54,6 +54,11 @@ PROGRESS_FILE = "progress.gif"
 SNAPSHOTS_DIR = "snapshots"
 LOCK_FILE = ".lock"
 RUN_FILES = (CONFIG_FILE, WEIGHTS_FILE, MODEL_FILE, HISTORY_FILE)
+# A pretrained run shipped in the package is named `pretrained:NAME` wherever a run directory is asked for; it is
+# read-only, and what commands write of it goes to outputs/pretrained-NAME/.
+PRETRAINED_PREFIX = "pretrained:"
+PRETRAINED_NAMES = ("mnist", "mnist-conditional", "fashion-mnist")
+PRETRAINED_MANIFEST = "MANIFEST.json"
 # Keras' name for the weights inside a `.keras` archive; the same HDF5 layout as `model.save_weights` writes.
 ARCHIVE_WEIGHTS_MEMBER = "model.weights.h5"
 # What every finished history holds, one value per epoch; `wall_seconds` is there for runs of this version on.
@@ -178,7 +183,7 @@ def finished_run_matches(run_dir: str | os.PathLike, checkpoint: Checkpoint) -> 
 
 
 def read_config(run_dir: str | os.PathLike) -> VAEConfig:
-    path = Path(run_dir) / CONFIG_FILE
+    path = resolve_run_dir(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise RunError(f"no trained run in {run_dir}/ (no {CONFIG_FILE}): run vae-train first")
     try:
@@ -188,7 +193,7 @@ def read_config(run_dir: str | os.PathLike) -> VAEConfig:
 
 
 def read_history(run_dir: str | os.PathLike) -> dict[str, list[float]]:
-    path = Path(run_dir) / HISTORY_FILE
+    path = resolve_run_dir(run_dir) / HISTORY_FILE
     if not path.is_file():
         raise RunError(f"{path} is missing: the run in {run_dir}/ is incomplete; train it again with vae-train")
     try:
@@ -221,7 +226,7 @@ def check_history(values: Any) -> dict[str, list[float]]:
 
 def read_manifest(run_dir: str | os.PathLike) -> dict:
     """The manifest of a run on a folder of images (`data.json`, see `vae.folders`), checked."""
-    path = Path(run_dir) / DATA_FILE
+    path = resolve_run_dir(run_dir) / DATA_FILE
     if not path.is_file():
         raise RunError(f"{path} is missing: the run in {run_dir}/ does not say which images it was trained on")
     try:
@@ -240,15 +245,38 @@ def read_manifest(run_dir: str | os.PathLike) -> dict:
     return record
 
 
+def load_test_results(run_dir: str | os.PathLike, history: dict) -> dict:
+    """The run's test results as an export records them: eval.json's metrics where it scored the present weights,
+    else the last scored epoch's test losses from the history."""
+    evaluation = read_evaluation(run_dir)
+    if evaluation is not None and evaluation_is_current(evaluation, run_dir) is not False:
+        return {"source": f"eval.json, {evaluation.get('protocol', '')}, k = {evaluation.get('k')}", **evaluation}
+    scored = [index for index, value in enumerate(history["test_loss"]) if value is not None]
+    last = scored[-1]
+    metrics = {
+        "negative_elbo": history["test_reconstruction_loss"][last] + history["test_kl_loss"][last],
+        "reconstruction_loss": history["test_reconstruction_loss"][last],
+        "kl_loss": history["test_kl_loss"][last],
+    }
+    return {"source": f"training's own scoring after epoch {last + 1}", "metrics": metrics}
+
+
 def weights_digest(run_dir: str | os.PathLike) -> str:
     """The SHA-256 of the run's weights file: which weights an `eval.json` scored."""
-    return hashlib.sha256((Path(run_dir) / WEIGHTS_FILE).read_bytes()).hexdigest()
+    return hashlib.sha256((resolve_run_dir(run_dir) / WEIGHTS_FILE).read_bytes()).hexdigest()
+
+
+def evaluation_path(run_dir: str | os.PathLike) -> Path:
+    """The run's eval.json; for a pretrained run, the one `vae-eval` wrote of it in outputs/ if there is one, else
+    the one shipped with it."""
+    written = output_dir(run_dir) / EVAL_FILE
+    return written if written.is_file() or not is_pretrained(run_dir) else resolve_run_dir(run_dir) / EVAL_FILE
 
 
 def read_evaluation(run_dir: str | os.PathLike) -> dict | None:
     """The run's eval.json, or None when it has none. A damaged one (not JSON, no metrics, a metric that is not a
     finite number) is a RunError, never trusted."""
-    path = Path(run_dir) / EVAL_FILE
+    path = evaluation_path(run_dir)
     if not path.is_file():
         return None
 
@@ -290,11 +318,52 @@ def drop_stale_evaluation(run_dir: str | os.PathLike) -> bool:
     return True
 
 
+def is_pretrained(run_dir: str | os.PathLike) -> bool:
+    return str(run_dir).startswith(PRETRAINED_PREFIX)
+
+
+def pretrained_root() -> Path:
+    """The folder of the pretrained runs shipped in the package."""
+    from importlib import resources
+
+    return Path(str(resources.files("vae").joinpath("pretrained")))
+
+
+def resolve_run_dir(run_dir: str | os.PathLike) -> Path:
+    """The folder of a run: `run_dir` itself, or for `pretrained:NAME` the package's pretrained run of that name; an
+    unknown name is a RunError listing the known ones."""
+    if not is_pretrained(run_dir):
+        return Path(run_dir)
+    name = str(run_dir)[len(PRETRAINED_PREFIX) :]
+    if name not in PRETRAINED_NAMES:
+        known = ", ".join(PRETRAINED_PREFIX + known_name for known_name in PRETRAINED_NAMES)
+        raise RunError(f"no pretrained run named {name!r}: the package ships {known}")
+    return pretrained_root() / name
+
+
+def output_dir(run_dir: str | os.PathLike) -> Path:
+    """Where the commands write what they make of a run (pictures, eval.json, the report): the run directory, or for
+    a pretrained run, which is read-only, outputs/pretrained-NAME."""
+    if is_pretrained(run_dir):
+        return Path(DEFAULT_RUN_DIR) / f"pretrained-{str(run_dir)[len(PRETRAINED_PREFIX) :]}"
+    return Path(run_dir)
+
+
+def refuse_pretrained(run_dir: str | os.PathLike) -> None:
+    """Refuse to train into, resume or overwrite a pretrained run."""
+    if is_pretrained(run_dir):
+        resolve_run_dir(run_dir)  # an unknown name says so first
+        raise RunError(
+            f"{run_dir} is a pretrained run shipped with the package and cannot be trained, resumed or overwritten: "
+            "train into a --run-dir of your own"
+        )
+
+
 def load_run(run_dir: str | os.PathLike = DEFAULT_RUN_DIR):
     """Open the finished run in `run_dir`: its model, rebuilt from config.json with the weights of vae.weights.h5.
 
     Args:
-        run_dir: a run directory that `vae-train` finished.
+        run_dir: a run directory that `vae-train` finished, or a pretrained run, `pretrained:NAME`.
 
     Returns:
         (model, config, history): the `VAE`, built and in float32 whatever precision it trained in; its
@@ -306,7 +375,7 @@ def load_run(run_dir: str | os.PathLike = DEFAULT_RUN_DIR):
     """
     from vae.model import VAE
 
-    run_dir = Path(run_dir)
+    run_dir = resolve_run_dir(run_dir)
     if not run_dir.is_dir() or not (run_dir / CONFIG_FILE).exists():
         hint = (
             " (an unfinished run is there: continue it with vae-train --resume)"

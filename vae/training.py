@@ -180,6 +180,7 @@ def train(
         The `TrainingResult`: the config, the history, the run directory and the training's wall time.
     """
     options = TrainingOptions(**options)
+    storage.refuse_pretrained(run_dir)
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any operation.
     distribution_strategy = make_strategy(options.strategy)
     chief = is_chief(distribution_strategy)

@@ -13,14 +13,12 @@ import numpy as np
 from vae.storage import RUN_FILES
 
 from .damage import (
-    add_image,
-    folder_then,
-    image_folder,
     NO_TEST_DIGITS,
     TEST_IMAGES,
     TEST_LABELS,
     TRAIN_IMAGES,
     TRAIN_LABELS,
+    add_image,
     bad_magic,
     concurrent_training,
     corrupt_weights_in_place,
@@ -32,10 +30,12 @@ from .damage import (
     edit_state,
     empty_data,
     file_holds,
+    folder_then,
     full_disk,
     gzip_bomb,
     history_with_nan,
     image_file,
+    image_folder,
     label_twelve,
     labels,
     make_blocker,

@@ -1,0 +1,142 @@
+"""Train the pretrained runs that the package ships (`vae/pretrained/`), from scratch, and write them there.
+
+    python benchmarks/pretrained.py --mnist-dir ../shared/datasets/mnist             # all three, about 45 minutes
+    python benchmarks/pretrained.py --mnist-dir ../shared/datasets/mnist --check     # train again and compare
+
+Each is `vae-train` with the defaults and 30 epochs (`PRETRAINED` says which options), then `vae-eval` of its whole
+test split with k = 100, which is the run's eval.json. What ships of a run is its config.json, history.json,
+eval.json, and vae.weights.h5 with the model's weights alone (the optimizer's state is for resuming, which a
+pretrained run does not do), about 0.6 MB. `MANIFEST.json` records, for each run, the command that made it, the
+SHA-256 of each file it ships, and `vae-eval` on the committed test subset, which a test repeats.
+
+On the same kind of CPU a second training gives the shipped weights bit for bit: `--check` trains again and
+compares them, array by array, and writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+PRETRAINED_DIR = ROOT / "vae" / "pretrained"
+SUBSETS = {
+    "mnist": ROOT / "tests" / "data" / "mnist-subset",
+    "fashion-mnist": ROOT / "tests" / "data" / "fashion-mnist-subset",
+}
+# Each run: the options of vae-train beyond the defaults, and its data set.
+PRETRAINED = {
+    "mnist": ([], "mnist"),
+    "mnist-conditional": (["--conditional"], "mnist"),
+    "fashion-mnist": (["--dataset", "fashion-mnist"], "fashion-mnist"),
+}
+SHIPPED = ("config.json", "history.json", "eval.json", "vae.weights.h5")
+SUBSET_EVALUATION = {"k": 5, "limit": 100, "seed": 0}
+
+
+def run_command(arguments: list[str]) -> None:
+    completed = subprocess.run([sys.executable, "-m", *arguments], capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise click.ClickException(f"{' '.join(arguments)} failed: {completed.stderr.strip()[-500:]}")
+
+
+def train(name: str, data_dir: Path, work: Path, epochs: int) -> Path:
+    options, _ = PRETRAINED[name]
+    run_dir = work / name
+    run_command(["vae_scripts.train", "--epochs", str(epochs), *options, "--data-dir", str(data_dir), "--run-dir",
+                 str(run_dir), "--verbose", "0"])  # fmt: skip
+    return run_dir
+
+
+def weights_only(run_dir: Path, path: Path) -> None:
+    """The run's model weights without the optimizer's state, as an HDF5 weights file."""
+    from vae import storage
+
+    model, _, _ = storage.load_run(run_dir)
+    model.save_weights(path)
+
+
+def manifest_entry(name: str, target: Path, dataset: str, epochs: int) -> dict:
+    """What MANIFEST.json records of a shipped run: its command, its files' SHA-256, and vae-eval on the committed
+    test subset (written to a copy, so that the run's own eval.json stays the whole test split's)."""
+    from vae.evaluation import evaluate_run
+
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / name
+        shutil.copytree(target, copy)
+        subset = evaluate_run(copy, SUBSETS[dataset], **SUBSET_EVALUATION)
+    return {
+        "command": command_of(name, epochs),
+        "files": {file: sha256(target / file) for file in SHIPPED},
+        "subset_evaluation": {
+            "data": str(SUBSETS[dataset].relative_to(ROOT)),
+            **SUBSET_EVALUATION,
+            "metrics": subset["metrics"],
+        },
+    }
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def command_of(name: str, epochs: int) -> str:
+    options, _ = PRETRAINED[name]
+    return " ".join([f"vae-train --epochs {epochs}", *options])
+
+
+@click.command()
+@click.option("--mnist-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@click.option("--fashion-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("/usr/share/datasets/fashion-mnist"), show_default=True)  # fmt: skip
+@click.option("--only", multiple=True, type=click.Choice(sorted(PRETRAINED)), help="Train these runs only.")
+@click.option("--check", is_flag=True, help="Train again and compare with the shipped weights; write nothing.")
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="What the shipped runs train."
+)
+def main(mnist_dir: Path, fashion_dir: Path, only, check: bool, epochs: int) -> None:
+    from vae import storage
+    from vae.evaluation import evaluate_run
+
+    directories = {"mnist": mnist_dir, "fashion-mnist": fashion_dir}
+    manifest_path = PRETRAINED_DIR / storage.PRETRAINED_MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    work = Path(tempfile.mkdtemp(prefix="vae-pretrained-"))
+    try:
+        for name in only or PRETRAINED:
+            _, dataset = PRETRAINED[name]
+            run_dir = train(name, directories[dataset], work, epochs)
+            click.echo(f"{name}: trained ({command_of(name, epochs)})")
+            if check:
+                shipped, _, _ = storage.load_run(f"{storage.PRETRAINED_PREFIX}{name}")
+                trained, _, _ = storage.load_run(run_dir)
+                same = all(
+                    np.array_equal(np.asarray(a), np.asarray(b))
+                    for a, b in zip(shipped.weights, trained.weights, strict=True)
+                )
+                click.echo(f"{name}: {'the same weights, bit for bit' if same else 'OTHER WEIGHTS'}")
+                continue
+            target = PRETRAINED_DIR / name
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            for file in ("config.json", "history.json"):
+                shutil.copyfile(run_dir / file, target / file)
+            weights_only(run_dir, target / "vae.weights.h5")
+            evaluate_run(target, directories[dataset], k=100)  # the whole test split: the eval.json that ships
+            manifest[name] = manifest_entry(name, target, dataset, epochs)
+            manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+            click.echo(f"{name}: wrote {target}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

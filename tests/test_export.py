@@ -1,0 +1,195 @@
+"""`vae-export`: the SavedModel, LiteRT and ONNX models run without the package and compute what the package does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import copy_run, files_of, invoke
+from vae import storage
+from vae_scripts.export import main as export_command
+
+# What an exported model computes, run in a fresh interpreter that imports TensorFlow and numpy but not this package.
+FRESH_PROCESS = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+folder, inputs_path, outputs_path = sys.argv[1:]
+model = tf.saved_model.load(folder + "/saved_model")
+inputs = dict(np.load(inputs_path))
+results = {}
+for name, arguments in (("encode", ["images", "labels"]), ("decode", ["z", "labels"]),
+                        ("score", ["images", "noise", "labels"])):
+    given = {key: tf.constant(inputs[key]) for key in arguments if key in inputs}
+    results.update({f"{name}/{key}": value.numpy() for key, value in model.signatures[name](**given).items()})
+results["serving_default/z_mean"] = model.signatures["serving_default"](images=tf.constant(inputs["images"]), **(
+    {"labels": tf.constant(inputs["labels"])} if "labels" in inputs else {}))["z_mean"].numpy()
+assert "vae" not in sys.modules, "the exported model needed the package"
+np.savez(outputs_path, **results)
+"""
+
+
+def expected_outputs(run_dir: Path, inputs: dict) -> dict:
+    """The package's own encode, decode and scores on the same inputs."""
+    from vae.scoring import scores_at_noise
+
+    model, config, _ = storage.load_run(run_dir)
+    labels = inputs.get("labels")
+    z_mean, z_log_var = model.encode(inputs["images"], labels)
+    scores = scores_at_noise(model, inputs["images"], inputs["noise"], labels)
+    return {
+        "encode/z_mean": np.asarray(z_mean),
+        "encode/z_log_var": np.asarray(z_log_var),
+        "decode/images": np.asarray(model.decode(inputs["z"], labels)),
+        **{f"score/{key}": np.asarray(value) for key, value in scores.items()},
+    }
+
+
+def example_inputs(run_dir: Path, subset, count: int = 100) -> dict:
+    _, config, _ = storage.load_run(run_dir)
+    rng = np.random.default_rng(0)
+    width = 100 + config.latent_dim if config.architecture == "hierarchical" else config.latent_dim
+    inputs = {
+        "images": (subset.test_images[:count, ..., None] / 255).astype(np.float32),
+        "z": rng.standard_normal((count, config.latent_dim)).astype(np.float32),
+        "noise": rng.standard_normal((5, count, width)).astype(np.float32),
+    }
+    if config.conditional:
+        inputs["labels"] = subset.test_labels[:count].astype(np.int32)
+    return inputs
+
+
+@pytest.fixture(scope="module", params=["unconditional", "conditional"])
+def exported(request, tmp_path_factory, tiny_run, conditional_run):
+    run_dir = tiny_run if request.param == "unconditional" else conditional_run
+    folder = tmp_path_factory.mktemp("export") / "model"
+    result = invoke(export_command, "--run-dir", run_dir, "--output", folder)
+    assert result.exit_code == 0, result.output
+    return run_dir, folder
+
+
+def test_the_saved_model_runs_in_a_fresh_process_and_matches_the_package(exported, subset, tmp_path):
+    run_dir, folder = exported
+    inputs = example_inputs(run_dir, subset)
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    command = [
+        sys.executable,
+        "-c",
+        FRESH_PROCESS,
+        str(folder),
+        str(tmp_path / "inputs.npz"),
+        str(tmp_path / "out.npz"),
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    outputs = dict(np.load(tmp_path / "out.npz"))
+    for key, value in expected_outputs(run_dir, inputs).items():
+        np.testing.assert_allclose(outputs[key], value, atol=1e-5, rtol=1e-5, err_msg=key)
+    np.testing.assert_array_equal(outputs["serving_default/z_mean"], outputs["encode/z_mean"])
+    contract = json.loads((folder / "model.json").read_text())
+    assert contract["serving_default"] == "encode" and contract["input"]["shape"] == [None, 28, 28, 1]
+    assert set(contract["endpoints"]) == {"encode", "decode", "score"}
+    assert contract["config"] == json.loads((run_dir / storage.CONFIG_FILE).read_text())
+    card = (folder / "README.md").read_text()
+    assert '"signature_name": "score"' in card and "Preparation: MNIST's procedure" in card
+
+
+def test_saved_model_cli_lists_the_signatures_and_runs_one(exported, subset, tmp_path):
+    run_dir, folder = exported
+    cli = Path(sys.executable).with_name("saved_model_cli")
+    shown = subprocess.run([cli, "show", "--all", "--dir", folder / "saved_model"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    contract = json.loads((folder / "model.json").read_text())
+    for name, endpoint in contract["endpoints"].items():
+        section = shown.stdout.split(f"signature_def['{name}']:")[1].split("signature_def[")[0]
+        for key, shape in endpoint["inputs"].items():
+            cli_shape = "(" + ", ".join("-1" if size is None else str(size) for size in shape) + ")"
+            assert f"inputs['{key}'] tensor_info:" in section and f"shape: {cli_shape}" in section, (name, key)
+    inputs = example_inputs(run_dir, subset, 4)
+    np.save(tmp_path / "z.npy", inputs["z"])
+    arguments = [f"z={tmp_path / 'z.npy'}"]
+    if "labels" in inputs:
+        np.save(tmp_path / "labels.npy", inputs["labels"])
+        arguments.append(f"labels={tmp_path / 'labels.npy'}")
+    ran = subprocess.run(
+        [cli, "run", "--dir", folder / "saved_model", "--tag_set", "serve", "--signature_def", "decode",
+         "--inputs", ";".join(arguments), "--outdir", tmp_path / "cli"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    np.testing.assert_allclose(
+        np.load(tmp_path / "cli" / "images.npy"), expected_outputs(run_dir, inputs)["decode/images"], atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("format_name", ["litert", "onnx"])
+def test_litert_and_onnx_models_run_in_their_own_runtimes(tiny_run, subset, tmp_path, format_name):
+    folder = tmp_path / format_name
+    result = invoke(export_command, "--run-dir", tiny_run, "--output", folder, "--format", format_name)
+    assert result.exit_code == 0, result.output
+    inputs = example_inputs(tiny_run, subset)
+    expected = expected_outputs(tiny_run, inputs)
+    for name, arguments in (("encode", ["images"]), ("decode", ["z"]), ("score", ["images", "noise"])):
+        given = {key: inputs[key] for key in arguments}
+        if format_name == "litert":
+            from ai_edge_litert.interpreter import Interpreter
+
+            runner = Interpreter(model_path=str(folder / "model.tflite")).get_signature_runner(name)
+            outputs = runner(**given)
+        else:
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(str(folder / f"{name}.onnx"))
+            names = [output.name for output in session.get_outputs()]
+            outputs = dict(zip(names, session.run(None, given), strict=True))
+        for key, value in outputs.items():
+            np.testing.assert_allclose(value, expected[f"{name}/{key}"], atol=1e-4, rtol=1e-4, err_msg=f"{name}/{key}")
+
+
+def test_bad_exports_are_refused_in_one_line_and_write_nothing(tiny_run, tmp_path):
+    (tmp_path / "a-file").write_text("mine")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mine.txt").write_text("mine")
+    damaged = copy_run(tiny_run, tmp_path / "damaged")
+    (damaged / storage.WEIGHTS_FILE).write_bytes(b"not weights")
+    before = files_of(tmp_path)
+    for arguments, code, fragment in [
+        (["--output", tmp_path / "out", "--format", "pickle"], 2, "--format"),
+        (["--output", tmp_path / "a-file"], 2, "is a file: give a folder"),
+        (["--output", tmp_path / "full"], 2, "holds files: pass --overwrite"),
+        (["--output", tmp_path / "a-file" / "below"], 1, "Not a directory"),
+        (["--output", tmp_path / "out", "--run-dir", damaged], 1, "cannot be read"),
+        (["--output", tmp_path / "out", "--run-dir", tmp_path / "nowhere"], 1, "no trained run"),
+    ]:
+        run = [] if "--run-dir" in arguments else ["--run-dir", tiny_run]
+        result = invoke(export_command, *run, *arguments)
+        assert result.exit_code == code, (arguments, result.output)
+        assert fragment in result.output, (arguments, result.output)
+        assert not (tmp_path / "out").exists()
+    assert files_of(tmp_path) == before
+
+
+def test_a_missing_converter_is_named_with_the_extra_to_install(tiny_run, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tf2onnx" else real(name, *a))
+    result = invoke(export_command, "--run-dir", tiny_run, "--output", tmp_path / "out", "--format", "onnx")
+    assert result.exit_code == 2
+    assert result.output == "error: --format onnx needs tf2onnx: pip install -e '.[export]'\n"
+
+
+def test_overwrite_replaces_a_whole_export(tiny_run, tmp_path):
+    folder = tmp_path / "model"
+    assert invoke(export_command, "--run-dir", tiny_run, "--output", folder).exit_code == 0
+    (folder / "stale.txt").write_text("from before")
+    result = invoke(export_command, "--run-dir", tiny_run, "--output", folder, "--overwrite", "--format", "litert")
+    assert result.exit_code == 0, result.output
+    assert sorted(path.name for path in folder.iterdir()) == ["README.md", "model.json", "model.tflite"]
+    assert [path.name for path in tmp_path.iterdir()] == ["model"]  # no temporary folder left beside it
