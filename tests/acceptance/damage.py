@@ -667,3 +667,32 @@ def add_image(data: Path) -> None:
     from PIL import Image
 
     Image.new("L", (16, 16), 200).save(data / "gear" / "added.png")
+
+
+def killed_export(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
+    """`kill -9` a `vae-export` once its temporary folder appears: the output folder must then be absent, never half
+    written; a second export must then write it whole. The second export's outcome is judged."""
+    output = place.case / "exported"
+    arguments = ["--run-dir", str(place.run), "--output", str(output), "--format", "onnx"]
+    child = Child(command_for("export", arguments), place.case, "killed", settings)
+    while not any(place.case.glob(".tmp-*-exported")) and not child.poll():
+        time.sleep(0.05)
+    caught = child.outcome is None
+    child.kill("killed by the scenario during the export")
+    child.wait()
+    problems = [] if caught else ["the export ended before it could be killed"]
+    if output.exists():
+        problems.append("the output folder exists after the kill")
+    again = run_command(place, settings, "export", arguments, "again")
+    if sorted(path.name for path in output.iterdir()) != ["README.md", "decode.onnx", "encode.onnx", "model.json",
+                                                           "score.onnx"]:  # fmt: skip
+        problems.append("the second export is not complete")
+    if any(place.case.glob(".tmp-*")):
+        problems.append("a temporary folder was left behind")
+    return again, problems
+
+
+def users_folder(run: Path, data: Path) -> None:
+    """{case}/full: a folder of the user's with a file in it."""
+    (run.parent / "full").mkdir()
+    (run.parent / "full" / "mine.txt").write_text("mine\n")
