@@ -13,8 +13,6 @@ import numpy as np
 from vae.storage import RUN_FILES
 
 from .damage import (
-    killed_export,
-    users_folder,
     NO_TEST_DIGITS,
     TEST_IMAGES,
     TEST_LABELS,
@@ -38,6 +36,7 @@ from .damage import (
     history_with_nan,
     image_file,
     image_folder,
+    killed_export,
     label_twelve,
     labels,
     make_blocker,
@@ -70,6 +69,7 @@ from .damage import (
     truncate_weights,
     truncated_plain_idx,
     unfinish,
+    users_folder,
     users_preprocessed,
     write_file,
 )

@@ -1,0 +1,495 @@
+"""Every results table of the README and the documentation, generated from the benchmarks' JSON files.
+
+    python benchmarks/tables.py            # rewrite the tables in README.md and docs/*.md from the JSON
+    python benchmarks/tables.py --check    # exit 1 naming each table that differs from its JSON (CI runs this)
+
+A table lives in a Markdown file between two comments, and nothing in between is written by hand:
+
+    <!-- table: NAME -->
+    ...
+    <!-- /table: NAME -->
+
+NAME is a key of TABLES below. Each table ends with one line of provenance: the JSON file it was made from, the
+date and machine of the measurement, and the command that measures it again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+BENCHMARKS = Path(__file__).resolve().parent
+ROOT = BENCHMARKS.parent
+sys.path.insert(0, str(BENCHMARKS))
+
+MARKED = re.compile(r"(<!-- table: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /table: (?P=name) -->)", re.DOTALL)
+PAGES = ("README.md", "docs/*.md")
+
+
+class TableError(Exception):
+    """A table that cannot be made: its JSON is missing or lacks what the table shows."""
+
+
+def read(name: str) -> dict:
+    path = ROOT / name
+    if not path.is_file():
+        raise TableError(f"{name} is missing: run the benchmark that writes it")
+    return json.loads(path.read_text())
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def provenance(source: str, record: dict, command: str | None = None) -> str:
+    when = ", ".join(str(record[key]) for key in ("date", "machine") if record.get(key))
+    command = command or record.get("command")
+    line = f"From `{source}`" + (f" ({when})" if when else "")
+    return line + (f"; measured by `{command}`." if command else ".")
+
+
+def seconds(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:,.0f} s"
+
+
+def ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}×"
+
+
+def importance_weighted(metrics: dict) -> float:
+    """The importance-weighted figure of an evaluation: the NLL of a binarized run, the BCE bound of a grayscale one."""
+    return next(value for name, value in metrics.items() if name.startswith("importance_weighted"))
+
+
+SCORE_NAMES = {"negative_elbo": "−ELBO"}
+
+
+# --- the tables -------------------------------------------------------------------------------------------------
+
+
+def time_to_quality() -> str:
+    """The headline: the keras.io loop, the default 30-epoch run and the fast recipe, side by side in one run."""
+    source = "benchmarks/results.json"
+    results = read(source)
+    reference = results["reference"]
+    runs = [("the keras.io loop (constant Adam 1e-3)", "`python benchmarks/keras_io_reference.py`", reference)]
+    runs.append(("`vae-train` defaults", f"`{results['project']['command']}`", results["project"]))
+    if "fast_recipe" in results:
+        runs.append(("the fast recipe", f"`{results['fast_recipe']['command']}`", results["fast_recipe"]))
+    rows = []
+    for name, command, run in runs:
+        epochs = len(run["per_epoch"]) if "per_epoch" in run else len(run["per_epoch_test_loss"])
+        share = run["seconds_to_target"] / reference["seconds_to_target"] if run["seconds_to_target"] else None
+        rows.append(
+            [
+                name,
+                command,
+                epochs,
+                f"{run['final_test_negative_elbo']:.2f}",
+                seconds(run["seconds_to_target"]),
+                ratio(share),
+            ]
+        )
+    header = [
+        "run",
+        "command",
+        "epochs",
+        "test −ELBO after the last epoch",
+        f"time to test −ELBO ≤ {results['quality_target']:.2f}",
+        "× the loop's time",
+    ]
+    return markdown(header, rows) + "\n\n" + provenance(source, results, "python benchmarks/run.py")
+
+
+def speed() -> str:
+    """Throughput, share of the matmul peak, latent-grid rendering and start-up, from benchmarks/run.py."""
+    from run import table
+
+    source = "benchmarks/results.json"
+    results = read(source)
+    return table(results) + "\n\n" + provenance(source, results, "python benchmarks/run.py")
+
+
+def schedule_search() -> str:
+    """Every run of the schedule search."""
+    from schedule_search import quality_target, table
+
+    source = "benchmarks/schedule_search.json"
+    document = read(source)
+    target = quality_target(document)
+    note = f"Target: the keras.io loop's 30-epoch test −ELBO on the same machine, {target:.2f} nats."
+    return (
+        note
+        + "\n\n"
+        + table(document, target)
+        + "\n\n"
+        + provenance(
+            source, document, "python benchmarks/schedule_search.py --run lr=1e-2,epochs=30,seed=0 (one run each)"
+        )
+    )
+
+
+def schedule_search_main() -> str:
+    """The rows that chose the defaults: each candidate's 30-epoch runs over its seeds, and the short runs."""
+    from schedule_search import first_epoch_at, quality_target
+
+    source = "benchmarks/schedule_search.json"
+    document = read(source)
+    target = quality_target(document)
+    groups: dict[tuple, list[dict]] = {}
+    for name, run in document["runs"].items():
+        if name == "reference" or not run.get("test_negative_elbo"):
+            continue
+        settings = run["settings"]
+        key = (settings["lr"], settings["warmup"], settings["batch"], settings["epochs"])
+        groups.setdefault(key, []).append(run)
+    rows = []
+    for (lr, warmup, batch, epochs), runs in sorted(groups.items(), key=lambda item: (-int(item[0][3]), item[0])):
+        finals = [run["test_negative_elbo"][-1] for run in runs]
+        reached = [first_epoch_at(run["test_negative_elbo"], target) for run in runs]
+        rows.append(
+            [
+                lr,
+                warmup,
+                batch,
+                epochs,
+                len(runs),
+                " / ".join(f"{value:.2f}" for value in finals),
+                " / ".join("-" if epoch is None else str(epoch) for epoch in reached),
+            ]
+        )
+    header = [
+        "peak learning rate",
+        "warm-up epochs",
+        "batch",
+        "epochs",
+        "seeds",
+        "test −ELBO after the last epoch, by seed",
+        f"first epoch ≤ {target:.2f}",
+    ]
+    return markdown(header, rows) + "\n\n" + provenance(source, document, "python benchmarks/schedule_search.py")
+
+
+def quality() -> str:
+    source = "benchmarks/quality.json"
+    record = read(source)
+    rows = []
+    for key in sorted(record):
+        run = record[key]
+        metrics = run["eval"]["metrics"]
+        bound = "NLL" if run["eval"]["binarize"] else "importance-weighted bound"
+        rows.append(
+            [
+                f"({key}) {run['name']}",
+                f"`{run['command']}`",
+                f"{run['training_wall_seconds'] / 60:.1f} min",
+                f"{metrics['negative_elbo']:.2f}",
+                f"{importance_weighted(metrics):.2f} ({bound}, k={run['eval']['k']})",
+            ]
+        )
+    header = ["model", "command", "training wall time", "test −ELBO", "test importance-weighted"]
+    dates = sorted({run["date"] for run in record.values()})
+    return (
+        markdown(header, rows)
+        + "\n\n"
+        + provenance(
+            source, {"date": " to ".join(dict.fromkeys([dates[0], dates[-1]]))}, "python benchmarks/quality_report.py"
+        )
+    )
+
+
+def reproduce() -> str:
+    source = "benchmarks/reproduce.json"
+    record = read(source)
+    rows = []
+    for run in record.values():
+        metrics = run["eval"]["metrics"]
+        value, model = run["published"]
+        published = f"{value}: {model}"
+        rows.append(
+            [
+                run["variant"],
+                f"`{run['command']}`",
+                run["epochs"],
+                f"{run['training_wall_seconds'] / 60:.1f} min",
+                f"**{importance_weighted(metrics):.2f}**",
+                f"{metrics['negative_elbo']:.2f}",
+                published,
+            ]
+        )
+    header = ["variant", "command", "epochs", "training wall time", "test NLL (k=1000)", "test −ELBO", "published"]
+    dates = sorted({run["date"] for run in record.values()})
+    return (
+        markdown(header, rows)
+        + "\n\n"
+        + provenance(
+            source, {"date": " to ".join(dict.fromkeys([dates[0], dates[-1]]))}, "python benchmarks/reproduce.py"
+        )
+    )
+
+
+def conditional_table(source: str, command: str) -> str:
+    record = read(source)
+    by_class = record["samples"].get("accuracy_by_class") or record["samples"]["accuracy_by_digit"]
+    rows = [[name, f"{accuracy:.1%}"] for name, accuracy in by_class.items()]
+    rows.append(["**all**", f"**{record['samples']['accuracy']:.1%}**"])
+    summary = (
+        f"Run: {record['epochs']} epochs, test −ELBO {record['test_negative_elbo']:.2f}. The judge scores "
+        f"{record['judge']['test_accuracy']:.1%} on the test split. As a classifier (argmax over classes of the "
+        f"k={record['classifier']['k']} bound) the run names {record['classifier']['accuracy']:.1%} of "
+        f"{record['classifier']['test_digits']:,} test images right."
+    )
+    header = ["asked class", "samples the judge names as that class"]
+    return summary + "\n\n" + markdown(header, rows) + "\n\n" + provenance(source, record, command)
+
+
+def conditional() -> str:
+    return conditional_table(
+        "benchmarks/conditional.json", "python benchmarks/conditional.py --run-dir RUN --data-dir MNIST --k 10"
+    )
+
+
+def conditional_fashion() -> str:
+    return conditional_table(
+        "benchmarks/conditional_fashion.json",
+        "vae-train --data-dir TREE --conditional --epochs 5, then python benchmarks/conditional.py --run-dir RUN "
+        "--data-dir TREE --limit 1000 --output benchmarks/conditional_fashion.json",
+    )
+
+
+def out_of_distribution() -> str:
+    source = "benchmarks/out_of_distribution.json"
+    record = read(source)
+    rows = [
+        [
+            row["trained on"],
+            row["outliers"],
+            SCORE_NAMES.get(row["score"], f"importance-weighted, k = {record['k']}"),
+            f"{row['mean score, own test split']:.2f}",
+            f"{row['mean score, outliers']:.2f}",
+            f"**{row['AUROC']:.4f}**",
+        ]
+        for row in record["rows"]
+    ]
+    header = ["trained on", "outliers", "score", "mean score, own test split", "mean score, outliers", "AUROC"]
+    return markdown(header, rows) + "\n\n" + provenance(source, record, "python benchmarks/out_of_distribution.py")
+
+
+def one_class_table(dataset: str, source: str) -> str:
+    record = read(source)
+    published = read("benchmarks/one_class_published.json")[dataset]
+    columns = published["columns"]
+    measured_classes = sorted(record["classes"].items(), key=lambda item: int(item[0]))
+    scores = list(measured_classes[0][1]["auroc"])
+    names = [SCORE_NAMES.get(score, f"importance-weighted, k = {record['k']}") for score in scores]
+    header = ["normal class", *(f"ours: {name}" for name in names), *columns]
+    rows = []
+    for normal, measured in measured_classes:
+        paper = published["rows"].get(normal) or ["-"] * len(columns)
+        rows.append(
+            [f"{normal} ({measured['name']})", *(f"{measured['auroc'][score]:.1f}" for score in scores), *paper]
+        )
+    intro = f"AUROC in percent, one class against the other nine, {record['epochs']} epochs per class."
+    cited = f"Published columns: {published['source']}"
+    return intro + "\n\n" + markdown(header, rows) + "\n\n" + cited + "\n\n" + provenance(source, record)
+
+
+def one_class_mnist() -> str:
+    return one_class_table("mnist", "benchmarks/one_class.json")
+
+
+def one_class_fashion() -> str:
+    return one_class_table("fashion-mnist", "benchmarks/one_class_fashion.json")
+
+
+def folder_vs_idx() -> str:
+    source = "benchmarks/folder_vs_idx.json"
+    record = read(source)
+    rows = [
+        [f"`{record[key]['command']}`", f"{record[key]['test_negative_elbo']:.3f}", f"{record[key]['seconds']:.0f} s"]
+        for key in ("idx", "folder")
+    ]
+    rows.append(["difference", f"{record['difference']:+.3f} nats", ""])
+    return (
+        markdown(["Fashion-MNIST from", "test −ELBO after 5 epochs", "wall time"], rows)
+        + "\n\n"
+        + provenance(source, record)
+    )
+
+
+def folder_reading() -> str:
+    source = "benchmarks/folder_reading.json"
+    record = read(source)
+    rows = [
+        [
+            name,
+            f"{reader['images']:,}",
+            f"{reader['median_seconds']:.1f} s",
+            f"{reader['images_per_second']:,.0f}",
+            ratio(reader["ratio_to_fastest"]),
+        ]
+        for name, reader in record["readers"].items()
+    ]
+    header = ["reader", "images", "median of the rounds", "images per second", "× the fastest"]
+    command = f"python benchmarks/folder_reading.py --tree TREE --rounds {record['rounds']}"
+    return markdown(header, rows) + "\n\n" + provenance(source, record, command)
+
+
+def colour() -> str:
+    source = "benchmarks/colour_photos.json"
+    record = read(source)
+    photographs = ", ".join(f"`{name}` ({photograph['size']})" for name, photograph in record["photographs"].items())
+    rows = [
+        ["photographs (scikit-image's `skimage.data`)", photographs],
+        ["crops per photograph", f"{record['crops_per_photograph']:,}"],
+        ["training", record["training"]],
+        ["test −ELBO after the last epoch", f"{record['test_negative_elbo']:.2f} nats per image"],
+        ["wall time", f"{record['seconds']:.0f} s"],
+    ]
+    return markdown(["", ""], rows) + "\n\n" + provenance(source, record)
+
+
+def export_formats() -> str:
+    source = "benchmarks/export.json"
+    record = read(source)
+    formats = record["formats"]
+    columns = [key for key in formats["package"] if key.endswith(" ms")]
+    header = ["format", "size", *(column.replace(" ms", ", ms") for column in columns)]
+    rows = [
+        [name, f"{result['bytes'] / 1e6:.2f} MB", *(f"{result[column]:.2f}" for column in columns)]
+        for name, result in formats.items()
+    ]
+    note = f"Median latency of one call; `score` draws {record['score_samples']} samples per image."
+    return note + "\n\n" + markdown(header, rows) + "\n\n" + provenance(source, record)
+
+
+def pretrained() -> str:
+    from vae import storage
+
+    source = f"vae/pretrained/{storage.PRETRAINED_MANIFEST}"
+    manifest = read(source)
+    rows = []
+    for name, entry in manifest.items():
+        evaluation = read(f"vae/pretrained/{name}/{storage.EVAL_FILE}")
+        metrics = evaluation["metrics"]
+        rows.append(
+            [
+                f"`pretrained:{name}`",
+                f"`{entry['command']}`",
+                f"{metrics['negative_elbo']:.2f}",
+                f"{importance_weighted(metrics):.2f} (k={evaluation['k']})",
+            ]
+        )
+    header = ["name", "trained by", "test −ELBO, whole test split", "importance-weighted bound"]
+    return markdown(header, rows) + "\n\n" + provenance(source, {}, "python benchmarks/pretrained.py --mnist-dir MNIST")
+
+
+def step_table(source: str, kind: str, baseline: str, command: str) -> str:
+    record = read(source)
+    rows = []
+    for name, variant in record["variants"].items():
+        rate, share = f"{variant['images_per_second']:,.0f}", f"{variant['peak_fraction']:.0%}"
+        rows.append([name, rate, ratio(variant["ratio_to_default"]), share])
+    header = [kind, "images per second", f"× {baseline}", "share of the matmul peak"]
+    return markdown(header, rows) + "\n\n" + provenance(source, record, command)
+
+
+def step_options() -> str:
+    return step_table(
+        "benchmarks/step_options.json", "training step", "the default", "python benchmarks/step_options.py"
+    )
+
+
+def step_settings() -> str:
+    return step_table(
+        "benchmarks/step_settings.json",
+        "process setting",
+        "TensorFlow's defaults",
+        "python benchmarks/step_settings.py",
+    )
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "time-to-quality": time_to_quality,
+    "speed": speed,
+    "schedule-search": schedule_search,
+    "schedule-search-main": schedule_search_main,
+    "quality": quality,
+    "reproducibility": reproduce,
+    "conditional": conditional,
+    "conditional-fashion": conditional_fashion,
+    "out-of-distribution": out_of_distribution,
+    "one-class-mnist": one_class_mnist,
+    "one-class-fashion": one_class_fashion,
+    "folder-vs-idx": folder_vs_idx,
+    "folder-reading": folder_reading,
+    "colour": colour,
+    "export": export_formats,
+    "pretrained": pretrained,
+    "step-options": step_options,
+    "step-settings": step_settings,
+}
+
+
+def pages(root: Path | None = None) -> list[Path]:
+    root = root or ROOT
+    return sorted(path for pattern in PAGES for path in root.glob(pattern))
+
+
+def render(text: str, where: str) -> str:
+    """`text` with every marked table made again from its JSON."""
+
+    def replace(match: re.Match) -> str:
+        name = match["name"]
+        if name not in TABLES:
+            raise TableError(f"{where}: no table is named {name!r}; the names are {', '.join(TABLES)}")
+        return match[1] + TABLES[name]() + "\n" + match[4]
+
+    return MARKED.sub(replace, text)
+
+
+def stale(root: Path | None = None) -> list[str]:
+    """The pages whose tables differ from what their JSON makes, each with the tables that differ."""
+    root = root or ROOT
+    found = []
+    for page in pages(root):
+        text = page.read_text()
+        if render(text, str(page.relative_to(root))) != text:
+            names = [
+                match["name"] for match in MARKED.finditer(text) if match["body"] != TABLES[match["name"]]() + "\n"
+            ]
+            found.append(f"{page.relative_to(root)}: {', '.join(names)}")
+    return found
+
+
+@click.command()
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if any table differs from its JSON.")
+def main(check: bool) -> None:
+    try:
+        if check:
+            differing = stale()
+            for line in differing:
+                click.echo(f"out of date: {line} (run python benchmarks/tables.py)", err=True)
+            sys.exit(1 if differing else 0)
+        from vae.files import write_text
+
+        for page in pages():
+            where = page.relative_to(ROOT)
+            text = page.read_text()
+            made = render(text, str(where))
+            if made != text:
+                write_text(page, made)
+                click.echo(f"wrote {where}")
+    except TableError as error:
+        raise click.ClickException(str(error)) from None
+
+
+if __name__ == "__main__":
+    main()
