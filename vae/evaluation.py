@@ -269,16 +269,18 @@ def evaluate_run(
     Args:
         run_dir: a finished run.
         data_dir: where its data set is (see `vae.data.load_dataset`).
-        k, batch_size, seed: as for `evaluate`.
+        k: importance samples per image, as for `evaluate`.
         limit: score the first `limit` test digits only.
+        batch_size: images per scoring batch, as for `evaluate`.
+        seed: the seed of the sampling noise, as for `evaluate`.
         outliers: image files or folders to score as outliers against the test split (`vae.outliers`).
 
     The test digits are those training scored: grayscale, or binarized once with a fixed seed under --binarize.
 
     Returns:
-        What eval.json holds: the protocol, the digits, k, seed and batch size, the weights scored (their epochs
-        and SHA-256), the metrics of `evaluate`, and with `outliers` how well the scores tell them from the test
-        split (`vae.outliers.score_as_outliers`).
+        dict: what eval.json holds: the protocol, the digits, k, seed and batch size, the weights scored (their
+        epochs and SHA-256), the metrics of `evaluate`, and with `outliers` how well the scores tell them from the
+        test split (`vae.outliers.score_as_outliers`).
     """
     if limit is not None and limit < 1:
         raise UsageError(f"limit must be at least 1, got {limit}")
