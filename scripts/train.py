@@ -15,6 +15,7 @@ from vae.config import (
     DATASETS,
     DEFAULTS,
     HIERARCHICAL_LOWER_LATENT_DIM,
+    LEARNING_RATES,
     MAX_BATCH_SIZE,
     MAX_IMAGE_SIZE,
     MAX_LATENT_DIM,
@@ -49,7 +50,14 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
     "Multiply --learning-rate by k (the linear scaling rule); the cosine schedule's warm-up epoch eases it in.",
 )
 @config_option("latent_dim", click.IntRange(1, MAX_LATENT_DIM), "Size of z.")
-@config_option("learning_rate", FiniteFloatRange(min=0, min_open=True), "Adam's peak learning rate.")
+@click.option(
+    "--learning-rate",
+    "learning_rate",
+    type=FiniteFloatRange(min=0, min_open=True),
+    help="Adam's peak learning rate.  [default: "
+    + "; ".join(f"{rate:g} for --arch {name}" for name, rate in LEARNING_RATES.items())
+    + "]",
+)
 @config_option(
     "schedule",
     click.Choice(SCHEDULES),

@@ -106,16 +106,25 @@ def subset():
     return load_dataset("mnist", SUBSET_DIR)
 
 
-@pytest.fixture(scope="session")
-def tiny_config():
+# The tests' small runs: 512 digits of the subset, 2 epochs.
+TINY = {"epochs": 2, "limit": 512, "batch_size": 64, "seed": 3}
+
+
+def tiny(**changes):
+    """`TINY` with `changes`, built anew rather than replaced, so that a variant's learning rate is its own."""
     from vae.config import VAEConfig
 
-    return VAEConfig(epochs=2, limit=512, batch_size=64, seed=3)
+    return VAEConfig(**{**TINY, **changes})
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, subset, tiny_config):
-    """A factory of finished runs: `trained_run(**changes)` is the run directory of `tiny_config.replace(**changes)`
+def tiny_config():
+    return tiny()
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, subset):
+    """A factory of finished runs: `trained_run(**changes)` is the run directory of `tiny(**changes)`
     trained on 512 digits of the subset, `trained_run(snapshots=True, ...)` one with snapshots. Each set of changes
     is trained once and shared by every test that asks for it, so tests must not modify it: copy it first."""
     from vae.training import train
@@ -127,7 +136,7 @@ def trained_run(tmp_path_factory, subset, tiny_config):
         if key not in runs:
             name = "-".join(f"{name}-{value}" for name, value in sorted(changes.items())) or "default"
             run_dir = tmp_path_factory.mktemp(name + ("-snapshots" if snapshots else "")) / "run"
-            train(tiny_config.replace(**changes), subset, run_dir, verbose=0, snapshots=snapshots)
+            train(tiny(**changes), subset, run_dir, verbose=0, snapshots=snapshots)
             runs[key] = run_dir
         return runs[key]
 

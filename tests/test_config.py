@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from vae.config import VAEConfig
+from vae.config import LEARNING_RATES, VAEConfig
 from vae.errors import UsageError
 
 
@@ -51,3 +51,18 @@ def test_from_json_rejects_broken_json_unknown_and_missing_fields():
     del values["beta"]
     with pytest.raises(UsageError, match="missing config field.*beta"):
         VAEConfig.from_dict(values)
+
+
+def test_the_learning_rate_not_given_is_the_architectures_and_is_saved_as_a_number():
+    assert VAEConfig().learning_rate == LEARNING_RATES["conv"] == 1e-2
+    assert VAEConfig(architecture="mlp").learning_rate == LEARNING_RATES["mlp"]
+    assert VAEConfig(architecture="hierarchical").learning_rate == LEARNING_RATES["hierarchical"] == 3e-3
+    assert VAEConfig(architecture="hierarchical", learning_rate=1e-3).learning_rate == 1e-3
+    saved = json.loads(VAEConfig(architecture="hierarchical").to_json())
+    assert saved["learning_rate"] == 3e-3
+
+
+def test_a_run_saved_at_another_default_keeps_its_learning_rate():
+    saved = json.loads(VAEConfig().to_json())
+    saved["learning_rate"] = 3e-3  # the default of the releases up to 0.2.0
+    assert VAEConfig.from_json(json.dumps(saved)).learning_rate == 3e-3

@@ -42,7 +42,7 @@ from .conftest import invoke as invoke_command
 SUBPROCESS_TIMEOUT = 300  # seconds; a hung collective fails the test instead of blocking CI
 LOSS_TOLERANCE = 2e-5  # relative
 KL_TOLERANCE = 1e-3  # relative
-WEIGHTS_TOLERANCE = 5e-3  # absolute: a couple of Adam steps at the default peak learning rate, 3e-3
+WEIGHTS_TOLERANCE = 5e-3  # absolute: a fraction of one Adam step at the default peak learning rate, 1e-2
 
 # Two logical CPU devices, then runs of one config: on one device; mirrored over both devices; mirrored, interrupted
 # in its second epoch, and resumed both under mirrored and on one device. Prints histories and first-step losses.
@@ -62,7 +62,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
     root, data_dir = Path(sys.argv[1]), sys.argv[2]
     # 161 digits in batches of 64: the last batch of 33 splits 17/16, and binarization draws noise too.
-    config = VAEConfig(epochs=2, limit=161, batch_size=64, seed=3, binarize=True)
+    base = {"epochs": 2, "limit": 161, "batch_size": 64, "seed": 3, "binarize": True}
     dataset = load_dataset("mnist", data_dir)
     # The newer models: labels that must travel with their digits, the IWAE objective's K draws per digit, and the
     # VampPrior, whose pseudo-inputs every replica shares, over the top layer of two stochastic layers. One per
@@ -74,7 +74,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
             "architecture": "hierarchical", "prior": "vamp", "pseudo_inputs": 10, "objective": "iwae", "samples": 2
         },
     }
-    config = config.replace(**variants.get(sys.argv[3], {}))
+    # Built, not replaced: a variant's learning rate is its architecture's own when none is given.
+    config = VAEConfig(**base, **variants.get(sys.argv[3], {}))
 
     first_step_losses = []
     check_divergence = training.DivergenceGuard.on_train_batch_end

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import SUBSET_DIR, invoke, train_stopped_after_first_epoch
+from tests.conftest import SUBSET_DIR, invoke, tiny, train_stopped_after_first_epoch
 from vae import storage
 from vae.config import HIERARCHICAL_LOWER_LATENT_DIM
 from vae.gaussian import LOG_TWO_PI
@@ -22,8 +22,8 @@ HIERARCHICAL = {
 
 
 @pytest.fixture(scope="module")
-def hierarchical_config(tiny_config):
-    return tiny_config.replace(**HIERARCHICAL)
+def hierarchical_config():
+    return tiny(**HIERARCHICAL)
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,9 @@ def test_every_help_is_instant_and_names_its_options():
 def test_the_commands_take_their_defaults_and_choices_from_the_config():
     """Not a drift check: the CLI reads `vae.config`, so its help shows what the config holds."""
     parameters = {parameter.name: parameter for parameter in train_command.params}
-    assert parameters["learning_rate"].default == DEFAULTS.learning_rate
+    assert parameters["epochs"].default == DEFAULTS.epochs
+    rates = "; ".join(f"{rate:g} for --arch {name}" for name, rate in vae.config.LEARNING_RATES.items())
+    assert rates in " ".join(parameters["learning_rate"].help.split())
     assert tuple(parameters["architecture"].type.choices) == vae.config.ARCHITECTURES
 
 
