@@ -502,7 +502,11 @@ def hostile_inputs() -> str:
         ],
         ["wall time", f"{int(heading['seconds']) / 60:.1f} minutes"],
     ]
-    return markdown(["what", "result"], summary) + "\n\n" + provenance(source, {"date": heading["date"]}, heading["command"])
+    return (
+        markdown(["what", "result"], summary)
+        + "\n\n"
+        + provenance(source, {"date": heading["date"]}, heading["command"])
+    )
 
 
 def step_table(source: str, kind: str, baseline: str, command: str) -> str:
