@@ -32,7 +32,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from vae.config import FAST_RECIPE
+from vae.config import FAST_RECIPE, command_options
 
 ROOT = Path(__file__).resolve().parent
 # A fixed quality threshold in nats, beside the reference's own final value, so that runs on machines whose
@@ -51,16 +51,11 @@ def command_seconds(command: list[str], repeats: int) -> float:
     return statistics.median(times)
 
 
-def command_of(options: dict) -> list[str]:
-    """The `vae-train` options of config fields: {"learning_rate": 6e-3} -> ["--learning-rate", "6e-3"]."""
-    return [item for field, value in options.items() for item in (f"--{field.replace('_', '-')}", f"{value:g}")]
-
-
 def run_project(run_dir: Path, data_dir: Path, options: dict) -> dict:
     """`vae-train --profile` with `options` (config fields) and the defaults for the rest, in a child process; its
     command, history, peak RSS in MB, and phase profile with the seconds from the end of its last epoch to its exit,
     as seen from outside the process."""
-    arguments = command_of(options)
+    arguments = command_options(options)
     command = [sys.executable, "-m", "vae_scripts.train", *arguments, "--run-dir", str(run_dir)]
     command += ["--data-dir", str(data_dir), "--verbose", "0", "--profile"]
     with tempfile.TemporaryFile() as errors:
