@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vae.config import FAST_RECIPE
+from vae.config import FAST_RECIPE, command_options
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -41,8 +41,7 @@ def test_its_two_set_up_commands_install_and_train_and_run_the_tests_ci_runs():
 
 
 def test_the_fast_recipe_it_shows_is_the_configs():
-    recipe = " ".join(f"--{field.replace('_', '-')} {value:g}" for field, value in FAST_RECIPE.items())
-    assert f"vae-train {recipe}" in README
+    assert " ".join([".venv/bin/vae-train", *command_options(FAST_RECIPE)]) in README
 
 
 def test_every_file_it_links_to_exists():
@@ -71,3 +70,13 @@ def test_its_notebook_lines_give_new_digits():
     exec(block, namespace)
     digits = namespace["digits"]
     assert digits.shape == (16, 28, 28) and 0 <= digits.min() and digits.max() <= 1 and digits.std() > 0.05
+
+
+def test_its_export_command_writes_a_saved_model(tmp_path):
+    (block,) = code_blocks("Out of the lab", "bash")
+    (export,) = [command for command in commands(block) if command[0] == ".venv/bin/vae-export"]
+    command = [str(Path(sys.executable).parent / "vae-export"), *export[1:]]
+    completed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    output = tmp_path / export[export.index("--output") + 1]
+    assert (output / "saved_model" / "saved_model.pb").is_file() and (output / "model.json").is_file()

@@ -388,3 +388,15 @@ DEFAULTS = VAEConfig()
 # The shortest schedule that benchmarks/schedule_search.py found to reach the keras.io example's 30-epoch test
 # negative ELBO, as fields that differ from DEFAULTS; benchmarks/run.py times it beside that example's loop.
 FAST_RECIPE = {"epochs": 8, "learning_rate": 6e-3}
+
+
+def command_options(fields: dict[str, Any]) -> list[str]:
+    """The `vae-train` options that set config `fields`: {"learning_rate": 6e-3} -> ["--learning-rate", "6e-3"]."""
+
+    def spelled(value: Any) -> str:
+        if isinstance(value, float) and value < 0.1:
+            mantissa, exponent = f"{value:e}".split("e")
+            return f"{float(mantissa):g}e{int(exponent)}"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    return [item for field, value in fields.items() for item in (f"--{field.replace('_', '-')}", spelled(value))]
