@@ -5,10 +5,11 @@
 
 Each is `vae-train` at the defaults (`PRETRAINED` says its epochs and options: the README's 30 epochs for MNIST, 10
 for the conditional and Fashion-MNIST runs, which keeps the package's training under half an hour on 2 cores), then
-`vae-eval` of its whole test split with k = 100, which is the run's eval.json. What ships of a run is its config.json, history.json,
-eval.json, and vae.weights.h5 with the model's weights alone (the optimizer's state is for resuming, which a
-pretrained run does not do), about 0.6 MB. `MANIFEST.json` records, for each run, the command that made it, the
-SHA-256 of each file it ships, and `vae-eval` on the committed test subset, which a test repeats.
+`vae-eval` of its whole test split with k = 100, which is the run's eval.json. What ships of a run is its
+config.json, history.json, eval.json, and vae.weights.h5 with the model's weights alone (the optimizer's state is
+for resuming, which a pretrained run does not do), about 0.6 MB. `MANIFEST.json` records, for each run, the
+command that made it, the SHA-256 of each file it ships, and `vae-eval` on the committed test subset, which a test
+repeats.
 
 On the same kind of CPU a second training gives the shipped weights bit for bit: `--check` trains again and
 compares them, array by array, and writes nothing.
