@@ -274,3 +274,19 @@ def test_a_run_on_a_folder_trains_resumes_only_on_the_same_files_and_scores_new_
     resumed = invoke(train_command, "--resume", "--epochs", 2, "--run-dir", run_dir, "--data-dir", classed)
     assert resumed.exit_code == 1 and "1 file removed (wheel/image-009.png)" in resumed.output
     assert files_of(run_dir) == before
+
+
+def test_each_split_is_in_the_same_shuffled_order_at_every_read(classed):
+    from vae import data
+
+    made = data.new_run_data({"test_fraction": 0.2, "seed": 0}, classed)
+    dataset = made.dataset
+    # Listed class by class, the first images of a split, which --limit takes, would all be "bolt".
+    assert len(set(dataset.train_labels[:6].tolist())) > 1 and len(set(dataset.test_labels[:3].tolist())) > 1
+    again = data.run_dataset(None, made.config, classed, manifest=dataset.manifest)
+    test_only = data.run_dataset(None, made.config, classed, test_only=True, manifest=dataset.manifest)
+    for read in (again, test_only):
+        np.testing.assert_array_equal(read.test_images, dataset.test_images)
+        np.testing.assert_array_equal(read.test_labels, dataset.test_labels)
+    np.testing.assert_array_equal(again.train_images, dataset.train_images)
+    np.testing.assert_array_equal(again.train_labels, dataset.train_labels)

@@ -456,9 +456,19 @@ def folder_dataset(folder) -> Dataset:
     """The `Dataset` of a folder read for training (`vae.folders.read_folder`), with its manifest."""
     splits = np.array([file.split for file in folder.read.files])
     labels = np.array([file.label for file in folder.read.files], np.int32)
-    train = splits == "train"
-    pixels = folder.read.pixels
-    return Dataset(pixels[train], labels[train], pixels[~train], labels[~train], str(folder.scan.root), folder.manifest)
+    return shuffled_splits(folder.read.pixels, splits, labels, str(folder.scan.root), folder.manifest)
+
+
+def shuffled_splits(pixels: np.ndarray, splits: np.ndarray, labels: np.ndarray, source: str, manifest) -> Dataset:
+    """A folder's images as a `Dataset`, each split in a fixed shuffled order. A folder is listed class by class, so
+    the first N images of a split, which `--limit` and a limited evaluation take, would be the first class alone; the
+    shuffle, the same at every read of the folder, makes them a sample of every class."""
+    parts = []
+    for split in ("train", "test"):
+        index = np.flatnonzero(splits == split)
+        index = index[np.random.default_rng(0).permutation(len(index))]
+        parts += [pixels[index], labels[index]]
+    return Dataset(*parts, source, manifest)
 
 
 def run_dataset(
@@ -495,8 +505,7 @@ def run_dataset(
         )
     splits = np.array([file.split for file, _ in listed])
     labels = np.array([file.label for file, _ in listed], np.int32)
-    train = splits == "train"
-    return Dataset(read.pixels[train], labels[train], read.pixels[~train], labels[~train], str(root), record)
+    return shuffled_splits(read.pixels, splits, labels, str(root), record)
 
 
 @dataclass(frozen=True)
@@ -522,8 +531,8 @@ def new_run_data(
 
     A `data_dir` that holds images (and no IDX files) is a folder of your own images (`vae.folders`): its layout,
     classes and test split make the run's, and its images are read at `image_size` and `channels`, by default the
-    images' own. Otherwise `options["dataset"]` is read as today (`load_dataset`). `dataset_given` says that the user
-    chose the data set, which a folder of images then contradicts.
+    images' own. Otherwise `options["dataset"]` is read as an IDX data set (`load_dataset`). `dataset_given` says
+    that the user chose the data set, which a folder of images then contradicts.
     """
     from vae import folders
     from vae.config import IDX_DATASETS, VAEConfig
