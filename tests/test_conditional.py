@@ -325,3 +325,16 @@ def test_a_latent_value_is_plain_decimal_or_exponent_notation(conditional_run, t
     result = invoke(decode_command, "--z", "-1.5e0, .25", "--digit", 3, "--run-dir", conditional_run,
                     "--output", tmp_path / "z.png")  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_a_label_is_a_class_name_exact_first_then_in_any_case_or_an_index():
+    from types import SimpleNamespace
+
+    from vae.errors import UsageError
+    from vae.latent import LabelRequest, label_index
+
+    config = SimpleNamespace(conditional=True, classes=("Cat", "cat", "dog"))
+    assert [label_index(config, LabelRequest(text)) for text in ("Cat", "cat", "DOG", " 2 ")] == [0, 1, 2, 2]
+    for text in ("³", "3", "bird"):
+        with pytest.raises(UsageError, match=f"--label {text} names no class of this run"):
+            label_index(config, LabelRequest(text))

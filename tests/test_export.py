@@ -156,6 +156,8 @@ def test_bad_exports_are_refused_in_one_line_and_write_nothing(tiny_run, tmp_pat
     (tmp_path / "a-file").write_text("mine")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "mine.txt").write_text("mine")
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "holiday.jpg").write_text("mine")
     damaged = copy_run(tiny_run, tmp_path / "damaged")
     (damaged / storage.WEIGHTS_FILE).write_bytes(b"not weights")
     before = files_of(tmp_path)
@@ -163,6 +165,7 @@ def test_bad_exports_are_refused_in_one_line_and_write_nothing(tiny_run, tmp_pat
         (["--output", tmp_path / "out", "--format", "pickle"], 2, "--format"),
         (["--output", tmp_path / "a-file"], 2, "is a file: give a folder"),
         (["--output", tmp_path / "full"], 2, "holds files: pass --overwrite"),
+        (["--output", tmp_path / "photos", "--overwrite"], 2, "holds files but no model.json, so it is not an export"),
         (["--output", tmp_path / "a-file" / "below"], 1, "Not a directory"),
         (["--output", tmp_path / "out", "--run-dir", damaged], 1, "cannot be read"),
         (["--output", tmp_path / "out", "--run-dir", tmp_path / "nowhere"], 1, "no trained run"),

@@ -290,3 +290,16 @@ def test_each_split_is_in_the_same_shuffled_order_at_every_read(classed):
         np.testing.assert_array_equal(read.test_labels, dataset.test_labels)
     np.testing.assert_array_equal(again.train_images, dataset.train_images)
     np.testing.assert_array_equal(again.train_labels, dataset.train_labels)
+
+
+def test_what_pillow_warns_of_in_a_folder_is_a_warning_naming_the_file(tmp_path):
+    from vae.errors import ImageWarning
+
+    write_images(tmp_path / "images", 3)
+    damaged = tmp_path / "images" / "damaged-exif.jpg"
+    Image.new("L", (20, 20), 128).save(damaged, exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\xff\x01\x01\x03\x00")
+    scan = folders.scan_folder(tmp_path / "images")
+    with pytest.warns(ImageWarning) as caught:
+        read = folders.read_images(scan.root, scan.files, 16, 1, processes=1)
+    assert len(read.files) == 4
+    assert [str(warning.message).split(": ")[0] for warning in caught] == [str(damaged)]

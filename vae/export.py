@@ -60,12 +60,19 @@ def check_format(format: str) -> None:
 
 
 def check_output(output: Path, overwrite: bool) -> None:
-    """Refuse an output that is a file, a folder that holds something (unless `overwrite`), or a place that cannot be
-    written; nothing is written here but a probe that is removed at once."""
+    """Refuse an output that is a file, a folder that holds something (unless `overwrite`, and then only an earlier
+    export, which has a model.json), or a place that cannot be written; nothing is written here but a probe that is
+    removed at once."""
     if output.exists() and not output.is_dir():
         raise UsageError(f"--output {output} is a file: give a folder for the exported model")
-    if output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise UsageError(f"--output {output} is a folder that holds files: pass --overwrite to replace it")
+    if output.is_dir() and any(output.iterdir()):
+        if not overwrite:
+            raise UsageError(f"--output {output} is a folder that holds files: pass --overwrite to replace it")
+        if not (output / CONTRACT_FILE).is_file():
+            raise UsageError(
+                f"--output {output} holds files but no {CONTRACT_FILE}, so it is not an export: --overwrite replaces "
+                "only an earlier export; give another folder"
+            )
     files.check_writable(output.parent)
 
 
@@ -205,7 +212,11 @@ def replace_folder(temporary: Path, output: Path) -> None:
     if output.exists():
         old = files.temporary_path(output.with_name(output.name + ".old"))
         os.replace(output, old)
-        os.replace(temporary, output)
+        try:
+            os.replace(temporary, output)
+        except OSError:
+            os.replace(old, output)  # the earlier export back in its place
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(temporary, output)

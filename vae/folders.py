@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from vae.config import MAX_CLASSES, MAX_IMAGE_PIXELS, MAX_IMAGE_SIZE, MIN_IMAGE_SIDE, MIN_IMAGE_SIZE
-from vae.errors import DataError, UsageError
+from vae.errors import DataError, ImageWarning, UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 PILLOW_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
@@ -336,7 +336,7 @@ def _read_chunk(task) -> tuple:
                 damaged.append((index, str(error)))
             except OSError as error:
                 damaged.append((index, f"{full} cannot be read ({error.strerror or error})"))
-            warned += [f"{path}: {str(warning.message).strip().splitlines()[0]}" for warning in caught[seen:]]
+            warned += [f"{full}: {str(warning.message).strip().splitlines()[0]}" for warning in caught[seen:]]
             digests.append(digest)
             headers.append(header)
     return pixels, headers, digests, damaged, warned
@@ -429,7 +429,13 @@ def read_images(
         more = f", and {len(damaged) - NAMED_DAMAGED_FILES} more" if len(damaged) > NAMED_DAMAGED_FILES else ""
         hint = " (--skip-damaged leaves them out)" if len(files) > 1 else ""
         raise DataError(f"{len(damaged)} damaged image{'s' * (len(damaged) != 1)}: {named}{more}{hint}")
-    kept = tuple(file for file in files if file.path not in {path for path, _ in damaged})
+    warned = list(dict.fromkeys(warned))
+    for message in warned[:NAMED_DAMAGED_FILES]:
+        warnings.warn(message, ImageWarning, stacklevel=2)
+    if len(warned) > NAMED_DAMAGED_FILES:
+        warnings.warn(f"and {len(warned) - NAMED_DAMAGED_FILES} more warnings of {root}", ImageWarning, stacklevel=2)
+    left_out = {path for path, _ in damaged}
+    kept = tuple(file for file in files if file.path not in left_out)
     return ReadImages(
         np.concatenate(pixels) if pixels else np.zeros((0, side, side, channels), np.uint8),
         kept,

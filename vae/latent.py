@@ -55,11 +55,13 @@ def label_index(config, request: LabelRequest | None) -> int | None:
     asked = f"{request.option} {request.text}"
     if not config.conditional:
         raise UsageError(f"{asked} needs a conditional run: train one with vae-train --conditional")
+    text = request.text.strip()
+    if text in config.classes:  # an exact name first: classes may differ only in case
+        return list(config.classes).index(text)
     names = [name.lower() for name in config.classes]
-    text = request.text.strip().lower()
-    if text in names:
-        return names.index(text)
-    if text.isdigit() and int(text) < len(names):
+    if text.lower() in names:
+        return names.index(text.lower())
+    if text.isascii() and text.isdecimal() and int(text) < len(names):
         return int(text)
     shown = ", ".join(config.classes[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
     raise UsageError(
