@@ -303,3 +303,15 @@ def test_what_pillow_warns_of_in_a_folder_is_a_warning_naming_the_file(tmp_path)
         read = folders.read_images(scan.root, scan.files, 16, 1, processes=1)
     assert len(read.files) == 4
     assert [str(warning.message).split(": ")[0] for warning in caught] == [str(damaged)]
+
+
+def test_skipping_damaged_images_takes_the_shape_from_the_first_that_reads(tmp_path):
+    root = tmp_path / "data"
+    write_images(root, 3, size=(20, 20))
+    (root / "0-first.png").write_text("not a picture")
+    scan = folders.scan_folder(root)
+    with pytest.raises(DataError, match="0-first.png"):
+        folders.read_folder(scan, None, None)
+    read = folders.read_folder(scan, None, None, skip_damaged=True)
+    assert (read.side, read.channels, len(read.read.files)) == (20, 1, 3)
+    assert [Path(path).name for path, _ in read.read.damaged] == ["0-first.png"]

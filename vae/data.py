@@ -553,7 +553,7 @@ def new_run_data(
             "drop --dataset"
         )
     scan = folders.hold_out_test(folders.scan_folder(data_dir), options["test_fraction"], options["seed"])
-    side, depth = folders.shape_for(scan, image_size, channels)
+    side, depth, _ = folders.shape_for(scan, image_size, channels, skip_damaged)  # the options checked before reading
     config = VAEConfig(
         **{**options, "dataset": "folder", "image_size": side, "channels": depth, "class_names": scan.class_names}
     )

@@ -513,20 +513,36 @@ class Folder:
         return manifest(self.scan, self.read, self.side, self.channels, "crop")
 
 
-def shape_for(scan: Scan, image_size: int | None, channels: int | None) -> tuple[int, int]:
-    """The run's (side, channels): the options given, or else the first image's own, which every image must then
-    share (`read_folder` checks). An image that is not a square within the limits asks for --image-size."""
+def first_readable(scan: Scan, skip_damaged: bool) -> tuple[Path, Header]:
+    """The first image of `scan` whose header reads, with its path; with `skip_damaged`, damaged ones before it are
+    passed over (`read_images` lists them), else the first one is refused."""
+    for file in scan.files:
+        path = scan.root / file.path
+        try:
+            return path, read_header(path)
+        except DataError:
+            if not skip_damaged:
+                raise
+    raise DataError(f"{scan.root}: every image is damaged")
+
+
+def shape_for(
+    scan: Scan, image_size: int | None, channels: int | None, skip_damaged: bool = False
+) -> tuple[int, int, Path | None]:
+    """The run's (side, channels) and the image they come from: the options given, or else the first image's own,
+    which every image must then share (`read_folder` checks). An image that is not a square within the limits asks
+    for --image-size."""
     if image_size is not None and channels is not None:
-        return image_size, channels
-    first = read_header(scan.root / scan.files[0].path)
+        return image_size, channels, None
+    path, first = first_readable(scan, skip_damaged)
     if image_size is None:
         if first.width != first.height or not MIN_IMAGE_SIZE <= first.width <= MAX_IMAGE_SIZE:
             raise UsageError(
-                f"{scan.root / scan.files[0].path} is {first.width}x{first.height}: give --image-size, a side from "
-                f"{MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} that every image is fitted to"
+                f"{path} is {first.width}x{first.height}: give --image-size, a side from {MIN_IMAGE_SIZE} to "
+                f"{MAX_IMAGE_SIZE} that every image is fitted to"
             )
         image_size = first.width
-    return image_size, channels if channels is not None else (1 if first.gray else 3)
+    return image_size, channels if channels is not None else (1 if first.gray else 3), path
 
 
 def read_folder(
@@ -539,19 +555,19 @@ def read_folder(
 ) -> Folder:
     """Read every image of `scan` at the run's shape (`shape_for`). Where the shape is the images' own, every image
     must have it: one of another size or mode asks for the option, naming it."""
-    side, depth = shape_for(scan, image_size, channels)
-    read = read_images(scan.root, scan.files, side, depth, skip_damaged=skip_damaged, progress=progress)
+    side, channels_read, reference = shape_for(scan, image_size, channels, skip_damaged)
+    read = read_images(scan.root, scan.files, side, channels_read, skip_damaged=skip_damaged, progress=progress)
     if not read.files:
         raise DataError(f"{scan.root}: every image is damaged")
     for header, file in zip(read.headers, read.files, strict=True):
         if image_size is None and (header.width, header.height) != (side, side):
             raise UsageError(
-                f"the images differ in size: {scan.root / scan.files[0].path} is {side}x{side}, "
+                f"the images differ in size: {reference} is {side}x{side}, "
                 f"{scan.root / file.path} is {header.width}x{header.height}; give --image-size"
             )
-        if channels is None and header.gray != (depth == 1):
+        if channels is None and header.gray != (channels_read == 1):
             raise UsageError(
                 f"the images are gray and colour ({scan.root / file.path} is {'gray' if header.gray else 'colour'}): "
                 "give --channels 1 or 3"
             )
-    return Folder(scan, read, side, depth)
+    return Folder(scan, read, side, channels_read)
