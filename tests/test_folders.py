@@ -274,6 +274,11 @@ def test_a_run_on_a_folder_trains_resumes_only_on_the_same_files_and_scores_new_
     resumed = invoke(train_command, "--resume", "--epochs", 2, "--run-dir", run_dir, "--data-dir", classed)
     assert resumed.exit_code == 1 and "1 file removed (wheel/image-009.png)" in resumed.output
     assert files_of(run_dir) == before
+    test_file = next(path for path, _, split, _ in manifest["files"] if split == "test")
+    (classed / test_file).unlink()
+    evaluated = invoke(evaluate_command, "--run-dir", run_dir, "--k", 2)
+    assert evaluated.exit_code == 1 and f"1 file removed ({test_file})" in evaluated.output, evaluated.output
+    assert "--skip-damaged" not in evaluated.output
 
 
 def test_each_split_is_in_the_same_shuffled_order_at_every_read(classed):

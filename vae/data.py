@@ -490,10 +490,10 @@ def run_dataset(
             "the folder"
         )
     listed = folders.manifest_files(record, "test" if test_only else None)
-    if not test_only:
-        differences = folders.changes(record, folders.scan_folder(root))
-        if differences:
-            raise DataError(f"{root} has changed since the run was trained on it: {'; '.join(differences)}")
+    # Training goes on only on the very same files; the test split alone needs only its own files unchanged.
+    differences = folders.changes(record, folders.scan_folder(root)) if not test_only else folders.missing(root, listed)
+    if differences:
+        raise DataError(f"{root} has changed since the run was trained on it: {'; '.join(differences)}")
     side, _, channels = record["image_shape"]
     read = folders.read_images(root, [file for file, _ in listed], side, channels, progress=progress)
     changed = folders.changed_contents(listed, read.digests)

@@ -484,14 +484,20 @@ def changes(record: dict, scan: Scan) -> list[str]:
     recorded = {path for path, *_ in record["files"]} | {path for path, _ in record.get("skipped", [])}
     found = {file.path for file in scan.files}
     added, removed = sorted(found - recorded), sorted(recorded - found)
-    described = []
-    for what, paths in (("added", added), ("removed", removed)):
-        if paths:
-            shown = ", ".join(paths[:NAMED_DAMAGED_FILES]) + (
-                f" and {len(paths) - NAMED_DAMAGED_FILES} more" if len(paths) > NAMED_DAMAGED_FILES else ""
-            )
-            described.append(f"{len(paths)} file{'s' * (len(paths) != 1)} {what} ({shown})")
-    return described
+    return [described(paths, what) for what, paths in (("added", added), ("removed", removed)) if paths]
+
+
+def missing(root: Path, record_files: list[tuple[ImageFile, str]]) -> list[str]:
+    """The files a manifest lists that are no longer in `root`, as `changes` describes them."""
+    gone = [file.path for file, _ in record_files if not (root / file.path).is_file()]
+    return [described(gone, "removed")] if gone else []
+
+
+def described(paths: list[str], what: str) -> str:
+    """ "2 files removed (a.png, b.png)", naming the first few."""
+    more = len(paths) - NAMED_DAMAGED_FILES
+    shown = ", ".join(paths[:NAMED_DAMAGED_FILES]) + (f" and {more} more" if more > 0 else "")
+    return f"{len(paths)} file{'s' * (len(paths) != 1)} {what} ({shown})"
 
 
 def changed_contents(record_files: list[tuple[ImageFile, str]], digests) -> list[str]:
