@@ -46,7 +46,6 @@ from vae.errors import DataError, ImageWarning, UsageError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 PILLOW_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
-LAYOUTS = ("split", "classed", "flat")
 SPLIT_FOLDERS = ("train", "test")
 # At most this many bytes of uint8 pixels in memory: 8 GiB, a third of this machine's memory.
 MAX_DATA_BYTES = 8 * 2**30
@@ -267,21 +266,6 @@ def _open_lazily(path: Path):
         return Image.open(path, formats=PILLOW_FORMATS)
     finally:
         Image.MAX_IMAGE_PIXELS = limit
-
-
-def natural_shape(headers) -> tuple[int | None, int | None]:
-    """(side, channels) that every image already has: the side when all are squares of one size within the limits,
-    the channels when all are gray (1) or all colour (3); None for what they do not share."""
-    headers = list(headers)
-    sizes = {(header.width, header.height) for header in headers}
-    side = None
-    if len(sizes) == 1:
-        ((width, height),) = sizes
-        if width == height and MIN_IMAGE_SIZE <= width <= MAX_IMAGE_SIZE:
-            side = width
-    grays = {header.gray for header in headers}
-    channels = (1 if grays == {True} else 3) if len(grays) == 1 else None
-    return side, channels
 
 
 def check_memory(count: int, side: int, channels: int) -> None:
