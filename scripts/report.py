@@ -18,7 +18,8 @@ from vae_scripts.common import data_dir_option, index_list, one_line_errors, run
     "--explorer-size",
     type=click.IntRange(2, 128),
     help=f"Cells per side of the latent grid the explorer blends between (decoded once, in one batch). Default: "
-    f"{EXPLORER_SIZE}, or {CONDITIONAL_EXPLORER_SIZE} for each digit's grid of a conditional run.",
+    f"{EXPLORER_SIZE}, or for each class's grid of a conditional run {CONDITIONAL_EXPLORER_SIZE} (fewer beyond 10 "
+    "classes).",
 )
 @click.option("--dims", callback=index_list, default="0,1", show_default=True, help="The two latent axes to explore.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Picks digits and samples.")

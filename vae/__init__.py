@@ -1,4 +1,5 @@
-"""A convolutional variational autoencoder for MNIST-style digits, in TensorFlow/Keras 3.
+"""A convolutional variational autoencoder for MNIST, Fashion-MNIST or a folder of your own images, in
+TensorFlow/Keras 3.
 
 `import vae` is cheap: it loads neither TensorFlow nor Keras. The public names below are imported on first use
 (PEP 562), so `vae.VAEConfig` and `vae.storage` stay free of TensorFlow, while `vae.VAE`, `vae.Sampling`,
@@ -9,8 +10,9 @@ The modules, one job each: `config` (the run's `VAEConfig`), `data` (MNIST-style
 variables sit between images and prior), `prior`, `conditioning` (the label of a conditional run), `gaussian` (the
 diagonal Gaussian's formulas), `objectives`, `model` (the Keras trainer), `training`, `distribution` (several
 devices, mixed precision), `evaluation` and `scoring` (test-split and per-image scores), `latent` and `plots`
-(the latent space as arrays and pictures), `images` (your own digits), `snapshots`, `report`, `profiling`,
-`storage` (the run directory) and `files` (atomic writes).
+(the latent space as arrays and pictures), `images` (your own digits), `folders` (a folder of images as a data
+set), `outliers` (AUROC against other images), `export` (SavedModel, LiteRT, ONNX), `api` (`open_run`, for
+notebooks), `snapshots`, `report`, `profiling`, `storage` (the run directory) and `files` (atomic writes).
 
 A whole-model file (`vae.keras`) needs the `VAE` and `Sampling` classes registered with Keras before it loads:
 `vae.load_model(path)` does that, or `import vae.model` before `keras.saving.load_model(path)`.

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vae.config import IMPORTANCE_SAMPLES
+from vae.storage import DEFAULT_RUN_DIR
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class Run:
 
         return label_index(self.config, None if label is None else LabelRequest(str(label), "label"))
 
-    def labels_for(self, images: np.ndarray, label, k: int, seed: int) -> np.ndarray | None:
+    def _labels_for(self, images: np.ndarray, label, k: int, seed: int) -> np.ndarray | None:
         from vae.scoring import image_labels
 
         return image_labels(self.model, images, self.label(label), k, seed=seed)
@@ -72,7 +73,7 @@ class Run:
         from vae.latent import encode_means
 
         images = self.images(images)
-        return encode_means(self.model, images, self.labels_for(images, label, IMPORTANCE_SAMPLES, 0))
+        return encode_means(self.model, images, self._labels_for(images, label, IMPORTANCE_SAMPLES, 0))
 
     def decode(self, z, label=None) -> np.ndarray:
         """The decoder's mean images at the latent vectors z, (N, latent_dim): pictures."""
@@ -92,7 +93,7 @@ class Run:
         from vae.latent import reconstruct
 
         images = self.images(images)
-        return reconstruct(self.model, images, self.labels_for(images, label, IMPORTANCE_SAMPLES, 0))
+        return reconstruct(self.model, images, self._labels_for(images, label, IMPORTANCE_SAMPLES, 0))
 
     def score(self, images, k: int = IMPORTANCE_SAMPLES, label=None, seed: int = 0) -> dict[str, np.ndarray]:
         """Per-image outlier scores, in nats (higher: less like the training data), as `vae-encode` writes them:
@@ -100,7 +101,7 @@ class Run:
         from vae.scoring import score_images
 
         images = self.images(images)
-        return score_images(self.model, images, k, labels=self.labels_for(images, label, k, seed), seed=seed)
+        return score_images(self.model, images, k, labels=self._labels_for(images, label, k, seed), seed=seed)
 
     def sample(self, n: int = 16, label=None, seed: int = 0) -> np.ndarray:
         """n new images decoded from z ~ p(z), as the class `label` on a conditional run (one row per class without
@@ -110,7 +111,7 @@ class Run:
         return prior_samples(self.model, n, seed, self.label(label))[0]
 
 
-def open_run(run_dir: str | os.PathLike = "outputs") -> Run:
+def open_run(run_dir: str | os.PathLike = DEFAULT_RUN_DIR) -> Run:
     """Open a finished run, from its folder or by a pretrained name (`pretrained:mnist`, `pretrained:mnist-conditional`,
     `pretrained:fashion-mnist`).
 
