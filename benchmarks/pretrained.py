@@ -103,7 +103,7 @@ def command_of(name: str, epochs: int) -> str:
 @click.option("--check", is_flag=True, help="Train again and compare with the shipped weights; write nothing.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Train every run this many epochs instead of its own.")
 def main(mnist_dir: Path, fashion_dir: Path, only, check: bool, epochs: int | None) -> None:
-    from vae import storage
+    from vae import files, storage
     from vae.evaluation import evaluate_run
 
     directories = {"mnist": mnist_dir, "fashion-mnist": fashion_dir}
@@ -125,15 +125,18 @@ def main(mnist_dir: Path, fashion_dir: Path, only, check: bool, epochs: int | No
                 )
                 click.echo(f"{name}: {'the same weights, bit for bit' if same else 'OTHER WEIGHTS'}")
                 continue
+            # Made whole beside its place, then renamed into it: a failure leaves the shipped run as it was.
+            made = work / f"{name}-shipped"
+            made.mkdir()
+            for file in ("config.json", "history.json"):
+                shutil.copyfile(run_dir / file, made / file)
+            weights_only(run_dir, made / "vae.weights.h5")
+            evaluate_run(made, directories[dataset], k=100)  # the whole test split: the eval.json that ships
+            manifest[name] = manifest_entry(name, made, dataset, run_epochs)
             target = PRETRAINED_DIR / name
             shutil.rmtree(target, ignore_errors=True)
-            target.mkdir(parents=True)
-            for file in ("config.json", "history.json"):
-                shutil.copyfile(run_dir / file, target / file)
-            weights_only(run_dir, target / "vae.weights.h5")
-            evaluate_run(target, directories[dataset], k=100)  # the whole test split: the eval.json that ships
-            manifest[name] = manifest_entry(name, target, dataset, run_epochs)
-            manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+            shutil.move(made, target)
+            files.write_json(manifest_path, manifest)
             click.echo(f"{name}: wrote {target}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
