@@ -251,6 +251,10 @@ def non_finite_history(state):
     state["history"]["test_loss"][0] = float("nan")
 
 
+def folder_manifest_without_files(state):
+    state["data"] = {"root": "/images", "layout": "flat", "class_names": [], "image_shape": [28, 28, 1]}
+
+
 @pytest.mark.parametrize(
     ("tamper", "message"),
     [
@@ -260,6 +264,7 @@ def non_finite_history(state):
         (more_epochs_than_history, "the history holds 2 epochs, not epochs_done = 1"),
         (more_epochs_than_the_config, "is more than the config's 2 epochs"),
         (non_finite_history, "test_loss holds a non-finite value"),
+        (folder_manifest_without_files, "'files'"),
     ],
 )
 def test_checkpoint_state_is_checked_not_trusted(run_copy, tamper, message):

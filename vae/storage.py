@@ -141,12 +141,13 @@ def read_checkpoint(run_dir: str | os.PathLike) -> Checkpoint | None:
             raise ValueError(
                 f"model must be {checkpoint_name(epochs_done)}, the file of epoch {epochs_done}, got {model_name!r}"
             )
+        manifest = checked_manifest(state["data"]) if state.get("data") is not None else None
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise RunError(f"{state_path} is damaged ({error}); start again with --overwrite") from None
     model_path = directory / model_name
     if not model_path.is_file():
         raise RunError(f"{state_path} names {model_name}, which is missing; start again with --overwrite")
-    return Checkpoint(config, epochs_done, history, model_path, state.get("data"))
+    return Checkpoint(config, epochs_done, history, model_path, manifest)
 
 
 def save_run(run_dir: str | os.PathLike, model, config: VAEConfig, history: dict, manifest: dict | None = None) -> None:
@@ -230,18 +231,22 @@ def read_manifest(run_dir: str | os.PathLike) -> dict:
     if not path.is_file():
         raise RunError(f"{path} is missing: the run in {run_dir}/ does not say which images it was trained on")
     try:
-        record = json.loads(path.read_text())
-        for key in ("root", "layout", "class_names", "image_shape", "files", "digest"):
-            record[key]  # noqa: B018  (each must be there)
-        side, width, channels = record["image_shape"]
-        if side != width or channels not in (1, 3):
-            raise ValueError(f"image_shape {record['image_shape']} is not square, gray or RGB")
-        for entry in record["files"]:
-            path_name, label, split, digest = entry
-            if not isinstance(path_name, str) or split not in ("train", "test") or not isinstance(label, int):
-                raise ValueError(f"a file entry {entry!r} is not [path, label, split, digest]")
+        return checked_manifest(json.loads(path.read_text()))
     except (ValueError, KeyError, TypeError) as error:
         raise RunError(f"{path} is damaged ({error}); train the run again with vae-train --overwrite") from None
+
+
+def checked_manifest(record: dict) -> dict:
+    """`record` if it has every part of a folder's manifest, else ValueError, KeyError or TypeError."""
+    for key in ("root", "layout", "class_names", "image_shape", "files", "digest"):
+        record[key]  # noqa: B018  (each must be there)
+    side, width, channels = record["image_shape"]
+    if side != width or channels not in (1, 3):
+        raise ValueError(f"image_shape {record['image_shape']} is not square, gray or RGB")
+    for entry in record["files"]:
+        path_name, label, split, digest = entry
+        if not isinstance(path_name, str) or split not in ("train", "test") or not isinstance(label, int):
+            raise ValueError(f"a file entry {entry!r} is not [path, label, split, digest]")
     return record
 
 
