@@ -305,7 +305,7 @@ def judge(case: Case, place: Place, outcome: Outcome, changed: list[str], proble
     row.traceback = "Traceback" in outcome.stderr
     row.one_line = one_line(outcome.stderr, outcome.code)
     where = outcome.stdout if case.code == 0 else outcome.stderr
-    row.matched = case.fragment.lower() in where.lower()
+    row.matched = place.fill(case.fragment).lower() in where.lower()
     row.clean = (
         outcome.code == case.code
         and not row.traceback
