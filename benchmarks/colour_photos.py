@@ -28,6 +28,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from vae.config import command_options
+
 ROOT = Path(__file__).resolve().parent
 PHOTOGRAPHS = (
     "astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "motorcycle_right.png", "rocket.jpg",
@@ -68,13 +70,15 @@ def run(arguments: list[str]) -> str:
 @click.option("--crops", type=click.IntRange(min=10), default=400, show_default=True, help="Per photograph.")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-def main(output_dir: Path, crops: int, epochs: int, seed: int) -> None:
+@click.option("--learning-rate", type=float, help="vae-train's --learning-rate; default: vae-train's own.")
+def main(output_dir: Path, crops: int, epochs: int, seed: int, learning_rate: float | None) -> None:
     work = Path(tempfile.mkdtemp(prefix="vae-colour-"))
     try:
         folder, run_dir = work / "photos", work / "run"
         sizes = write_crops(folder, crops, seed)
         started = time.perf_counter()
         training = ["--image-size", "32", "--channels", "3", "--epochs", str(epochs), "--seed", str(seed)]
+        training += command_options({"learning_rate": learning_rate}) if learning_rate else []
         printed = run(
             ["vae_scripts.train", "--data-dir", str(folder), *training, "--run-dir", str(run_dir), "--verbose", "0"]
         )
@@ -88,7 +92,8 @@ def main(output_dir: Path, crops: int, epochs: int, seed: int) -> None:
         record = {
             "date": time.strftime("%Y-%m-%d"),
             "machine": f"{os.cpu_count()} CPU cores",
-            "command": f"python benchmarks/colour_photos.py --crops {crops} --epochs {epochs} --seed {seed}",
+            "command": f"python benchmarks/colour_photos.py --crops {crops} --epochs {epochs} --seed {seed}"
+            + "".join(f" {part}" for part in command_options({"learning_rate": learning_rate}) if learning_rate),
             "photographs": {name: {"size": size} for name, size in sizes.items()},
             "crops_per_photograph": crops,
             "training": printed.strip().splitlines()[0],
