@@ -197,22 +197,22 @@ def schedule_side_by_side() -> str:
     pairs: dict[str, dict[str, float | None]] = {}
     for run in document["runs"].values():
         settings = run["settings"]
-        variant = next((f"--{key} {settings[key]}" for key in VARIANT_SETTINGS if key in settings), None)
+        variant = next((f"`--{key} {settings[key]}`" for key in VARIANT_SETTINGS if key in settings), None)
+        if variant is not None and settings["epochs"] != "10":
+            variant += f", {settings['epochs']} epochs"
         if variant is None and settings["epochs"] == "10" and settings["warmup"] == "1" and settings["batch"] == "128":
             variant = "the default conv model on MNIST"
         if variant is None:
             continue
         losses = run.get("test_negative_elbo")
-        pairs.setdefault(variant.replace("--conditional yes", "--conditional"), {})[settings["lr"]] = (
-            losses[-1] if losses else None
-        )
+        pairs.setdefault(variant.replace(" yes`", "`"), {})[settings["lr"]] = losses[-1] if losses else None
     rates = sorted({lr for pair in pairs.values() for lr in pair}, key=float)
     rows = [
-        [f"`{variant}`" if variant.startswith("--") else variant]
+        [variant]
         + ["diverged" if pair.get(lr, "-") is None else f"{pair[lr]:.2f}" if lr in pair else "-" for lr in rates]
         for variant, pair in sorted(pairs.items())
     ]
-    header = ["10 epochs, seed 0", *(f"peak {lr}" for lr in rates)]
+    header = ["test −ELBO after 10 epochs, seed 0", *(f"peak {lr}" for lr in rates)]
     return markdown(header, rows) + "\n\n" + provenance(source, document, "python benchmarks/schedule_search.py")
 
 
