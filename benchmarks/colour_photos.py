@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from importlib import resources
@@ -27,6 +25,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+from options import run_command as run
 
 from vae.config import command_options
 
@@ -56,13 +55,6 @@ def write_crops(folder: Path, crops: int, seed: int) -> dict[str, list[int]]:
             left, top = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
             photo.crop((left, top, left + side, top + side)).save(target / f"crop-{index:04d}.png")
     return sizes
-
-
-def run(arguments: list[str]) -> str:
-    completed = subprocess.run([sys.executable, "-m", *arguments], capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise click.ClickException(f"{' '.join(arguments[:2])} failed: {completed.stderr.strip()[-400:]}")
-    return completed.stdout
 
 
 @click.command()

@@ -20,14 +20,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import click
 import numpy as np
+from options import run_command as run
 
 ROOT = Path(__file__).resolve().parent
 
@@ -38,13 +37,6 @@ def write_pngs(images: np.ndarray, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for index, image in enumerate(images):
         Image.fromarray(image, mode="L").save(folder / f"{index:05d}.png")
-
-
-def run(arguments: list[str]) -> str:
-    completed = subprocess.run([sys.executable, "-m", *arguments], capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise click.ClickException(f"{' '.join(arguments[:2])} failed: {completed.stderr.strip()[-400:]}")
-    return completed.stdout
 
 
 @click.command()

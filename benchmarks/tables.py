@@ -504,13 +504,18 @@ FAULTS = {
 }
 
 
+def read_report(source: str, suite: str) -> str:
+    """The text of the report an acceptance suite writes, or a TableError that says to run the suite."""
+    path = ROOT / source
+    if not path.is_file():
+        raise TableError(f"{source} is missing: run the {suite} suite")
+    return path.read_text()
+
+
 def fault_injection() -> str:
     """The fault-injection suite's tallies, from the summary it writes when all its kinds ran."""
     source = "tests/acceptance/fault_injection.md"
-    path = ROOT / source
-    if not path.is_file():
-        raise TableError(f"{source} is missing: run the fault-injection suite")
-    text = path.read_text()
+    text = read_report(source, "fault-injection")
     heading = re.search(r"^`(?P<command>[^`]+)`, (?P<date>[0-9-]+) [0-9:]+, (?P<seconds>[0-9]+) s\.$", text, re.M)
     tallies = re.findall(r"^(?P<kind>[^:\n]+): (?P<outcome>\w+ \d+/\d+)$", text, re.M)
     if heading is None or sorted(kind for kind, _ in tallies) != sorted(FAULTS):
@@ -523,10 +528,7 @@ def fault_injection() -> str:
 def hostile_inputs() -> str:
     """The hostile-input suite's outcome, from the table of cases it writes after a full run."""
     source = "tests/acceptance/hostile_inputs.md"
-    path = ROOT / source
-    if not path.is_file():
-        raise TableError(f"{source} is missing: run the hostile-input suite")
-    text = path.read_text()
+    text = read_report(source, "hostile-input")
     heading = re.search(
         r"^`(?P<command>[^`]+)`, (?P<date>[0-9-]+) [0-9:]+, (?P<cases>\d+) cases, (?P<seconds>\d+) s\.$", text, re.M
     )
