@@ -11,7 +11,8 @@ statistic (Mann-Whitney U, ties given their average rank) that `vae-eval --outli
 
 Nalisnick et al. (2019, "Do Deep Generative Models Know What They Don't Know?") found that likelihood models trained
 on Fashion-MNIST give MNIST *higher* likelihood than their own test images: an AUROC far below 0.5 in that direction.
-The results go to benchmarks/out_of_distribution.json.
+The results go to benchmarks/out_of_distribution.json, with the `vae-train` command that makes each run (never the
+folder it was in, which means nothing on another machine).
 """
 
 from __future__ import annotations
@@ -39,6 +40,18 @@ def score_test_split(model, dataset_name: str, data_dir, k: int, limit: int | No
     return score_images(model, images, k)
 
 
+def training_command(config) -> str:
+    """The `vae-train` command that trains a run of `config`: its epochs, then every field that differs from the
+    defaults of its architecture, a switch as its flag alone. The data folder is left out: it is the machine's."""
+    from vae.config import VAEConfig, command_options
+
+    defaults = VAEConfig(architecture=config.architecture).to_dict()
+    changed = {name: value for name, value in config.to_dict().items() if name != "epochs" and value != defaults[name]}
+    flags = [f"--{name.replace('_', '-')}" for name, value in changed.items() if value is True]
+    values = command_options({name: value for name, value in changed.items() if not isinstance(value, bool)})
+    return " ".join(["vae-train", "--epochs", str(config.epochs), *flags, *values])
+
+
 @click.command()
 @click.option("--mnist-run", type=click.Path(file_okay=False, exists=True), required=True)
 @click.option("--fashion-run", type=click.Path(file_okay=False, exists=True), required=True)
@@ -53,8 +66,10 @@ def main(mnist_run, fashion_run, mnist_dir, fashion_dir, k, limit, output):
 
     directories = {"mnist": mnist_dir, "fashion-mnist": fashion_dir}
     rows = []
-    for run_dir in (mnist_run, fashion_run):
+    commands = {}
+    for given, run_dir in (("mnist", mnist_run), ("fashion-mnist", fashion_run)):
         model, config, history = storage.load_run(run_dir)
+        commands[given] = training_command(config)
         trained_on = config.dataset
         other = next(name for name in TITLES if name != trained_on)
         started = time.perf_counter()
@@ -86,7 +101,7 @@ def main(mnist_run, fashion_run, mnist_dir, fashion_dir, k, limit, output):
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "k": k,
-        "runs": {"mnist": str(mnist_run), "fashion-mnist": str(fashion_run)},
+        "runs": commands,
         "rows": rows,
     }
     output.write_text(json.dumps(record, indent=2) + "\n")
