@@ -169,6 +169,8 @@ SLOW_CALLS = re.compile(
 )
 # Fixtures that are slow by what they hold rather than by what they call.
 SLOW_FIXTURES = {"full_mnist_dir"}
+# Runs after every other test of the session, whatever their order: it checks that none wrote into the package.
+LAST_TEST = "tests/test_shipped_runs.py::test_the_shipped_runs_are_as_shipped_after_every_other_test"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -191,3 +193,6 @@ def pytest_collection_modifyitems(config, items):
         functions = [getattr(item, "function", None), *fixtures]
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(is_slow(f) for f in functions if f):
             item.add_marker(pytest.mark.slow)
+    # The check that no test wrote into the package's pretrained runs goes last, so that it covers the whole session.
+    last = [item for item in items if item.nodeid.endswith(LAST_TEST)]
+    items[:] = [item for item in items if item not in last] + last

@@ -271,17 +271,19 @@ def weights_digest(run_dir: str | os.PathLike) -> str:
     return hashlib.sha256((resolve_run_dir(run_dir) / WEIGHTS_FILE).read_bytes()).hexdigest()
 
 
-def evaluation_path(run_dir: str | os.PathLike) -> Path:
-    """The run's eval.json; for a pretrained run, the one `vae-eval` wrote of it in outputs/ if there is one, else
-    the one shipped with it."""
+def evaluation_path(run_dir: str | os.PathLike, *, shipped: bool = False) -> Path:
+    """The run's eval.json; for a pretrained run, the one `vae-eval` wrote of it in outputs/ if there is one (unless
+    `shipped`), else the one shipped with it."""
     written = output_dir(run_dir) / EVAL_FILE
-    return written if written.is_file() or not is_pretrained(run_dir) else resolve_run_dir(run_dir) / EVAL_FILE
+    if not is_pretrained(run_dir):
+        return written
+    return written if written.is_file() and not shipped else resolve_run_dir(run_dir) / EVAL_FILE
 
 
-def read_evaluation(run_dir: str | os.PathLike) -> dict | None:
-    """The run's eval.json, or None when it has none. A damaged one (not JSON, no metrics, a metric that is not a
-    finite number) is a RunError, never trusted."""
-    path = evaluation_path(run_dir)
+def read_evaluation(run_dir: str | os.PathLike, *, shipped: bool = False) -> dict | None:
+    """The run's eval.json (`evaluation_path`), or None when it has none. A damaged one (not JSON, no metrics, a
+    metric that is not a finite number) is a RunError, never trusted."""
+    path = evaluation_path(run_dir, shipped=shipped)
     if not path.is_file():
         return None
 
@@ -324,7 +326,8 @@ def drop_stale_evaluation(run_dir: str | os.PathLike) -> bool:
 
 
 def is_pretrained(run_dir: str | os.PathLike) -> bool:
-    return str(run_dir).startswith(PRETRAINED_PREFIX)
+    """Whether `run_dir` is a pretrained run shipped with the package, named `pretrained:NAME` or by its folder."""
+    return str(run_dir).startswith(PRETRAINED_PREFIX) or pretrained_name(run_dir) is not None
 
 
 def pretrained_root() -> Path:
@@ -334,33 +337,115 @@ def pretrained_root() -> Path:
     return Path(str(resources.files("vae").joinpath("pretrained")))
 
 
+def resolved(path: str | os.PathLike) -> Path | None:
+    """`path` made absolute with every symbolic link followed; None when it cannot be (a loop of links)."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a loop of symbolic links, before Python 3.13
+        return None
+
+
+def within_pretrained_root(run_dir: str | os.PathLike) -> bool:
+    """Whether the folder `run_dir` is the package's folder of pretrained runs or lies inside it, however it is
+    named (a relative path, `..`, a symbolic link): a place no command may write."""
+    if str(run_dir).startswith(PRETRAINED_PREFIX):
+        return True
+    folder, root = resolved(run_dir), resolved(pretrained_root())
+    return folder is not None and root is not None and (folder == root or root in folder.parents)
+
+
+def pretrained_name(run_dir: str | os.PathLike) -> str | None:
+    """The name of the shipped pretrained run that `run_dir` is, or None for a run of the user's own.
+
+    A shipped run is recognised by where it is, not by how it is named: `pretrained:NAME`, the path of its folder in
+    the package and a symbolic link to that folder are the same run. An unknown `pretrained:NAME` is a RunError that
+    lists the known ones.
+    """
+    text = str(run_dir)
+    if text.startswith(PRETRAINED_PREFIX):
+        name = text[len(PRETRAINED_PREFIX) :]
+        if name not in PRETRAINED_NAMES:
+            known = ", ".join(PRETRAINED_PREFIX + known_name for known_name in PRETRAINED_NAMES)
+            raise RunError(f"no pretrained run named {name!r}: the package ships {known}")
+        return name
+    folder, root = resolved(run_dir), resolved(pretrained_root())
+    if folder is None or root is None or folder.parent != root or folder.name not in PRETRAINED_NAMES:
+        return None
+    return folder.name
+
+
+# The files of the shipped runs whose digests matched MANIFEST.json in this process, with their size and time of
+# last change: each is read and hashed once per process, and again only if it changes.
+_VERIFIED_FILES: set[tuple[str, int, int, str]] = set()
+
+
+def check_pretrained(name: str) -> None:
+    """Refuse the shipped run `name` when a file of it differs from what MANIFEST.json records: a RunError that names
+    the file and says how to get the package's own back."""
+    root = pretrained_root()
+    manifest_path = root / PRETRAINED_MANIFEST
+    reinstall = (
+        "the installed package is damaged; reinstall it (pip install --force-reinstall vae, or in a checkout git "
+        "checkout -- vae/pretrained)"
+    )
+    try:
+        recorded = json.loads(manifest_path.read_text())[name]["files"]
+        recorded = {str(file): str(digest) for file, digest in recorded.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise RunError(f"{manifest_path} is missing or does not describe {name}: {reinstall}") from None
+    for file, digest in recorded.items():
+        path = root / name / file
+        try:
+            status = path.stat()
+        except OSError:
+            raise RunError(
+                f"{path} is missing from the pretrained run {PRETRAINED_PREFIX}{name}: {reinstall}"
+            ) from None
+        key = (str(path), status.st_size, status.st_mtime_ns, digest)
+        if key in _VERIFIED_FILES:
+            continue
+        if hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            raise RunError(
+                f"{path} is not the file shipped with the pretrained run {PRETRAINED_PREFIX}{name} (its SHA-256 "
+                f"differs from {PRETRAINED_MANIFEST}'s): {reinstall}"
+            )
+        _VERIFIED_FILES.add(key)
+
+
 def resolve_run_dir(run_dir: str | os.PathLike) -> Path:
-    """The folder of a run: `run_dir` itself, or for `pretrained:NAME` the package's pretrained run of that name; an
-    unknown name is a RunError listing the known ones."""
-    if not is_pretrained(run_dir):
+    """The folder of a run: `run_dir` itself, or for a shipped pretrained run (by name or by its folder, see
+    `pretrained_name`) the package's folder of that run, once its files are checked against MANIFEST.json
+    (`check_pretrained`). An unknown `pretrained:NAME` is a RunError listing the known ones."""
+    name = pretrained_name(run_dir)
+    if name is None:
         return Path(run_dir)
-    name = str(run_dir)[len(PRETRAINED_PREFIX) :]
-    if name not in PRETRAINED_NAMES:
-        known = ", ".join(PRETRAINED_PREFIX + known_name for known_name in PRETRAINED_NAMES)
-        raise RunError(f"no pretrained run named {name!r}: the package ships {known}")
+    check_pretrained(name)
     return pretrained_root() / name
 
 
 def output_dir(run_dir: str | os.PathLike) -> Path:
     """Where the commands write what they make of a run (pictures, eval.json, the report): the run directory, or for
-    a pretrained run, which is read-only, outputs/pretrained-NAME."""
-    if is_pretrained(run_dir):
-        return Path(DEFAULT_RUN_DIR) / f"pretrained-{str(run_dir)[len(PRETRAINED_PREFIX) :]}"
+    a shipped pretrained run, which is read-only, outputs/pretrained-NAME, however the run is named."""
+    name = pretrained_name(run_dir)
+    if name is not None:
+        return Path(DEFAULT_RUN_DIR) / f"pretrained-{name}"
     return Path(run_dir)
 
 
 def refuse_pretrained(run_dir: str | os.PathLike) -> None:
-    """Refuse to train into, resume or overwrite a pretrained run."""
-    if is_pretrained(run_dir):
-        resolve_run_dir(run_dir)  # an unknown name says so first
+    """Refuse to train into, resume or overwrite a pretrained run, named `pretrained:NAME` or by its folder, or to
+    train anywhere in the package's folder of pretrained runs."""
+    name = pretrained_name(run_dir)  # an unknown pretrained:NAME says so first
+    if name is not None:
+        also = "" if str(run_dir) == PRETRAINED_PREFIX + name else f" ({PRETRAINED_PREFIX}{name})"
         raise RunError(
-            f"{run_dir} is a pretrained run shipped with the package and cannot be trained, resumed or overwritten: "
-            "train into a --run-dir of your own"
+            f"{run_dir} is a pretrained run shipped with the package{also} and cannot be trained, resumed or "
+            "overwritten: train into a --run-dir of your own"
+        )
+    if within_pretrained_root(run_dir):
+        raise RunError(
+            f"{run_dir} is inside the package's folder of pretrained runs, which is read-only: train into a "
+            "--run-dir of your own"
         )
 
 
