@@ -196,3 +196,58 @@ def test_overwrite_replaces_a_whole_export(tiny_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(path.name for path in folder.iterdir()) == ["README.md", "model.json", "model.tflite"]
     assert [path.name for path in tmp_path.iterdir()] == ["model"]  # no temporary folder left beside it
+
+
+def test_the_card_of_a_shipped_run_shows_its_shipped_evaluation_not_a_partial_one_of_the_users(tmp_path, monkeypatch):
+    from tests.conftest import SUBSET_DIR
+    from vae_scripts.evaluate import main as evaluate_command
+
+    monkeypatch.chdir(tmp_path)
+    result = invoke(
+        evaluate_command, "--run-dir", "pretrained:mnist", "--data-dir", SUBSET_DIR, "--k", 5, "--limit", 50
+    )
+    assert result.exit_code == 0, result.output
+    partial = json.loads((tmp_path / "outputs" / "pretrained-mnist" / storage.EVAL_FILE).read_text())["metrics"]
+    result = invoke(export_command, "--run-dir", "pretrained:mnist", "--output", tmp_path / "model")
+    assert result.exit_code == 0, result.output
+    card = (tmp_path / "model" / "README.md").read_text()
+    shipped = json.loads((storage.resolve_run_dir("pretrained:mnist") / storage.EVAL_FILE).read_text())["metrics"]
+    assert (
+        "On the run's test split (the eval.json shipped with the run: 10,000 test images, k = 100, grayscale BCE "
+        "bound (nats), not a log-likelihood):"
+    ) in card
+    assert f"- negative elbo: {shipped['negative_elbo']:.2f} nats" in card
+    assert f"{partial['negative_elbo']:.2f}" not in card
+    results = json.loads((tmp_path / "model" / "model.json").read_text())["test_results"]
+    assert results["digits"] == 10_000 and results["k"] == 100 and results["metrics"] == shipped
+
+
+def test_the_test_results_of_an_export_say_what_they_were_computed_on(tmp_path):
+    import hashlib
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / storage.WEIGHTS_FILE).write_bytes(b"the weights")
+    digest = hashlib.sha256(b"the weights").hexdigest()
+    history = {
+        "test_loss": [160.0, None, 150.0, None],
+        "test_reconstruction_loss": [150.0, None, 142.0, None],
+        "test_kl_loss": [10.0, None, 8.0, None],
+    }
+    evaluation = {
+        "protocol": "grayscale BCE bound (nats), not a log-likelihood",
+        "digits": 50,
+        "k": 5,
+        "weights": {"epochs": 4, "sha256": digest},
+        "metrics": {"negative_elbo": 141.56},
+    }
+    (run_dir / storage.EVAL_FILE).write_text(json.dumps(evaluation))
+    results = storage.load_test_results(run_dir, history)
+    assert results["source"] == "eval.json: 50 test images, k = 5, grayscale BCE bound (nats), not a log-likelihood"
+    assert results["metrics"] == {"negative_elbo": 141.56} and results["digits"] == 50 and results["k"] == 5
+    (run_dir / storage.EVAL_FILE).unlink()
+    results = storage.load_test_results(run_dir, history)
+    assert results["source"] == (
+        "training's own scoring after epoch 3: the whole test split, one sample of z per image"
+    )
+    assert results["metrics"] == {"negative_elbo": 150.0, "reconstruction_loss": 142.0, "kl_loss": 8.0}

@@ -251,11 +251,18 @@ def checked_manifest(record: dict) -> dict:
 
 
 def load_test_results(run_dir: str | os.PathLike, history: dict) -> dict:
-    """The run's test results as an export records them: eval.json's metrics where it scored the present weights,
-    else the last scored epoch's test losses from the history."""
-    evaluation = read_evaluation(run_dir)
+    """The run's test results as an export records them, with what they were computed on: eval.json's metrics where
+    it scored the present weights, else the last scored epoch's test losses from the history. A shipped pretrained
+    run's are those of the eval.json shipped with it (its whole test split), never those of an eval.json that
+    `vae-eval` wrote of it in outputs/, which may have scored a part of it (`--limit`)."""
+    shipped = is_pretrained(run_dir)
+    evaluation = read_evaluation(run_dir, shipped=shipped)
     if evaluation is not None and evaluation_is_current(evaluation, run_dir) is not False:
-        return {"source": f"eval.json, {evaluation.get('protocol', '')}, k = {evaluation.get('k')}", **evaluation}
+        digits, k = evaluation.get("digits"), evaluation.get("k")
+        images = f"{digits:,} test images" if isinstance(digits, int) else "test images not recorded"
+        name = f"the {EVAL_FILE} shipped with the run" if shipped else EVAL_FILE
+        source = f"{name}: " + ", ".join(part for part in (images, f"k = {k}", evaluation.get("protocol")) if part)
+        return {"source": source, **evaluation}
     scored = [index for index, value in enumerate(history["test_loss"]) if value is not None]
     last = scored[-1]
     metrics = {
@@ -263,7 +270,8 @@ def load_test_results(run_dir: str | os.PathLike, history: dict) -> dict:
         "reconstruction_loss": history["test_reconstruction_loss"][last],
         "kl_loss": history["test_kl_loss"][last],
     }
-    return {"source": f"training's own scoring after epoch {last + 1}", "metrics": metrics}
+    source = f"training's own scoring after epoch {last + 1}: the whole test split, one sample of z per image"
+    return {"source": source, "metrics": metrics}
 
 
 def weights_digest(run_dir: str | os.PathLike) -> str:
