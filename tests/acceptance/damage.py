@@ -22,6 +22,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -696,3 +697,116 @@ def users_folder(run: Path, data: Path) -> None:
     """{case}/full: a folder of the user's with a file in it."""
     (run.parent / "full").mkdir()
     (run.parent / "full" / "mine.txt").write_text("mine\n")
+
+
+# The pretrained runs of the installed package. ------------------------------------------------------------------
+#
+# A shipped run cannot be copied into a case folder and still be shipped: it is shipped by where it is. These
+# scenarios run the command on the package's own folder of pretrained runs, read whole before and put back as it was
+# after (anything changed, added or removed there is a problem of the case), or on a damaged copy of the whole package
+# put first on the import path, so that the package itself is never damaged.
+
+
+def package_contents(root: Path) -> tuple[dict[str, bytes], set[str]]:
+    """Every file below `root` with its bytes, and every folder, by path relative to `root`."""
+    contents = {str(path.relative_to(root)): path.read_bytes() for path in root.rglob("*") if path.is_file()}
+    folders = {str(path.relative_to(root)) for path in root.rglob("*") if path.is_dir() and not path.is_symlink()}
+    links = {str(path.relative_to(root)): b"" for path in root.rglob("*") if path.is_symlink()}
+    return {**links, **contents}, folders
+
+
+def put_back(root: Path, before: tuple[dict[str, bytes], set[str]]) -> list[str]:
+    """Make `root` hold what `package_contents` read of it before; say what had been changed, added or removed."""
+    contents, folders = before
+    now, now_folders = package_contents(root)
+    problems = []
+    for name in sorted(set(now) - set(contents)):
+        problems.append(f"the command added vae/pretrained/{name} to the package")
+        (root / name).unlink()
+    for name in sorted(now_folders - folders, key=len, reverse=True):
+        problems.append(f"the command added vae/pretrained/{name}/ to the package")
+        shutil.rmtree(root / name, ignore_errors=True)
+    for name, content in contents.items():
+        if now.get(name) != content:
+            problems.append(f"the command changed or removed vae/pretrained/{name} in the package")
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(content)
+    if package_contents(root) != before:
+        problems.append("vae/pretrained/ could not be put back as it was: reinstall the package")
+    return problems
+
+
+def on_the_package(command: list[str], afterwards: Callable[[Place, Settings], list[str]] | None = None):
+    """A scenario: run `command` (module first, then its arguments) on the installed package's pretrained runs, named
+    by the path of their folder, {package}, or by {case}/link, a symbolic link to {package}/mnist; then `afterwards`.
+    The package's folder of pretrained runs must be as it was, and is put back so if it is not."""
+
+    def scenario(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
+        from vae.storage import pretrained_root
+
+        root = pretrained_root().resolve()
+        (place.case / "link").symlink_to(root / "mnist", target_is_directory=True)
+        before = package_contents(root)
+        module, *arguments = command
+        filled = [place.fill(argument.replace("{package}", str(root))) for argument in arguments]
+        problems = []
+        try:
+            outcome = run_command(place, settings, module, filled)
+            if afterwards is not None:
+                problems += afterwards(place, settings)
+        finally:
+            problems += put_back(root, before)
+        return outcome, problems
+
+    return scenario
+
+
+def shipped_run_scores_as_recorded(place: Place, settings: Settings) -> list[str]:
+    """vae-eval of pretrained:mnist on the test subset as MANIFEST.json records it: the shipped weights must still
+    give the numbers they shipped with."""
+    from vae.storage import PRETRAINED_MANIFEST, pretrained_root
+
+    record = read_json(pretrained_root() / PRETRAINED_MANIFEST)["mnist"]["subset_evaluation"]
+    arguments = ["--run-dir", "pretrained:mnist", "--data-dir", str(place.data), "--k", str(record["k"])]
+    arguments += ["--limit", str(record["limit"]), "--seed", str(record["seed"])]
+    outcome = run_command(place, settings, "evaluate", arguments, "afterwards")
+    written = place.case / "outputs" / "pretrained-mnist" / "eval.json"
+    if outcome.code != 0 or not written.is_file():
+        return [f"vae-eval of pretrained:mnist afterwards exited {outcome.code}: {first_line(outcome.stderr, 200)}"]
+    measured, shipped = read_json(written)["metrics"]["negative_elbo"], record["metrics"]["negative_elbo"]
+    if abs(measured - shipped) > 1e-5 * shipped:
+        return [f"pretrained:mnist afterwards scores a negative ELBO of {measured:.2f}, not its {shipped:.2f}"]
+    return []
+
+
+def on_a_damaged_package(command: list[str], damage: Callable[[Path], None]):
+    """A scenario: copy the package `vae` to {case}/installed/vae, let `damage` alter its folder of pretrained runs,
+    and run `command` (module first, then its arguments) with that copy first on the import path: a package installed
+    with a damaged shipped run."""
+
+    def scenario(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
+        import vae
+
+        copy = place.case / "installed" / "vae"
+        shutil.copytree(Path(vae.__file__).resolve().parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        damage(copy / "pretrained")
+        module, *arguments = command
+        start = "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); runpy.run_module(sys.argv.pop(1), "
+        start += "run_name='__main__', alter_sys=True)"
+        filled = [place.fill(argument) for argument in arguments]
+        child = [sys.executable, "-c", start, str(copy.parent), f"vae_scripts.{module}", *filled]
+        return Child(child, place.case, "command", settings).wait(), []
+
+    return scenario
+
+
+def flip_a_byte(relative: str) -> Callable[[Path], None]:
+    """Damage: one byte in the middle of a file of the pretrained runs inverted, its size kept."""
+
+    def damage(root: Path) -> None:
+        path = root / relative
+        content = bytearray(path.read_bytes())
+        content[len(content) // 2] ^= 0xFF
+        path.write_bytes(bytes(content))
+
+    return damage

@@ -30,6 +30,7 @@ from .damage import (
     edit_state,
     empty_data,
     file_holds,
+    flip_a_byte,
     folder_then,
     full_disk,
     gzip_bomb,
@@ -45,6 +46,8 @@ from .damage import (
     must_not_exist,
     npz,
     old_profile,
+    on_a_damaged_package,
+    on_the_package,
     overflowing_header,
     own_images,
     pickled_npz,
@@ -55,6 +58,7 @@ from .damage import (
     resume_after_lost_final_save,
     rss_below,
     same_scores,
+    shipped_run_scores_as_recorded,
     sigterm_training,
     stale_evaluation,
     state_epochs_beyond_history,
@@ -86,6 +90,13 @@ QUICK_EVAL = ["--limit", "20", "--k", "2"]
 # beside them must stay within the limit too.
 LONG_PNG = "{case}/" + "x" * 248 + ".png"
 LONG_CSV = "{case}/" + "x" * 248 + ".csv"
+
+
+def on_the_shipped_runs(name, module, arguments, code, fragment, afterwards=None, **options) -> Case:
+    """A case run on the installed package's own pretrained runs (`damage.on_the_package`): the arguments name their
+    folder as {package}."""
+    scenario = on_the_package([module, *arguments], afterwards)
+    return Case(name, module, arguments, code, fragment, special=scenario, **options)
 
 
 # The cases. ----------------------------------------------------------------------------------------------------
@@ -435,5 +446,26 @@ CASES: list[Case] = [
          "1 file added (gear/added.png)", prepare=image_folder("classes"), volatile=("data/*",),
          special=folder_then(["train", "--resume", "--epochs", "2", "--run-dir", "{new}", "--data-dir", "{data}"],
                              add_image)),
+    # A shipped run named by the path of its folder in the installed package, {package}/NAME, or through a symbolic
+    # link to it, is read-only as pretrained:NAME is; a shipped file that differs from MANIFEST.json is refused.
+    on_the_shipped_runs("pretrained-eval-by-path", "evaluate", ["--run-dir", "{package}/mnist", *DATA, *QUICK_EVAL],
+                        0, "saved outputs/pretrained-mnist/eval.json",
+                        checks=(must_exist("{case}/outputs/pretrained-mnist/eval.json"),)),
+    on_the_shipped_runs("pretrained-plot-samples-by-path", "plot", ["samples", "--run-dir", "{package}/mnist"], 0,
+                        "outputs/pretrained-mnist/samples.png",
+                        checks=(must_exist("{case}/outputs/pretrained-mnist/samples.png"),)),
+    on_the_shipped_runs("pretrained-plot-samples-by-symlink", "plot", ["samples", "--run-dir", "{case}/link"], 0,
+                        "outputs/pretrained-mnist/samples.png",
+                        checks=(must_exist("{case}/outputs/pretrained-mnist/samples.png"),)),
+    on_the_shipped_runs("pretrained-train-overwrite-by-path", "train", ["--overwrite", "--run-dir", "{package}/mnist",
+                        *DATA, *QUICK_TRAIN], 1, "is a pretrained run shipped with the package (pretrained:mnist)",
+                        afterwards=shipped_run_scores_as_recorded),
+    on_the_shipped_runs("pretrained-train-overwrite-by-symlink", "train", ["--overwrite", "--run-dir", "{case}/link",
+                        *DATA, *QUICK_TRAIN], 1, "is a pretrained run shipped with the package (pretrained:mnist)"),
+    Case("pretrained-damaged-shipped-file", "plot", ["samples", "--run-dir", "pretrained:mnist"], 1,
+         "{case}/installed/vae/pretrained/mnist/vae.weights.h5 is not the file shipped",
+         special=on_a_damaged_package(["plot", "samples", "--run-dir", "pretrained:mnist"],
+                                      flip_a_byte("mnist/vae.weights.h5")),
+         checks=(stderr_ends_with("git checkout -- vae/pretrained)"), must_not_exist("{case}/outputs"))),
 ]
 # fmt: on
