@@ -294,3 +294,18 @@ def test_a_conditional_run_decodes_only_as_a_class(shipped_conditional):
     for label in (-1, 2.5, "ten", True):
         with pytest.raises(UsageError, match="names no class of this run"):
             shipped_conditional.decode(np.zeros((1, 2)), label=label)
+
+
+@pytest.mark.parametrize(
+    "low, high, cause",
+    [
+        (-0.4, 2.8, r"values from -0\.4 to 2\.8: normalised images\?"),
+        (0, 4095, r"values up to 4095: 16-bit images, 0-65535\? divide them by 65535"),
+        (-5, 0, r"values down to -5: normalised images\?"),
+    ],
+)
+def test_the_scale_message_names_the_likely_cause(shipped, low, high, cause):
+    images = np.zeros((2, 28, 28))
+    images[0, 0, 0], images[1, 0, 0] = low, high
+    with pytest.raises(UsageError, match=r"images must be in \[0, 1\] \(or uint8\), but hold " + cause):
+        shipped.encode(images)

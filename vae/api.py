@@ -245,22 +245,25 @@ def _shape_problem(shape: tuple, expected: tuple) -> str:
 
 def _scale_problem(low: float, high: float) -> str:
     """The message for floating-point pixels outside [0, 1], with the likely cause."""
-    if high > 1 + IMAGE_RANGE_TOLERANCE:
+    below, above = low < -IMAGE_RANGE_TOLERANCE, high > 1 + IMAGE_RANGE_TOLERANCE
+    if below and above:
+        seen, cause = f"values from {low:g} to {high:g}", "normalised images? pass the pixels, 0 (dark) to 1 (light)"
+    elif above:
         seen = f"values up to {high:g}"
-        if low >= -IMAGE_RANGE_TOLERANCE and 2 <= high <= 255:
-            cause = "images on the 0-255 scale? divide them by 255, or pass uint8"
-        elif low >= -IMAGE_RANGE_TOLERANCE and 255 < high <= 65535:
-            cause = "16-bit images, 0-65535? divide them by 65535"
-        elif low >= -IMAGE_RANGE_TOLERANCE and high < 2:
+        if high < 2:
             cause = "clip them to [0, 1]"
+        elif high <= 255:
+            cause = "images on the 0-255 scale? divide them by 255, or pass uint8"
+        elif high <= 65535:
+            cause = "16-bit images, 0-65535? divide them by 65535"
         else:
-            cause = "pixel values go from 0 (dark) to 1 (light)"
+            cause = "pass the pixels, 0 (dark) to 1 (light)"
     else:
         seen = f"values down to {low:g}"
         if low >= -1 - IMAGE_RANGE_TOLERANCE:
             cause = "images on the [-1, 1] scale? map them with (images + 1) / 2"
         else:
-            cause = "normalised images? pass the pixel values, from 0 (dark) to 1 (light)"
+            cause = "normalised images? pass the pixels, 0 (dark) to 1 (light)"
     return f"images must be in [0, 1] (or uint8), but hold {seen}: {cause}"
 
 
