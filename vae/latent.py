@@ -106,17 +106,27 @@ def encode_means(model, images: np.ndarray, labels: np.ndarray | None = None) ->
     )
 
 
-def reconstruct(model, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+def reconstruct(
+    model, images: np.ndarray, labels: np.ndarray | None = None, batch_size: int | None = None
+) -> np.ndarray:
     """Reconstructions of `images` from their latent means, as pictures, given their `labels` on a conditional
-    model."""
+    model; decoded as `decode` decodes, in one call or in batches of `batch_size`."""
     means = encode_means(model, images, labels)
-    return decode(model, means, labels)
+    return decode(model, means, labels, batch_size)
 
 
-def decode(model, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+def decode(model, z: np.ndarray, labels: np.ndarray | None = None, batch_size: int | None = None) -> np.ndarray:
     """Decoder mean images for latent vectors z (N x latent_dim), as pictures, with a label for each on a
-    conditional model, in one batched call."""
-    return pictures(np.asarray(model.decode(np.asarray(z, dtype="float32"), labels)))
+    conditional model, in one batched call, or in batches of `batch_size` where there can be too many for one."""
+    z = np.asarray(z, dtype="float32")
+    if batch_size is None or len(z) <= batch_size:
+        return pictures(np.asarray(model.decode(z, labels)))
+    return np.concatenate(
+        [
+            pictures(np.asarray(model.decode(*_rows((z, labels), start, start + batch_size))))
+            for start in range(0, len(z), batch_size)
+        ]
+    )
 
 
 def analogies(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -246,21 +246,23 @@ def plot_clusters(model, images: np.ndarray, labels: np.ndarray, path) -> Path:
     return save_figure(figure, path)
 
 
-def prior_samples(model, n: int, seed: int, label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def prior_samples(
+    model, n: int, seed: int, label: int | None = None, batch_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """n pictures decoded from seeded z ~ p(z) (N(0, I), or the VampPrior's mixture), as the class `label` on a
     conditional model, and the labels the decoder was given. A conditional model with no label draws every class
     from the same ceil(n / classes) latent vectors: (classes, ceil(n / classes), ...), one row per class; otherwise
-    (n, ...)."""
+    (n, ...). The pictures are decoded as `vae.latent.decode` decodes, in one call or in batches of `batch_size`."""
     if model.vae_config.conditional and label is None:
         classes = len(model.vae_config.classes)
         per_class = math.ceil(n / classes)
         z = model.latent.prior.sample(per_class, np.random.default_rng(seed))
         labels = np.repeat(np.arange(classes, dtype="int32"), per_class)
-        images = decode(model, np.tile(z, (classes, 1)), labels)
+        images = decode(model, np.tile(z, (classes, 1)), labels, batch_size)
         return images.reshape(classes, per_class, *images.shape[1:]), labels
     z = model.latent.prior.sample(n, np.random.default_rng(seed))
     labels = model_labels(model, repeated_label(label, n))
-    return decode(model, z, labels), labels
+    return decode(model, z, labels, batch_size), labels
 
 
 def plot_samples(model, path, n: int, seed: int, label: int | None = None) -> Path:

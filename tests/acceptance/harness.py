@@ -17,6 +17,17 @@ commands). A case is clean when the command
 Each command runs with its output in files (a pipe could fill and block it), a timeout and a bound on its resident
 memory, so that a command that tries to allocate tens of gigabytes is stopped before it takes the machine down.
 The module also writes the Markdown table of the rows (`document`), atomically.
+
+Cases of the Python API (`vae.open_run` and the `Run` it returns) have the module `PYTHON`: their one argument is a
+snippet of Python, which `API_RUNNER` executes in a fresh interpreter with `np` (numpy) and `vae` imported, and
+TensorFlow too, with its start-up notes on stderr silenced as the commands silence them. The placeholders are filled
+in as in any argument, so a snippet doubles any brace it means, as str.format wants.
+A typed error of the package (`vae.VAEError`) is what a caller of the API catches and reads: the runner prints it
+as one line, "error: <type>: <first line of its message>", and exits with the error's exit code, 2 for a
+UsageError and 1 for the others, as a command does. So such a case is judged by the same rules as a command: the
+exit code, no traceback, one line, a fragment that names the type ("UsageError: ...") and the message, the files
+unchanged. Any other exception escapes the runner with its traceback, exit 1, and the case is not clean. A snippet
+that must work prints what the case looks for on stdout and asserts the rest (an AssertionError is a traceback).
 """
 
 from __future__ import annotations
@@ -103,7 +114,30 @@ def child_env() -> dict[str, str]:
     return env
 
 
+# The module of a case that runs a snippet of the Python API rather than a command, and the program that runs it
+# (the module docstring says how it is judged).
+PYTHON = "python"
+API_RUNNER = """
+import sys
+
+import numpy as np
+
+import vae
+from vae.errors import VAEError, first_line
+from vae_scripts.common import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # TensorFlow's start-up notes on stderr are not the API's to judge
+try:
+    exec(sys.argv[1], {"np": np, "vae": vae})
+except VAEError as error:
+    print(f"error: {type(error).__name__}: {first_line(error)}", file=sys.stderr)
+    sys.exit(error.exit_code)
+"""
+
+
 def command_for(module: str, arguments: list[str]) -> list[str]:
+    if module == PYTHON:
+        return [sys.executable, "-c", API_RUNNER, *arguments]
     return [sys.executable, "-m", f"vae_scripts.{module}", *arguments]
 
 
@@ -208,7 +242,8 @@ class Case:
     `special` replaces the one command by a scenario of its own (signals, two processes, a tmpfs) and returns the
     outcome to judge with extra problems. `exclusive` cases must never run beside another (they measure timing or
     memory); pytest runs the cases one at a time, in the table's order, so that holds as long as nobody runs the
-    suite in parallel. `needs_full_mnist` cases use {full} and are skipped where those files are not there."""
+    suite in parallel. `needs_full_mnist` cases use {full} and are skipped where those files are not there. A case
+    whose `module` is `PYTHON` runs the snippet of Python in `arguments` instead of a command."""
 
     name: str
     module: str
@@ -363,7 +398,10 @@ def first_line(text: str, width: int = 100) -> str:
 
 
 def short_command(case: Case) -> str:
-    """The command as a user would type it, without the copies every case points at."""
+    """The command as a user would type it, without the copies every case points at; for a case of the Python API,
+    its snippet."""
+    if case.module == PYTHON:
+        return "python: " + " ".join(case.arguments)
     words, arguments = [], list(case.arguments)
     while arguments:
         word = arguments.pop(0)

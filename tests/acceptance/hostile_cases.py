@@ -77,7 +77,7 @@ from .damage import (
     users_preprocessed,
     write_file,
 )
-from .harness import Case
+from .harness import PYTHON, Case
 
 # Shorthands for the argument lists.
 RUN = ["--run-dir", "{run}"]
@@ -97,6 +97,16 @@ def on_the_shipped_runs(name, module, arguments, code, fragment, afterwards=None
     folder as {package}."""
     scenario = on_the_package([module, *arguments], afterwards)
     return Case(name, module, arguments, code, fragment, special=scenario, **options)
+
+
+def api(statements: str) -> list[str]:
+    """The arguments of a case of the Python API: `statements` run on the case's copy of the run, opened as `run`."""
+    return ["run = vae.open_run('{run}'); " + statements]
+
+
+# A digit as a notebook reads it with Pillow and hands it to the API: floats on the 0-255 scale.
+PILLOW_FLOATS = "from PIL import Image; image = Image.open('{case}/img/ref2.png').convert('L').resize((28, 28)); "
+PILLOW_FLOATS += "pixels = np.asarray(image).astype(float)[None]; "
 
 
 # The cases. ----------------------------------------------------------------------------------------------------
@@ -467,5 +477,37 @@ CASES: list[Case] = [
          special=on_a_damaged_package(["plot", "samples", "--run-dir", "pretrained:mnist"],
                                       flip_a_byte("mnist/vae.weights.h5")),
          checks=(stderr_ends_with("git checkout -- vae/pretrained)"), must_not_exist("{case}/outputs"))),
+    # The Python API: each case runs a snippet on the run (harness.py says how it is judged).
+    Case("api-score-pillow-floats-0-255", PYTHON, api(PILLOW_FLOATS + "run.score(pixels, k=2)"), 2,
+         "UsageError: images must be in [0, 1] (or uint8), but hold values up to 255: images on the 0-255 scale?",
+         prepare=own_images("ref2")),
+    Case("api-encode-pillow-floats-0-255", PYTHON, api(PILLOW_FLOATS + "run.encode(pixels)"), 2,
+         "UsageError: images must be in [0, 1] (or uint8), but hold values up to 255", prepare=own_images("ref2")),
+    Case("api-encode-int64-as-uint8", PYTHON, api(PILLOW_FLOATS + "as_uint8 = pixels.astype(np.uint8); "
+         "assert (run.encode(as_uint8.astype(np.int64)) == run.encode(as_uint8)).all(); print('int64 as uint8')"),
+         0, "int64 as uint8", prepare=own_images("ref2")),
+    Case("api-encode-up-to-1.5", PYTHON, api("run.encode(np.full((2, 28, 28), 1.5))"), 2,
+         "UsageError: images must be in [0, 1] (or uint8), but hold values up to 1.5"),
+    Case("api-score-negative", PYTHON, api("run.score(np.full((2, 28, 28), -0.5), k=2)"), 2,
+         "UsageError: images must be in [0, 1] (or uint8), but hold values down to -0.5"),
+    Case("api-encode-nan", PYTHON, api("run.encode(np.full((2, 28, 28), np.nan))"), 2,
+         "UsageError: images hold NaN or infinite values"),
+    Case("api-score-inf", PYTHON, api("images = np.zeros((2, 28, 28)); images[1, 3, 3] = np.inf; "
+         "run.score(images, k=2)"), 2,
+         "UsageError: images hold NaN or infinite values, in 1 of 2 (the first is images[1])"),
+    Case("api-empty-batches", PYTHON, api("empty = np.zeros((0, 28, 28)); print('encode', run.encode(empty).shape, "
+         "'reconstruct', run.reconstruct(empty).shape, 'score', [v.shape for v in run.score(empty).values()])"), 0,
+         "encode (0, 2) reconstruct (0, 28, 28) score [(0, 2), (0, 2), (0,), (0,)]"),
+    Case("api-sample-minus-1", PYTHON, api("run.sample(-1)"), 2, "UsageError: n must be an integer >= 0, got -1"),
+    Case("api-sample-2.5", PYTHON, api("run.sample(2.5)"), 2, "UsageError: n must be an integer >= 0, got 2.5"),
+    Case("api-sample-10-million", PYTHON, api("run.sample(10**7)"), 2,
+         "UsageError: n=10,000,000 would make 10,000,000 pictures", exclusive=True),
+    Case("api-sample-20000-in-batches", PYTHON, api("print('samples', run.sample(20_000).shape)"), 0,
+         "samples (20000, 28, 28)", checks=(rss_below(2000),), exclusive=True),
+    Case("api-encode-one-image-shape", PYTHON, api("run.encode(np.zeros((28, 28, 1)))"), 2,
+         "UsageError: images must be (N, 28, 28, 1) or (N, 28, 28), got (28, 28, 1): one image?"),
+    Case("api-decode-text", PYTHON, api("run.decode([['left', 'right']])"), 2,
+         "UsageError: z must be an array of numbers, got text"),
+    Case("api-open-run-missing", PYTHON, ["vae.open_run('{new}')"], 1, "RunError: no trained run"),
 ]
 # fmt: on
