@@ -398,8 +398,8 @@ def test_train_alone_is_read_as_its_own_layout_with_a_test_split_held_out(tmp_pa
     made = data.new_run_data({"test_fraction": 0.2, "seed": 0}, root)
     first, second = made.description.splitlines()
     assert first == (
-        f"{root.resolve()} holds train/ and no test/: reading train/ as a class a subfolder, with a test split held "
-        "out of it"
+        f"{root.resolve()} holds train/ and no test/: its subfolders are read as the classes, and a test split is "
+        "held out of its images"
     )
     assert second.startswith("images of 16x16 gray (the images' own), 2 classes, 8 training and 2 test images")
     assert made.config.class_names == ("a", "b")
@@ -407,7 +407,7 @@ def test_train_alone_is_read_as_its_own_layout_with_a_test_split_held_out(tmp_pa
     flat = tmp_path / "flat"
     write_images(flat / "train", 4)
     scan = folders.scan_folder(flat)
-    assert scan.layout == "flat" and scan.class_names == () and "as images without classes" in scan.note
+    assert scan.layout == "flat" and scan.class_names == () and "read without classes" in scan.note
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L", "I;16", "P", "RGBA", "LA"])

@@ -143,8 +143,8 @@ def scan_folder(root: str | os.PathLike) -> Scan:
         # train/ alone holds the images to learn from, not one class called "train": its own layout is read, and a
         # test split is held out from it as from any folder without test/.
         scan = _one_split(root, "train", *_entries(root / "train", root))
-        layout = "a class a subfolder" if scan.layout == "classed" else "images without classes"
-        note = f"{root} holds train/ and no test/: reading train/ as {layout}, with a test split held out of it"
+        read_as = "its subfolders are read as the classes" if scan.layout == "classed" else "read without classes"
+        note = f"{root} holds train/ and no test/: {read_as}, and a test split is held out of its images"
         return dataclasses.replace(scan, note=note)
     return _one_split(root, "", folders, images)
 
