@@ -30,11 +30,13 @@ run_dir_option = click.option(
     envvar="VAE_RUN_DIR",
     help="Run directory (env VAE_RUN_DIR).",
 )
+# No envvar here: VAE_DATA_DIR names IDX data, which `vae.data.load_dataset` reads itself, and a run of a folder of
+# images reads its own folder unless --data-dir is given on the command line.
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(),
-    envvar="VAE_DATA_DIR",
-    help="Folder with the four IDX files or mnist.npz (env VAE_DATA_DIR). Default: the Keras download.",
+    help="Folder with the four IDX files or mnist.npz (env VAE_DATA_DIR). Default: the Keras download. For a run of "
+    "a folder of images: the folder, where it has moved since training (env VAE_DATA_DIR is not read for it).",
 )
 
 

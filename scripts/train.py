@@ -238,7 +238,12 @@ def main(
     if resume:
         checkpoint = storage.read_checkpoint(run_dir)
         config = resumed_config(checkpoint.config, {**given, **{k: v for k, v in shape.items() if v is not None}})
-        data = run_dataset(run_dir, config, data_dir, manifest=checkpoint.manifest, progress=reading_progress())
+        # A folder run reads its own folder unless --data-dir is typed: VAE_DATA_DIR, which names IDX data, is
+        # read by load_dataset for an IDX run alone.
+        typed = context.get_parameter_source("data_dir") == ParameterSource.COMMANDLINE
+        data = run_dataset(
+            run_dir, config, data_dir if typed else None, manifest=checkpoint.manifest, progress=reading_progress()
+        )
     else:
         prepared = new_run_data(
             options, data_dir, dataset_given="dataset" in given, skip_damaged=skip_damaged,

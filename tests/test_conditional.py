@@ -338,3 +338,17 @@ def test_a_label_is_a_class_name_exact_first_then_in_any_case_or_an_index():
     for text in ("³", "3", "bird"):
         with pytest.raises(UsageError, match=f"--label {text} names no class of this run"):
             label_index(config, LabelRequest(text))
+
+
+def test_a_label_that_matches_several_classes_in_any_case_but_none_exactly_is_refused():
+    from types import SimpleNamespace
+
+    from vae.errors import UsageError
+    from vae.latent import LabelRequest, label_index
+
+    config = SimpleNamespace(conditional=True, classes=("Cat", "cat", "dog"))
+    with pytest.raises(
+        UsageError, match=r"--label CAT names 2 classes of this run, which differ only in case: Cat, cat"
+    ):
+        label_index(config, LabelRequest("CAT"))
+    assert [label_index(config, LabelRequest(text)) for text in ("Cat", "cat", "Dog")] == [0, 1, 2]

@@ -320,3 +320,170 @@ def test_skipping_damaged_images_takes_the_shape_from_the_first_that_reads(tmp_p
     read = folders.read_folder(scan, None, None, skip_damaged=True)
     assert (read.side, read.channels, len(read.read.files)) == (20, 1, 3)
     assert [Path(path).name for path, _ in read.read.damaged] == ["0-first.png"]
+
+
+def damaged(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("not a picture")
+
+
+def test_a_split_or_class_that_skipping_leaves_empty_is_refused_before_training(tmp_path):
+    from vae import data
+
+    root = tmp_path / "data"
+    for name in ("a", "b"):
+        write_images(root / "train" / name, 3, size=(16, 16))
+        damaged(root / "test" / name / "broken.png")
+    options = {"test_fraction": 0.1, "seed": 0}
+    with pytest.raises(DataError, match=r"test: every image is damaged \(2 skipped\): a run needs images to train on"):
+        data.new_run_data(options, root, skip_damaged=True)
+    write_images(root / "test" / "a", 2, size=(16, 16))
+    with pytest.raises(DataError, match=r"test: every image of class b is damaged: both splits must hold images"):
+        folders.read_folder(folders.scan_folder(root), None, None, skip_damaged=True)
+    write_images(root / "test" / "b", 2, size=(16, 16))
+    read = folders.read_folder(folders.scan_folder(root), None, None, skip_damaged=True)
+    assert len(read.read.files) == 10 and len(read.read.damaged) == 2
+    held_out = tmp_path / "classed"
+    write_images(held_out / "a", 2, size=(16, 16))
+    damaged(held_out / "a" / "z-broken.png")
+    scan = folders.hold_out_test(folders.scan_folder(held_out), 0.34, seed=0)
+    scan = folders.Scan(scan.root, scan.layout, scan.class_names, tuple(
+        folders.ImageFile(file.path, file.label, "test" if file.path.endswith("z-broken.png") else "train")
+        for file in scan.files
+    ))  # fmt: skip
+    with pytest.raises(DataError, match=r"every image of the held-out test split is damaged \(1 skipped\)"):
+        folders.read_folder(scan, None, None, skip_damaged=True)
+
+
+def test_the_damaged_files_a_run_skipped_are_no_part_of_it(tmp_path):
+    from vae import data
+
+    root = tmp_path / "data"
+    for index, name in enumerate(("a", "b")):
+        write_images(root / name, 4, size=(16, 16), seed=index)
+    damaged(root / "a" / "broken.png")
+    damaged(root / "b" / "broken.jpg")
+    made = data.new_run_data({"test_fraction": 0.25, "seed": 0}, root, skip_damaged=True)
+    manifest = made.dataset.manifest
+    assert sorted(path for path, _ in manifest["skipped"]) == ["a/broken.png", "b/broken.jpg"]
+    assert folders.changes(manifest, folders.scan_folder(root)) == []  # still there, still damaged
+    write_images(root / "a", 1, size=(16, 16), seed=5, suffix=".bmp")
+    (root / "a" / "image-000.bmp").rename(root / "a" / "broken.png")  # repaired: the run still leaves it out
+    (root / "b" / "broken.jpg").unlink()  # removed
+    assert folders.changes(manifest, folders.scan_folder(root)) == []
+    again = data.run_dataset(None, made.config, root, manifest=manifest)
+    np.testing.assert_array_equal(again.train_images, made.dataset.train_images)
+    write_images(root / "b", 1, size=(16, 16), seed=6, suffix=".gif")
+    assert folders.changes(manifest, folders.scan_folder(root)) == ["1 file added (b/image-000.gif)"]
+
+
+def test_a_test_split_lacking_a_class_of_the_training_split_is_refused(tmp_path):
+    root = tmp_path / "data"
+    for name in ("a", "b", "c"):
+        write_images(root / "train" / name, 2)
+    write_images(root / "test" / "a", 2)
+    with pytest.raises(DataError, match=r"test lacks classes b, c of .*train: both splits must name the same classes"):
+        folders.scan_folder(root)
+
+
+def test_train_alone_is_read_as_its_own_layout_with_a_test_split_held_out(tmp_path):
+    from vae import data
+
+    root = tmp_path / "data"
+    for index, name in enumerate(("b", "a")):
+        write_images(root / "train" / name, 5, size=(16, 16), seed=index)
+    scan = folders.scan_folder(root)
+    assert (scan.root, scan.layout, scan.class_names) == (root.resolve(), "classed", ("a", "b"))
+    assert scan.files[0] == folders.ImageFile("train/a/image-000.png", 0, "train")
+    made = data.new_run_data({"test_fraction": 0.2, "seed": 0}, root)
+    first, second = made.description.splitlines()
+    assert first == (
+        f"{root.resolve()} holds train/ and no test/: its subfolders are read as the classes, and a test split is "
+        "held out of its images"
+    )
+    assert second.startswith("images of 16x16 gray (the images' own), 2 classes, 8 training and 2 test images")
+    assert made.config.class_names == ("a", "b")
+    assert folders.changes(made.dataset.manifest, folders.scan_folder(root)) == []
+    flat = tmp_path / "flat"
+    write_images(flat / "train", 4)
+    scan = folders.scan_folder(flat)
+    assert scan.layout == "flat" and scan.class_names == () and "read without classes" in scan.note
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "I;16", "P", "RGBA", "LA"])
+def test_every_form_of_transparency_is_composited_onto_white(tmp_path, mode):
+    """A tRNS colour key (RGB, L, 16-bit gray, palette) is transparency as an alpha channel is."""
+    ink = {"RGB": (200, 10, 10), "L": 90, "I;16": 90 * 257, "P": 1, "RGBA": (200, 10, 10, 255), "LA": (90, 255)}
+    ground = {"RGB": (0, 0, 0), "L": 0, "I;16": 0, "P": 0, "RGBA": (0, 0, 0, 0), "LA": (0, 0)}
+    image = Image.new(mode, (20, 20), ground[mode])
+    if mode == "P":
+        image.putpalette([0, 0, 0, 90, 90, 90] + [0, 0, 0] * 254)
+    image.paste(ink[mode], (5, 5, 15, 15))
+    key = {"RGB": (0, 0, 0), "L": 0, "I;16": 0, "P": 0}  # the colour of the transparent pixels, in a tRNS chunk
+    image.save(tmp_path / "image.png", **({"transparency": key[mode]} if mode in key else {}))
+    with Image.open(tmp_path / "image.png") as opened:
+        gray = folders.fit_image(opened, 20, 1)[..., 0]
+        colour = folders.fit_image(opened, 20, 3)
+    assert gray[0, 0] == 255 and gray[10, 10] < 200  # the transparent ground white, the ink kept
+    assert (colour[0, 0] == 255).all() and not (colour[10, 10] == 255).all()
+
+
+def test_a_damaged_first_image_is_named_with_every_other_damaged_one(tmp_path):
+    root = tmp_path / "data"
+    write_images(root, 3, size=(20, 20))
+    damaged(root / "0-first.png")
+    damaged(root / "z-last.png")
+    scan = folders.scan_folder(root)
+    for image_size, channels in ((None, None), (20, 1)):
+        with pytest.raises(DataError) as refused:
+            folders.read_folder(scan, image_size, channels)
+        message = str(refused.value)
+        assert message.startswith("2 damaged images: ") and message.endswith("(--skip-damaged leaves them out)")
+        assert "0-first.png is not an image" in message and "z-last.png is not an image" in message
+    only_damaged = tmp_path / "only-damaged"
+    for name in ("a.png", "b.png"):
+        damaged(only_damaged / name)
+    with pytest.raises(DataError, match=r"only-damaged: all 2 images are damaged: .*a.png is not an image"):
+        folders.read_folder(folders.scan_folder(only_damaged), None, None)
+
+
+def test_data_dir_that_differs_from_the_runs_folder_is_named_as_such(tmp_path):
+    from vae import data
+
+    root = tmp_path / "data"
+    for index, name in enumerate(("a", "b")):
+        write_images(root / name, 3, size=(16, 16), seed=index)
+    made = data.new_run_data({"test_fraction": 0.34, "seed": 0}, root)
+    copy = tmp_path / "copy"
+    for index, name in enumerate(("a", "b")):
+        write_images(copy / name, 3, size=(16, 16), seed=index)
+    (copy / "b" / "image-002.png").unlink()
+    with pytest.raises(DataError) as refused:
+        data.run_dataset(None, made.config, copy, manifest=made.dataset.manifest)
+    assert str(refused.value) == (
+        f"--data-dir {copy} differs from the folder the run was trained on, {root}: 1 file removed (b/image-002.png)"
+    )
+    (root / "a" / "image-000.png").unlink()
+    with pytest.raises(DataError, match=rf"^{root} has changed since the run was trained on it: 1 file removed"):
+        data.run_dataset(None, made.config, None, manifest=made.dataset.manifest)
+
+
+def test_vae_data_dir_of_idx_files_leaves_a_folder_run_reading_its_own_folder(classed, tmp_path, monkeypatch):
+    """VAE_DATA_DIR, set for offline MNIST, names IDX data: a run of a folder reads the folder of its data.json."""
+    from vae_scripts.evaluate import main as evaluate_command
+    from vae_scripts.reconstruct import main as reconstruct_command
+
+    run_dir = tmp_path / "run"
+    options = ["--epochs", 1, "--batch-size", 8, "--verbose", 0, "--test-fraction", 0.2]
+    assert invoke(train_command, "--data-dir", classed, "--run-dir", run_dir, *options).exit_code == 0
+    monkeypatch.setenv("VAE_DATA_DIR", str(SUBSET_DIR))
+    outliers = write_images(tmp_path / "outliers", 4, size=(16, 16), seed=11)[0].parent
+    for command, arguments in [
+        (evaluate_command, ["--k", 2]),
+        (evaluate_command, ["--k", 2, "--outliers", outliers]),
+        (reconstruct_command, ["--n", 3, "--output", tmp_path / "reconstruction.png"]),
+        (train_command, ["--resume", "--epochs", 2, "--verbose", 0]),
+    ]:
+        result = invoke(command, "--run-dir", run_dir, *arguments)
+        assert result.exit_code == 0, (arguments, result.output)
+    assert len(json.loads((run_dir / "history.json").read_text())["loss"]) == 2  # the resume trained its epoch

@@ -369,3 +369,13 @@ def test_an_images_scores_do_not_depend_on_its_neighbours(subset, tiny_config):
     # Different digits still draw different noise, and another seed other noise for the same digit.
     reseeded = score_images(model, images[7:8], k, seed=1)
     assert reseeded["negative_elbo"][0] != alone["negative_elbo"][0]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "I;16"])
+def test_a_trns_colour_key_is_transparent_onto_white_as_an_alpha_channel_is(tmp_path, mode):
+    ground, ink = {"RGB": ((0, 0, 0), (90, 90, 90)), "L": (0, 90), "I;16": (0, 90 * 257)}[mode]
+    image = Image.new(mode, (40, 40), ground)
+    image.paste(ink, (10, 10, 30, 30))
+    image.save(tmp_path / "keyed.png", transparency=ground)  # a tRNS chunk: pixels of this colour are transparent
+    gray = read_image(tmp_path / "keyed.png")
+    assert gray[0, 0] == 1.0 and gray[20, 20] == pytest.approx(90 / 255, abs=1e-3)

@@ -476,8 +476,8 @@ def run_dataset(
 ) -> Dataset:
     """The data the run in `run_dir` was trained on: its IDX data set (`load_dataset`), or the images of its folder
     that its manifest (`manifest`, else the run's data.json) lists, read from `data_dir` or else from where the run
-    found them, and checked against it: a file added, removed or changed since is refused, naming it. With
-    `test_only`, the test split alone."""
+    found them (never from `VAE_DATA_DIR`, which names IDX data), and checked against it: a file added, removed or
+    changed since is refused, naming it. With `test_only`, the test split alone."""
     from vae import folders, storage
 
     if config.dataset != "folder":
@@ -489,19 +489,23 @@ def run_dataset(
             f"{root} does not exist or is not a folder: the run was trained on {record['root']}; point --data-dir at "
             "the folder"
         )
+    # The message names the folder compared, and whether it is the run's own or the one --data-dir gave.
+    if root == Path(record["root"]):
+        differs = f"{root} has changed since the run was trained on it"
+    else:
+        differs = f"--data-dir {root} differs from the folder the run was trained on, {record['root']}"
     listed = folders.manifest_files(record, "test" if test_only else None)
     # Training goes on only on the very same files; the test split alone needs only its own files unchanged.
     differences = folders.changes(record, folders.scan_folder(root)) if not test_only else folders.missing(root, listed)
     if differences:
-        raise DataError(f"{root} has changed since the run was trained on it: {'; '.join(differences)}")
+        raise DataError(f"{differs}: {'; '.join(differences)}")
     side, _, channels = record["image_shape"]
     read = folders.read_images(root, [file for file, _ in listed], side, channels, progress=progress)
     changed = folders.changed_contents(listed, read.digests)
     if changed:
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
         raise DataError(
-            f"{root} has changed since the run was trained on it: {len(changed)} file{'s' * (len(changed) != 1)} "
-            f"changed ({', '.join(changed[:3])}{more})"
+            f"{differs}: {len(changed)} file{'s' * (len(changed) != 1)} changed ({', '.join(changed[:3])}{more})"
         )
     splits = np.array([file.split for file, _ in listed])
     labels = np.array([file.label for file, _ in listed], np.int32)
@@ -563,7 +567,8 @@ def new_run_data(
 
 
 def describe_folder(folder, image_size, channels) -> str:
-    """One line on the folder a run trains on: its shape (and whether it is the images' own), classes and splits."""
+    """One line on the folder a run trains on: its shape (and whether it is the images' own), classes and splits;
+    after a line on how the folder was read, where its layout could be taken for another (`Scan.note`)."""
     colour = "gray" if folder.channels == 1 else "RGB"
     own = "the images' own" if image_size is None and channels is None else "fitted by cropping"
     classes = len(folder.scan.class_names)
@@ -574,7 +579,8 @@ def describe_folder(folder, image_size, channels) -> str:
     damaged = len(folder.read.damaged)
     skipped = f"; {damaged} damaged image{'s' * (damaged != 1)} skipped" if damaged else ""
     return (
-        f"images of {folder.side}x{folder.side} {colour} ({own}), {counted}, {train:,} training and {test:,} test "
+        (f"{folder.scan.note}\n" if folder.scan.note else "")
+        + f"images of {folder.side}x{folder.side} {colour} ({own}), {counted}, {train:,} training and {test:,} test "
         f"images ({split}) from {folder.scan.root}{skipped}"
     )
 

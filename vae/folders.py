@@ -6,16 +6,19 @@ Three layouts, as people keep them (`keras.utils.image_dataset_from_directory`, 
     DIR/<class>/...                                  one split; the test split is held out, stratified by class
     DIR/*.png                                        images without labels; the test split is held out at random
 
+Both splits must name the same classes. DIR/train/ alone, with no test/, is read as the layout train/ holds, with a
+test split held out of it (the scan's `note` says so), never as one class called "train".
+
 Class names are sorted as strings, and label i is the i-th. Files are PNG, JPEG, BMP, GIF (the first frame) or
 WebP; other files, and names that start with ".", are not images and are passed over. A class folder may hold
 folders of its own. A symbolic link is followed while it stays inside DIR; one that leads out of it, or round in a
 loop, is refused.
 
 Every image becomes the run's shape, side x side x channels (`fit_image`): a JPEG's EXIF orientation applied,
-transparency composited onto white, a 16-bit image scaled by its range, gray or RGB as the run asks (RGB to gray by
-ITU-R 601-2 luma), and, when its size differs, scaled so that its shorter side is the run's side, keeping its
-aspect ratio, and cut to the middle square ("crop"). An image already of the run's size and mode is taken pixel for
-pixel.
+transparency (an alpha channel or a tRNS colour key) composited onto white, a 16-bit image scaled by its range, gray
+or RGB as the run asks (RGB to gray by ITU-R 601-2 luma), and, when its size differs, scaled so that its shorter side
+is the run's side, keeping its aspect ratio, and cut to the middle square ("crop"). An image already of the run's
+size and mode is taken pixel for pixel.
 
 Everything is read once into memory as uint8, in a pool of processes, and fed to training by the same pipeline as
 MNIST. Before any pixel is decoded, each header is read: an image of more than `MAX_IMAGE_PIXELS` or with a side
@@ -24,11 +27,13 @@ under `MIN_IMAGE_SIDE` is refused, and so is a folder whose images would take mo
 
 What a run was trained on is its manifest, `data.json` in the run directory: the folder, its layout, the class
 names, the shape, the fitting rule, and every file with its label, its split and a digest of its bytes. A resumed run
-and every command that reads its test split check the folder against it, naming what changed.
+and every command that reads its test split check the folder against it, naming what changed; the damaged files it
+skipped are no part of it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -75,6 +80,7 @@ class Scan:
     layout: str
     class_names: tuple[str, ...]
     files: tuple[ImageFile, ...]  # for "split", with their splits; otherwise all "train" until `hold_out_test`
+    note: str = ""  # a line on how the folder was read, where its layout could be taken for another
 
 
 @dataclass(frozen=True)
@@ -106,17 +112,8 @@ def scan_folder(root: str | os.PathLike) -> Scan:
         raise DataError(f"{root} does not exist or is not a folder")
     root = root.resolve()
     folders, images = _entries(root, root)
-    if folders and images:
-        raise DataError(
-            f"{root} holds both images ({Path(images[0]).name}) and folders ({Path(folders[0]).name}): keep the "
-            "images of each class in a folder of its own, or put them all in the folder itself"
-        )
-    if images:
-        return _checked(Scan(root, "flat", (), tuple(ImageFile(path, -1, "train") for path in images)))
-    if not folders:
-        raise DataError(f"{root} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     names = {Path(folder).name for folder in folders}
-    if names >= set(SPLIT_FOLDERS):
+    if not images and names >= set(SPLIT_FOLDERS):
         others = sorted(names - set(SPLIT_FOLDERS))
         if others:
             raise DataError(f"{root} holds {others[0]}/ beside train/ and test/: keep each split's classes inside it")
@@ -128,6 +125,12 @@ def scan_folder(root: str | os.PathLike) -> Scan:
                 f"{root / 'test' / unknown[0]} names a class that {root / 'train'} lacks: both splits must name the "
                 "same classes"
             )
+        untested = sorted(set(train_classes) - set(test_classes))
+        if untested:
+            raise DataError(
+                f"{root / 'test'} lacks {_classes_named(untested)} of {root / 'train'}: both splits must name the "
+                "same classes"
+            )
         class_names = tuple(sorted(train_classes))
         files = [
             ImageFile(path, class_names.index(name), split)
@@ -136,10 +139,40 @@ def scan_folder(root: str | os.PathLike) -> Scan:
             for path in classes[name]
         ]
         return _checked(Scan(root, "split", class_names, tuple(files)))
-    classes = _class_folders("", root)
+    if not images and names == {"train"}:
+        # train/ alone holds the images to learn from, not one class called "train": its own layout is read, and a
+        # test split is held out from it as from any folder without test/.
+        scan = _one_split(root, "train", *_entries(root / "train", root))
+        read_as = "its subfolders are read as the classes" if scan.layout == "classed" else "read without classes"
+        note = f"{root} holds train/ and no test/: {read_as}, and a test split is held out of its images"
+        return dataclasses.replace(scan, note=note)
+    return _one_split(root, "", folders, images)
+
+
+def _one_split(root: Path, folder: str, folders: list[str], images: list[str]) -> Scan:
+    """The classed or flat layout of `root / folder`, whose subfolders and images are `folders` and `images`
+    (paths relative to `root`)."""
+    where = root / folder
+    if folders and images:
+        raise DataError(
+            f"{where} holds both images ({Path(images[0]).name}) and folders ({Path(folders[0]).name}): keep the "
+            "images of each class in a folder of its own, or put them all in the folder itself"
+        )
+    if images:
+        return _checked(Scan(root, "flat", (), tuple(ImageFile(path, -1, "train") for path in images)))
+    if not folders:
+        raise DataError(f"{where} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    classes = _class_folders(folder, root)
     class_names = tuple(sorted(classes))
     files = tuple(ImageFile(path, label, "train") for label, name in enumerate(class_names) for path in classes[name])
     return _checked(Scan(root, "classed", class_names, files))
+
+
+def _classes_named(names: list[str]) -> str:
+    """ "class a" or "classes a, b, c and 2 more", naming the first few."""
+    more = len(names) - NAMED_DAMAGED_FILES
+    shown = ", ".join(names[:NAMED_DAMAGED_FILES]) + (f" and {more} more" if more > 0 else "")
+    return f"class{'es' * (len(names) > 1)} {shown}"
 
 
 def _checked(scan: Scan) -> Scan:
@@ -224,7 +257,7 @@ def hold_out_test(scan: Scan, fraction: float, seed: int) -> Scan:
         ImageFile(file.path, file.label, "test" if held else "train")
         for file, held in zip(scan.files, test, strict=True)
     )
-    return Scan(scan.root, scan.layout, scan.class_names, files)
+    return dataclasses.replace(scan, files=files)
 
 
 def read_header(path: Path) -> Header:
@@ -286,9 +319,14 @@ def fit_image(image, side: int, channels: int) -> np.ndarray:
         image = ImageOps.exif_transpose(image)
     if image.mode in WIDE_GRAY_MODES:
         # Pillow's conversion of these to 8-bit clips every value above 255 instead of scaling it.
-        levels = np.asarray(image, dtype=np.float64) / 65535.0
+        values = np.asarray(image)
+        levels = values.astype(np.float64) / 65535.0
+        if isinstance(image.info.get("transparency"), int):  # a tRNS colour key: its pixels are transparent
+            levels[values == image.info["transparency"]] = 1.0
         image = Image.fromarray(np.round(np.clip(levels, 0, 1) * 255).astype(np.uint8), mode="L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    # Transparency is an alpha channel (RGBA, LA, PA) or a tRNS colour key (P, L, RGB), which convert("RGBA") turns
+    # into alpha.
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         image = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image)
     mode = "L" if channels == 1 else "RGB"
@@ -409,10 +447,7 @@ def read_images(
         damaged += [(task[1][index], reason) for index, reason in chunk_damaged]
         warned += chunk_warned
     if damaged and not skip_damaged:
-        named = "; ".join(reason for _, reason in damaged[:NAMED_DAMAGED_FILES])
-        more = f", and {len(damaged) - NAMED_DAMAGED_FILES} more" if len(damaged) > NAMED_DAMAGED_FILES else ""
-        hint = " (--skip-damaged leaves them out)" if len(files) > 1 else ""
-        raise DataError(f"{len(damaged)} damaged image{'s' * (len(damaged) != 1)}: {named}{more}{hint}")
+        raise DataError(damaged_line([reason for _, reason in damaged], hint=len(files) > 1))
     warned = list(dict.fromkeys(warned))
     for message in warned[:NAMED_DAMAGED_FILES]:
         warnings.warn(message, ImageWarning, stacklevel=2)
@@ -428,6 +463,17 @@ def read_images(
         tuple(damaged),
         tuple(warned),
     )
+
+
+def damaged_line(reasons: list[str], hint: bool = True) -> str:
+    """ "N damaged images: <the first few reasons>, and K more (--skip-damaged leaves them out)"."""
+    left_out = " (--skip-damaged leaves them out)" if hint else ""
+    return f"{len(reasons)} damaged image{'s' * (len(reasons) != 1)}: {_first_reasons(reasons)}{left_out}"
+
+
+def _first_reasons(reasons: list[str]) -> str:
+    more = f", and {len(reasons) - NAMED_DAMAGED_FILES} more" if len(reasons) > NAMED_DAMAGED_FILES else ""
+    return "; ".join(reasons[:NAMED_DAMAGED_FILES]) + more
 
 
 def files_digest(files, digests) -> str:
@@ -464,9 +510,11 @@ def manifest_files(record: dict, split: str | None = None) -> list[tuple[ImageFi
 
 
 def changes(record: dict, scan: Scan) -> list[str]:
-    """What differs between the files a manifest lists and those a new scan of the folder finds, by name."""
-    recorded = {path for path, *_ in record["files"]} | {path for path, _ in record.get("skipped", [])}
-    found = {file.path for file in scan.files}
+    """What differs between the files a manifest lists and those a new scan of the folder finds, by name. The
+    damaged files the run skipped are no part of its data: one removed, repaired or still there changes nothing."""
+    recorded = {path for path, *_ in record["files"]}
+    skipped = {path for path, _ in record.get("skipped", [])}
+    found = {file.path for file in scan.files} - skipped
     added, removed = sorted(found - recorded), sorted(recorded - found)
     return [described(paths, what) for what, paths in (("added", added), ("removed", removed)) if paths]
 
@@ -504,16 +552,18 @@ class Folder:
 
 
 def first_readable(scan: Scan, skip_damaged: bool) -> tuple[Path, Header]:
-    """The first image of `scan` whose header reads, with its path; with `skip_damaged`, damaged ones before it are
-    passed over (`read_images` lists them), else the first one is refused."""
+    """The first image of `scan` whose header reads, with its path. Damaged ones before it are passed over here:
+    `read_images` then names every damaged file of the folder in one line, or with `skip_damaged` lists them."""
+    damaged = []
     for file in scan.files:
         path = scan.root / file.path
         try:
             return path, read_header(path)
-        except DataError:
-            if not skip_damaged:
-                raise
-    raise DataError(f"{scan.root}: every image is damaged")
+        except DataError as error:
+            damaged.append(str(error))
+    if skip_damaged:
+        raise DataError(f"{scan.root}: every image is damaged")
+    raise DataError(f"{scan.root}: all {len(damaged)} images are damaged: {_first_reasons(damaged)}")
 
 
 def shape_for(
@@ -535,6 +585,28 @@ def shape_for(
     return image_size, channels if channels is not None else (1 if first.gray else 3), path
 
 
+def _check_kept(scan: Scan, read: ReadImages) -> None:
+    """Refuse what the damaged files skipped leave behind without images: a split, and in train/ and test/ a class
+    of either, as an empty one would be refused before reading. A split the scan never had (read before
+    `hold_out_test`) is not for this to refuse."""
+    for split in SPLIT_FOLDERS:
+        listed = sum(file.split == split for file in scan.files)
+        if listed and not any(file.split == split for file in read.files):
+            if scan.layout == "split":
+                where = f"{scan.root / split}: every image"
+            else:
+                where = f"{scan.root}: every image of the {'held-out ' * (split == 'test')}{split} split"
+            raise DataError(f"{where} is damaged ({listed} skipped): a run needs images to train on and to test on")
+        if scan.layout == "split":
+            kept = {file.label for file in read.files if file.split == split}
+            lost = [name for label, name in enumerate(scan.class_names) if label not in kept]
+            if lost:
+                raise DataError(
+                    f"{scan.root / split}: every image of {_classes_named(lost)} is damaged: both splits must hold "
+                    "images of every class"
+                )
+
+
 def read_folder(
     scan: Scan,
     image_size: int | None,
@@ -549,6 +621,7 @@ def read_folder(
     read = read_images(scan.root, scan.files, side, channels_read, skip_damaged=skip_damaged, progress=progress)
     if not read.files:
         raise DataError(f"{scan.root}: every image is damaged")
+    _check_kept(scan, read)
     for header, file in zip(read.headers, read.files, strict=True):
         if image_size is None and (header.width, header.height) != (side, side):
             raise UsageError(

@@ -105,10 +105,14 @@ def _read_gray(path: Path) -> np.ndarray:
         image = ImageOps.exif_transpose(image)
         if image.mode in WIDE_GRAY_MODES:
             # Pillow's conversion of these to 8-bit "L" clips every value above 255 instead of scaling it.
-            levels = np.asarray(image, dtype=np.float32) / 65535.0
+            values = np.asarray(image)
+            levels = values.astype(np.float32) / 65535.0
+            if isinstance(image.info.get("transparency"), int):  # a tRNS colour key: its pixels are transparent
+                levels[values == image.info["transparency"]] = 1.0
             image = Image.fromarray(np.clip(levels, 0.0, 1.0), mode="F")
         else:
-            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            # An alpha channel (RGBA, LA, PA) or a tRNS colour key (P, L, RGB), which convert("RGBA") turns into alpha.
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 image = image.convert("RGBA")
                 ground = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(ground, image)

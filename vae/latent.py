@@ -48,8 +48,9 @@ class LabelRequest:
 
 
 def label_index(config, request: LabelRequest | None) -> int | None:
-    """The label a request names, by a class's name (any case) or by its index; None for no request. Refused for an
-    unconditional run, whose decoder takes no label, and for a name or index the run does not have."""
+    """The label a request names, by a class's name (its exact case first, then any case) or by its index; None for
+    no request. Refused for an unconditional run, whose decoder takes no label, for a name that matches several
+    classes in any case but none exactly, and for a name or index the run does not have."""
     if request is None:
         return None
     asked = f"{request.option} {request.text}"
@@ -59,7 +60,13 @@ def label_index(config, request: LabelRequest | None) -> int | None:
     if text in config.classes:  # an exact name first: classes may differ only in case
         return list(config.classes).index(text)
     names = [name.lower() for name in config.classes]
-    if text.lower() in names:
+    matches = [name for name in config.classes if name.lower() == text.lower()]
+    if len(matches) > 1:
+        raise UsageError(
+            f"{asked} names {len(matches)} classes of this run, which differ only in case: {', '.join(matches)}; "
+            "give one of them exactly, or its index"
+        )
+    if matches:
         return names.index(text.lower())
     if text.isascii() and text.isdecimal() and int(text) < len(names):
         return int(text)

@@ -41,7 +41,19 @@ from vae.storage import (
     WEIGHTS_FILE,
 )
 
-from .harness import Check, Child, Outcome, Place, Settings, Skipped, command_for, first_line, run_command, wait_all
+from .harness import (
+    SUBSET_DIR,
+    Check,
+    Child,
+    Outcome,
+    Place,
+    Settings,
+    Skipped,
+    command_for,
+    first_line,
+    run_command,
+    wait_all,
+)
 
 TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = (f"{IDX_FILES[key]}.gz" for key in IDX_FILES)
 
@@ -338,7 +350,8 @@ def damaged_snapshot(run: Path, data: Path) -> None:
 def own_images(*kinds: str) -> Callable[[Path, Path], None]:
     """Images of a digit in {case}/img/, of the `kinds` asked for: "ref2" (a drawn 2), "sixteen-bit" and
     "eight-bit" (one picture in both depths), "sixteen-bit-high" (ink 20000 on paper 60000), "copies" (five
-    identical files), "bad-name" (a name that is not UTF-8), "bad-exif" (a JPEG with a damaged EXIF block)."""
+    identical files), "bad-name" (a name that is not UTF-8), "bad-exif" (a JPEG with a damaged EXIF block),
+    "alpha-ground" and "keyed-ground" (one picture whose transparency is an alpha channel, and a tRNS colour key)."""
 
     def prepare(run: Path, data: Path) -> None:
         from PIL import Image, ImageDraw
@@ -365,6 +378,19 @@ def own_images(*kinds: str) -> Callable[[Path, Path], None]:
                 drawing.save(os.fsdecode(os.fsencode(str(folder)) + b"/bad-\xff\xfe.png"))
             elif kind == "bad-exif":
                 drawing.save(folder / "exif.jpg", exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\xff\x01\x01\x03\x00")
+            elif kind in ("alpha-ground", "keyed-ground"):
+                # One picture, its transparency an alpha channel or a tRNS colour key: dark strokes on paper, white
+                # on the left and transparent (stored as black) on the right. Read as black, the transparent half
+                # would be ink, whatever the preprocessing makes of the shades.
+                strokes = np.asarray(drawing) < 128
+                transparent = ~strokes & (np.arange(120) >= 60)[None, :]
+                pixels = np.where(strokes, np.uint8(40), np.uint8(255))
+                pixels = np.repeat(np.where(transparent, np.uint8(0), pixels)[..., None], 3, axis=-1)
+                if kind == "alpha-ground":
+                    alpha = np.where(transparent, np.uint8(0), np.uint8(255))[..., None]
+                    Image.fromarray(np.concatenate([pixels, alpha], axis=-1), "RGBA").save(folder / "alpha.png")
+                else:
+                    Image.fromarray(pixels, "RGB").save(folder / "keyed.png", transparency=(0, 0, 0))
             else:
                 raise ValueError(kind)
 
@@ -509,7 +535,9 @@ def image_folder(kind: str) -> Callable[[Path, Path], None]:
             for index in range(count):
                 Image.fromarray((rng.random((16, 16)) * 255).astype(np.uint8)).save(folder / f"{index:02d}.png")
 
-        if kind in ("classes", "damaged", "not-an-image", "truncated-jpeg", "bomb", "tiny", "loop", "outside"):
+        if kind in (
+            "classes", "damaged", "not-an-image", "truncated-jpeg", "bomb", "tiny", "loop", "outside", "damaged-first"
+        ):  # fmt: skip
             for index, name in enumerate(("gear", "bolt", "wheel")):
                 images(data / name, 6, index)
         if kind == "one-class":
@@ -541,6 +569,24 @@ def image_folder(kind: str) -> Callable[[Path, Path], None]:
         elif kind == "names":
             images(data / "pièces détachées", 5)
             images(data / "vis à bois", 5, 1)
+        elif kind == "test-damaged":  # train/ whole, every image of test/ damaged
+            for index, name in enumerate(("a", "b")):
+                images(data / "train" / name, 4, index)
+                (data / "test" / name).mkdir(parents=True)
+                (data / "test" / name / "broken.png").write_text("not a picture\n")
+        elif kind == "untested-class":  # test/ lacks the class b of train/
+            images(data / "train" / "a", 4)
+            images(data / "train" / "b", 4, 1)
+            images(data / "test" / "a", 2, 2)
+        elif kind == "train-alone":  # train/<class>/ and no test/
+            images(data / "train" / "a", 5)
+            images(data / "train" / "b", 5, 1)
+        elif kind == "damaged-first":  # the first image in sorted order damaged, and another one
+            (data / "bolt" / "0-first.png").write_text("not a picture\n")
+            (data / "wheel" / "notes.png").write_text("not a picture\n")
+        elif kind == "case-classes":  # two classes whose names differ only in case
+            images(data / "Cat", 4)
+            images(data / "cat", 4, 1)
         elif kind not in ("classes", "empty"):
             raise ValueError(kind)
 
@@ -648,12 +694,14 @@ def stale_evaluation(place: Place, settings: Settings) -> tuple[Outcome, list[st
     return resumed, problems
 
 
-def folder_then(command: list[str], change: Callable[[Path], None] | None = None):
-    """A scenario: train a conditional run of one epoch on the folder in the data copy into {new}, let `change`
-    alter the folder, then run `command` (module first, then its arguments) on the run; its outcome is judged."""
+def folder_then(command: list[str], change: Callable[[Path], None] | None = None, training_options=()):
+    """A scenario: train a conditional run of one epoch on the folder in the data copy into {new} (with
+    `training_options` too), let `change` alter the folder, then run `command` (module first, then its arguments)
+    on the run; its outcome is judged."""
 
     def scenario(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
         training = ["--data-dir", str(place.data), "--run-dir", str(place.new), "--epochs", "1", "--batch-size", "8"]
+        training += list(training_options)
         trained = run_command(place, settings, "train", [*training, "--conditional", "--verbose", "0"], "train")
         problems = [] if trained.code == 0 else [f"the folder run could not be trained ({trained.code})"]
         if change is not None:
@@ -668,6 +716,43 @@ def add_image(data: Path) -> None:
     from PIL import Image
 
     Image.new("L", (16, 16), 200).save(data / "gear" / "added.png")
+
+
+def remove_damaged(data: Path) -> None:
+    """Remove the damaged file of image_folder("damaged"), which --skip-damaged left out."""
+    (data / "gear" / "notes.png").unlink()
+
+
+def in_turn(*prepares: Callable[[Path, Path], None]) -> Callable[[Path, Path], None]:
+    """One prepare function that runs `prepares` one after the other."""
+
+    def prepare(run: Path, data: Path) -> None:
+        for step in prepares:
+            step(run, data)
+
+    return prepare
+
+
+def folder_run_under_vae_data_dir(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
+    """Train a run of the folder in the data copy into {new}, then, with VAE_DATA_DIR naming MNIST IDX files as for
+    offline use, run vae-eval, vae-eval --outliers and vae-reconstruct on it: each must read the run's own folder.
+    Then vae-train --resume, whose outcome is judged."""
+    training = ["--data-dir", str(place.data), "--run-dir", str(place.new), "--batch-size", "8", "--verbose", "0"]
+    trained = run_command(place, settings, "train", [*training, "--epochs", "1"], "train")
+    problems = [] if trained.code == 0 else [f"the folder run could not be trained ({trained.code})"]
+    under = ["env", f"VAE_DATA_DIR={SUBSET_DIR}"]  # the harness clears VAE_DATA_DIR; this sets it for one command
+    run = ["--run-dir", str(place.new)]
+    commands = {
+        "evaluate": ("evaluate", [*run, "--k", "2"]),
+        "outliers": ("evaluate", [*run, "--k", "2", "--outliers", str(place.data / "gear")]),
+        "reconstruct": ("reconstruct", [*run, "--n", "3", "--output", str(place.case / "reconstruction.png")]),
+    }
+    for stem, (module, arguments) in commands.items():
+        outcome = Child([*under, *command_for(module, arguments)], place.case, stem, settings).wait()
+        if outcome.code != 0:
+            problems.append(f"vae-{module} ({stem}) exited {outcome.code}: {first_line(outcome.stderr, 120)}")
+    resume = [*under, *command_for("train", [*run, "--resume", "--epochs", "2", "--verbose", "0"])]
+    return Child(resume, place.case, "resume", settings).wait(), problems
 
 
 def killed_export(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
