@@ -696,3 +696,18 @@ def users_folder(run: Path, data: Path) -> None:
     """{case}/full: a folder of the user's with a file in it."""
     (run.parent / "full").mkdir()
     (run.parent / "full" / "mine.txt").write_text("mine\n")
+
+
+def conditional_then(command: list[str]):
+    """A scenario: train a conditional run of one epoch on 256 digits of the data copy into {new}, then run `command`
+    (module first, then its arguments) on it; its outcome is judged."""
+
+    def scenario(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
+        training = ["--data-dir", str(place.data), "--run-dir", str(place.new), "--conditional", "--epochs", "1",
+                    "--limit", "256", "--batch-size", "64", "--verbose", "0"]  # fmt: skip
+        trained = run_command(place, settings, "train", training, "train")
+        problems = [] if trained.code == 0 else [f"the conditional run could not be trained ({trained.code})"]
+        module, *arguments = command
+        return run_command(place, settings, module, arguments), problems
+
+    return scenario

@@ -21,6 +21,7 @@ from .damage import (
     add_image,
     bad_magic,
     concurrent_training,
+    conditional_then,
     corrupt_weights_in_place,
     damaged_snapshot,
     digits,
@@ -86,6 +87,9 @@ QUICK_EVAL = ["--limit", "20", "--k", "2"]
 # beside them must stay within the limit too.
 LONG_PNG = "{case}/" + "x" * 248 + ".png"
 LONG_CSV = "{case}/" + "x" * 248 + ".csv"
+# vae-eval --outliers on a conditional run, with few test digits: few calls per traced function, where TensorFlow's
+# count of retracings (5 of the last 10 calls) catches a function traced anew on every call of an estimator.
+CONDITIONAL_OUTLIERS = ["evaluate", "--limit", "5", "--k", "5", "--outliers", "{case}/img", *DATA, "--run-dir", "{new}"]
 
 
 # The cases. ----------------------------------------------------------------------------------------------------
@@ -272,6 +276,9 @@ CASES: list[Case] = [
          prepare=remove_data(TEST_LABELS)),
     Case("evaluate-truncated-plain-idx", "evaluate", [*QUICK_EVAL, *RUN, *DATA], 1, "truncated",
          prepare=truncated_plain_idx),
+    Case("evaluate-outliers-conditional-no-retracing", "evaluate", CONDITIONAL_OUTLIERS[1:], 0,
+         "outliers: 1 images against 5", prepare=own_images("ref2"), special=conditional_then(CONDITIONAL_OUTLIERS),
+         checks=(stderr_is(),)),
     # vae-report.
     Case("report-no-run", "report", [*NEW, *DATA], 1, "no trained run"),
     Case("report-explorer-size-1", "report", ["--explorer-size", "1", *RUN, *DATA], 2, "--explorer-size"),
