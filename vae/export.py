@@ -256,6 +256,7 @@ def contract_of(model, functions: dict, format: str, written: list[str], results
             "range": [0.0, 1.0],
             "channels": config.channels,
             "preparation": preparation(config),
+            "preparation_steps": preparation_steps(config),
             "class_names": list(config.classes),
             "labels": "int32, one per image, the index of its class" if config.conditional else None,
         },
@@ -273,18 +274,38 @@ def _shape(shape) -> list:
 
 
 def preparation(config) -> str:
-    """How an image becomes an input, as `vae-encode` prepares it for this run."""
+    """How an image becomes an input, as `vae-encode` prepares it for this run: `preparation_steps` in a sentence."""
+    steps = preparation_steps(config)
+    text = steps[0]["description"] + (", " if config.dataset == "folder" else "; ") + "then divided by 255"
+    if config.binarize:
+        binarize = steps[-1]
+        text += (
+            f"; then binarized: each pixel p becomes {binarize['pixel']}, where {binarize['uniform']}, "
+            f"seed = {binarize['seed']} and key = {binarize['key']}"
+        )
+    return text
+
+
+def preparation_steps(config) -> list[dict]:
+    """The steps of `preparation`, in order, each named by "step": "shape" (the image to the run's side and
+    channels, in words), "divide" (float32 pixels divided by "by"), and for a --binarize run "binarize"
+    (`vae.scoring.binarization_step`), which `vae-encode` and `vae.open_run(...).score` take too."""
+    from vae.scoring import binarization_step
+
     if config.dataset == "folder":
-        return (
+        shape = (
             f"as the run's training images were: a JPEG's EXIF orientation applied, transparency composited onto "
             f"white, {'gray (ITU-R 601-2 luma)' if config.channels == 1 else 'RGB'}, scaled so that its shorter side "
-            f"is {config.image_size} pixels and cut to the middle square, then divided by 255"
+            f"is {config.image_size} pixels and cut to the middle square"
         )
-    return (
-        "MNIST's procedure: gray, light ink on a dark ground (a light ground is inverted), cropped to the ink, scaled "
-        "into a 20x20 box keeping its aspect ratio, and placed in 28x28 with its centre of mass at the centre; "
-        "then divided by 255"
-    )
+    else:
+        shape = (
+            "MNIST's procedure: gray, light ink on a dark ground (a light ground is inverted), cropped to the ink, "
+            "scaled into a 20x20 box keeping its aspect ratio, and placed in 28x28 with its centre of mass at the "
+            "centre"
+        )
+    steps = [{"step": "shape", "description": shape}, {"step": "divide", "by": 255, "dtype": "float32"}]
+    return steps + ([binarization_step()] if config.binarize else [])
 
 
 def model_card(contract: dict) -> str:

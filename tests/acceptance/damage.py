@@ -698,16 +698,36 @@ def users_folder(run: Path, data: Path) -> None:
     (run.parent / "full" / "mine.txt").write_text("mine\n")
 
 
-def conditional_then(command: list[str]):
-    """A scenario: train a conditional run of one epoch on 256 digits of the data copy into {new}, then run `command`
-    (module first, then its arguments) on it; its outcome is judged."""
+def trained_then(options: list[str], command: list[str]):
+    """A scenario: train a run of one epoch on 256 digits of the data copy into {new} with the training `options`
+    (--conditional, --binarize), then run `command` (module first, then its arguments) on it; its outcome is judged."""
 
     def scenario(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
-        training = ["--data-dir", str(place.data), "--run-dir", str(place.new), "--conditional", "--epochs", "1",
+        training = ["--data-dir", str(place.data), "--run-dir", str(place.new), *options, "--epochs", "1",
                     "--limit", "256", "--batch-size", "64", "--verbose", "0"]  # fmt: skip
         trained = run_command(place, settings, "train", training, "train")
-        problems = [] if trained.code == 0 else [f"the conditional run could not be trained ({trained.code})"]
+        problems = [] if trained.code == 0 else [f"the run could not be trained ({trained.code})"]
         module, *arguments = command
         return run_command(place, settings, module, arguments), problems
 
     return scenario
+
+
+def contract_binarizes(template: str) -> Check:
+    """The model.json at `template`, of a --binarize run, states the binarization vae-encode applies: in its words
+    and as its last preparation step, with the seed that vae-encode uses."""
+
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        from vae.data import TEST_BINARIZATION_SEED
+
+        path = Path(place.fill(template))
+        if not path.is_file():
+            return [f"{path.relative_to(place.case)} is missing afterwards"]
+        contract = read_json(path)["input"]
+        steps = contract.get("preparation_steps") or [{}]
+        problems = [] if "binarized" in contract["preparation"] else ["preparation does not mention binarization"]
+        if steps[-1].get("step") != "binarize" or steps[-1].get("seed") != TEST_BINARIZATION_SEED:
+            problems.append(f"the last preparation step is {steps[-1]!r}, not vae-encode's binarization")
+        return problems
+
+    return check

@@ -21,7 +21,7 @@ from .damage import (
     add_image,
     bad_magic,
     concurrent_training,
-    conditional_then,
+    contract_binarizes,
     corrupt_weights_in_place,
     damaged_snapshot,
     digits,
@@ -66,6 +66,7 @@ from .damage import (
     stderr_is,
     stdout_has,
     ten_labels_fewer,
+    trained_then,
     truncate_gzip,
     truncate_weights,
     truncated_plain_idx,
@@ -90,6 +91,8 @@ LONG_CSV = "{case}/" + "x" * 248 + ".csv"
 # vae-eval --outliers on a conditional run, with few test digits: few calls per traced function, where TensorFlow's
 # count of retracings (5 of the last 10 calls) catches a function traced anew on every call of an estimator.
 CONDITIONAL_OUTLIERS = ["evaluate", "--limit", "5", "--k", "5", "--outliers", "{case}/img", *DATA, "--run-dir", "{new}"]
+# vae-export of a --binarize run: its model.json must state the binarization vae-encode applies.
+BINARIZED_EXPORT = ["export", "--run-dir", "{new}", "--output", "{case}/exported"]
 
 
 # The cases. ----------------------------------------------------------------------------------------------------
@@ -277,8 +280,8 @@ CASES: list[Case] = [
     Case("evaluate-truncated-plain-idx", "evaluate", [*QUICK_EVAL, *RUN, *DATA], 1, "truncated",
          prepare=truncated_plain_idx),
     Case("evaluate-outliers-conditional-no-retracing", "evaluate", CONDITIONAL_OUTLIERS[1:], 0,
-         "outliers: 1 images against 5", prepare=own_images("ref2"), special=conditional_then(CONDITIONAL_OUTLIERS),
-         checks=(stderr_is(),)),
+         "outliers: 1 images against 5", prepare=own_images("ref2"),
+         special=trained_then(["--conditional"], CONDITIONAL_OUTLIERS), checks=(stderr_is(),)),
     # vae-report.
     Case("report-no-run", "report", [*NEW, *DATA], 1, "no trained run"),
     Case("report-explorer-size-1", "report", ["--explorer-size", "1", *RUN, *DATA], 2, "--explorer-size"),
@@ -442,5 +445,8 @@ CASES: list[Case] = [
          "1 file added (gear/added.png)", prepare=image_folder("classes"), volatile=("data/*",),
          special=folder_then(["train", "--resume", "--epochs", "2", "--run-dir", "{new}", "--data-dir", "{data}"],
                              add_image)),
+    Case("export-binarize-contract-states-binarization", "export", BINARIZED_EXPORT[1:], 0, "{case}/exported",
+         special=trained_then(["--binarize"], BINARIZED_EXPORT),
+         checks=(contract_binarizes("{case}/exported/model.json"),)),
 ]
 # fmt: on
