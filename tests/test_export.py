@@ -300,3 +300,21 @@ def test_images_prepared_as_model_json_says_score_as_run_score(trained_run, subs
         np.testing.assert_allclose(exported[key], expected[key], rtol=1e-5, atol=1e-4, err_msg=key)
     bound = expected[importance_weighted_metric_name(binarize)]
     np.testing.assert_allclose(exported["bound"], bound, rtol=1e-5, atol=1e-4)
+
+
+def test_an_export_through_a_symbolic_link_writes_the_folder_it_leads_to(tiny_run, tmp_path):
+    target = tmp_path / "exports" / "model"
+    target.mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    result = invoke(export_command, "--run-dir", tiny_run, "--output", link)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert sorted(path.name for path in target.iterdir()) == ["README.md", "model.json", "saved_model"]
+    result = invoke(export_command, "--run-dir", tiny_run, "--output", link, "--overwrite", "--format", "litert")
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert sorted(path.name for path in target.iterdir()) == ["README.md", "model.json", "model.tflite"]
+    # Nothing beside the link or the folder: no temporary folder, no renamed link.
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["exports", "link"]
+    assert [path.name for path in target.parent.iterdir()] == ["model"]

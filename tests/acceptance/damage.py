@@ -731,3 +731,49 @@ def contract_binarizes(template: str) -> Check:
         return problems
 
     return check
+
+
+def symlinked_output(kind: str) -> Callable[[Path, Path], None]:
+    """A symbolic link for an output to go through: {case}/link to the folder {case}/real, empty ("folder") or
+    holding an earlier export of the user's ("export", a model.json and a README.md); or {case}/link.png to the
+    user's file {case}/real.png ("file")."""
+
+    def prepare(run: Path, data: Path) -> None:
+        case = run.parent
+        if kind == "file":
+            (case / "real.png").write_text("mine\n")
+            (case / "link.png").symlink_to(case / "real.png")
+            return
+        (case / "real").mkdir()
+        if kind == "export":
+            (case / "real" / "model.json").write_text("{}\n")
+            (case / "real" / "README.md").write_text("mine\n")
+        elif kind != "folder":
+            raise ValueError(kind)
+        (case / "link").symlink_to(case / "real")
+
+    return prepare
+
+
+def link_kept(link: str, target: str) -> Check:
+    """The symbolic link at `link` is still one, and still leads to `target`."""
+
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        path = Path(place.fill(link))
+        if not path.is_symlink():
+            return [f"{path.relative_to(place.case)} is no longer a symbolic link"]
+        if os.path.realpath(path) != os.path.realpath(place.fill(target)):
+            return [f"{path.relative_to(place.case)} leads elsewhere: {os.readlink(path)}"]
+        return []
+
+    return check
+
+
+def no_temporaries() -> Check:
+    """No temporary file or folder (.tmp-*) is left anywhere in the case folder."""
+
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        left = sorted(str(path.relative_to(place.case)) for path in place.case.rglob(".tmp-*"))
+        return [f"left behind: {', '.join(left)}"] if left else []
+
+    return check
