@@ -214,3 +214,22 @@ def test_cli_rejects_bad_input(tmp_path):
     result = runner.invoke(main, ["--run-dir", str(tmp_path / "missing"), "--data-dir", str(SUBSET_DIR)])
     assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "no trained run" in result.stderr
+
+
+def test_a_model_traces_its_estimators_once_however_often_it_is_scored(subset):
+    # `vae-eval --outliers` on a conditional run classifies and scores the test images, then the outliers: every
+    # call must reuse the functions the first traced, at any count of images, k or seed.
+    from vae.data import test_inputs
+    from vae.evaluation import of_vae
+    from vae.model import VAE
+    from vae.scoring import classify, score_images
+
+    model = VAE(VAEConfig(conditional=True))
+    model.build()
+    images = test_inputs(subset, binarize=False)
+    for start, stop, k, seed in ((0, 5, 2, 0), (5, 25, 3, 1), (25, 26, 2, 2)):
+        labels, _ = classify(model, images[start:stop], k, seed=seed)
+        score_images(model, images[start:stop], k, labels=labels.astype(np.int32), seed=seed)
+    assert of_vae(model) is of_vae(model)
+    traced = {key: function.experimental_get_tracing_count() for key, function in of_vae(model).compiled.items()}
+    assert len(traced) == 2 and set(traced.values()) == {1}, traced

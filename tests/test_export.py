@@ -251,3 +251,125 @@ def test_the_test_results_of_an_export_say_what_they_were_computed_on(tmp_path):
         "training's own scoring after epoch 3: the whole test split, one sample of z per image"
     )
     assert results["metrics"] == {"negative_elbo": 150.0, "reconstruction_loss": 142.0, "kl_loss": 8.0}
+
+
+def prepared_as_the_contract_says(steps: list[dict], digits: np.ndarray) -> np.ndarray:
+    """MNIST test digits, uint8 (N, 28, 28), prepared by following model.json's `preparation_steps`, as a client
+    without the package would: from the words and numbers of each step alone."""
+    import hashlib
+
+    images = digits[..., None]
+    for step in steps:
+        if step["step"] == "shape":
+            assert step["description"].startswith("MNIST's procedure")  # the test digits are in that form already
+        elif step["step"] == "divide":
+            images = images.astype(step["dtype"]) / step["by"]
+        elif step["step"] == "binarize":
+            assert "sha256" in step["key"] and "'little', signed=True" in step["key"] and "float32" in step["key"]
+            assert "default_rng([seed, key % 2**63]).random((side, side, channels))" in step["uniform"]
+            assert step["pixel"].startswith("1.0 where u < p, else 0.0")
+            binarized = []
+            for image in images:
+                key = int.from_bytes(
+                    hashlib.sha256(image.astype(np.float32).tobytes()).digest()[:8], "little", signed=True
+                )
+                u = np.random.default_rng([step["seed"], key % 2**63]).random(image.shape)
+                binarized.append(np.where(u < image, 1.0, 0.0).astype(np.float32))
+            images = np.stack(binarized)
+        else:
+            raise AssertionError(f"model.json names a step this client does not know: {step}")
+    return images
+
+
+@pytest.mark.parametrize("binarize", [False, True])
+def test_the_contract_steps_prepare_what_vae_encode_scores(subset, binarize):
+    from types import SimpleNamespace
+
+    from vae.config import VAEConfig
+    from vae.export import preparation, preparation_steps
+    from vae.scoring import scored_images
+
+    config = VAEConfig(binarize=binarize)
+    steps = preparation_steps(config)
+    assert [step["step"] for step in steps] == ["shape", "divide"] + (["binarize"] if binarize else [])
+    assert ("binarized" in preparation(config)) is binarize
+    digits = subset.test_images[:50]
+    expected, _ = scored_images(SimpleNamespace(vae_config=config), (digits[..., None] / 255).astype(np.float32))
+    np.testing.assert_array_equal(prepared_as_the_contract_says(steps, digits), expected)
+
+
+# The exported model's encode and score on images prepared as model.json says, at given noise, in a fresh interpreter.
+CONTRACT_SCORES = """
+import sys
+import numpy as np
+import tensorflow as tf
+folder, inputs_path, outputs_path = sys.argv[1:]
+model = tf.saved_model.load(folder + "/saved_model")
+inputs = {key: tf.constant(value) for key, value in np.load(inputs_path).items()}
+results = dict(model.signatures["encode"](images=inputs["images"]))
+score = model.signatures["score"]
+results["negative_elbo"] = score(images=inputs["images"], noise=inputs["elbo_noise"])["negative_elbo"]
+bound = score(images=inputs["images"], noise=inputs["bound_noise"])
+results["bound"] = [value for key, value in bound.items() if key.startswith("importance_weighted")][0]
+assert "vae" not in sys.modules, "the exported model needed the package"
+np.savez(outputs_path, **{key: np.asarray(value) for key, value in results.items()})
+"""
+
+
+@pytest.mark.parametrize("binarize", [False, True], ids=["plain", "binarize"])
+def test_images_prepared_as_model_json_says_score_as_run_score(trained_run, subset, tmp_path, binarize):
+    import tensorflow as tf
+
+    import vae
+    from vae.evaluation import ELBO_STREAM, IMPORTANCE_STREAM, _keyed_normal, importance_weighted_metric_name
+    from vae.scoring import content_keys
+
+    run_dir = trained_run(binarize=True) if binarize else trained_run()
+    folder = tmp_path / "model"
+    assert invoke(export_command, "--run-dir", run_dir, "--output", folder).exit_code == 0
+    contract = json.loads((folder / "model.json").read_text())
+    digits, k, seed = subset.test_images[:40], 5, 3
+    images = prepared_as_the_contract_says(contract["input"]["preparation_steps"], digits)
+    # The noise run.score draws for each image, from the seed and the image's key, so that the exported model scores
+    # at the very same noise (k = 5 is one chunk of it).
+    keys = tf.constant(content_keys((digits[..., None] / 255).astype(np.float32)))
+    width = contract["noise_width"]
+    elbo_noise = _keyed_normal(tf.constant([seed, ELBO_STREAM], tf.int64), keys, tf.constant([width]), tf.float32)
+    bound_noise = _keyed_normal(tf.constant([seed, IMPORTANCE_STREAM], tf.int64), keys, tf.constant([k, width]),
+                                tf.float32, tf.constant(0, tf.int64))  # fmt: skip
+    np.savez(tmp_path / "inputs.npz", images=images, elbo_noise=np.asarray(elbo_noise)[None],
+             bound_noise=np.transpose(np.asarray(bound_noise), [1, 0, 2]))  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        CONTRACT_SCORES,
+        str(folder),
+        str(tmp_path / "inputs.npz"),
+        str(tmp_path / "o.npz"),
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    exported = dict(np.load(tmp_path / "o.npz"))
+    expected = vae.open_run(run_dir).score(digits, k=k, seed=seed)
+    for key in ("z_mean", "z_log_var", "negative_elbo"):
+        np.testing.assert_allclose(exported[key], expected[key], rtol=1e-5, atol=1e-4, err_msg=key)
+    bound = expected[importance_weighted_metric_name(binarize)]
+    np.testing.assert_allclose(exported["bound"], bound, rtol=1e-5, atol=1e-4)
+
+
+def test_an_export_through_a_symbolic_link_writes_the_folder_it_leads_to(tiny_run, tmp_path):
+    target = tmp_path / "exports" / "model"
+    target.mkdir(parents=True)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    result = invoke(export_command, "--run-dir", tiny_run, "--output", link)
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert sorted(path.name for path in target.iterdir()) == ["README.md", "model.json", "saved_model"]
+    result = invoke(export_command, "--run-dir", tiny_run, "--output", link, "--overwrite", "--format", "litert")
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert sorted(path.name for path in target.iterdir()) == ["README.md", "model.json", "model.tflite"]
+    # Nothing beside the link or the folder: no temporary folder, no renamed link.
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["exports", "link"]
+    assert [path.name for path in target.parent.iterdir()] == ["model"]

@@ -61,3 +61,24 @@ def test_vae_eval_scores_a_folder_as_outliers(tiny_run, tmp_path, subset):
         assert found["scores"][name]["thresholds"]["5 %"]["outliers_above"] > 0.5
     missing = invoke(evaluate_command, "--run-dir", run_dir, "--data-dir", SUBSET_DIR, "--outliers", tmp_path / "no")
     assert missing.exit_code == 1 and "no such file or folder" in missing.output
+
+
+def test_vae_eval_outliers_of_a_conditional_run_prints_no_retracing_warning(conditional_run, tmp_path):
+    # A few test digits and one outlier: few calls per traced function, where TensorFlow's count of retracings
+    # (5 of the last 10 calls) catches functions traced anew on every call of the estimators.
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    run_dir = copy_run(conditional_run, tmp_path)
+    outliers = tmp_path / "outliers"
+    outliers.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "hand-drawn" / "digit-3.jpg", outliers)
+    arguments = ["--run-dir", run_dir, "--data-dir", SUBSET_DIR, "--limit", "5", "--k", "5", "--outliers", outliers]
+    completed = subprocess.run(
+        [sys.executable, "-m", "vae_scripts.evaluate", *map(str, arguments)], capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "outliers: 1 images against 5 test images" in completed.stdout
+    assert "retracing" not in completed.stderr, completed.stderr

@@ -57,3 +57,29 @@ def test_write_files_checks_every_folder_before_writing_any(tmp_path):
     assert mine.read_text() == "mine"
     storage.write_files({mine: b"new", tmp_path / "out" / "x.csv": "a\n"})
     assert mine.read_bytes() == b"new" and Path(tmp_path / "out" / "x.csv").read_text() == "a\n"
+
+
+def test_a_write_through_a_symbolic_link_replaces_what_it_leads_to_and_keeps_the_link(tmp_path):
+    import errno
+
+    target = tmp_path / "real" / "table.csv"
+    target.parent.mkdir()
+    target.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    storage.write_text(link, "new\n")
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_text() == "new\n"
+    # A dangling link: the file it names is made. write_files checks the folder the link leads to.
+    dangling = tmp_path / "dangling.csv"
+    dangling.symlink_to(tmp_path / "real" / "new.csv")
+    storage.write_files({dangling: "made\n"})
+    assert dangling.is_symlink() and (tmp_path / "real" / "new.csv").read_text() == "made\n"
+    # Links that lead round in a loop are refused, as opening one is, and nothing is written.
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    with pytest.raises(OSError) as raised:
+        storage.write_text(tmp_path / "loop-a", "x\n")
+    assert raised.value.errno == errno.ELOOP and raised.value.filename == str(tmp_path / "loop-a")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dangling.csv", "link.csv", "loop-a", "loop-b", "real"]
+    assert sorted(path.name for path in target.parent.iterdir()) == ["new.csv", "table.csv"]

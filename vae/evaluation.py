@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
@@ -73,12 +73,16 @@ class LatentVariableModel:
     `noise` (samples, digits, width) draws; `noise_width` is that width (None: the posterior mean's).
     `closed_form_kl(posterior)` gives KL(q(h|x) || p(h)) per digit where it has a closed form, None otherwise; the
     ELBO then takes it instead of its single-sample estimate.
+
+    `compiled` holds the estimators' traced functions for this model (`_compiled`), so that every call on it reuses
+    them instead of tracing its own.
     """
 
     posterior: Callable
     terms: Callable
     noise_width: int | None = None
     closed_form_kl: Callable | None = None
+    compiled: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def single_layer(encode: Encoder, log_likelihood: LogLikelihood, log_prior: LogPrior | None = None):
@@ -92,16 +96,28 @@ def single_layer(encode: Encoder, log_likelihood: LogLikelihood, log_prior: LogP
     )
 
 
+# The attribute of a model's latent structure that keeps its `of_vae` view, and with it the traced estimators.
+ESTIMATOR_VIEW = "estimator_view"
+
+
 def of_vae(model) -> LatentVariableModel:
     """A trained VAE's latent variables as the estimators see them, in inference mode: z, or (z1, z2) of two
-    stochastic layers, given the labels (inputs (images, labels)) for a conditional model."""
+    stochastic layers, given the labels (inputs (images, labels)) for a conditional model.
+
+    One view per model, kept on its latent structure, so that the estimators trace their functions once per model
+    (`_compiled`): `vae-eval --outliers` on a conditional run calls the importance-weighted one five times (the
+    test split, then classifying and scoring the test images and the outliers)."""
     latent = model.latent
-    return LatentVariableModel(
-        posterior=lambda inputs: latent.posterior(*latent.labels.split(inputs)),
-        terms=latent.terms,
-        noise_width=latent.noise_width,
-        closed_form_kl=latent.closed_form_kl,
-    )
+    view = getattr(latent, ESTIMATOR_VIEW, None)
+    if view is None:
+        view = LatentVariableModel(
+            posterior=lambda inputs: latent.posterior(*latent.labels.split(inputs)),
+            terms=latent.terms,
+            noise_width=latent.noise_width,
+            closed_form_kl=latent.closed_form_kl,
+        )
+        setattr(latent, ESTIMATOR_VIEW, view)
+    return view
 
 
 def model_inputs(model, images, labels=None):
@@ -133,12 +149,19 @@ def negative_elbo_terms(
     images = _as_inputs(images)
     keys = _as_keys(noise_keys, images)
     base_seed = tf.constant([seed, ELBO_STREAM], tf.int64)
+    batch_terms = _compiled(latent, _negative_elbo_batch, keys, _first_batch_rows(images, keys, batch_size))
+    terms = _over_batches(lambda *batch: batch_terms(*batch, base_seed), images, keys, batch_size)
+    return terms[:, 0], terms[:, 1]
+
+
+def _negative_elbo_batch(latent: LatentVariableModel, keyed: bool):
+    """`negative_elbo_terms` of one batch, (digits, 2): traced once per model (`_compiled`), its seed a tensor."""
 
     @tf.function(reduce_retracing=True)
-    def batch_terms(batch, batch_index, batch_keys):
+    def batch_terms(batch, batch_index, batch_keys, base_seed):
         mean, log_var = _posterior(latent, batch)
         shape = _noise_shape(latent, mean)
-        if keys is None:
+        if not keyed:
             noise = tf.random.stateless_normal(shape, seed=_fold_in(base_seed, batch_index), dtype=mean.dtype)
         else:
             noise = _keyed_normal(base_seed, batch_keys, shape[1:], mean.dtype)
@@ -148,8 +171,7 @@ def negative_elbo_terms(
         kl = log_q_h[0] - log_p_h[0] if closed_form is None else tf.cast(closed_form, mean.dtype)
         return tf.stack([reconstruction, kl], axis=1)
 
-    terms = _over_batches(batch_terms, images, keys, batch_size)
-    return terms[:, 0], terms[:, 1]
+    return batch_terms
 
 
 def importance_weighted_log_likelihood(
@@ -186,22 +208,31 @@ def importance_weighted_log_likelihood(
     images = _as_inputs(images)
     keys = _as_keys(noise_keys, images)
     # Keyed batches are padded to `batch_size` rows (see `_over_batches`), so their chunks follow it alone.
-    digits_per_batch = min(batch_size, _count(images)) if keys is None else batch_size
+    digits_per_batch = _first_batch_rows(images, keys, batch_size)
     samples_per_chunk = min(k, max(1, max_decoded_images // digits_per_batch))
     samples_per_decode = min(samples_per_chunk, max(1, MAX_DECODER_ROWS // digits_per_batch))
     chunk_count = -(-k // samples_per_chunk)
     base_seed = tf.constant([seed, IMPORTANCE_STREAM], tf.int64)
+    plan = tf.constant([k, samples_per_chunk, samples_per_decode, chunk_count], tf.int64)
+    batch_log_likelihood = _compiled(latent, _importance_weighted_batch, keys, digits_per_batch)
+    return _over_batches(lambda *batch: batch_log_likelihood(*batch, base_seed, plan), images, keys, batch_size)
+
+
+def _importance_weighted_batch(latent: LatentVariableModel, keyed: bool):
+    """`importance_weighted_log_likelihood` of one batch: traced once per model (`_compiled`), its seed and its
+    `plan` (k, samples per chunk, samples per decoder call, chunks) tensors, so that another k or seed reuses it."""
 
     @tf.function(reduce_retracing=True)
-    def batch_log_likelihood(batch, batch_index, batch_keys):
+    def batch_log_likelihood(batch, batch_index, batch_keys, base_seed, plan):
+        k, samples_per_chunk, samples_per_decode, chunk_count = tf.unstack(plan)
         mean, log_var = _posterior(latent, batch)
         batch_seed = _fold_in(base_seed, batch_index)
         # log of the sum of the importance weights seen so far; exp(-inf) = 0 before the first chunk.
         log_total = tf.fill(tf.shape(mean)[:1], tf.constant(-math.inf, mean.dtype))
         for chunk_index in tf.range(chunk_count, dtype=tf.int64):
-            size = tf.minimum(tf.constant(samples_per_chunk, tf.int64), k - chunk_index * samples_per_chunk)
+            size = tf.minimum(samples_per_chunk, k - chunk_index * samples_per_chunk)
             shape = _noise_shape(latent, mean)
-            if keys is None:
+            if not keyed:
                 noise = tf.random.stateless_normal(
                     tf.concat([[tf.cast(size, tf.int32)], shape], axis=0),
                     seed=_fold_in(batch_seed, chunk_index),
@@ -219,9 +250,26 @@ def importance_weighted_log_likelihood(
                 log_weights = log_p_x_given_h + log_p_h - log_q_h
                 # log(a + b) from log a and log b, stably: the logsumexp of the two.
                 log_total = tf.reduce_logsumexp(tf.stack([log_total, tf.reduce_logsumexp(log_weights, axis=0)]), axis=0)
-        return log_total - tf.math.log(tf.constant(k, mean.dtype))
+        return log_total - tf.math.log(tf.cast(k, mean.dtype))
 
-    return _over_batches(batch_log_likelihood, images, keys, batch_size)
+    return batch_log_likelihood
+
+
+def _compiled(latent: LatentVariableModel, build: Callable, keys, rows: int):
+    """The traced function `build(latent, keyed)` of this model for batches of `rows` digits, made on its first use
+    and kept in `latent.compiled`: a function made anew per call traces anew per call, whatever its inputs, which
+    is slow and makes TensorFlow warn of retracing. Keyed and unkeyed noise are two functions, as their graphs
+    differ. So is each batch size: each function sees a call's batches as a function of its own would (its full
+    batches at their size, a shorter last one at any size), so that no number depends on what ran before it."""
+    key = (build.__name__, keys is not None, rows)
+    if key not in latent.compiled:
+        latent.compiled[key] = build(latent, keys is not None)
+    return latent.compiled[key]
+
+
+def _first_batch_rows(images, keys, batch_size: int) -> int:
+    """The digits of a call's first batch: keyed batches are padded to `batch_size` (see `_over_batches`)."""
+    return batch_size if keys is not None else min(batch_size, _count(images))
 
 
 def evaluate(

@@ -62,18 +62,20 @@ def check_format(format: str) -> None:
 def check_output(output: Path, overwrite: bool) -> None:
     """Refuse an output that is a file, a folder that holds something (unless `overwrite`, and then only an earlier
     export, which has a model.json), or a place that cannot be written; nothing is written here but a probe that is
-    removed at once."""
-    if output.exists() and not output.is_dir():
+    removed at once. A symbolic link is judged by the folder it leads to (`vae.files.followed`), which the export
+    replaces."""
+    target = files.followed(output)
+    if target.exists() and not target.is_dir():
         raise UsageError(f"--output {output} is a file: give a folder for the exported model")
-    if output.is_dir() and any(output.iterdir()):
+    if target.is_dir() and any(target.iterdir()):
         if not overwrite:
             raise UsageError(f"--output {output} is a folder that holds files: pass --overwrite to replace it")
-        if not (output / CONTRACT_FILE).is_file():
+        if not (target / CONTRACT_FILE).is_file():
             raise UsageError(
                 f"--output {output} holds files but no {CONTRACT_FILE}, so it is not an export: --overwrite replaces "
                 "only an earlier export; give another folder"
             )
-    files.check_writable(output.parent)
+    files.check_writable(target.parent)
 
 
 def endpoints(model) -> dict:
@@ -111,7 +113,8 @@ def export_run(
 
     Args:
         run_dir: a finished run, or a pretrained one (`pretrained:mnist`).
-        output: the folder to write; an existing one that holds files is replaced only with `overwrite`.
+        output: the folder to write; an existing one that holds files is replaced only with `overwrite`. A symbolic
+            link is kept, and the folder it leads to written.
         format: "saved-model", "litert" or "onnx" (`vae.config.EXPORT_FORMATS`).
         overwrite: replace what `output` holds.
         command: the command line that asked for the export, recorded in the model card.
@@ -121,15 +124,17 @@ def export_run(
     check_output(output, overwrite)
     model, config, history = storage.load_run(run_dir)
     functions = endpoints(model)
-    sweep_stale_exports(output)
-    temporary = files.temporary_path(output)
+    # Through a symbolic link, the folder it leads to is replaced, and the link kept.
+    target = files.followed(output)
+    sweep_stale_exports(target)
+    temporary = files.temporary_path(target)
     try:
         temporary.mkdir()
         written = write_model(model, functions, temporary, format)
         contract = contract_of(model, functions, format, written, storage.load_test_results(run_dir, history), command)
         (temporary / CONTRACT_FILE).write_text(json.dumps(contract, indent=2) + "\n")
         (temporary / CARD_FILE).write_text(model_card(contract))
-        replace_folder(temporary, output)
+        replace_folder(temporary, target)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     return output
@@ -256,6 +261,7 @@ def contract_of(model, functions: dict, format: str, written: list[str], results
             "range": [0.0, 1.0],
             "channels": config.channels,
             "preparation": preparation(config),
+            "preparation_steps": preparation_steps(config),
             "class_names": list(config.classes),
             "labels": "int32, one per image, the index of its class" if config.conditional else None,
         },
@@ -273,18 +279,38 @@ def _shape(shape) -> list:
 
 
 def preparation(config) -> str:
-    """How an image becomes an input, as `vae-encode` prepares it for this run."""
+    """How an image becomes an input, as `vae-encode` prepares it for this run: `preparation_steps` in a sentence."""
+    steps = preparation_steps(config)
+    text = steps[0]["description"] + (", " if config.dataset == "folder" else "; ") + "then divided by 255"
+    if config.binarize:
+        binarize = steps[-1]
+        text += (
+            f"; then binarized: each pixel p becomes {binarize['pixel']}, where {binarize['uniform']}, "
+            f"seed = {binarize['seed']} and key = {binarize['key']}"
+        )
+    return text
+
+
+def preparation_steps(config) -> list[dict]:
+    """The steps of `preparation`, in order, each named by "step": "shape" (the image to the run's side and
+    channels, in words), "divide" (float32 pixels divided by "by"), and for a --binarize run "binarize"
+    (`vae.scoring.binarization_step`), which `vae-encode` and `vae.open_run(...).score` take too."""
+    from vae.scoring import binarization_step
+
     if config.dataset == "folder":
-        return (
+        shape = (
             f"as the run's training images were: a JPEG's EXIF orientation applied, transparency composited onto "
             f"white, {'gray (ITU-R 601-2 luma)' if config.channels == 1 else 'RGB'}, scaled so that its shorter side "
-            f"is {config.image_size} pixels and cut to the middle square, then divided by 255"
+            f"is {config.image_size} pixels and cut to the middle square"
         )
-    return (
-        "MNIST's procedure: gray, light ink on a dark ground (a light ground is inverted), cropped to the ink, scaled "
-        "into a 20x20 box keeping its aspect ratio, and placed in 28x28 with its centre of mass at the centre; "
-        "then divided by 255"
-    )
+    else:
+        shape = (
+            "MNIST's procedure: gray, light ink on a dark ground (a light ground is inverted), cropped to the ink, "
+            "scaled into a 20x20 box keeping its aspect ratio, and placed in 28x28 with its centre of mass at the "
+            "centre"
+        )
+    steps = [{"step": "shape", "description": shape}, {"step": "divide", "by": 255, "dtype": "float32"}]
+    return steps + ([binarization_step()] if config.binarize else [])
 
 
 def model_card(contract: dict) -> str:

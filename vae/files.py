@@ -5,6 +5,9 @@ name in the same folder, flushed to disk, then renamed over its target, so a cra
 old file or the new one, never half of one. Temporary names carry the writer's process id (`.tmp-PID-name`), so
 that those of a killed process can be told from those of a live one and swept away (`sweep_stale_temporaries`).
 
+A write to a symbolic link is a write to what it leads to (`followed`): the file or folder there is replaced, in
+its own folder, and the link is left as it was.
+
 Only plain Python file writes touch the disk: a full disk then raises an ordinary `OSError`, which becomes a
 `DiskFullError` naming the file system and the file.
 """
@@ -34,20 +37,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The folder of `path` is created when it is missing, as every command does for its `--output`. The temporary
     name keeps the target's suffixes, because Keras checks them (`.weights.h5`, `.keras`), and stays within the
     file system's limit on a name's length however long the target's is. An error names `path`, never the temporary
-    name, which the user did not choose.
+    name, which the user did not choose. Where `path` is a symbolic link, the file it leads to is replaced and the
+    link kept (`followed`).
     """
     path = Path(path)
-    make_directory(path.parent)
-    temporary = temporary_path(path)
+    target = followed(path)
+    make_directory(target.parent)
+    temporary = temporary_path(target)
     try:
         yield temporary
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except OSError as error:
         if error.errno == errno.ENOSPC:
             raise DiskFullError(
-                f"no space left on the file system at {mount_point(path.parent)}: could not write {path}"
+                f"no space left on the file system at {mount_point(target.parent)}: could not write {path}"
             ) from None
         if error.filename is not None and Path(error.filename) == temporary:
             raise type(error)(error.errno, error.strerror, str(path)) from None
@@ -55,6 +60,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
+
+
+def followed(path: str | os.PathLike) -> Path:
+    """`path`, or, where it is a symbolic link, the path it leads to (its links resolved, a dangling one's included).
+
+    A rename onto a link replaces the link itself, so an atomic write to `path` would leave a file or folder where
+    the link was and the link's target as it was; writing to the target instead updates what the link leads to, as
+    a plain write through the link would, and keeps the link. A link that leads round in a loop is refused, as the
+    operating system refuses to open one.
+    """
+    path = Path(path)
+    if not path.is_symlink():
+        return path
+    target = Path(os.path.realpath(path))
+    if target.is_symlink():  # realpath stops resolving where the links go round in a loop
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+    return target
 
 
 def temporary_path(path: Path) -> Path:
@@ -111,7 +133,7 @@ def write_bytes(path: str | os.PathLike, content: bytes) -> None:
 def write_files(contents: dict[Path, bytes | str]) -> None:
     """Write several files of one command, each atomically (text as `write_text` does), after checking that every
     folder they go to can be written, so that a command that cannot write all of them fails before changing any."""
-    for folder in dict.fromkeys(Path(path).parent for path in contents):
+    for folder in dict.fromkeys(followed(path).parent for path in contents):
         check_writable(folder)
     for path, content in contents.items():
         if isinstance(content, str):

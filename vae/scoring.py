@@ -100,7 +100,7 @@ def content_keys(images: np.ndarray) -> np.ndarray:
 def scored_images(model, images) -> tuple[np.ndarray, np.ndarray]:
     """Images as the model scores them, float32, and their `content_keys`. Under --binarize each image is binarized
     once, as the test digits are, from a seed of its own key, so that its 0/1 pixels do not depend on its neighbours
-    either."""
+    either. An exported model's contract states this rule (`binarization_step`): the two change together."""
     images = np.asarray(images, dtype=np.float32)
     keys = content_keys(images)
     if model.vae_config.binarize:
@@ -111,6 +111,20 @@ def scored_images(model, images) -> tuple[np.ndarray, np.ndarray]:
             ]
         ).astype(np.float32)
     return images, keys
+
+
+def binarization_step() -> dict:
+    """How `scored_images` binarizes an image under --binarize, in words and numbers a client can follow without
+    this package: the last preparation step of a --binarize run's model.json (`vae.export.preparation_steps`)."""
+    return {
+        "step": "binarize",
+        "pixel": "1.0 where u < p, else 0.0 (a Bernoulli draw with probability p)",
+        "uniform": "u = numpy.random.default_rng([seed, key % 2**63]).random((side, side, channels)), one number in "
+        "[0, 1) per pixel",
+        "seed": TEST_BINARIZATION_SEED,
+        "key": "int.from_bytes(hashlib.sha256(pixels).digest()[:8], 'little', signed=True), pixels being the image's "
+        "bytes after the steps before: float32, (side, side, channels), C order",
+    }
 
 
 def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *, label=None, seed: int = 0):

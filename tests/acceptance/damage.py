@@ -895,3 +895,84 @@ def flip_a_byte(relative: str) -> Callable[[Path], None]:
         path.write_bytes(bytes(content))
 
     return damage
+
+
+def trained_then(options: list[str], command: list[str]):
+    """A scenario: train a run of one epoch on 256 digits of the data copy into {new} with the training `options`
+    (--conditional, --binarize), then run `command` (module first, then its arguments) on it; its outcome is judged."""
+
+    def scenario(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
+        training = ["--data-dir", str(place.data), "--run-dir", str(place.new), *options, "--epochs", "1",
+                    "--limit", "256", "--batch-size", "64", "--verbose", "0"]  # fmt: skip
+        trained = run_command(place, settings, "train", training, "train")
+        problems = [] if trained.code == 0 else [f"the run could not be trained ({trained.code})"]
+        module, *arguments = command
+        return run_command(place, settings, module, arguments), problems
+
+    return scenario
+
+
+def contract_binarizes(template: str) -> Check:
+    """The model.json at `template`, of a --binarize run, states the binarization vae-encode applies: in its words
+    and as its last preparation step, with the seed that vae-encode uses."""
+
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        from vae.data import TEST_BINARIZATION_SEED
+
+        path = Path(place.fill(template))
+        if not path.is_file():
+            return [f"{path.relative_to(place.case)} is missing afterwards"]
+        contract = read_json(path)["input"]
+        steps = contract.get("preparation_steps") or [{}]
+        problems = [] if "binarized" in contract["preparation"] else ["preparation does not mention binarization"]
+        if steps[-1].get("step") != "binarize" or steps[-1].get("seed") != TEST_BINARIZATION_SEED:
+            problems.append(f"the last preparation step is {steps[-1]!r}, not vae-encode's binarization")
+        return problems
+
+    return check
+
+
+def symlinked_output(kind: str) -> Callable[[Path, Path], None]:
+    """A symbolic link for an output to go through: {case}/link to the folder {case}/real, empty ("folder") or
+    holding an earlier export of the user's ("export", a model.json and a README.md); or {case}/link.png to the
+    user's file {case}/real.png ("file")."""
+
+    def prepare(run: Path, data: Path) -> None:
+        case = run.parent
+        if kind == "file":
+            (case / "real.png").write_text("mine\n")
+            (case / "link.png").symlink_to(case / "real.png")
+            return
+        (case / "real").mkdir()
+        if kind == "export":
+            (case / "real" / "model.json").write_text("{}\n")
+            (case / "real" / "README.md").write_text("mine\n")
+        elif kind != "folder":
+            raise ValueError(kind)
+        (case / "link").symlink_to(case / "real")
+
+    return prepare
+
+
+def link_kept(link: str, target: str) -> Check:
+    """The symbolic link at `link` is still one, and still leads to `target`."""
+
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        path = Path(place.fill(link))
+        if not path.is_symlink():
+            return [f"{path.relative_to(place.case)} is no longer a symbolic link"]
+        if os.path.realpath(path) != os.path.realpath(place.fill(target)):
+            return [f"{path.relative_to(place.case)} leads elsewhere: {os.readlink(path)}"]
+        return []
+
+    return check
+
+
+def no_temporaries() -> Check:
+    """No temporary file or folder (.tmp-*) is left anywhere in the case folder."""
+
+    def check(place: Place, outcome: Outcome) -> list[str]:
+        left = sorted(str(path.relative_to(place.case)) for path in place.case.rglob(".tmp-*"))
+        return [f"left behind: {', '.join(left)}"] if left else []
+
+    return check

@@ -21,6 +21,7 @@ from .damage import (
     add_image,
     bad_magic,
     concurrent_training,
+    contract_binarizes,
     corrupt_weights_in_place,
     damaged_snapshot,
     digits,
@@ -42,10 +43,12 @@ from .damage import (
     killed_export,
     label_twelve,
     labels,
+    link_kept,
     make_blocker,
     must_exist,
     must_hold,
     must_not_exist,
+    no_temporaries,
     npz,
     old_profile,
     on_a_damaged_package,
@@ -71,7 +74,9 @@ from .damage import (
     stderr_ends_with,
     stderr_is,
     stdout_has,
+    symlinked_output,
     ten_labels_fewer,
+    trained_then,
     truncate_gzip,
     truncate_weights,
     truncated_plain_idx,
@@ -93,6 +98,11 @@ QUICK_EVAL = ["--limit", "20", "--k", "2"]
 # beside them must stay within the limit too.
 LONG_PNG = "{case}/" + "x" * 248 + ".png"
 LONG_CSV = "{case}/" + "x" * 248 + ".csv"
+# vae-eval --outliers on a conditional run, with few test digits: few calls per traced function, where TensorFlow's
+# count of retracings (5 of the last 10 calls) catches a function traced anew on every call of an estimator.
+CONDITIONAL_OUTLIERS = ["evaluate", "--limit", "5", "--k", "5", "--outliers", "{case}/img", *DATA, "--run-dir", "{new}"]
+# vae-export of a --binarize run: its model.json must state the binarization vae-encode applies.
+BINARIZED_EXPORT = ["export", "--run-dir", "{new}", "--output", "{case}/exported"]
 
 
 def on_the_shipped_runs(name, module, arguments, code, fragment, afterwards=None, **options) -> Case:
@@ -296,6 +306,9 @@ CASES: list[Case] = [
          prepare=remove_data(TEST_LABELS)),
     Case("evaluate-truncated-plain-idx", "evaluate", [*QUICK_EVAL, *RUN, *DATA], 1, "truncated",
          prepare=truncated_plain_idx),
+    Case("evaluate-outliers-conditional-no-retracing", "evaluate", CONDITIONAL_OUTLIERS[1:], 0,
+         "outliers: 1 images against 5", prepare=own_images("ref2"),
+         special=trained_then(["--conditional"], CONDITIONAL_OUTLIERS), checks=(stderr_is(),)),
     # vae-report.
     Case("report-no-run", "report", [*NEW, *DATA], 1, "no trained run"),
     Case("report-explorer-size-1", "report", ["--explorer-size", "1", *RUN, *DATA], 2, "--explorer-size"),
@@ -390,6 +403,10 @@ CASES: list[Case] = [
     Case("encode-five-copies-score-alike", "encode", ["{case}/img", "--k", "20", *RUN], 0, "negative_elbo",
          prepare=own_images("copies"), checks=(same_scores("negative_elbo", "importance_weighted_bce_bound"),)),
     Case("decode-z-underscore", "decode", ["--z", "1_0,0", *RUN], 2, "not a comma-separated list of numbers"),
+    Case("decode-output-symlink-to-file", "decode", ["--z", "0,0", "--output", "{case}/link.png", *RUN], 0,
+         "{case}/link.png", prepare=symlinked_output("file"),
+         checks=(link_kept("{case}/link.png", "{case}/real.png"), file_holds("{case}/real.png", b"\x89PNG"),
+                 no_temporaries())),
     # A folder of your own images as a data set.
     Case("folder-empty", "train", [*DATA, *NEW, *QUICK_TRAIN], 1, "holds no mnist data",
          prepare=image_folder("empty"), checks=(must_not_exist("{new}"),)),
@@ -537,5 +554,15 @@ CASES: list[Case] = [
     Case("api-decode-text", PYTHON, api("run.decode([['left', 'right']])"), 2,
          "UsageError: z must be an array of numbers, got text"),
     Case("api-open-run-missing", PYTHON, ["vae.open_run('{new}')"], 1, "RunError: no trained run"),
+    Case("export-binarize-contract-states-binarization", "export", BINARIZED_EXPORT[1:], 0, "{case}/exported",
+         special=trained_then(["--binarize"], BINARIZED_EXPORT),
+         checks=(contract_binarizes("{case}/exported/model.json"),)),
+    Case("export-output-symlink-to-folder", "export", [*RUN, "--output", "{case}/link"], 0, "{case}/link",
+         prepare=symlinked_output("folder"),
+         checks=(link_kept("{case}/link", "{case}/real"), must_exist("{case}/real/model.json"), no_temporaries())),
+    Case("export-output-symlink-overwrite", "export", [*RUN, "--output", "{case}/link", "--overwrite"], 0,
+         "{case}/link", prepare=symlinked_output("export"),
+         checks=(link_kept("{case}/link", "{case}/real"), file_holds("{case}/real/model.json", b'"endpoints"'),
+                 no_temporaries())),
 ]
 # fmt: on
