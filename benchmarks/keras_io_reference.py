@@ -110,8 +110,17 @@ class TestEveryEpoch(keras.callbacks.Callback):
         self.records.append({"epoch": epoch + 1, "wall_seconds": time.perf_counter() - self.started, **scored})
 
 
-def train_reference(train_images: np.ndarray, test_images: np.ndarray, epochs: int = 30, seed: int = 0):
-    """Train as the example does; return the per-epoch records (test losses, wall seconds so far)."""
+def train_reference(
+    train_images: np.ndarray,
+    test_images: np.ndarray,
+    epochs: int = 30,
+    seed: int = 0,
+    decoder_path: str | None = None,
+):
+    """Train as the example does; return the per-epoch records (test losses, wall seconds so far).
+
+    With `decoder_path`, the trained decoder is saved there (a `.keras` file), so its samples can be judged.
+    """
     keras.utils.set_random_seed(seed)
     x_train = np.expand_dims(train_images, -1).astype("float32") / 255
     x_test = np.expand_dims(test_images, -1).astype("float32") / 255
@@ -120,4 +129,6 @@ def train_reference(train_images: np.ndarray, test_images: np.ndarray, epochs: i
     model.compile(optimizer=keras.optimizers.Adam())
     recorder = TestEveryEpoch(x_test)
     model.fit(x_train, epochs=epochs, batch_size=128, verbose=0, callbacks=[recorder])
+    if decoder_path is not None:
+        decoder.save(decoder_path)
     return recorder.records
