@@ -34,7 +34,7 @@ def train_judge(dataset, config, seed: int):
     trained on the run's training split: about 99 % on MNIST's test split after 3 epochs."""
     import keras
 
-    from vae.data import to_float
+    from vae.data.datasets import to_float
 
     keras.utils.set_random_seed(seed)
     judge = keras.Sequential(
@@ -70,10 +70,10 @@ def train_judge(dataset, config, seed: int):
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               default=Path(__file__).with_name("conditional.json"), show_default=True)  # fmt: skip
 def main(run_dir, data_dir, samples, k, limit, seed, output):
-    from vae import storage
-    from vae.data import run_dataset, test_inputs, with_channels
-    from vae.plots import prior_samples
-    from vae.scoring import classify
+    from vae.data.datasets import run_dataset, test_inputs, with_channels
+    from vae.evaluation.scores import classify
+    from vae.run import storage
+    from vae.views.figures import prior_samples
 
     model, config, history = storage.load_run(run_dir)
     if not config.conditional:

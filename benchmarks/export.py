@@ -4,7 +4,7 @@
 
 Exports the run in each format (`vae-export`), then times each endpoint on a batch of 1 and of 256 images (`score`
 with k = 10 samples per image): the SavedModel loaded by TensorFlow, the LiteRT model in its interpreter, the ONNX
-models in onnxruntime, and the package's own call (`model.encode`, `model.decode`, `vae.scoring.scores_at_noise`).
+models in onnxruntime, and the package's own call (`model.encode`, `model.decode`, `vae.evaluation.scores.scores_at_noise`).
 Each timing is the median of --repeats calls after one untimed call. Writes --output (benchmarks/export.json).
 """
 
@@ -46,9 +46,9 @@ def folder_bytes(path: Path) -> int:
 def main(run_dir: str, repeats: int, output: Path) -> None:
     import tensorflow as tf
 
-    from vae import storage
-    from vae.export import export_run
-    from vae.scoring import scores_at_noise
+    from vae.evaluation.scores import scores_at_noise
+    from vae.run import storage
+    from vae.serving.export import export_run
 
     model, config, _ = storage.load_run(run_dir)
     rng = np.random.default_rng(0)

@@ -17,7 +17,7 @@ import click
 from PIL import Image
 
 from vae.config import DATASET_CLASSES
-from vae.data import load_dataset
+from vae.data.datasets import load_dataset
 
 
 def folder_name(class_name: str) -> str:

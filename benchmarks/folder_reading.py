@@ -5,7 +5,7 @@
 Side by side in one run, each reading every image of the folder into uint8 arrays, `--rounds` times in turn, the
 median reported:
 
-- `vae.folders`: the scan and the pool of processes that `vae-train --data-dir FOLDER` uses, the shape the images'
+- `vae.data.folders`: the scan and the pool of processes that `vae-train --data-dir FOLDER` uses, the shape the images'
   own;
 - Pillow in one process, file after file;
 - `tf.io.decode_image` in a `tf.data` pipeline with parallel calls;
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent
 
 
 def package_reader(folder: Path) -> int:
-    from vae import folders
+    from vae.data import folders
 
     read = folders.read_folder(folders.scan_folder(folder), None, None)
     return len(read.read.pixels)
@@ -68,7 +68,7 @@ def keras_directory(folder: Path) -> int:
 
 
 READERS = {
-    "vae.folders (scan, process pool)": package_reader,
+    "vae.data.folders (scan, process pool)": package_reader,
     "Pillow, one process": pillow_serial,
     "tf.io.decode_image in tf.data": tf_data,
     "keras.utils.image_dataset_from_directory": keras_directory,

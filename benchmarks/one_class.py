@@ -48,7 +48,7 @@ def write_pngs(images: np.ndarray, folder: Path) -> None:
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Default: one_class[-fashion].json")
 def main(dataset: str, data_dir: Path | None, epochs: int, k: int, classes, output: Path | None) -> None:
     from vae.config import DATASET_CLASSES
-    from vae.data import load_dataset
+    from vae.data.datasets import load_dataset
 
     data = load_dataset(dataset, data_dir)
     names = DATASET_CLASSES[dataset]

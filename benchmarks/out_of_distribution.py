@@ -6,7 +6,7 @@ RUN_A was trained on MNIST, RUN_B on Fashion-MNIST. Each run scores its own test
 data set's (out of distribution), 10,000 images each, with the scores `vae-encode` writes: the negative ELBO and the
 importance-weighted -log p(x) from k samples. A higher score should mean "less like my training data"; the AUROC is
 the probability that a random out-of-distribution image scores higher than a random in-distribution one (1 is
-perfect separation, 0.5 chance, below 0.5 the score ranks the wrong way round), `vae.outliers.auroc`, the rank
+perfect separation, 0.5 chance, below 0.5 the score ranks the wrong way round), `vae.evaluation.outliers.auroc`, the rank
 statistic (Mann-Whitney U, ties given their average rank) that `vae-eval --outliers` reports.
 
 Nalisnick et al. (2019, "Do Deep Generative Models Know What They Don't Know?") found that likelihood models trained
@@ -27,14 +27,14 @@ from pathlib import Path
 import click
 import numpy as np
 
-from vae.outliers import auroc
+from vae.evaluation.outliers import auroc
 
 TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
 def score_test_split(model, dataset_name: str, data_dir, k: int, limit: int | None) -> dict[str, np.ndarray]:
-    from vae.data import load_dataset, to_float
-    from vae.scoring import score_images
+    from vae.data.datasets import load_dataset, to_float
+    from vae.evaluation.scores import score_images
 
     images = to_float(load_dataset(dataset_name, data_dir, test_only=True).test_images)[:limit]
     return score_images(model, images, k)
@@ -62,7 +62,7 @@ def training_command(config) -> str:
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               default=Path(__file__).with_name("out_of_distribution.json"), show_default=True)  # fmt: skip
 def main(mnist_run, fashion_run, mnist_dir, fashion_dir, k, limit, output):
-    from vae import storage
+    from vae.run import storage
 
     directories = {"mnist": mnist_dir, "fashion-mnist": fashion_dir}
     rows = []

@@ -60,7 +60,7 @@ def train(name: str, data_dir: Path, work: Path, epochs: int) -> Path:
 
 def weights_only(run_dir: Path, path: Path) -> None:
     """The run's model weights without the optimizer's state, as an HDF5 weights file."""
-    from vae import storage
+    from vae.run import storage
 
     model, _, _ = storage.load_run(run_dir)
     model.save_weights(path)
@@ -69,7 +69,7 @@ def weights_only(run_dir: Path, path: Path) -> None:
 def manifest_entry(name: str, target: Path, dataset: str, epochs: int) -> dict:
     """What MANIFEST.json records of a shipped run: its command, its files' SHA-256, and vae-eval on the committed
     test subset (written to a copy, so that the run's own eval.json stays the whole test split's)."""
-    from vae.evaluation import evaluate_run
+    from vae.evaluation.estimators import evaluate_run
 
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / name
@@ -103,8 +103,9 @@ def command_of(name: str, epochs: int) -> str:
 @click.option("--check", is_flag=True, help="Train again and compare with the shipped weights; write nothing.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Train every run this many epochs instead of its own.")
 def main(mnist_dir: Path, fashion_dir: Path, only, check: bool, epochs: int | None) -> None:
-    from vae import files, storage
-    from vae.evaluation import evaluate_run
+    from vae import files
+    from vae.evaluation.estimators import evaluate_run
+    from vae.run import storage
 
     directories = {"mnist": mnist_dir, "fashion-mnist": fashion_dir}
     manifest_path = PRETRAINED_DIR / storage.PRETRAINED_MANIFEST

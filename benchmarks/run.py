@@ -108,8 +108,8 @@ def throughput_windows(dataset, windows: int, images_per_window: int) -> tuple[l
     from keras_io_reference import ReferenceVAE, build
 
     from vae.config import VAEConfig
-    from vae.data import steps_per_epoch, training_dataset
-    from vae.training import build_model
+    from vae.data.datasets import steps_per_epoch, training_dataset
+    from vae.training.loop import build_model
 
     config = VAEConfig()
     images = dataset.train_images[:images_per_window]
@@ -162,7 +162,7 @@ def training_flops_per_image() -> float:
     """FLOPs of one training image of the default model: 2 per multiply-add, times 3 for the forward pass and the
     backward pass's two products (the gradients of the inputs and of the weights), the usual estimate."""
     from vae.config import VAEConfig
-    from vae.model import VAE
+    from vae.model.autoencoder import VAE
 
     model = VAE(VAEConfig())
     model.build()
@@ -188,7 +188,7 @@ def matmul_peak_gflops(size: int = 2048, repeats: int = 7) -> float:
 def latent_grid_seconds(run_dir: Path, single_calls: int) -> tuple[float, float]:
     """One batched decode of the 30x30 grid, and 900 single `predict` calls (extrapolated from `single_calls`)."""
     import vae
-    from vae.latent import decode_latent_grid
+    from vae.model.latent import decode_latent_grid
 
     model, _, _ = vae.load_run(run_dir)
     decode_latent_grid(model, 30, span=3.0)  # warm-up: trace once, as a command does
@@ -231,7 +231,7 @@ def main(quick: bool, data_dir: Path, output: Path, show: Path | None) -> None:
     from keras_io_reference import train_reference
 
     from vae import files
-    from vae.data import load_dataset
+    from vae.data.datasets import load_dataset
 
     epochs = 2 if quick else 30
     dataset = load_dataset("mnist", data_dir)

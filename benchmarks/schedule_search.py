@@ -135,7 +135,7 @@ def train_reference(data_dir: Path) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from keras_io_reference import train_reference as train_loop
 
-    from vae.data import load_dataset
+    from vae.data.datasets import load_dataset
 
     dataset = load_dataset("mnist", data_dir)
     started = time.time()

@@ -471,7 +471,7 @@ def export_formats() -> str:
 
 
 def pretrained() -> str:
-    from vae import storage
+    from vae.run import storage
 
     source = f"vae/pretrained/{storage.PRETRAINED_MANIFEST}"
     manifest = read(source)

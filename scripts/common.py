@@ -1,6 +1,6 @@
 """What every command shares: quiet TensorFlow start-up, the common options, and one-line errors.
 
-Nothing here imports TensorFlow at module level, only the TensorFlow-free `vae.errors` and `vae.storage`, so `--help`
+Nothing here imports TensorFlow at module level, only the TensorFlow-free `vae.errors` and `vae.run.storage`, so `--help`
 stays instant.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from vae.errors import VAEError, VAEWarning, first_line
-from vae.storage import DEFAULT_RUN_DIR
+from vae.run.storage import DEFAULT_RUN_DIR
 
 run_dir_option = click.option(
     "--run-dir",
@@ -30,7 +30,7 @@ run_dir_option = click.option(
     envvar="VAE_RUN_DIR",
     help="Run directory (env VAE_RUN_DIR).",
 )
-# No envvar here: VAE_DATA_DIR names IDX data, which `vae.data.load_dataset` reads itself, and a run of a folder of
+# No envvar here: VAE_DATA_DIR names IDX data, which `vae.data.datasets.load_dataset` reads itself, and a run of a folder of
 # images reads its own folder unless --data-dir is given on the command line.
 data_dir_option = click.option(
     "--data-dir",
@@ -52,11 +52,11 @@ class FiniteFloatRange(click.FloatRange):
 
 def label_options(command):
     """--label, a class of a conditional run by name or index, and --digit, the same for a run of digits. The
-    command gets `label`, a `vae.latent.LabelRequest` or None, which `vae.latent.label_index` resolves."""
+    command gets `label`, a `vae.model.latent.LabelRequest` or None, which `vae.model.latent.label_index` resolves."""
 
     @functools.wraps(command)
     def wrapper(*args, label=None, digit=None, **kwargs):
-        from vae.latent import LabelRequest
+        from vae.model.latent import LabelRequest
 
         if label is not None and digit is not None:
             raise click.UsageError("--label and --digit both name a class: give one of them")
@@ -221,6 +221,6 @@ def index_list(context, parameter, value):
 
 def output_path(output, run_dir, view: str) -> Path:
     """--output when given, else <run-dir>/<view>.png (outputs/pretrained-NAME/<view>.png for a pretrained run)."""
-    from vae.storage import output_dir
+    from vae.run.storage import output_dir
 
     return Path(output) if output else output_dir(run_dir) / f"{view}.png"

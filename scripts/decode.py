@@ -25,8 +25,8 @@ def main(vectors, label, run_dir, output):
     """Decode latent vectors (with --label on a conditional run) into a PNG of their images, side by side, at the
     run's size, pixel for pixel: the decoder's mean image, ready for vae-encode --no-preprocess."""
     from vae import load_run
-    from vae.latent import decode, label_index, parse_latent_vectors, repeated_label
-    from vae.plots import save_digit_row
+    from vae.model.latent import decode, label_index, parse_latent_vectors, repeated_label
+    from vae.views.figures import save_digit_row
 
     model, config, _ = load_run(run_dir)
     label = label_index(config, label)

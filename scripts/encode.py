@@ -36,10 +36,10 @@ def main(paths, k, label, seed, preprocess, save_preprocessed, run_dir, output):
     likely label.
     """
     from vae import load_run
+    from vae.data.images import load_images, preprocessed_pngs
+    from vae.evaluation.scores import score_table
     from vae.files import csv_text, write_files
-    from vae.images import load_images, preprocessed_pngs
-    from vae.latent import label_index
-    from vae.scoring import score_table
+    from vae.model.latent import label_index
 
     model, config, _ = load_run(run_dir)
     label = label_index(config, label)

@@ -30,7 +30,7 @@ def main(run_dir, output, format_name, overwrite):
     """Export the run in --run-dir for serving, with three endpoints (encode, decode, score), a model.json that
     states the input contract and the endpoints, and a README.md model card. The folder appears complete or not at
     all."""
-    from vae.export import export_run
+    from vae.serving.export import export_run
 
     command = shlex.join(["vae-export", *sys.argv[1:]]) if sys.argv[0].endswith("vae-export") else "vae-export"
     click.echo(export_run(run_dir, output, format_name, overwrite=overwrite, command=command))

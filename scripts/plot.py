@@ -9,7 +9,7 @@ import click
 
 from vae.config import MAX_FPS, MAX_GRID_SPAN, MIN_FPS
 from vae.errors import UsageError
-from vae.storage import PROGRESS_FILE
+from vae.run.storage import PROGRESS_FILE
 from vae_scripts.common import (
     FiniteFloatRange,
     data_dir_option,
@@ -51,8 +51,8 @@ def latent_grid(n, span, quantiles, dims, label, run_dir, data_dir, output):
         raise click.UsageError("--span and --quantiles exclude each other: the quantiles fix the span")
 
     from vae import load_run
-    from vae.latent import check_dims, default_span, label_index, load_test_digits
-    from vae.plots import plot_latent_grid
+    from vae.model.latent import check_dims, default_span, label_index, load_test_digits
+    from vae.views.figures import plot_latent_grid
 
     model, config, _ = load_run(run_dir)
     label = label_index(config, label)
@@ -76,8 +76,8 @@ def latent_grid(n, span, quantiles, dims, label, run_dir, data_dir, output):
 def clusters(run_dir, data_dir, output):
     """The latent means of the test images, coloured by class (PCA for a latent size above 2)."""
     from vae import load_run
-    from vae.latent import load_test_digits
-    from vae.plots import plot_clusters
+    from vae.model.latent import load_test_digits
+    from vae.views.figures import plot_clusters
 
     model, config, _ = load_run(run_dir)
     images, labels = load_test_digits(config, data_dir, run_dir)
@@ -95,8 +95,8 @@ def samples(n, seed, label, run_dir, output):
     """New images decoded from prior samples z ~ p(z). A conditional run draws n of --label, or without it one
     row per class, the same z down each column."""
     from vae import load_run
-    from vae.latent import label_index
-    from vae.plots import plot_samples
+    from vae.model.latent import label_index
+    from vae.views.figures import plot_samples
 
     model, config, _ = load_run(run_dir)
     label = label_index(config, label)
@@ -113,8 +113,8 @@ def samples(n, seed, label, run_dir, output):
 def analogies(n, seed, run_dir, data_dir, output):
     """A conditional run's n random test images down the side, each one's style written as every class."""
     from vae import load_run
-    from vae.latent import check_conditional, choose_test_digits, load_test_digits
-    from vae.plots import plot_analogies
+    from vae.model.latent import check_conditional, choose_test_digits, load_test_digits
+    from vae.views.figures import plot_analogies
 
     model, config, _ = load_run(run_dir)
     check_conditional(model, "analogies")
@@ -134,8 +134,8 @@ def analogies(n, seed, run_dir, data_dir, output):
 def interpolate(start, end, steps, run_dir, data_dir, output):
     """Decode the straight line between the latent means of two test images."""
     from vae import load_run
-    from vae.latent import check_indices, load_test_digits
-    from vae.plots import plot_interpolation
+    from vae.model.latent import check_indices, load_test_digits
+    from vae.views.figures import plot_interpolation
 
     model, config, _ = load_run(run_dir)
     images, labels = load_test_digits(config, data_dir, run_dir)
@@ -150,8 +150,8 @@ def interpolate(start, end, steps, run_dir, data_dir, output):
 @one_line_errors
 def history(run_dir, output):
     """Train and test curves per epoch: total loss, reconstruction and KL."""
-    from vae.plots import plot_history
-    from vae.storage import read_config, read_history
+    from vae.run.storage import read_config, read_history
+    from vae.views.figures import plot_history
 
     config = read_config(run_dir)
     click.echo(plot_history(read_history(run_dir), config, output_path(output, run_dir, "history")))
@@ -166,9 +166,9 @@ def history(run_dir, output):
 @one_line_errors
 def progress(fps, run_dir, output):
     """An animated GIF of training, one frame per epoch, from the snapshots of vae-train --snapshots."""
-    from vae.plots import render_progress
-    from vae.snapshots import read_snapshots
-    from vae.storage import output_dir, read_config
+    from vae.run.snapshots import read_snapshots
+    from vae.run.storage import output_dir, read_config
+    from vae.views.figures import render_progress
 
     config = read_config(run_dir)
     path = Path(output) if output else output_dir(run_dir) / PROGRESS_FILE

@@ -66,8 +66,8 @@ def main(paths, own_images, preprocess, save_preprocessed, label, n, indices, se
 
     from vae import load_run
     from vae.errors import UsageError
-    from vae.latent import check_indices, choose_test_digits, label_index, load_test_digits
-    from vae.plots import plot_reconstructions
+    from vae.model.latent import check_indices, choose_test_digits, label_index, load_test_digits
+    from vae.views.figures import plot_reconstructions
 
     model, config, _ = load_run(run_dir)
     label_index(config, label)
@@ -86,11 +86,11 @@ def main(paths, own_images, preprocess, save_preprocessed, label, n, indices, se
 
 def reconstruct_images(paths, preprocess, save_preprocessed, label, run_dir, output):
     from vae import load_run
+    from vae.data.images import find_images, load_images, preprocessed_pngs
+    from vae.evaluation.scores import image_labels
     from vae.files import check_writable, write_files
-    from vae.images import find_images, load_images, preprocessed_pngs
-    from vae.latent import label_index
-    from vae.plots import plot_image_reconstructions
-    from vae.scoring import image_labels
+    from vae.model.latent import label_index
+    from vae.views.figures import plot_image_reconstructions
 
     model, config, _ = load_run(run_dir)
     label = label_index(config, label)

@@ -27,7 +27,7 @@ from vae_scripts.common import data_dir_option, index_list, one_line_errors, run
 def main(run_dir, data_dir, output, explorer_size, dims, seed):
     """Write <run-dir>/report.html: config, curves, eval.json, reconstructions, samples, the training animation of a
     --snapshots run, and a latent explorer. It opens offline in any browser: everything is inlined."""
-    from vae.report import build_report
+    from vae.views.report import build_report
 
     path = build_report(run_dir, output, data_dir, explorer_size=explorer_size, dims=tuple(dims), seed=seed)
     click.echo(path)

@@ -215,9 +215,9 @@ def main(
     Every epoch also leaves a checkpoint, so an interrupted run continues with --resume, and TensorBoard logs
     (tensorboard --logdir RUN_DIR/logs).
     """
-    from vae import storage
-    from vae.data import new_run_data, run_dataset
-    from vae.training import check_run_dir, resumed_config, train
+    from vae.data.datasets import new_run_data, run_dataset
+    from vae.run import storage
+    from vae.training.loop import check_run_dir, resumed_config, train
 
     storage.refuse_pretrained(run_dir)
     run_dir = Path(run_dir)
@@ -231,7 +231,7 @@ def main(
     shape = {"image_size": image_size, "channels": None if channels is None else int(channels)}
     phases = None
     if profile:
-        from vae.profiling import PhaseLog
+        from vae.training.profiling import PhaseLog
 
         phases = PhaseLog()
         phases.mark("data")

@@ -62,7 +62,7 @@ def help_text(*invocations: tuple[str, list[str]]) -> str:
 def train_stopped_after_first_epoch(monkeypatch, config, dataset, run_dir: Path, **options) -> Path:
     """Train `config` into `run_dir` and interrupt it right after its first checkpoint, as a kill at the epoch boundary
     would; a test then resumes it."""
-    from vae.training import EpochCheckpoint, train
+    from vae.training.loop import EpochCheckpoint, train
 
     save_checkpoint = EpochCheckpoint.on_epoch_end
 
@@ -101,7 +101,7 @@ def full_mnist_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def subset():
-    from vae.data import load_dataset
+    from vae.data.datasets import load_dataset
 
     return load_dataset("mnist", SUBSET_DIR)
 
@@ -127,7 +127,7 @@ def trained_run(tmp_path_factory, subset):
     """A factory of finished runs: `trained_run(**changes)` is the run directory of `tiny(**changes)`
     trained on 512 digits of the subset, `trained_run(snapshots=True, ...)` one with snapshots. Each set of changes
     is trained once and shared by every test that asks for it, so tests must not modify it: copy it first."""
-    from vae.training import train
+    from vae.training.loop import train
 
     runs: dict[tuple, Path] = {}
 

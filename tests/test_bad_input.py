@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pytest
 
-from vae import storage
+from vae.run import storage
 from vae_scripts.evaluate import main as evaluate_command
 from vae_scripts.plot import main as plot_command
 from vae_scripts.reconstruct import main as reconstruct_command

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from vae import storage
+from vae.run import storage
 from vae_scripts.train import main as train_command
 
 from .conftest import SUBSET_DIR
@@ -114,12 +114,12 @@ def test_divergence_exits_non_zero_naming_epoch_and_step(tmp_path):
 
 
 def test_unexpected_errors_point_to_debug(monkeypatch, tmp_path):
-    import vae.training
+    import vae.training.loop
 
     def broken(*args, **kwargs):
         raise KeyError("surprise")
 
-    monkeypatch.setattr(vae.training, "train", broken)
+    monkeypatch.setattr(vae.training.loop, "train", broken)
     result = invoke("--epochs", 1, "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run")
     assert_one_line_error(result, 1, "unexpected error: KeyError", "run again with --debug for the traceback")
     with_debug = invoke("--epochs", 1, "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run", "--debug")
@@ -164,10 +164,10 @@ def test_profile_logs_every_phase_in_order(tmp_path):
 
 
 def test_a_failed_profiled_command_leaves_the_old_profile_and_prints_one_line(monkeypatch, tmp_path, tiny_run):
-    import vae.profiling
+    import vae.training.profiling
 
     registered = []
-    monkeypatch.setattr(vae.profiling.atexit, "register", registered.append)
+    monkeypatch.setattr(vae.training.profiling.atexit, "register", registered.append)
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir)
     (run_dir / "profile.json").write_text("[]\n")

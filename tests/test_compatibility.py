@@ -12,8 +12,8 @@ import pytest
 
 import vae
 from tests.conftest import SUBSET_DIR
-from vae import storage
 from vae.config import VAEConfig
+from vae.run import storage
 
 DATA = SUBSET_DIR.parent
 # Each committed run directory (its README says which command wrote it).
@@ -30,7 +30,7 @@ def earlier_run(request, tmp_path) -> Path:
 
 
 def test_an_earlier_run_evaluates_to_the_numbers_it_recorded(earlier_run):
-    from vae.evaluation import evaluate_run
+    from vae.evaluation.estimators import evaluate_run
 
     recorded = json.loads((earlier_run / storage.EVAL_FILE).read_text())
     record = evaluate_run(
@@ -41,7 +41,7 @@ def test_an_earlier_run_evaluates_to_the_numbers_it_recorded(earlier_run):
 
 
 def test_an_earlier_run_resumes_for_another_epoch(earlier_run):
-    from vae.training import train
+    from vae.training.loop import train
 
     _, config, history = vae.load_run(earlier_run)
     longer = config.replace(epochs=config.epochs + 1)
@@ -57,7 +57,7 @@ def test_every_variant_saves_the_weights_layout_of_the_earlier_release(variant, 
     differently could not read the runs saved before it."""
     import h5py
 
-    from vae.training import build_model
+    from vae.training.loop import build_model
 
     layout = json.loads(WEIGHT_LAYOUTS.read_text())[variant]
     model = build_model(VAEConfig.from_dict(layout["config"]), steps_per_epoch=8)

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from tests.conftest import SUBSET_DIR, copy_run, files_of, invoke, train_stopped_after_first_epoch
-from vae import storage
 from vae.config import ARCHITECTURE_PARTS, IMAGE_SIDE
 from vae.errors import UsageError
+from vae.run import storage
 from vae_scripts.decode import main as decode_command
 from vae_scripts.evaluate import main as evaluate_command
 from vae_scripts.plot import main as plot_command
@@ -39,7 +39,7 @@ class DecoderInputs:
 
 @pytest.mark.parametrize("architecture", [name for name, (_, layers) in ARCHITECTURE_PARTS.items() if layers == 1])
 def test_the_encoder_and_decoder_take_the_one_hot_label(conditional_config, architecture):
-    from vae.model import VAE
+    from vae.model.autoencoder import VAE
 
     model = VAE(conditional_config.replace(architecture=architecture))
     model.build()
@@ -59,7 +59,7 @@ def test_the_encoder_and_decoder_take_the_one_hot_label(conditional_config, arch
 
 
 def test_a_conditional_run_saves_reloads_and_records_its_config(conditional_run, subset):
-    from vae.latent import decode, encode_means
+    from vae.model.latent import decode, encode_means
 
     model, config, history = storage.load_run(conditional_run)
     assert config.conditional and json.loads((conditional_run / storage.CONFIG_FILE).read_text())["conditional"]
@@ -72,7 +72,7 @@ def test_a_conditional_run_saves_reloads_and_records_its_config(conditional_run,
 
 
 def test_labels_change_the_decoded_digit_for_a_fixed_z(conditional_run):
-    from vae.latent import decode
+    from vae.model.latent import decode
 
     model, _, _ = storage.load_run(conditional_run)
     z = np.zeros((CLASSES, 2), "float32")
@@ -84,7 +84,7 @@ def test_labels_change_the_decoded_digit_for_a_fixed_z(conditional_run):
 def test_the_test_loss_is_the_conditional_elbo_of_the_true_labels(conditional_run, subset):
     """What training reports for the test split is the negative ELBO of the digits given their true labels, which
     wrong labels make worse: the labels reach the loss."""
-    from vae.evaluation import negative_elbo_terms, of_vae
+    from vae.evaluation.estimators import negative_elbo_terms, of_vae
 
     model, _, history = storage.load_run(conditional_run)
     images = (subset.test_images[..., None] / 255).astype("float32")
@@ -103,7 +103,7 @@ def test_the_test_loss_is_the_conditional_elbo_of_the_true_labels(conditional_ru
 
 
 def test_samples_of_a_digit_reach_the_decoder_as_that_label(conditional_run, tmp_path, monkeypatch):
-    from vae.plots import plot_samples
+    from vae.views.figures import plot_samples
 
     model, _, _ = storage.load_run(conditional_run)
     spy = DecoderInputs(model.decoder)
@@ -118,7 +118,7 @@ def test_samples_of_a_digit_reach_the_decoder_as_that_label(conditional_run, tmp
 
 
 def test_analogies_write_each_style_as_every_digit(conditional_run, subset):
-    from vae.latent import analogies, decode, encode_means
+    from vae.model.latent import analogies, decode, encode_means
 
     model, _, _ = storage.load_run(conditional_run)
     images, labels = (subset.test_images[:5][..., None] / 255).astype("float32"), subset.test_labels[:5]
@@ -197,7 +197,7 @@ def test_resuming_an_unconditional_run_as_conditional_is_refused(run_copy):
 
 
 def test_a_conditional_run_resumes_bit_for_bit(monkeypatch, tmp_path, conditional_run, conditional_config, subset):
-    from vae.training import train
+    from vae.training.loop import train
 
     run_dir = train_stopped_after_first_epoch(
         monkeypatch, conditional_config, subset, tmp_path / "stopped", snapshots=True
@@ -223,7 +223,7 @@ def test_vae_eval_of_a_conditional_run_estimates_log_p_x_given_y(conditional_run
 
 
 def test_decode_writes_the_digits_pixel_for_pixel(conditional_run, tmp_path):
-    from vae.latent import decode
+    from vae.model.latent import decode
 
     output = tmp_path / "decoded.png"
     result = invoke(decode_command, "--z", "0.5,-1.2", "--z", "0,0", "--digit", 7, "--run-dir", conditional_run,
@@ -257,7 +257,7 @@ def test_decode_refuses_a_bad_latent_vector_in_one_line(conditional_run, tmp_pat
 
 
 def test_report_of_a_conditional_run_has_a_digit_selector_and_ten_grids(conditional_run, tmp_path):
-    from vae.report import explorer_data
+    from vae.views.report import explorer_data
 
     output = tmp_path / "report.html"
     result = invoke(report_command, "--run-dir", conditional_run, "--data-dir", SUBSET_DIR, "--output", output)
@@ -279,7 +279,7 @@ def test_the_explorer_digit_selector_switches_the_decoded_grid(conditional_run, 
     from selenium.webdriver.support.ui import Select
 
     from tests.test_report import chromium_or_skip, open_explorer, shown_digit
-    from vae.latent import decode
+    from vae.model.latent import decode
 
     output = tmp_path / "report.html"
     result = invoke(report_command, "--run-dir", conditional_run, "--data-dir", SUBSET_DIR, "--output", output)
@@ -331,7 +331,7 @@ def test_a_label_is_a_class_name_exact_first_then_in_any_case_or_an_index():
     from types import SimpleNamespace
 
     from vae.errors import UsageError
-    from vae.latent import LabelRequest, label_index
+    from vae.model.latent import LabelRequest, label_index
 
     config = SimpleNamespace(conditional=True, classes=("Cat", "cat", "dog"))
     assert [label_index(config, LabelRequest(text)) for text in ("Cat", "cat", "DOG", " 2 ")] == [0, 1, 2, 2]
@@ -344,7 +344,7 @@ def test_a_label_that_matches_several_classes_in_any_case_but_none_exactly_is_re
     from types import SimpleNamespace
 
     from vae.errors import UsageError
-    from vae.latent import LabelRequest, label_index
+    from vae.model.latent import LabelRequest, label_index
 
     config = SimpleNamespace(conditional=True, classes=("Cat", "cat", "dog"))
     with pytest.raises(

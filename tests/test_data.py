@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vae import data
-from vae.data import load_dataset
+from vae.data import datasets as data
+from vae.data.datasets import load_dataset
 from vae.errors import DataError
 
 from .conftest import SUBSET_DIR

@@ -6,7 +6,7 @@ initialises its devices, so those runs happen in a fresh Python process. MultiWo
 
 What "agrees" means between a distributed run and a one-device run on the same global batches: the per-image noise
 (the sample of z, and dynamic binarization) is drawn for the whole global batch and each replica keeps its own rows
-(`vae.distribution.draw_for_global_batch`), and each replica divides its loss sum by the global batch size, so both
+(`vae.model.distribution.draw_for_global_batch`), and each replica divides its loss sum by the global batch size, so both
 runs compute the same numbers; only the order of floating-point sums differs (two half-batch gradients added by the
 all-reduce instead of one whole-batch sum). Adam divides each gradient coordinate by its running size, so where a
 gradient is near zero the rounding decides the direction of a step of up to the learning rate: after 16 steps a few
@@ -30,10 +30,10 @@ import keras
 import numpy as np
 import pytest
 
-from vae import storage
-from vae.distribution import dtype_policy_name, is_chief, make_strategy
 from vae.errors import UsageError
-from vae.training import check_last_batches
+from vae.model.distribution import dtype_policy_name, is_chief, make_strategy
+from vae.run import storage
+from vae.training.loop import check_last_batches
 from vae_scripts.train import main as train_command
 
 from .conftest import SUBSET_DIR, copy_run, files_of
@@ -56,9 +56,9 @@ MIRRORED_SCRIPT = textwrap.dedent(
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-    from vae import training
+    from vae.training import loop as training
     from vae.config import VAEConfig
-    from vae.data import load_dataset
+    from vae.data.datasets import load_dataset
 
     root, data_dir = Path(sys.argv[1]), sys.argv[2]
     # 161 digits in batches of 64: the last batch of 33 splits 17/16, and binarization draws noise too.
@@ -319,7 +319,7 @@ def test_tensorboard_logs_hold_the_losses_and_reconstructions(tiny_run):
 
 def test_overwrite_replaces_the_old_logs(tmp_path, tiny_run, tiny_config, subset):
 
-    from vae.training import train
+    from vae.training.loop import train
 
     run_dir = copy_run(tiny_run, tmp_path)
     train(tiny_config.replace(epochs=1, limit=128), subset, run_dir, overwrite=True, verbose=0)
@@ -351,7 +351,7 @@ def test_precision_names_map_to_keras_policies():
 
 
 def test_mixed_float16_compiles_with_loss_scaling(tiny_config):
-    from vae.training import build_model
+    from vae.training.loop import build_model
 
     model = build_model(tiny_config, steps_per_epoch=8, dtype_policy="mixed_float16")
     assert type(model.optimizer).__name__ == "LossScaleOptimizer"

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from vae.config import VAEConfig
 from vae.errors import UsageError
-from vae.evaluation import (
+from vae.evaluation.estimators import (
     EVAL_FILE,
     evaluate,
     importance_weighted_log_likelihood,
@@ -156,8 +156,8 @@ def test_bad_arguments_raise_value_error(linear_model, arguments, message):
 
 @pytest.fixture(scope="module")
 def trained(tiny_run, subset):
-    from vae.data import test_inputs
-    from vae.storage import load_run
+    from vae.data.datasets import test_inputs
+    from vae.run.storage import load_run
 
     model, _, _ = load_run(tiny_run)
     return model, test_inputs(subset, binarize=False)[:100]
@@ -173,8 +173,8 @@ def test_nll_estimate_is_at_most_the_negative_elbo_on_real_digits(trained):
 
 
 def test_only_the_binarized_protocol_is_a_log_likelihood(subset):
-    from vae.data import test_inputs
-    from vae.model import VAE
+    from vae.data.datasets import test_inputs
+    from vae.model.autoencoder import VAE
 
     assert protocol(VAEConfig(binarize=True)) == "test NLL, binarized MNIST (nats)"
     assert protocol(VAEConfig(binarize=True, dataset="fashion-mnist")) == "test NLL, binarized Fashion-MNIST (nats)"
@@ -219,10 +219,10 @@ def test_cli_rejects_bad_input(tmp_path):
 def test_a_model_traces_its_estimators_once_however_often_it_is_scored(subset):
     # `vae-eval --outliers` on a conditional run classifies and scores the test images, then the outliers: every
     # call must reuse the functions the first traced, at any count of images, k or seed.
-    from vae.data import test_inputs
-    from vae.evaluation import of_vae
-    from vae.model import VAE
-    from vae.scoring import classify, score_images
+    from vae.data.datasets import test_inputs
+    from vae.evaluation.estimators import of_vae
+    from vae.evaluation.scores import classify, score_images
+    from vae.model.autoencoder import VAE
 
     model = VAE(VAEConfig(conditional=True))
     model.build()

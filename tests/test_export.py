@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import copy_run, files_of, invoke
-from vae import storage
+from vae.run import storage
 from vae_scripts.export import main as export_command
 
 # What an exported model computes, run in a fresh interpreter that imports TensorFlow and numpy but not this package.
@@ -37,7 +37,7 @@ np.savez(outputs_path, **results)
 
 def expected_outputs(run_dir: Path, inputs: dict) -> dict:
     """The package's own encode, decode and scores on the same inputs."""
-    from vae.scoring import scores_at_noise
+    from vae.evaluation.scores import scores_at_noise
 
     model, config, _ = storage.load_run(run_dir)
     labels = inputs.get("labels")
@@ -286,8 +286,8 @@ def test_the_contract_steps_prepare_what_vae_encode_scores(subset, binarize):
     from types import SimpleNamespace
 
     from vae.config import VAEConfig
-    from vae.export import preparation, preparation_steps
-    from vae.scoring import scored_images
+    from vae.evaluation.scores import scored_images
+    from vae.serving.export import preparation, preparation_steps
 
     config = VAEConfig(binarize=binarize)
     steps = preparation_steps(config)
@@ -321,8 +321,8 @@ def test_images_prepared_as_model_json_says_score_as_run_score(trained_run, subs
     import tensorflow as tf
 
     import vae
-    from vae.evaluation import ELBO_STREAM, IMPORTANCE_STREAM, _keyed_normal, importance_weighted_metric_name
-    from vae.scoring import content_keys
+    from vae.evaluation.estimators import ELBO_STREAM, IMPORTANCE_STREAM, _keyed_normal, importance_weighted_metric_name
+    from vae.evaluation.scores import content_keys
 
     run_dir = trained_run(binarize=True) if binarize else trained_run()
     folder = tmp_path / "model"

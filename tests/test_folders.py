@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import files_of, invoke
-from vae import folders
+from vae.data import folders
 from vae.errors import DataError, UsageError
 from vae_scripts.train import main as train_command
 
@@ -243,7 +243,7 @@ def test_more_classes_than_the_maximum_are_refused(tmp_path, monkeypatch):
 
 
 def test_a_run_on_a_folder_trains_resumes_only_on_the_same_files_and_scores_new_images(classed, tmp_path):
-    from vae import storage
+    from vae.run import storage
     from vae_scripts.encode import main as encode_command
     from vae_scripts.evaluate import main as evaluate_command
 
@@ -282,7 +282,7 @@ def test_a_run_on_a_folder_trains_resumes_only_on_the_same_files_and_scores_new_
 
 
 def test_each_split_is_in_the_same_shuffled_order_at_every_read(classed):
-    from vae import data
+    from vae.data import datasets as data
 
     made = data.new_run_data({"test_fraction": 0.2, "seed": 0}, classed)
     dataset = made.dataset
@@ -328,7 +328,7 @@ def damaged(path: Path) -> None:
 
 
 def test_a_split_or_class_that_skipping_leaves_empty_is_refused_before_training(tmp_path):
-    from vae import data
+    from vae.data import datasets as data
 
     root = tmp_path / "data"
     for name in ("a", "b"):
@@ -356,7 +356,7 @@ def test_a_split_or_class_that_skipping_leaves_empty_is_refused_before_training(
 
 
 def test_the_damaged_files_a_run_skipped_are_no_part_of_it(tmp_path):
-    from vae import data
+    from vae.data import datasets as data
 
     root = tmp_path / "data"
     for index, name in enumerate(("a", "b")):
@@ -387,7 +387,7 @@ def test_a_test_split_lacking_a_class_of_the_training_split_is_refused(tmp_path)
 
 
 def test_train_alone_is_read_as_its_own_layout_with_a_test_split_held_out(tmp_path):
-    from vae import data
+    from vae.data import datasets as data
 
     root = tmp_path / "data"
     for index, name in enumerate(("b", "a")):
@@ -448,7 +448,7 @@ def test_a_damaged_first_image_is_named_with_every_other_damaged_one(tmp_path):
 
 
 def test_data_dir_that_differs_from_the_runs_folder_is_named_as_such(tmp_path):
-    from vae import data
+    from vae.data import datasets as data
 
     root = tmp_path / "data"
     for index, name in enumerate(("a", "b")):

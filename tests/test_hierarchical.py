@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from tests.conftest import SUBSET_DIR, invoke, tiny, train_stopped_after_first_epoch
-from vae import storage
 from vae.config import HIERARCHICAL_LOWER_LATENT_DIM
-from vae.gaussian import LOG_TWO_PI
+from vae.model.gaussian import LOG_TWO_PI
+from vae.run import storage
 from vae_scripts.plot import main as plot_command
 from vae_scripts.train import main as train_command
 
@@ -49,8 +49,8 @@ def log_normal(x, mean, log_var):
 def test_the_importance_weighted_estimate_matches_numpy(hierarchical_config, subset):
     """log p(x) ~ logsumexp_k [log p(x|z1) + log p(z1|z2) + log p(z2) - log q(z1|x) - log q(z2|z1)] - log K over
     both layers, recomputed in float64 numpy from the model's weights and the same noise."""
-    from vae.model import VAE
-    from vae.objectives import importance_weighted_bound
+    from vae.model.autoencoder import VAE
+    from vae.model.objectives import importance_weighted_bound
 
     config = hierarchical_config
     model = VAE(config)
@@ -86,7 +86,7 @@ def test_the_importance_weighted_estimate_matches_numpy(hierarchical_config, sub
 
 def test_a_hierarchical_run_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_path, hierarchical_run,
                                                            hierarchical_config, subset):  # fmt: skip
-    from vae.training import train
+    from vae.training.loop import train
 
     model, config, history = storage.load_run(hierarchical_run)
     assert config == hierarchical_config
@@ -103,7 +103,7 @@ def test_a_hierarchical_run_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_pat
 
 
 def test_vae_eval_and_the_pictures_use_both_layers_and_show_the_top_one(hierarchical_run, subset, tmp_path):
-    from vae.evaluation import evaluate
+    from vae.evaluation.estimators import evaluate
 
     model, config, _ = storage.load_run(hierarchical_run)
     images = (subset.test_images[:40, ..., None] > 127).astype("float32")

@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw
 
 from tests.conftest import files_of, invoke
 from vae.config import IMAGE_SIDE, MAX_IMAGE_PIXELS
+from vae.data.images import preprocess, read_image
 from vae.errors import DataError
-from vae.images import preprocess, read_image
 from vae_scripts.encode import main as encode_command
 from vae_scripts.reconstruct import main as reconstruct_command
 
@@ -60,7 +60,7 @@ def test_a_photo_with_an_uneven_gray_ground_keeps_only_the_ink():
 def test_an_mnist_digit_saved_as_a_png_comes_back(tmp_path, subset):
     original = subset.test_images[0]
     Image.fromarray(original).save(tmp_path / "digit.png")
-    from vae.images import load_digits
+    from vae.data.images import load_digits
 
     _, as_is = load_digits([tmp_path / "digit.png"], preprocessed=False)
     np.testing.assert_array_equal(as_is[0, ..., 0], original / np.float32(255))
@@ -120,8 +120,8 @@ def test_a_conditional_run_labels_each_image(conditional_run, tmp_path):
 
 
 def test_the_best_label_is_the_argmax_of_log_p_x_given_y(conditional_run, subset):
-    from vae import storage
-    from vae.scoring import classify, score_images
+    from vae.evaluation.scores import classify, score_images
+    from vae.run import storage
 
     model, _, _ = storage.load_run(conditional_run)
     images = (subset.test_images[:6][..., None] / 255).astype("float32")
@@ -353,8 +353,8 @@ def test_reconstruct_refuses_options_it_would_ignore(run_copy, tmp_path):
 def test_an_images_scores_do_not_depend_on_its_neighbours(subset, tiny_config):
     """The same digit scores the same alone, among 500 others and at another place among them: a property of how
     the noise is drawn and the batches are formed, which an untrained model shows as well as a trained one."""
-    from vae.model import VAE
-    from vae.scoring import score_images
+    from vae.evaluation.scores import score_images
+    from vae.model.autoencoder import VAE
 
     model = VAE(tiny_config.replace(architecture="mlp"))
     model.build()

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import SUBSET_DIR, files_of, invoke
-from vae import storage
 from vae.config import VAEConfig
 from vae.errors import UsageError
+from vae.run import storage
 from vae_scripts.train import main as train_command
 
 IWAE = {"objective": "iwae", "samples": 3, "limit": 256}
@@ -25,7 +25,7 @@ def iwae_run(trained_run):
 
 
 def built(config):
-    from vae.model import VAE
+    from vae.model.autoencoder import VAE
 
     model = VAE(config)
     model.build()
@@ -51,7 +51,7 @@ def test_one_sample_draws_the_elbos_noise_and_estimates_its_kl(subset, tiny_conf
 
 def test_the_bound_does_not_decrease_in_k(iwae_run, subset):
     """Averaged over 200 test digits with the same seed, the bound grows with K (Burda et al. 2015, theorem 1)."""
-    from vae.evaluation import importance_weighted_log_likelihood, of_vae
+    from vae.evaluation.estimators import importance_weighted_log_likelihood, of_vae
 
     model, _, _ = storage.load_run(iwae_run)
     images = (subset.test_images[:200, ..., None] / 255).astype("float32")
@@ -61,7 +61,7 @@ def test_the_bound_does_not_decrease_in_k(iwae_run, subset):
 
 
 def test_the_bound_is_a_stable_logsumexp_of_the_weights():
-    from vae.objectives import importance_weighted_bound
+    from vae.model.objectives import importance_weighted_bound
 
     log_weights = np.array([[-1000.0, 3.0], [-1001.0, -2.0], [-999.0, 0.5]], "float32")
     expected = [np.log(np.mean(np.exp(column - column.max()))) + column.max() for column in log_weights.T]

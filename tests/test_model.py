@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 
 from vae.config import VAEConfig
-from vae.decoder import build_decoder
-from vae.encoder import build_encoder
-from vae.gaussian import kl_from_standard_normal as kl_divergence
-from vae.model import VAE
-from vae.objectives import reconstruction_loss
-from vae.sampling import Sampling
+from vae.model.autoencoder import VAE
+from vae.model.decoder import build_decoder
+from vae.model.encoder import build_encoder
+from vae.model.gaussian import kl_from_standard_normal as kl_divergence
+from vae.model.objectives import reconstruction_loss
+from vae.model.sampling import Sampling
 
 
 def test_sampling_matches_mean_and_variance():
@@ -126,7 +126,7 @@ def test_test_step_averages_over_images_not_batches(subset):
 
 
 def test_short_fit_lowers_the_test_loss(subset):
-    from vae.data import evaluation_dataset, test_inputs, training_dataset
+    from vae.data.datasets import evaluation_dataset, test_inputs, training_dataset
 
     keras.utils.set_random_seed(0)
     model = VAE(VAEConfig(seed=0))

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from tests.conftest import SUBSET_DIR, copy_run, invoke
-from vae import storage
-from vae.outliers import auroc, thresholds
+from vae.evaluation.outliers import auroc, thresholds
+from vae.run import storage
 
 
 def test_the_auroc_is_the_pairwise_probability_with_ties_counted_half():

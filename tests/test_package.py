@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import vae
-from vae import errors, storage
+from vae import errors
 from vae.config import DEFAULTS
+from vae.run import storage
 from vae_scripts.evaluate import main as evaluate_command
 from vae_scripts.plot import main as plot_command
 from vae_scripts.reconstruct import main as reconstruct_command
@@ -30,7 +31,7 @@ EARLIER_RUN = SUBSET_DIR.parent / "run-from-0.1.0"
 
 def test_import_vae_loads_neither_tensorflow_nor_keras():
     code = (
-        "import sys, vae, vae.config, vae.storage, vae.errors\n"
+        "import sys, vae, vae.config, vae.run.storage, vae.errors\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)\n"
         "assert vae.VAEConfig().latent_dim == 2 and 'keras' not in sys.modules\n"
         "vae.VAE\n"
@@ -40,7 +41,7 @@ def test_import_vae_loads_neither_tensorflow_nor_keras():
 
 
 def test_whole_model_files_load_after_import_vae(tiny_run):
-    """`vae.load_model`, or `import vae.model` before Keras' own loader: both rebuild the registered classes."""
+    """`vae.load_model`, or `import vae.model.autoencoder` before Keras' own loader: both rebuild the registered classes."""
     images = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
     model, _, _ = vae.load_run(tiny_run)
     expected = keras.ops.convert_to_numpy(model(images))
@@ -92,24 +93,24 @@ def test_the_commands_take_their_defaults_and_choices_from_the_config():
     ],
 )
 def test_the_package_errors_are_one_line_with_their_exit_code(monkeypatch, tmp_path, error, code):
-    import vae.evaluation
+    import vae.evaluation.estimators
 
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(vae.evaluation, "evaluate_run", fail)
+    monkeypatch.setattr(vae.evaluation.estimators, "evaluate_run", fail)
     result = invoke(evaluate_command, "--run-dir", tmp_path)
     assert result.exit_code == code
     assert result.stderr == f"error: {error}\n"
 
 
 def test_a_value_error_from_a_library_is_a_bug_not_an_expected_error(monkeypatch, tmp_path):
-    import vae.evaluation
+    import vae.evaluation.estimators
 
     def fail(*args, **kwargs):
         raise ValueError("deep inside Keras")
 
-    monkeypatch.setattr(vae.evaluation, "evaluate_run", fail)
+    monkeypatch.setattr(vae.evaluation.estimators, "evaluate_run", fail)
     result = invoke(evaluate_command, "--run-dir", tmp_path)
     assert result.exit_code == 1
     assert result.stderr == (
@@ -161,14 +162,16 @@ def test_an_installed_wheel_renders_a_report(tmp_path, tiny_run):
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-q", "-w", str(wheels)]
     subprocess.run([*build, str(ROOT)], check=True, capture_output=True)
     (wheel,) = wheels.glob("vae-*.whl")
-    assert {"vae/report_page/page.html", "vae/report_page/explorer.js"} <= set(zipfile.ZipFile(wheel).namelist())
+    assert {"vae/views/report_page/page.html", "vae/views/report_page/explorer.js"} <= set(
+        zipfile.ZipFile(wheel).namelist()
+    )
     install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)]
     subprocess.run(install, check=True, capture_output=True)
     output = tmp_path / "report.html"
     code = (
-        "import sys, vae, vae.report\n"
+        "import sys, vae, vae.views.report\n"
         f"assert vae.__file__.startswith({str(site)!r}), vae.__file__\n"
-        f"vae.report.build_report({str(tiny_run)!r}, {str(output)!r}, {str(SUBSET_DIR)!r}, explorer_size=4)\n"
+        f"vae.views.report.build_report({str(tiny_run)!r}, {str(output)!r}, {str(SUBSET_DIR)!r}, explorer_size=4)\n"
     )
     environment = {"PYTHONPATH": str(site), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=environment, cwd=tmp_path)

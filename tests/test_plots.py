@@ -7,8 +7,8 @@ from matplotlib.image import imread
 from vae import load_run
 from vae.config import VAEConfig
 from vae.errors import UsageError
-from vae.latent import check_dims, decode_latent_grid, grid_axis
-from vae.plots import (
+from vae.model.latent import check_dims, decode_latent_grid, grid_axis
+from vae.views.figures import (
     GRID_MARGINS,
     history_panels,
     plot_latent_grid,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import time
 
-import vae.profiling
-from vae.profiling import NO_PROFILE, PhaseLog
+import vae.training.profiling
+from vae.training.profiling import NO_PROFILE, PhaseLog
 
 
 def test_phases_are_logged_in_order_and_written_at_exit(monkeypatch, tmp_path, capsys):
     handlers = []
-    monkeypatch.setattr(vae.profiling.atexit, "register", handlers.append)
+    monkeypatch.setattr(vae.training.profiling.atexit, "register", handlers.append)
     log = PhaseLog()
     log.mark("data")
     time.sleep(0.01)
@@ -21,10 +21,10 @@ def test_phases_are_logged_in_order_and_written_at_exit(monkeypatch, tmp_path, c
     log.close("never marked")  # closing what was never opened logs nothing
     log.mark("exit")
     log.write_at_exit(tmp_path)
-    assert not (tmp_path / vae.profiling.PROFILE_FILE).exists()  # nothing before the exit
+    assert not (tmp_path / vae.training.profiling.PROFILE_FILE).exists()  # nothing before the exit
     (finish,) = handlers
     finish()
-    phases = json.loads((tmp_path / vae.profiling.PROFILE_FILE).read_text())
+    phases = json.loads((tmp_path / vae.training.profiling.PROFILE_FILE).read_text())
     assert [phase["phase"] for phase in phases] == ["start-up", "data", "model", "exit"]
     assert all(phase["seconds"] >= 0 for phase in phases) and phases[1]["seconds"] >= 0.01
     for before, after in zip(phases, phases[1:], strict=False):

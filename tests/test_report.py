@@ -18,9 +18,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests.conftest import SUBSET_DIR, copy_run
-from vae import storage
 from vae.errors import RunError, UsageError
-from vae.snapshots import SNAPSHOTS_DIR, read_snapshot, read_snapshots, snapshot_path
+from vae.run import storage
+from vae.run.snapshots import SNAPSHOTS_DIR, read_snapshot, read_snapshots, snapshot_path
 from vae_scripts.plot import main as plot_command
 from vae_scripts.report import main as report_command
 
@@ -28,7 +28,7 @@ from vae_scripts.report import main as report_command
 @pytest.fixture(scope="session")
 def snapshot_run(tmp_path_factory, trained_run) -> Path:
     """A finished three-epoch run of `vae-train --snapshots` with an eval.json. Tests must copy it to modify it."""
-    from vae.evaluation import evaluate_run
+    from vae.evaluation.estimators import evaluate_run
 
     run_dir = tmp_path_factory.mktemp("snapshots") / "run"
     # At the default peak, 1e-2, a run of 8 steps an epoch decodes one faint blur everywhere; at 3e-3 its digits
@@ -53,8 +53,8 @@ def report(tmp_path_factory, snapshot_run) -> Path:
 
 
 def test_snapshots_hold_one_epoch_each_and_match_the_final_model(snapshot_run):
-    from vae.latent import decode_latent_grid
-    from vae.snapshots import SNAPSHOT_GRID_SIZE
+    from vae.model.latent import decode_latent_grid
+    from vae.run.snapshots import SNAPSHOT_GRID_SIZE
 
     snapshots = read_snapshots(snapshot_run)
     history = storage.read_history(snapshot_run)
@@ -70,7 +70,7 @@ def test_snapshots_hold_one_epoch_each_and_match_the_final_model(snapshot_run):
 
 
 def test_snapshots_need_two_latent_axes(subset, tiny_config, tmp_path):
-    from vae.training import train
+    from vae.training.loop import train
 
     with pytest.raises(UsageError, match="--snapshots draws a 2-D latent grid and needs a latent size of at least 2"):
         train(tiny_config.replace(latent_dim=1, epochs=1), subset, tmp_path / "run", verbose=0, snapshots=True)
@@ -92,7 +92,7 @@ def test_cli_refuses_snapshots_of_a_one_dimensional_latent_in_one_line(tmp_path)
 
 
 def test_resume_takes_the_missing_snapshot_and_goes_on_taking_them(subset, tiny_config, tmp_path):
-    from vae.training import train
+    from vae.training.loop import train
 
     run_dir = tmp_path / "run"
     train(tiny_config.replace(epochs=1, limit=128), subset, run_dir, verbose=0, snapshots=True)
@@ -103,7 +103,7 @@ def test_resume_takes_the_missing_snapshot_and_goes_on_taking_them(subset, tiny_
 
 
 def test_overwrite_deletes_what_came_from_the_replaced_run(snapshot_run, subset, tiny_config, tmp_path):
-    from vae.training import train
+    from vae.training.loop import train
 
     run_dir = copy_run(snapshot_run, tmp_path)
     assert (run_dir / storage.EVAL_FILE).is_file()
@@ -210,7 +210,7 @@ def test_report_is_self_contained_html_whose_images_decode(report, snapshot_run)
 
 
 def test_explorer_data_lies_on_the_latent_grid_axes(report, snapshot_run):
-    from vae.latent import default_span, encode_means, load_test_digits
+    from vae.model.latent import default_span, encode_means, load_test_digits
 
     text = report.read_text()
     data = json.loads(re.search(r'<script type="application/json" id=explorer-data>(.*?)</script>', text).group(1))
@@ -306,7 +306,7 @@ def shown_digit(browser) -> np.ndarray:
 def test_explorer_shows_the_decoded_digit_under_the_pointer(report, snapshot_run, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
 
-    from vae.latent import decode
+    from vae.model.latent import decode
 
     model, _, _ = storage.load_run(snapshot_run)
     browser = chromium_or_skip()

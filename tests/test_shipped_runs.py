@@ -19,8 +19,8 @@ import pytest
 
 import vae
 from tests.conftest import SUBSET_DIR, copy_run, files_of, invoke
-from vae import storage
 from vae.errors import RunError
+from vae.run import storage
 
 WRITTEN = Path(storage.DEFAULT_RUN_DIR) / "pretrained-mnist"
 
@@ -96,7 +96,7 @@ def test_training_into_a_shipped_run_by_path_or_symlink_is_refused_and_writes_no
     shipped, tmp_path, monkeypatch, subset
 ):
     from vae.config import VAEConfig
-    from vae.training import train
+    from vae.training.loop import train
     from vae_scripts.train import main as train_command
 
     monkeypatch.chdir(tmp_path)

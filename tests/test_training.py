@@ -10,10 +10,11 @@ import keras
 import numpy as np
 import pytest
 
-from vae import files, storage
-from vae.data import load_dataset
+from vae import files
+from vae.data.datasets import load_dataset
 from vae.errors import DiskFullError, RunError, UsageError
-from vae.training import TrainingDivergedError, resumed_config, train
+from vae.run import storage
+from vae.training.loop import TrainingDivergedError, resumed_config, train
 
 from .conftest import SUBSET_DIR, copy_run, files_of, train_stopped_after_first_epoch
 
@@ -299,7 +300,7 @@ def test_damaged_histories_are_named(run_copy, history, message):
 def test_eval_every_scores_every_nth_epoch_and_the_last_and_resumes(monkeypatch, tmp_path, tiny_config, subset):
     """--eval-every 2 over 3 epochs scores the test split after epochs 2 and 3; epoch 1 holds null. A run stopped
     after its unscored first epoch resumes to the same weights and history, and the history plot leaves the gap."""
-    from vae import plots
+    from vae.views import figures as plots
 
     config = tiny_config.replace(epochs=3, eval_every=2, limit=128)
     assert config.scored_epochs() == [2, 3]

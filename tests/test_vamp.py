@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import SUBSET_DIR, invoke, train_stopped_after_first_epoch
-from vae import storage
 from vae.config import VAEConfig
 from vae.errors import UsageError
+from vae.run import storage
 from vae_scripts.train import main as train_command
 
 VAMP = {"prior": "vamp", "pseudo_inputs": 20, "objective": "iwae", "samples": 2, "limit": 256}
@@ -43,7 +43,7 @@ def test_the_log_density_is_the_mixture_of_the_posteriors_at_the_pseudo_inputs(v
 
 
 def test_a_vamp_run_trains_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_path, vamp_run, vamp_config, subset):
-    from vae.training import train
+    from vae.training.loop import train
 
     model, config, history = storage.load_run(vamp_run)
     assert config.prior == "vamp" and config.pseudo_inputs == 20
@@ -59,7 +59,7 @@ def test_a_vamp_run_trains_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_path
 
 
 def test_vae_eval_weighs_with_the_vampprior(vamp_run, subset, monkeypatch):
-    from vae.evaluation import evaluate
+    from vae.evaluation.estimators import evaluate
 
     model, _, _ = storage.load_run(vamp_run)
     images = (subset.test_images[:50, ..., None] / 255).astype("float32")
@@ -77,7 +77,7 @@ def test_vae_eval_weighs_with_the_vampprior(vamp_run, subset, monkeypatch):
 
 
 def test_samples_are_drawn_from_the_mixture(vamp_run, monkeypatch, tmp_path):
-    from vae import plots
+    from vae.views import figures as plots
 
     model, _, _ = storage.load_run(vamp_run)
     drawn = []

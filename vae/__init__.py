@@ -2,7 +2,7 @@
 TensorFlow/Keras 3.
 
 `import vae` is cheap: it loads neither TensorFlow nor Keras. The public names below are imported on first use
-(PEP 562), so `vae.VAEConfig` and `vae.storage` stay free of TensorFlow, while `vae.VAE`, `vae.Sampling`,
+(PEP 562), so `vae.VAEConfig` and `vae.run.storage` stay free of TensorFlow, while `vae.VAE`, `vae.Sampling`,
 `vae.load_run` and `vae.load_model` bring in Keras when they are first touched.
 
 The modules, one job each: `config` (the run's `VAEConfig`), `data` (MNIST-style files and the input pipeline),
@@ -15,7 +15,7 @@ set), `outliers` (AUROC against other images), `export` (SavedModel, LiteRT, ONN
 notebooks), `snapshots`, `report`, `profiling`, `storage` (the run directory) and `files` (atomic writes).
 
 A whole-model file (`vae.keras`) needs the `VAE` and `Sampling` classes registered with Keras before it loads:
-`vae.load_model(path)` does that, or `import vae.model` before `keras.saving.load_model(path)`.
+`vae.load_model(path)` does that, or `import vae.model.autoencoder` before `keras.saving.load_model(path)`.
 """
 
 from __future__ import annotations
@@ -30,18 +30,18 @@ except PackageNotFoundError:  # a checkout used without installing it
 
 # Each public name and the module that defines it.
 _PUBLIC = {
-    "VAE": "vae.model",
-    "Sampling": "vae.sampling",
+    "VAE": "vae.model.autoencoder",
+    "Sampling": "vae.model.sampling",
     "VAEConfig": "vae.config",
     "VAEError": "vae.errors",
     "UsageError": "vae.errors",
     "DataError": "vae.errors",
     "RunError": "vae.errors",
-    "load_run": "vae.storage",
-    "load_model": "vae.storage",
-    "load_dataset": "vae.data",
-    "open_run": "vae.api",
-    "Run": "vae.api",
+    "load_run": "vae.run.storage",
+    "load_model": "vae.run.storage",
+    "load_dataset": "vae.data.datasets",
+    "open_run": "vae.serving.api",
+    "Run": "vae.serving.api",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -16,7 +16,7 @@ from typing import Any
 
 from vae.errors import UsageError
 
-# The data sets of 28x28 gray IDX files, and "folder": a folder of your own images (`vae.folders`).
+# The data sets of 28x28 gray IDX files, and "folder": a folder of your own images (`vae.data.folders`).
 IDX_DATASETS = ("mnist", "fashion-mnist")
 DATASETS = (*IDX_DATASETS, "folder")
 # The classes of the IDX data sets, in the order of their labels: digits, and Zalando's names of Fashion-MNIST's.
@@ -29,7 +29,7 @@ DATASET_CLASSES = {
 # The networks between the images and the latent variables: the keras.io convolutional ones, or dense layers.
 NETWORKS = ("conv", "mlp")
 # Each architecture names its network and its number of stochastic layers, which chooses the latent structure
-# (`vae.structures`). "hierarchical" is two stochastic layers, x -> z1 -> z2 (Burda et al. 2015, section 5): z1 has
+# (`vae.model.structures`). "hierarchical" is two stochastic layers, x -> z1 -> z2 (Burda et al. 2015, section 5): z1 has
 # HIERARCHICAL_LOWER_LATENT_DIM dimensions, as in that paper, and z2, the top, has `latent_dim`.
 ARCHITECTURE_PARTS = {"conv": ("conv", 1), "mlp": ("mlp", 1), "hierarchical": ("mlp", 2)}
 ARCHITECTURES = tuple(ARCHITECTURE_PARTS)

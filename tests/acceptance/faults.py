@@ -111,8 +111,8 @@ def readable(run_dir: Path) -> tuple[bool, str]:
     """Whether the run directory is in a state a user can continue from, and what it holds."""
     import keras
 
-    import vae.model  # noqa: F401  (registers the VAE class, which load_model needs to rebuild a checkpoint)
-    from vae import storage
+    import vae.model.autoencoder  # noqa: F401  (registers the VAE class, which load_model needs to rebuild a checkpoint)
+    from vae.run import storage
 
     try:
         checkpoint = storage.read_checkpoint(run_dir)
@@ -129,7 +129,7 @@ def readable(run_dir: Path) -> tuple[bool, str]:
 
 def same_weights(model, reference: Path) -> bool:
     """Whether `model` holds the weights of the finished run at `reference`, bit for bit."""
-    from vae import storage
+    from vae.run import storage
 
     expected, _, _ = storage.load_run(reference)
     if len(model.weights) != len(expected.weights):
@@ -141,7 +141,7 @@ def same_weights(model, reference: Path) -> bool:
 def run_problems(run_dir: Path, epochs: int, reference: Path | None = None) -> list[str]:
     """What keeps `run_dir` from being a complete finished run of `epochs` epochs (with `reference`'s weights, if
     given) that holds no temporary file; empty when nothing does."""
-    from vae import storage
+    from vae.run import storage
 
     problems = [f"{name} missing" for name in storage.RUN_FILES if not (run_dir / name).is_file()]
     try:
@@ -165,7 +165,7 @@ def last_line(text: str) -> str:
 
 def finish(victim: Path, reference: Path, command: list[str]) -> bool:
     """Run `command` to the end and say whether the run it leaves loads and has the reference's weights."""
-    from vae import storage
+    from vae.run import storage
 
     final = subprocess.run(command, capture_output=True, text=True)
     if final.returncode != 0 and "already trained" not in final.stderr:
@@ -189,7 +189,7 @@ def inject_random(
     trains in less than RANDOM_MARGIN times the sum of the delays, it is trained again with proportionally more
     epochs, and the victim trains as many.
     """
-    from vae import storage
+    from vae.run import storage
 
     moments = random.Random(seed)
     waits = [moments.uniform(*delays) for _ in range(kills)]
@@ -235,7 +235,7 @@ def final_save_temporary(run_dir: Path, epochs: int) -> str | None:
     Checkpoints live in checkpoint/, but the epoch count is checked too, so that only the save after the last epoch
     counts, whatever the package writes at the top level before it.
     """
-    from vae import storage
+    from vae.run import storage
 
     try:
         names = [entry.name for entry in os.scandir(run_dir)]
@@ -301,7 +301,7 @@ def final_save_problems(run_dir: Path, data_dir: Path, reference: Path) -> list[
 def wait_for_new_checkpoint(process: subprocess.Popen, run_dir: Path, epochs_before: int) -> int | None:
     """Wait until `process` commits a checkpoint past `epochs_before`, so that the signal lands mid-training rather
     than during start-up; return its epoch, or None when the process ended first."""
-    from vae import storage
+    from vae.run import storage
 
     while process.poll() is None:
         checkpoint = storage.read_checkpoint_safe(run_dir)
@@ -328,7 +328,7 @@ def sigterm_problems(process: subprocess.Popen, stderr_path: Path) -> list[str]:
 
 def inject_sigterm(work: Path, data_dir: Path, count: int, seed: int) -> Tally:
     """SIGTERM one training `count` times, each a random 0-3 s after a new checkpoint, resuming in between."""
-    from vae import storage
+    from vae.run import storage
 
     moments = random.Random(seed)
     # A try advances the run one epoch to its new checkpoint plus up to 3 s (a few epochs of 512 digits): 6 each

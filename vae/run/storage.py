@@ -226,7 +226,7 @@ def check_history(values: Any) -> dict[str, list[float]]:
 
 
 def read_manifest(run_dir: str | os.PathLike) -> dict:
-    """The manifest of a run on a folder of images (`data.json`, see `vae.folders`), checked."""
+    """The manifest of a run on a folder of images (`data.json`, see `vae.data.folders`), checked."""
     path = resolve_run_dir(run_dir) / DATA_FILE
     if not path.is_file():
         raise RunError(f"{path} is missing: the run in {run_dir}/ does not say which images it was trained on")
@@ -471,7 +471,7 @@ def load_run(run_dir: str | os.PathLike = DEFAULT_RUN_DIR):
         RunError: the run is missing, unfinished, or damaged: a weights file that does not fit the config (another
             latent size, say), that cannot be read, or that holds non-finite values.
     """
-    from vae.model import VAE
+    from vae.model.autoencoder import VAE
 
     run_dir = resolve_run_dir(run_dir)
     if not run_dir.is_dir() or not (run_dir / CONFIG_FILE).exists():
@@ -519,7 +519,7 @@ def load_model(path: str | os.PathLike):
     """
     import keras
 
-    import vae.model  # noqa: F401  (registers VAE and Sampling)
+    import vae.model.autoencoder  # noqa: F401  (registers VAE and Sampling)
 
     return keras.saving.load_model(path, safe_mode=True)
 

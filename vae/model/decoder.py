@@ -5,8 +5,8 @@ import math
 import keras
 
 from vae.config import NETWORKS
-from vae.encoder import MLP_HIDDEN_UNITS, UPPER_HIDDEN_UNITS, dense_layers
 from vae.errors import UsageError
+from vae.model.encoder import MLP_HIDDEN_UNITS, UPPER_HIDDEN_UNITS, dense_layers
 
 
 def build_decoder(network: str, latent_dim: int, classes: int = 0, image_shape=(28, 28, 1)) -> keras.Model:

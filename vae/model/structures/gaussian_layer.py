@@ -1,17 +1,17 @@
 """One stochastic layer: x -> z -> x, with a diagonal Gaussian q(z|x) (Kingma & Welling 2013).
 
 The networks are the encoder q(z|x) and the decoder p(x|z) of the run's network; a conditional run's take the label
-too, through the run's label adapter (`vae.conditioning`), and p(z) is the run's prior (`vae.prior`).
+too, through the run's label adapter (`vae.model.conditioning`), and p(z) is the run's prior (`vae.model.prior`).
 """
 
 from __future__ import annotations
 
 from keras import ops
 
-from vae import gaussian
-from vae.decoder import build_decoder
-from vae.encoder import build_encoder
-from vae.objectives import reconstruction_loss
+from vae.model import gaussian
+from vae.model.decoder import build_decoder
+from vae.model.encoder import build_encoder
+from vae.model.objectives import reconstruction_loss
 
 
 def tile_samples(rows, samples):

@@ -16,7 +16,7 @@ import numpy as np
 from vae.config import GAUSSIAN_QUANTILES, MAX_FPS, MIN_FPS
 from vae.errors import UsageError
 from vae.files import atomic_path
-from vae.latent import (
+from vae.model.latent import (
     analogies,
     class_name,
     decode,
@@ -252,7 +252,7 @@ def prior_samples(
     """n pictures decoded from seeded z ~ p(z) (N(0, I), or the VampPrior's mixture), as the class `label` on a
     conditional model, and the labels the decoder was given. A conditional model with no label draws every class
     from the same ceil(n / classes) latent vectors: (classes, ceil(n / classes), ...), one row per class; otherwise
-    (n, ...). The pictures are decoded as `vae.latent.decode` decodes, in one call or in batches of `batch_size`."""
+    (n, ...). The pictures are decoded as `vae.model.latent.decode` decodes, in one call or in batches of `batch_size`."""
     if model.vae_config.conditional and label is None:
         classes = len(model.vae_config.classes)
         per_class = math.ceil(n / classes)

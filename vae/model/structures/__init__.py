@@ -11,7 +11,7 @@ Each structure is one class in its own module, behind one interface that trainin
     closed_form_kl(posterior) KL(q(h|x) || p(h)) per digit where it has a closed form, else None
     encode(images, labels)    the (mean, log-variance) of the top layer, where the pictures put the images
     decoder_logits(z, labels) the logits of p(x|z) for a point z of the top layer
-    prior                     p over the top layer (`vae.prior`)
+    prior                     p over the top layer (`vae.model.prior`)
 
 A new structure is one new module and a name in `vae.config.ARCHITECTURE_PARTS`.
 """
@@ -22,10 +22,10 @@ import contextlib
 
 import keras
 
-from vae.conditioning import labels_of
-from vae.prior import prior_of
-from vae.structures.gaussian_layer import GaussianLayer
-from vae.structures.two_layers import TwoStochasticLayers
+from vae.model.conditioning import labels_of
+from vae.model.prior import prior_of
+from vae.model.structures.gaussian_layer import GaussianLayer
+from vae.model.structures.two_layers import TwoStochasticLayers
 
 # The structure of each number of stochastic layers an architecture can have.
 STRUCTURES = {1: GaussianLayer, 2: TwoStochasticLayers}

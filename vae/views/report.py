@@ -32,10 +32,13 @@ from string import Template
 
 import numpy as np
 
-from vae import files, latent, plots, storage
+from vae import files
 from vae.config import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
 from vae.errors import UsageError, VAEWarning
-from vae.snapshots import SNAPSHOTS_DIR, read_snapshots, to_bytes
+from vae.model import latent
+from vae.run import storage
+from vae.run.snapshots import SNAPSHOTS_DIR, read_snapshots, to_bytes
+from vae.views import figures as plots
 
 EXPLORER_SIDE = 560  # canvas pixels of the scatter the pointer moves over
 REPORT_DIGITS = 10
@@ -213,8 +216,8 @@ STALE_EVALUATION = "The run's eval.json scored other weights than these:<br>run 
 
 
 def page_file(name: str) -> str:
-    """A file of the page, shipped as package data in `vae/report_page/`."""
-    return resources.files("vae").joinpath("report_page", name).read_text(encoding="utf-8")
+    """A file of the page, shipped as package data in `vae/views/report_page/`."""
+    return resources.files("vae.views").joinpath("report_page", name).read_text(encoding="utf-8")
 
 
 def page_template(name: str) -> Template:

@@ -26,7 +26,7 @@ import numpy as np
 
 from vae.config import IMPORTANCE_SAMPLES
 from vae.errors import UsageError, first_line
-from vae.storage import DEFAULT_RUN_DIR
+from vae.run.storage import DEFAULT_RUN_DIR
 
 # Pixel values a little outside [0, 1] by float rounding (1.0000001 from arithmetic in float32) are taken as they
 # are; anything further out is on another scale, which the model would score as absurdly unlikely.
@@ -61,7 +61,7 @@ class Run:
         prepares them; arrays as they are, a channel axis added to gray ones. Floating-point pixels must lie in
         [0, 1] (give or take 1e-6 of rounding) and be finite; integer ones (uint8, or any integer type) are read on
         uint8's scale, 0 to 255, and divided by 255; booleans are 0 or 1."""
-        from vae.images import load_images
+        from vae.data.images import load_images
 
         paths = _paths(images)
         if paths is not None:
@@ -91,14 +91,14 @@ class Run:
 
     def label(self, label) -> int | None:
         """A label given by a class's name or index, checked against the run (None for none)."""
-        from vae.latent import LabelRequest, label_index
+        from vae.model.latent import LabelRequest, label_index
 
         return label_index(self.config, None if label is None else LabelRequest(str(label), "label"))
 
     def _inputs(self, images, label, k: int = IMPORTANCE_SAMPLES, seed: int = 0):
         """The one path every method that takes images goes through: the images as the model takes them and the
         labels it is given for them (None on an unconditional run), every argument checked first."""
-        from vae.scoring import image_labels
+        from vae.evaluation.scores import image_labels
 
         label = self.label(label)
         _whole_number("k", k, 1)
@@ -120,7 +120,7 @@ class Run:
     def encode(self, images, label=None) -> np.ndarray:
         """The latent means of the images, (N, latent_dim); a conditional run takes `label` for all of them, or
         finds each one's most likely label."""
-        from vae.latent import encode_means
+        from vae.model.latent import encode_means
 
         images, labels = self._inputs(images, label)
         if not len(images):
@@ -130,7 +130,7 @@ class Run:
     def decode(self, z, label=None) -> np.ndarray:
         """The decoder's mean images at the latent vectors z, (N, latent_dim): pictures."""
         from vae.config import INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
-        from vae.latent import decode, repeated_label
+        from vae.model.latent import decode, repeated_label
 
         z = _numbers(z, "z").astype(np.float32)
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
@@ -146,7 +146,7 @@ class Run:
     def reconstruct(self, images, label=None) -> np.ndarray:
         """The images' reconstructions from their latent means: pictures."""
         from vae.config import INFERENCE_BATCH_SIZE
-        from vae.latent import pictures, reconstruct
+        from vae.model.latent import pictures, reconstruct
 
         images, labels = self._inputs(images, label)
         if not len(images):
@@ -156,8 +156,8 @@ class Run:
     def score(self, images, k: int = IMPORTANCE_SAMPLES, label=None, seed: int = 0) -> dict[str, np.ndarray]:
         """Per-image outlier scores, in nats (higher: less like the training data), as `vae-encode` writes them:
         `negative_elbo` and the importance-weighted bound from k samples, with `z_mean` and `z_log_var`."""
-        from vae.evaluation import importance_weighted_metric_name
-        from vae.scoring import score_images
+        from vae.evaluation.estimators import importance_weighted_metric_name
+        from vae.evaluation.scores import score_images
 
         images, labels = self._inputs(images, label, k, seed)
         if not len(images):
@@ -177,7 +177,7 @@ class Run:
         The decoder runs in batches, so n is bounded by the pictures alone: one call returns at most 1 GiB of them
         (342,392 digits of 28x28); more is a `UsageError`, and calls with other seeds draw more."""
         from vae.config import INFERENCE_BATCH_SIZE
-        from vae.plots import prior_samples
+        from vae.views.figures import prior_samples
 
         _whole_number("n", n, 0)
         _whole_number("seed", seed, 0)
@@ -283,7 +283,7 @@ def open_run(run_dir: str | os.PathLike = DEFAULT_RUN_DIR) -> Run:
     Returns:
         The `Run`, whose methods encode, decode, score, sample and reconstruct.
     """
-    from vae.storage import load_run
+    from vae.run.storage import load_run
 
     model, config, history = load_run(run_dir)
     return Run(model, config, history, str(run_dir))

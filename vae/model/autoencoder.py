@@ -1,8 +1,8 @@
 """The VAE as a Keras model: a thin trainer around the run's latent structure and objective.
 
-What the model is lives in the objects the config chooses (`VAE.latent`): the latent structure (`vae.structures`:
+What the model is lives in the objects the config chooses (`VAE.latent`): the latent structure (`vae.model.structures`:
 one Gaussian layer, or two stochastic layers), which holds the networks, the label adapter of a conditional run
-(`vae.conditioning`) and the prior (`vae.prior`); and the objective (`vae.objectives`: the ELBO, or the
+(`vae.model.conditioning`) and the prior (`vae.model.prior`); and the objective (`vae.model.objectives`: the ELBO, or the
 importance-weighted bound). The trainer draws the noise, hands it to the structure, and minimises what the
 objective makes of the log terms, in `fit()`'s `train_step` and `test_step`, reporting the negative ELBO's parts
 through `Mean` trackers.
@@ -14,10 +14,10 @@ import keras
 from keras import ops
 
 from vae.config import VAEConfig
-from vae.distribution import draw_for_global_batch, replica_rows, spans_several_workers
-from vae.objectives import NEGATIVE_IW_BOUND, OBJECTIVE_FUNCTIONS, REPORTED_BOUNDS
-from vae.sampling import Sampling
-from vae.structures import structure_of
+from vae.model.distribution import draw_for_global_batch, replica_rows, spans_several_workers
+from vae.model.objectives import NEGATIVE_IW_BOUND, OBJECTIVE_FUNCTIONS, REPORTED_BOUNDS
+from vae.model.sampling import Sampling
+from vae.model.structures import structure_of
 
 # The binarization noise is seeded with the run's seed plus this, the sampling noise with the seed itself.
 BINARIZATION_SEED_OFFSET = 1

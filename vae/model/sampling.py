@@ -2,8 +2,8 @@
 
 import keras
 
-from vae import gaussian
-from vae.distribution import draw_for_global_batch
+from vae.model import gaussian
+from vae.model.distribution import draw_for_global_batch
 
 
 @keras.saving.register_keras_serializable(package="vae")

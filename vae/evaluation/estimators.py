@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from vae import files, storage
+from vae import files
 from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
-from vae.data import run_dataset, test_inputs, to_float
+from vae.data.datasets import run_dataset, test_inputs, to_float
 from vae.errors import UsageError
-from vae.gaussian import kl_from_standard_normal
-from vae.storage import EVAL_FILE
-from vae.structures.gaussian_layer import importance_terms
+from vae.model.gaussian import kl_from_standard_normal
+from vae.model.structures.gaussian_layer import importance_terms
+from vae.run import storage
+from vae.run.storage import EVAL_FILE
 
 # The noise is drawn in chunks of at most this many (sample, digit) pairs, each chunk from its own seed: the chunking
 # is part of what fixes the numbers of a seed, so it does not change with the memory below.
@@ -142,7 +143,7 @@ def negative_elbo_terms(
 
     The noise of batch b comes from a stateless generator seeded by (seed, b). With `noise_keys`, one integer per
     image, each image's noise is seeded by (seed, its key) instead, so that its terms do not depend on the other
-    images of the call or on its place among them (see `vae.scoring.content_keys`).
+    images of the call or on its place among them (see `vae.evaluation.scores.content_keys`).
     """
     _check_integer("seed", seed, 0)
     _check_integer("batch_size", batch_size, 1)
@@ -316,25 +317,25 @@ def evaluate_run(
 
     Args:
         run_dir: a finished run.
-        data_dir: where its data set is (see `vae.data.load_dataset`).
+        data_dir: where its data set is (see `vae.data.datasets.load_dataset`).
         k: importance samples per image, as for `evaluate`.
         limit: score the first `limit` test digits only.
         batch_size: images per scoring batch, as for `evaluate`.
         seed: the seed of the sampling noise, as for `evaluate`.
-        outliers: image files or folders to score as outliers against the test split (`vae.outliers`).
+        outliers: image files or folders to score as outliers against the test split (`vae.evaluation.outliers`).
 
     The test digits are those training scored: grayscale, or binarized once with a fixed seed under --binarize.
 
     Returns:
         dict: what eval.json holds: the protocol, the digits, k, seed and batch size, the weights scored (their
         epochs and SHA-256), the metrics of `evaluate`, and with `outliers` how well the scores tell them from the
-        test split (`vae.outliers.score_as_outliers`).
+        test split (`vae.evaluation.outliers.score_as_outliers`).
     """
     if limit is not None and limit < 1:
         raise UsageError(f"limit must be at least 1, got {limit}")
     model, config, history = storage.load_run(run_dir)
     if outliers:
-        from vae.images import find_images
+        from vae.data.images import find_images
 
         find_images(outliers)  # a bad path is refused before the test split is scored
     dataset = run_dataset(run_dir, config, data_dir, test_only=True)
@@ -354,7 +355,7 @@ def evaluate_run(
         "metrics": metrics,
     }
     if outliers:
-        from vae.outliers import score_as_outliers
+        from vae.evaluation.outliers import score_as_outliers
 
         gray = to_float(dataset.test_images)[:limit]  # binarized per image, as vae-encode does, under --binarize
         record["outliers"] = score_as_outliers(model, gray, outliers, k, seed=seed)

@@ -2,7 +2,7 @@
 table `vae-encode` prints.
 
 The scores are the negative ELBO and the importance-weighted estimate of -log p(x) (Burda et al. 2015), the same
-estimators `vae-eval` averages over the test split (`vae.evaluation`), here kept per image. An image unlike the
+estimators `vae-eval` averages over the test split (`vae.evaluation.estimators`), here kept per image. An image unlike the
 training data gets a high score, so either serves as an outlier score.
 
 An image's scores depend on the run, the image and the seed alone: its sampling noise is seeded by the seed and a
@@ -17,9 +17,9 @@ import hashlib
 import numpy as np
 
 from vae.config import IMPORTANCE_SAMPLES, SCORING_BATCH_SIZE
-from vae.data import TEST_BINARIZATION_SEED
+from vae.data.datasets import TEST_BINARIZATION_SEED
 from vae.errors import UsageError
-from vae.evaluation import (
+from vae.evaluation.estimators import (
     importance_weighted_log_likelihood,
     importance_weighted_metric_name,
     model_inputs,
@@ -115,7 +115,7 @@ def scored_images(model, images) -> tuple[np.ndarray, np.ndarray]:
 
 def binarization_step() -> dict:
     """How `scored_images` binarizes an image under --binarize, in words and numbers a client can follow without
-    this package: the last preparation step of a --binarize run's model.json (`vae.export.preparation_steps`)."""
+    this package: the last preparation step of a --binarize run's model.json (`vae.serving.export.preparation_steps`)."""
     return {
         "step": "binarize",
         "pixel": "1.0 where u < p, else 0.0 (a Bernoulli draw with probability p)",
@@ -157,7 +157,7 @@ def scores_at_noise(model, images, noise, labels=None) -> dict:
     itself (`score_images`)."""
     from keras import ops
 
-    from vae.objectives import importance_weighted_bound
+    from vae.model.objectives import importance_weighted_bound
 
     latent = model.latent
     posterior = latent.posterior(images, labels)

@@ -8,7 +8,7 @@ labels, int32:
     score(images, noise[, labels])   -> negative_elbo, <bound>   the outlier scores at the given noise
 
 Images are float32 in [0, 1], (batch, side, side, channels). `noise` is standard normal, (k, batch, width) for k
-samples per image: the negative ELBO takes the first, the importance-weighted bound all k (`vae.scoring
+samples per image: the negative ELBO takes the first, the importance-weighted bound all k (`vae.evaluation.scores
 .scores_at_noise`). `serving_default` is `encode`: it needs images alone.
 
 The formats:
@@ -34,9 +34,10 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from vae import files, storage
+from vae import files
 from vae.config import EXPORT_FORMATS
 from vae.errors import UsageError
+from vae.run import storage
 
 CONTRACT_FILE = "model.json"
 CARD_FILE = "README.md"
@@ -82,7 +83,7 @@ def endpoints(model) -> dict:
     """The three endpoints as `tf.function`s with their input signatures (see the module's docstring)."""
     import tensorflow as tf
 
-    from vae.scoring import scores_at_noise
+    from vae.evaluation.scores import scores_at_noise
 
     config = model.vae_config
     images = tf.TensorSpec((None, *config.image_shape), tf.float32, name="images")
@@ -294,8 +295,8 @@ def preparation(config) -> str:
 def preparation_steps(config) -> list[dict]:
     """The steps of `preparation`, in order, each named by "step": "shape" (the image to the run's side and
     channels, in words), "divide" (float32 pixels divided by "by"), and for a --binarize run "binarize"
-    (`vae.scoring.binarization_step`), which `vae-encode` and `vae.open_run(...).score` take too."""
-    from vae.scoring import binarization_step
+    (`vae.evaluation.scores.binarization_step`), which `vae-encode` and `vae.open_run(...).score` take too."""
+    from vae.evaluation.scores import binarization_step
 
     if config.dataset == "folder":
         shape = (
@@ -361,9 +362,9 @@ def model_card(contract: dict) -> str:
         "files": "Files: " + ", ".join(f"`{name}`" for name in contract["files"]) + ".",
         "results": "\n".join(result_lines) or "No test results were recorded.",
     }
-    return Template(resources.files("vae").joinpath("export_card", "card.md").read_text(encoding="utf-8")).substitute(
-        values
-    )
+    return Template(
+        resources.files("vae.serving").joinpath("export_card", "card.md").read_text(encoding="utf-8")
+    ).substitute(values)
 
 
 def _spelled(shape, name: str = "", batch: str = "batch") -> str:

@@ -1,6 +1,6 @@
 """The latent space as arrays: the test images a run is shown, their latent means, decoded latent points and grids.
 
-No pictures here: `vae.plots`, `vae.report` and `vae.snapshots` draw or store what these functions return, and
+No pictures here: `vae.views.figures`, `vae.views.report` and `vae.run.snapshots` draw or store what these functions return, and
 tests and benchmarks check the arrays directly. Every call that runs the model does so in batches of
 `INFERENCE_BATCH_SIZE` or in one batched call.
 
@@ -26,8 +26,8 @@ from vae.errors import UsageError
 
 def load_test_digits(config, data_dir=None, run_dir=None) -> tuple[np.ndarray, np.ndarray]:
     """The run's test images as the model saw them (binarized once under --binarize) and their labels. Only the test
-    split is read: the IDX test files, or the test images of the run's folder (`vae.data.run_dataset`)."""
-    from vae.data import run_dataset, test_inputs
+    split is read: the IDX test files, or the test images of the run's folder (`vae.data.datasets.run_dataset`)."""
+    from vae.data.datasets import run_dataset, test_inputs
 
     dataset = run_dataset(run_dir, config, data_dir, test_only=True)
     return test_inputs(dataset, config.binarize), dataset.test_labels

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from vae import gaussian
+from vae.model import gaussian
 
 
 @keras.saving.register_keras_serializable(package="vae")

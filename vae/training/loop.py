@@ -14,14 +14,22 @@ from typing import Any
 import keras
 import numpy as np
 
-from vae import files, storage
+from vae import files
 from vae.config import INFERENCE_BATCH_SIZE, VAEConfig
-from vae.data import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
-from vae.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
+from vae.data.datasets import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
 from vae.errors import DiskFullError, RunError, TrainingDivergedError, UsageError
-from vae.latent import model_labels, pictures, reconstruct
-from vae.profiling import NO_PROFILE
-from vae.snapshots import SNAPSHOT_DIGITS, SNAPSHOTS_DIR, check_latent_dim, save_snapshot, snapshot_path, take_snapshot
+from vae.model.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
+from vae.model.latent import model_labels, pictures, reconstruct
+from vae.run import storage
+from vae.run.snapshots import (
+    SNAPSHOT_DIGITS,
+    SNAPSHOTS_DIR,
+    check_latent_dim,
+    save_snapshot,
+    snapshot_path,
+    take_snapshot,
+)
+from vae.training.profiling import NO_PROFILE
 
 # How many fixed test digits TensorBoard shows above their reconstructions after every epoch.
 TENSORBOARD_DIGITS = 8
@@ -112,7 +120,7 @@ def build_model(config: VAEConfig, steps_per_epoch: int, dtype_policy: str = "fl
     LossScaleOptimizer, which keeps small float16 gradients from flushing to zero. Under a distribution strategy,
     call it inside `strategy.scope()` so that the weights, optimizer state and metrics are created on every replica.
     """
-    from vae.model import VAE
+    from vae.model.autoencoder import VAE
 
     model = VAE(config, dtype=dtype_policy)
     model.build()
@@ -140,9 +148,9 @@ class TrainingOptions:
         precision: the `--mixed-precision` choice ("off", "auto", "float16", "bfloat16", see `dtype_policy_name`).
             None means "off" for a new run; a resumed run keeps the dtype policy it was started with, which its
             checkpoint records, and refuses a `precision` that asks for another.
-        snapshots: save a small picture of the model after every epoch (see `vae.snapshots`) for `vae-plot
+        snapshots: save a small picture of the model after every epoch (see `vae.run.snapshots`) for `vae-plot
             progress`. A resumed run that has snapshots goes on taking them.
-        profile: a `vae.profiling.PhaseLog` that logs the wall time of every phase (`vae-train --profile`).
+        profile: a `vae.training.profiling.PhaseLog` that logs the wall time of every phase (`vae-train --profile`).
     """
 
     resume: bool = False
@@ -168,7 +176,7 @@ def train(
     config: VAEConfig, dataset: Dataset, run_dir: str | Path = storage.DEFAULT_RUN_DIR, **options
 ) -> TrainingResult:
     """Fit a VAE described by `config` on `dataset`, scoring the test split after every `config.eval_every`-th epoch
-    and after the last, checkpointing every epoch, and save the finished run in `run_dir` (see `vae.storage`).
+    and after the last, checkpointing every epoch, and save the finished run in `run_dir` (see `vae.run.storage`).
 
     Args:
         config: the run.
@@ -449,7 +457,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 
 class EpochSnapshots(keras.callbacks.Callback):
-    """After every epoch's checkpoint, saves a snapshot (`vae.snapshots`) of the model for the training animation.
+    """After every epoch's checkpoint, saves a snapshot (`vae.run.snapshots`) of the model for the training animation.
 
     A resumed run first takes the snapshot of the epoch it resumes from if a kill came between that epoch's
     checkpoint and its snapshot, so that every finished epoch has one.

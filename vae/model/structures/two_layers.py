@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from keras import ops
 
-from vae import gaussian
 from vae.config import HIERARCHICAL_LOWER_LATENT_DIM
-from vae.decoder import build_decoder, build_upper_decoder
-from vae.encoder import build_encoder, build_upper_encoder
-from vae.objectives import reconstruction_loss
-from vae.structures.gaussian_layer import tile_samples
+from vae.model import gaussian
+from vae.model.decoder import build_decoder, build_upper_decoder
+from vae.model.encoder import build_encoder, build_upper_encoder
+from vae.model.objectives import reconstruction_loss
+from vae.model.structures.gaussian_layer import tile_samples
 
 
 class TwoStochasticLayers:

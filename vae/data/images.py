@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from vae.config import IMAGE_SIDE, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE
+from vae.data.folders import IMAGE_SUFFIXES, PILLOW_FORMATS
 from vae.errors import DataError, ImageWarning, UsageError
-from vae.folders import IMAGE_SUFFIXES, PILLOW_FORMATS
 
 # The formats `vae-encode` reads, and the file suffixes it picks out of a folder: those of a folder of images.
 IMAGE_FORMATS = PILLOW_FORMATS
@@ -219,11 +219,11 @@ def load_digits(paths, preprocessed: bool = True) -> tuple[list[Path], np.ndarra
 def load_images(paths, config, preprocessed: bool = True) -> tuple[list[Path], np.ndarray]:
     """The image files among `paths` and the images as the run `config` takes them, float32 (N, side, side,
     channels): a digit run's through MNIST's procedure (`load_digits`), a folder run's fitted to its shape as its
-    training images were (`vae.folders.fit_image`). Without `preprocessed`, a folder run's images must already have
+    training images were (`vae.data.folders.fit_image`). Without `preprocessed`, a folder run's images must already have
     its size and its gray or colour."""
     if config.dataset != "folder":
         return load_digits(paths, preprocessed)
-    from vae import folders
+    from vae.data import folders
 
     files = find_images(paths)
     side, channels = config.image_size, config.channels

@@ -69,7 +69,7 @@ TEST_BINARIZATION_SEED = 1234
 class Dataset:
     """Train and test images as uint8 arrays, (N, 28, 28) from IDX files or (N, side, side, channels) from a folder,
     with their labels (0-9, or a folder's class indices; -1 for a folder without classes). A dataset read for its
-    test split alone has empty training arrays. `manifest` is what a run records of a folder (`vae.folders`)."""
+    test split alone has empty training arrays. `manifest` is what a run records of a folder (`vae.data.folders`)."""
 
     train_images: np.ndarray
     train_labels: np.ndarray
@@ -453,7 +453,7 @@ def test_inputs(dataset: Dataset, binarize: bool) -> np.ndarray:
 
 
 def folder_dataset(folder) -> Dataset:
-    """The `Dataset` of a folder read for training (`vae.folders.read_folder`), with its manifest."""
+    """The `Dataset` of a folder read for training (`vae.data.folders.read_folder`), with its manifest."""
     splits = np.array([file.split for file in folder.read.files])
     labels = np.array([file.label for file in folder.read.files], np.int32)
     return shuffled_splits(folder.read.pixels, splits, labels, str(folder.scan.root), folder.manifest)
@@ -478,7 +478,8 @@ def run_dataset(
     that its manifest (`manifest`, else the run's data.json) lists, read from `data_dir` or else from where the run
     found them (never from `VAE_DATA_DIR`, which names IDX data), and checked against it: a file added, removed or
     changed since is refused, naming it. With `test_only`, the test split alone."""
-    from vae import folders, storage
+    from vae.data import folders
+    from vae.run import storage
 
     if config.dataset != "folder":
         return load_dataset(config.dataset, data_dir, test_only=test_only)
@@ -533,13 +534,13 @@ def new_run_data(
 ) -> TrainingData:
     """The config and data of a new run from the options of `vae-train` (`VAEConfig` fields).
 
-    A `data_dir` that holds images (and no IDX files) is a folder of your own images (`vae.folders`): its layout,
+    A `data_dir` that holds images (and no IDX files) is a folder of your own images (`vae.data.folders`): its layout,
     classes and test split make the run's, and its images are read at `image_size` and `channels`, by default the
     images' own. Otherwise `options["dataset"]` is read as an IDX data set (`load_dataset`). `dataset_given` says
     that the user chose the data set, which a folder of images then contradicts.
     """
-    from vae import folders
     from vae.config import IDX_DATASETS, VAEConfig
+    from vae.data import folders
 
     folder = data_dir is not None and folders.is_image_folder(Path(data_dir)) and not _holds_idx(Path(data_dir))
     if not folder:

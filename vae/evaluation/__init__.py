@@ -1,0 +1,1 @@
+"""Held-out evaluation: the estimators, per-image scores, outliers and sample quality."""

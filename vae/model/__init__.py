@@ -1,0 +1,1 @@
+"""The model: networks, latent structures, priors, objectives, conditioning and the Keras trainer."""

@@ -1,0 +1,1 @@
+"""The outward surfaces: export and the Python API."""

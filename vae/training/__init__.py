@@ -1,0 +1,1 @@
+"""Training a run: devices, the loop, its callbacks and profiling."""

@@ -1,0 +1,1 @@
+"""What a run learned, drawn: figures, latent-space views, the report."""
