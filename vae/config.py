@@ -29,8 +29,8 @@ DATASET_CLASSES = {
 # The networks between the images and the latent variables: the keras.io convolutional ones, or dense layers.
 NETWORKS = ("conv", "mlp")
 # Each architecture names its network and its number of stochastic layers, which chooses the latent structure
-# (`vae.model.structures`). "hierarchical" is two stochastic layers, x -> z1 -> z2 (Burda et al. 2015, section 5): z1 has
-# HIERARCHICAL_LOWER_LATENT_DIM dimensions, as in that paper, and z2, the top, has `latent_dim`.
+# (`vae.model.structures`). "hierarchical" is two stochastic layers, x -> z1 -> z2 (Burda et al. 2015, section 5): z1
+# has HIERARCHICAL_LOWER_LATENT_DIM dimensions, as in that paper, and z2, the top, has `latent_dim`.
 ARCHITECTURE_PARTS = {"conv": ("conv", 1), "mlp": ("mlp", 1), "hierarchical": ("mlp", 2)}
 ARCHITECTURES = tuple(ARCHITECTURE_PARTS)
 # Adam's peak learning rate when none is given, by architecture (benchmarks/schedule_search.py). 1e-2 gave the conv
@@ -103,6 +103,13 @@ MAX_GRID_SPAN = 100.0
 # browsers slow frames shorter than 20 ms down to 100 ms.
 MIN_FPS = 0.1
 MAX_FPS = 50.0
+# vae-eval --sample-quality: images drawn (and real ones for the floor). Precision and recall need more points than
+# their k = 3 neighbours; above 50,000 the pairwise distances take minutes. A temperature scales the prior's spread:
+# beyond 4 the decoder sees latent points the prior almost never draws.
+SAMPLE_QUALITY_SAMPLES = 10_000
+MIN_SAMPLE_QUALITY_SAMPLES = 4
+MAX_SAMPLE_QUALITY_SAMPLES = 50_000
+MAX_TEMPERATURE = 4.0
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from vae import files
 from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
 from vae.data.datasets import run_dataset, test_inputs, to_float
 from vae.errors import UsageError
+from vae.evaluation.generation import kept_sample_quality
 from vae.model.gaussian import kl_from_standard_normal
 from vae.model.structures.gaussian_layer import importance_terms
 from vae.run import storage
@@ -329,7 +330,8 @@ def evaluate_run(
     Returns:
         dict: what eval.json holds: the protocol, the digits, k, seed and batch size, the weights scored (their
         epochs and SHA-256), the metrics of `evaluate`, and with `outliers` how well the scores tell them from the
-        test split (`vae.evaluation.outliers.score_as_outliers`).
+        test split (`vae.evaluation.outliers.score_as_outliers`). The sample quality that eval.json held of the same
+        weights (`vae-eval --sample-quality`) is kept.
     """
     if limit is not None and limit < 1:
         raise UsageError(f"limit must be at least 1, got {limit}")
@@ -359,6 +361,7 @@ def evaluate_run(
 
         gray = to_float(dataset.test_images)[:limit]  # binarized per image, as vae-encode does, under --binarize
         record["outliers"] = score_as_outliers(model, gray, outliers, k, seed=seed)
+    record.update(kept_sample_quality(run_dir, record["weights"]["sha256"]))
     files.write_json(storage.output_dir(run_dir) / EVAL_FILE, record)
     return record
 

@@ -75,9 +75,10 @@ class StandardNormal:
         """KL(q(z|x) || p(z)) per image, which has a closed form against N(0, I)."""
         return gaussian.kl_from_standard_normal(mean, log_var)
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n draws z ~ p(z), float32 (n, latent_dim), from `rng`."""
-        return rng.standard_normal((n, self.latent_dim)).astype("float32")
+    def sample(self, n: int, rng: np.random.Generator, temperature: float = 1.0) -> np.ndarray:
+        """n draws z ~ p(z), float32 (n, latent_dim), from `rng`; at a `temperature` other than 1, from
+        N(0, temperature^2 I)."""
+        return (temperature * rng.standard_normal((n, self.latent_dim))).astype("float32")
 
 
 class VampPrior:
@@ -109,12 +110,14 @@ class VampPrior:
         """None: the KL term against a mixture has no closed form; it is estimated from the samples."""
         return None
 
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n draws from the mixture: a component chosen uniformly, then z = mean + sigma * epsilon."""
+    def sample(self, n: int, rng: np.random.Generator, temperature: float = 1.0) -> np.ndarray:
+        """n draws from the mixture: a component chosen uniformly, then z = mean + sigma * epsilon; at a
+        `temperature` other than 1, each component's spread is scaled by it, z = mean + temperature * sigma *
+        epsilon."""
         means, log_vars = (np.asarray(part) for part in self.components())
         chosen = rng.integers(0, len(means), n)
         noise = rng.standard_normal((n, means.shape[1]))
-        return (means[chosen] + np.exp(0.5 * log_vars[chosen]) * noise).astype("float32")
+        return (means[chosen] + temperature * np.exp(0.5 * log_vars[chosen]) * noise).astype("float32")
 
 
 def prior_of(config) -> StandardNormal | VampPrior:

@@ -9,7 +9,8 @@ A finished run directory holds:
     checkpoint/       state.json and epoch-NNNN.keras: the last finished epoch, with optimizer state, for --resume
     logs/             TensorBoard event files: per-epoch losses and reconstructions (`tensorboard --logdir`)
     snapshots/        with --snapshots: epoch-NNNN.npz, a small latent grid and reconstructions per epoch
-    eval.json         after vae-eval: the test negative ELBO and importance-weighted bound, and the weights scored
+    eval.json         after vae-eval: the test negative ELBO and importance-weighted bound, and the weights scored;
+                      after vae-eval --sample-quality, also the samples' quality in a judge's eyes
     data.json         a run on a folder of images: the folder, its classes, the shape, every file with its split
 
 Every file is written atomically (`vae.files`). HDF5 (h5py) never writes a file itself: Keras builds the weights of a
@@ -48,6 +49,8 @@ CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_STATE_FILE = "state.json"
 LOGS_DIR = "logs"
 EVAL_FILE = "eval.json"
+# The part of eval.json that `vae-eval --sample-quality` writes (`vae.evaluation.generation`).
+SAMPLE_QUALITY_KEY = "sample_quality"
 DATA_FILE = "data.json"
 REPORT_FILE = "report.html"
 PROGRESS_FILE = "progress.gif"
@@ -290,7 +293,8 @@ def evaluation_path(run_dir: str | os.PathLike, *, shipped: bool = False) -> Pat
 
 def read_evaluation(run_dir: str | os.PathLike, *, shipped: bool = False) -> dict | None:
     """The run's eval.json (`evaluation_path`), or None when it has none. A damaged one (not JSON, no metrics, a
-    metric that is not a finite number) is a RunError, never trusted."""
+    metric that is not a finite number) is a RunError, never trusted. One that `vae-eval --sample-quality` wrote
+    before any `vae-eval` may hold the sample quality alone: its metrics are then empty."""
     path = evaluation_path(run_dir, shipped=shipped)
     if not path.is_file():
         return None
@@ -300,6 +304,8 @@ def read_evaluation(run_dir: str | os.PathLike, *, shipped: bool = False) -> dic
 
     try:
         record = json.loads(path.read_text(), parse_constant=refuse_constant)
+        if "metrics" not in record and isinstance(record.get(SAMPLE_QUALITY_KEY), dict):
+            return {**record, "metrics": {}}
         metrics = {str(key): float(value) for key, value in record["metrics"].items()}
         if not metrics or not all(math.isfinite(value) for value in metrics.values()):
             raise ValueError("its metrics must be finite numbers")

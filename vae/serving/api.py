@@ -3,6 +3,7 @@
     run = vae.open_run("pretrained:mnist")
     z = run.encode("my-digit.png")            # latent means, (N, latent_dim)
     scores = run.score(images)                # per-image outlier scores, in nats
+    quality = run.sample_quality()            # samples judged beside real images: Fréchet distance, ...
 
 Images are numpy arrays, (N, side, side[, channels]) as the run's, or image paths (files or folders), which are
 prepared as `vae-encode` prepares them. Floating-point pixels lie in [0, 1], dark to light, give or take 1e-6 of
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vae.config import IMPORTANCE_SAMPLES
+from vae.config import IMPORTANCE_SAMPLES, SAMPLE_QUALITY_SAMPLES
 from vae.errors import UsageError, first_line
 from vae.run.storage import DEFAULT_RUN_DIR
 
@@ -187,6 +188,34 @@ class Run:
             classes * math.ceil(n / classes), f"n={n:,}", "draw more in several calls with other seeds"
         )
         return prior_samples(self.model, int(n), int(seed), label, INFERENCE_BATCH_SIZE)[0]
+
+    def sample_quality(
+        self, samples: int = SAMPLE_QUALITY_SAMPLES, temperature: float = 1.0, seed: int = 0, data_dir=None
+    ) -> dict:
+        """How good the run's samples are in the eyes of the classifier shipped for its data set, as `vae-eval
+        --sample-quality` measures them (`vae.evaluation.generation`), without writing eval.json: `samples` images
+        from the prior at `temperature` (z ~ N(0, temperature^2 I)) against the test split, read from `data_dir`
+        (default: `VAE_DATA_DIR` or the download), and the same numbers of real training images, the floor.
+
+        Returns:
+            {"metrics": {"frechet_distance", "classifier_score", "precision", "recall", and on a conditional run
+            "class_accuracy" and "per_class_accuracy" by class name}, "floor": {"images", "metrics"}, and what was
+            measured: the judge, samples, temperature, seed, prior, test images and weights}.
+
+        Raises:
+            UsageError: samples outside 4-50,000, a temperature outside (0, 4], a negative seed, or a run of data
+                no judge knows (a folder of images).
+        """
+        from vae.evaluation.generation import sample_quality
+
+        return sample_quality(
+            self.run_dir,
+            data_dir,
+            samples=samples,
+            temperature=temperature,
+            seed=seed,
+            loaded=(self.model, self.config, self.history),
+        )
 
 
 def _paths(images) -> list | None:

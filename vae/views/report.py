@@ -3,8 +3,8 @@
 The page opens offline from disk: every image is inlined as a data URI, the data as JSON, the style sheet and the
 script as text, and nothing is fetched. Its markup, style and script live in `vae/report_page/` (`page.html`,
 `explorer.html`, `style.css`, `explorer.js`), filled in with `string.Template`. It shows the config, the training
-curves, eval.json when there is one, reconstructions, samples, the training animation of a `--snapshots` run, and
-the latent explorer.
+curves, eval.json when there is one (with the samples' quality where `vae-eval --sample-quality` measured it),
+reconstructions, samples, the training animation of a `--snapshots` run, and the latent explorer.
 
 The explorer is decoded once, here: a dense grid of latent points (64 x 64 by default) in one batched call, packed
 into one sprite image. In the page, the pointer's position over the scatter of the test images' latent means picks a
@@ -35,6 +35,7 @@ import numpy as np
 from vae import files
 from vae.config import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
 from vae.errors import UsageError, VAEWarning
+from vae.evaluation.sample_quality import METRIC_NAMES as METRIC_NAMES_OF_SAMPLES
 from vae.model import latent
 from vae.run import storage
 from vae.run.snapshots import SNAPSHOTS_DIR, read_snapshots, to_bytes
@@ -231,11 +232,35 @@ def table_row(name: str, value: str) -> str:
 def evaluation_table(evaluation: dict | None, stale: bool = False) -> str:
     if evaluation is None:
         return f"<p class=note>{STALE_EVALUATION if stale else NO_EVALUATION}</p>"
+    quality = sample_quality_table(evaluation.get(storage.SAMPLE_QUALITY_KEY))
+    if not evaluation["metrics"]:  # eval.json of `vae-eval --sample-quality` alone
+        return f"<p class=note>{NO_EVALUATION}</p>{quality}"
     rows = "".join(
         table_row(METRIC_NAMES.get(name, name), f"{value:.2f} nats") for name, value in evaluation["metrics"].items()
     )
     protocol = html.escape(str(evaluation.get("protocol", "")))
     caption = f"eval.json: {protocol}, {evaluation.get('digits')} test digits, k = {evaluation.get('k')}"
+    return f"<table><caption>{caption}</caption>{rows}</table>{quality}"
+
+
+def sample_quality_table(record: dict | None) -> str:
+    """The samples' numbers beside the floor's (real training images), from `vae-eval --sample-quality`; "" without
+    them."""
+    if not record:
+        return ""
+    escape = html.escape
+    rows = "<tr><th></th><th>samples</th><th>real images</th></tr>"
+    for key, name in METRIC_NAMES_OF_SAMPLES.items():
+        if key in record["metrics"]:
+            ours, floor = record["metrics"][key], record["floor"]["metrics"].get(key, float("nan"))
+            rows += f"<tr><th>{escape(name)}</th><td>{ours:.3f}</td><td>{floor:.3f}</td></tr>"
+    for name, share in record["metrics"].get("per_class_accuracy", {}).items():
+        rows += f"<tr><th>drawn as {escape(name)}</th><td>{100 * share:.1f} %</td><td></td></tr>"
+    caption = (
+        f"Sample quality: {record['samples']} samples at temperature {record['temperature']:g}, seed "
+        f"{record['seed']}, judged by the {escape(record['judge']['dataset'])} classifier shipped with the package "
+        f"against {record['test_images']} test images; real images: {record['floor']['images']} training images"
+    )
     return f"<table><caption>{caption}</caption>{rows}</table>"
 
 
