@@ -577,6 +577,30 @@ def step_settings() -> str:
     )
 
 
+def sample_quality() -> str:
+    """New digits, measured: every row of benchmarks/sample_quality.py, the floors of real images among them."""
+    from vae.evaluation.sample_quality import METRIC_NAMES
+
+    source = "benchmarks/sample_quality.json"
+    document = read(source)
+    header = ["samples of", "command", "images", "τ", *METRIC_NAMES.values()]
+    rows, per_class = [], []
+    for row in document["rows"].values():
+        metrics = row["metrics"]
+        title = f"**{row['title']}**" if row["name"].startswith("floor") else row["title"]
+        cells = [title, f"`{row['command']}`" if row.get("temperature") else row["command"], f"{row['samples']:,}"]
+        cells.append(f"{row['temperature']:g}" if "temperature" in row else "")
+        cells += [f"{metrics['frechet_distance']:.2f}", f"{metrics['classifier_score']:.2f}"]
+        cells += [f"{metrics['precision']:.3f}", f"{metrics['recall']:.3f}"]
+        cells.append(f"{100 * metrics['class_accuracy']:.1f} %" if "class_accuracy" in metrics else "")
+        rows.append(cells)
+        if "per_class_accuracy" in metrics:
+            shares = ", ".join(f"{name}: {100 * share:.1f} %" for name, share in metrics["per_class_accuracy"].items())
+            per_class.append(f"{row['title']}, the share of samples the judge names as the asked class: {shares}.")
+    notes = "".join(f"\n\n{line}" for line in per_class)
+    return markdown(header, rows) + notes + "\n\n" + provenance(source, document)
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "time-to-quality": time_to_quality,
     "speed": speed,
@@ -600,6 +624,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "pretrained": pretrained,
     "step-options": step_options,
     "step-settings": step_settings,
+    "sample-quality": sample_quality,
 }
 
 

@@ -31,6 +31,16 @@ SUBSETS = {"mnist": "mnist-subset", "fashion-mnist": "fashion-mnist-subset"}
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def save_shipped(classifier, path: Path) -> None:
+    """The classifier's weights alone: a compiled model's weights file also holds the optimizer's state, Adam's two
+    moments of every weight, three times the size."""
+    from vae.evaluation import judges
+
+    shipped = judges.build_classifier()
+    shipped.set_weights(classifier.get_weights())
+    shipped.save_weights(path)
+
+
 @click.command()
 @click.option("--dataset", type=click.Choice(IDX_DATASETS), required=True)
 @click.option(
@@ -80,7 +90,7 @@ def main(dataset: str, data_dir: Path, epochs: int, patience: int) -> None:
     folder = ROOT / "vae" / "evaluation" / judges.JUDGES_FOLDER
     path = folder / judges.weights_name(dataset)
     files.make_directory(folder)
-    classifier.save_weights(path)
+    save_shipped(classifier, path)
     judge = judges.Judge(dataset, classifier)
     test_accuracy = judges.accuracy(judge, data.test_images, data.test_labels)
     subset = read_data_dir(ROOT / "tests" / "data" / SUBSETS[dataset], dataset, test_only=True)

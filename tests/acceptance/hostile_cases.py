@@ -101,6 +101,8 @@ LONG_CSV = "{case}/" + "x" * 248 + ".csv"
 # vae-eval --outliers on a conditional run, with few test digits: few calls per traced function, where TensorFlow's
 # count of retracings (5 of the last 10 calls) catches a function traced anew on every call of an estimator.
 CONDITIONAL_OUTLIERS = ["evaluate", "--limit", "5", "--k", "5", "--outliers", "{case}/img", *DATA, "--run-dir", "{new}"]
+# vae-eval --sample-quality of a run on a folder of images, which no judge knows.
+FOLDER_SAMPLE_QUALITY = ["evaluate", "--sample-quality", "--samples", "20", "--run-dir", "{new}"]
 # vae-export of a --binarize run: its model.json must state the binarization vae-encode applies.
 BINARIZED_EXPORT = ["export", "--run-dir", "{new}", "--output", "{case}/exported"]
 
@@ -309,6 +311,26 @@ CASES: list[Case] = [
     Case("evaluate-outliers-conditional-no-retracing", "evaluate", CONDITIONAL_OUTLIERS[1:], 0,
          "outliers: 1 images against 5", prepare=own_images("ref2"),
          special=trained_then(["--conditional"], CONDITIONAL_OUTLIERS), checks=(stderr_is(),)),
+    # vae-eval --sample-quality: counts, temperatures and options out of range, a run no judge knows, and a small
+    # measurement that must add its numbers to eval.json.
+    Case("evaluate-samples-negative", "evaluate", ["--sample-quality", "--samples", "-5", *RUN, *DATA], 2,
+         "--samples"),
+    Case("evaluate-samples-above-the-limit", "evaluate", ["--sample-quality", "--samples", "50001", *RUN, *DATA], 2,
+         "--samples"),
+    Case("evaluate-temperature-0", "evaluate", ["--sample-quality", "--temperature", "0", *RUN, *DATA], 2,
+         "--temperature"),
+    Case("evaluate-temperature-nan", "evaluate", ["--sample-quality", "--temperature", "nan", *RUN, *DATA], 2,
+         "--temperature"),
+    Case("evaluate-samples-without-sample-quality", "evaluate", ["--samples", "100", *RUN, *DATA], 2,
+         "--samples need --sample-quality"),
+    Case("evaluate-sample-quality-with-k", "evaluate", ["--sample-quality", "--k", "5", *RUN, *DATA], 2,
+         "--k set the test bound"),
+    Case("evaluate-sample-quality-folder-run", "evaluate", FOLDER_SAMPLE_QUALITY[1:], 2,
+         "no judge exists for 'folder' runs", prepare=image_folder("classes"),
+         special=folder_then(FOLDER_SAMPLE_QUALITY)),
+    Case("evaluate-sample-quality-20", "evaluate", ["--sample-quality", "--samples", "20", *RUN, *DATA], 0,
+         "sample quality: 20 samples", volatile=("run/eval.json",),
+         checks=(must_exist("{run}/eval.json"), file_holds("{run}/eval.json", b'"sample_quality"'))),
     # vae-report.
     Case("report-no-run", "report", [*NEW, *DATA], 1, "no trained run"),
     Case("report-explorer-size-1", "report", ["--explorer-size", "1", *RUN, *DATA], 2, "--explorer-size"),
@@ -553,6 +575,12 @@ CASES: list[Case] = [
          "UsageError: images must be (N, 28, 28, 1) or (N, 28, 28), got (28, 28, 1): one image?"),
     Case("api-decode-text", PYTHON, api("run.decode([['left', 'right']])"), 2,
          "UsageError: z must be an array of numbers, got text"),
+    Case("api-sample-quality-temperature-0", PYTHON, api("run.sample_quality(temperature=0)"), 2,
+         "UsageError: temperature must be a number above 0 and at most 4, got 0"),
+    Case("api-sample-quality-samples-negative", PYTHON, api("run.sample_quality(samples=-1)"), 2,
+         "UsageError: samples must be a whole number from 4 to 50,000, got -1"),
+    Case("api-sample-quality-samples-too-many", PYTHON, api("run.sample_quality(samples=10**6)"), 2,
+         "UsageError: samples must be a whole number from 4 to 50,000, got 1000000"),
     Case("api-open-run-missing", PYTHON, ["vae.open_run('{new}')"], 1, "RunError: no trained run"),
     Case("export-binarize-contract-states-binarization", "export", BINARIZED_EXPORT[1:], 0, "{case}/exported",
          special=trained_then(["--binarize"], BINARIZED_EXPORT),

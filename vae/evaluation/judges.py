@@ -96,7 +96,7 @@ class Judge:
         self.dataset = dataset
         self.classifier = classifier
         self.both = keras.Model(
-            classifier.inputs, [classifier.get_layer(FEATURES_LAYER).output, classifier.outputs[0]], name="judgement"
+            classifier.input, [classifier.get_layer(FEATURES_LAYER).output, classifier.output], name="judgement"
         )
 
     def __call__(self, images: np.ndarray) -> Judgement:
