@@ -72,13 +72,14 @@ def train_judge(dataset, config, seed: int):
 def main(run_dir, data_dir, samples, k, limit, seed, output):
     from vae.data.datasets import run_dataset, test_inputs, with_channels
     from vae.evaluation.scores import classify
-    from vae.run import storage
+    from vae.run.directory import RunDir
+    from vae.run.loading import load_run
     from vae.views.figures import prior_samples
 
-    model, config, history = storage.load_run(run_dir)
+    model, config, history = load_run(RunDir(run_dir))
     if not config.conditional:
         raise click.UsageError("this measures a conditional run")
-    dataset = run_dataset(run_dir, config, data_dir)
+    dataset = run_dataset(RunDir(run_dir), config, data_dir)
 
     started = time.perf_counter()
     judge, judge_accuracy = train_judge(dataset, config, seed)

@@ -190,7 +190,7 @@ def latent_grid_seconds(run_dir: Path, single_calls: int) -> tuple[float, float]
     import vae
     from vae.model.latent import decode_latent_grid
 
-    model, _, _ = vae.load_run(run_dir)
+    model = vae.open_run(run_dir).model
     decode_latent_grid(model, 30, span=3.0)  # warm-up: trace once, as a command does
     started = time.perf_counter()
     decode_latent_grid(model, 30, span=3.0)

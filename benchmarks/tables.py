@@ -471,13 +471,14 @@ def export_formats() -> str:
 
 
 def pretrained() -> str:
-    from vae.run import storage
+    from vae.run.directory import EVAL_FILE
+    from vae.run.pretrained import PRETRAINED_MANIFEST
 
-    source = f"vae/pretrained/{storage.PRETRAINED_MANIFEST}"
+    source = f"vae/pretrained/{PRETRAINED_MANIFEST}"
     manifest = read(source)
     rows = []
     for name, entry in manifest.items():
-        evaluation = read(f"vae/pretrained/{name}/{storage.EVAL_FILE}")
+        evaluation = read(f"vae/pretrained/{name}/{EVAL_FILE}")
         metrics = evaluation["metrics"]
         rows.append(
             [

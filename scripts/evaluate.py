@@ -35,7 +35,6 @@ def main(run_dir, data_dir, k, limit, batch_size, seed, outliers):
     objective, not a log-likelihood, and is labelled so.
     """
     from vae.evaluation.estimators import EVAL_FILE, evaluate_run
-    from vae.run.storage import output_dir
 
     record = evaluate_run(run_dir, data_dir, k=k, limit=limit, batch_size=batch_size, seed=seed, outliers=outliers)
     click.echo(f"{record['protocol']}: {record['digits']} test digits, k = {k}, seed {seed}")
@@ -56,7 +55,7 @@ def main(run_dir, data_dir, k, limit, batch_size, seed, outliers):
                 for rate, value in result["thresholds"].items()
             )
             click.echo(f"{name:<{width}}  {result['auroc']:>7.4f}  {at}")
-    click.echo(f"saved {output_dir(run_dir) / EVAL_FILE}")
+    click.echo(f"saved {run_dir.output_dir() / EVAL_FILE}")
 
 
 if __name__ == "__main__":

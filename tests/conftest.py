@@ -62,6 +62,7 @@ def help_text(*invocations: tuple[str, list[str]]) -> str:
 def train_stopped_after_first_epoch(monkeypatch, config, dataset, run_dir: Path, **options) -> Path:
     """Train `config` into `run_dir` and interrupt it right after its first checkpoint, as a kill at the epoch boundary
     would; a test then resumes it."""
+    from vae.run.directory import RunDir
     from vae.training.loop import EpochCheckpoint, train
 
     save_checkpoint = EpochCheckpoint.on_epoch_end
@@ -73,7 +74,7 @@ def train_stopped_after_first_epoch(monkeypatch, config, dataset, run_dir: Path,
     with monkeypatch.context() as patch:
         patch.setattr(EpochCheckpoint, "on_epoch_end", stop_after_first_epoch)
         with pytest.raises(KeyboardInterrupt):
-            train(config, dataset, run_dir, verbose=0, **options)
+            train(config, dataset, RunDir(run_dir), verbose=0, **options)
     return run_dir
 
 
@@ -127,6 +128,7 @@ def trained_run(tmp_path_factory, subset):
     """A factory of finished runs: `trained_run(**changes)` is the run directory of `tiny(**changes)`
     trained on 512 digits of the subset, `trained_run(snapshots=True, ...)` one with snapshots. Each set of changes
     is trained once and shared by every test that asks for it, so tests must not modify it: copy it first."""
+    from vae.run.directory import RunDir
     from vae.training.loop import train
 
     runs: dict[tuple, Path] = {}
@@ -136,7 +138,7 @@ def trained_run(tmp_path_factory, subset):
         if key not in runs:
             name = "-".join(f"{name}-{value}" for name, value in sorted(changes.items())) or "default"
             run_dir = tmp_path_factory.mktemp(name + ("-snapshots" if snapshots else "")) / "run"
-            train(tiny(**changes), subset, run_dir, verbose=0, snapshots=snapshots)
+            train(tiny(**changes), subset, RunDir(run_dir), verbose=0, snapshots=snapshots)
             runs[key] = run_dir
         return runs[key]
 

@@ -6,8 +6,8 @@ initialises its devices, so those runs happen in a fresh Python process. MultiWo
 
 What "agrees" means between a distributed run and a one-device run on the same global batches: the per-image noise
 (the sample of z, and dynamic binarization) is drawn for the whole global batch and each replica keeps its own rows
-(`vae.model.distribution.draw_for_global_batch`), and each replica divides its loss sum by the global batch size, so both
-runs compute the same numbers; only the order of floating-point sums differs (two half-batch gradients added by the
+(`vae.model.distribution.draw_for_global_batch`), and each replica divides its loss sum by the global batch size, so
+both runs compute the same numbers; only the order of floating-point sums differs (two half-batch gradients added by the
 all-reduce instead of one whole-batch sum). Adam divides each gradient coordinate by its running size, so where a
 gradient is near zero the rounding decides the direction of a step of up to the learning rate: after 16 steps a few
 weights differ by up to 1.1e-3 (measured), while every loss agrees within 1e-6 relative and the small KL term within
@@ -32,7 +32,9 @@ import pytest
 
 from vae.errors import UsageError
 from vae.model.distribution import dtype_policy_name, is_chief, make_strategy
-from vae.run import storage
+from vae.run.directory import LOGS_DIR, MODEL_FILE, RunDir
+from vae.run.loading import load_run
+from vae.run.records import read_history
 from vae.training.loop import check_last_batches
 from vae_scripts.train import main as train_command
 
@@ -118,7 +120,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
 
 def max_weight_difference(first_run, second_run) -> float:
-    first, second = storage.load_run(first_run)[0], storage.load_run(second_run)[0]
+    first, second = load_run(RunDir(first_run))[0], load_run(RunDir(second_run))[0]
     pairs = zip(first.weights, second.weights, strict=True)
     return max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in pairs)
 
@@ -201,7 +203,7 @@ def test_mirrored_run_resumes_under_mirrored_or_on_one_device(mirrored_runs, nam
     assert_same_history(results[name]["history"], results["default"]["history"])
     assert max_weight_difference(root / name, root / "default") < WEIGHTS_TOLERANCE
     # The interrupted run logged epoch 1; the resumed one carried on with epoch 2.
-    _, losses = read_summaries(root / name / storage.LOGS_DIR / "train")["loss"]
+    _, losses = read_summaries(root / name / LOGS_DIR / "train")["loss"]
     assert [step for step, _ in losses] == [1, 2]
 
 
@@ -264,7 +266,7 @@ def test_two_worker_run_writes_one_run_from_the_chief(tmp_path, tiny_run, tiny_c
     assert [name.rsplit("/", 1)[0] for name in files if name.startswith("logs/")] == ["logs/test", "logs/train"]
     assert not files_under(temporary_dirs[1]), "the non-chief left its temporary saves behind"
     # The two workers trained on halves of the same global batches, so they computed what one device computes.
-    assert_same_history(storage.read_history(run_dir), storage.read_history(tiny_run))
+    assert_same_history(read_history(RunDir(run_dir)), read_history(RunDir(tiny_run)))
     assert max_weight_difference(run_dir, tiny_run) < WEIGHTS_TOLERANCE
 
 
@@ -302,16 +304,16 @@ def test_a_last_batch_too_small_to_split_is_refused(subset):
 
 
 def test_tensorboard_logs_hold_the_losses_and_reconstructions(tiny_run):
-    history = storage.read_history(tiny_run)
+    history = read_history(RunDir(tiny_run))
     for split, prefix in (("train", ""), ("test", "test_")):
-        summaries = read_summaries(tiny_run / storage.LOGS_DIR / split)
+        summaries = read_summaries(tiny_run / LOGS_DIR / split)
         for key in ("loss", "reconstruction_loss", "kl_loss"):
             plugin, points = summaries[key]
             assert plugin == "scalars"
             assert [step for step, _ in points] == [1, 2]
             np.testing.assert_allclose([float(value) for _, value in points], history[prefix + key], rtol=1e-6)
-    assert read_summaries(tiny_run / storage.LOGS_DIR / "train")["learning_rate"][0] == "scalars"
-    plugin, images = read_summaries(tiny_run / storage.LOGS_DIR / "test")["reconstructions"]
+    assert read_summaries(tiny_run / LOGS_DIR / "train")["learning_rate"][0] == "scalars"
+    plugin, images = read_summaries(tiny_run / LOGS_DIR / "test")["reconstructions"]
     assert plugin == "images" and [step for step, _ in images] == [1, 2]
     width, height, png = images[-1][1]
     assert (int(width), int(height)) == (28 * 8, 28 * 2) and png.startswith(b"\x89PNG")
@@ -322,10 +324,10 @@ def test_overwrite_replaces_the_old_logs(tmp_path, tiny_run, tiny_config, subset
     from vae.training.loop import train
 
     run_dir = copy_run(tiny_run, tmp_path)
-    train(tiny_config.replace(epochs=1, limit=128), subset, run_dir, overwrite=True, verbose=0)
+    train(tiny_config.replace(epochs=1, limit=128), subset, RunDir(run_dir), overwrite=True, verbose=0)
     for split in ("train", "test"):
-        assert len(list((run_dir / storage.LOGS_DIR / split).iterdir())) == 1
-        _, points = read_summaries(run_dir / storage.LOGS_DIR / split)["loss"]
+        assert len(list((run_dir / LOGS_DIR / split).iterdir())) == 1
+        _, points = read_summaries(run_dir / LOGS_DIR / split)["loss"]
         assert [step for step, _ in points] == [1]
 
 
@@ -339,7 +341,7 @@ TINY_RUN_OPTIONS = ("--limit", 128, "--batch-size", 64, "--data-dir", SUBSET_DIR
 
 
 def saved_policy(run_dir) -> str:
-    return keras.saving.load_model(run_dir / storage.MODEL_FILE, safe_mode=True).dtype_policy.name
+    return keras.saving.load_model(run_dir / MODEL_FILE, safe_mode=True).dtype_policy.name
 
 
 def test_precision_names_map_to_keras_policies():
@@ -373,7 +375,7 @@ def test_mixed_precision_without_a_gpu_warns_and_trains_in_float32(tmp_path):
         "(--mixed-precision bfloat16 forces it on a CPU)"
     ]
     assert saved_policy(run_dir) == "float32"
-    assert {weight.dtype for weight in storage.load_run(run_dir)[0].weights if "float" in weight.dtype} == {"float32"}
+    assert {weight.dtype for weight in load_run(RunDir(run_dir))[0].weights if "float" in weight.dtype} == {"float32"}
 
 
 def test_bfloat16_trains_reloads_and_resumes_in_bfloat16(tmp_path, subset):
@@ -381,11 +383,11 @@ def test_bfloat16_trains_reloads_and_resumes_in_bfloat16(tmp_path, subset):
     result = invoke("--mixed-precision", "bfloat16", "--epochs", 1, "--run-dir", run_dir, *TINY_RUN_OPTIONS)
     assert result.exit_code == 0, result.output + result.stderr
     assert result.stderr == ""
-    whole = keras.saving.load_model(run_dir / storage.MODEL_FILE, safe_mode=True)
+    whole = keras.saving.load_model(run_dir / MODEL_FILE, safe_mode=True)
     assert whole.dtype_policy.name == "mixed_bfloat16" and whole.encoder.get_layer("conv_1").compute_dtype == "bfloat16"
 
     # load_run builds a float32 model, which reads the float32 weights that mixed precision keeps.
-    model, _, _ = storage.load_run(run_dir)
+    model, _, _ = load_run(RunDir(run_dir))
     assert model.dtype_policy.name == "float32"
     images = subset.test_images[:8, ..., None].astype("float32") / 255
     in_float32 = keras.ops.convert_to_numpy(model(images))
@@ -401,7 +403,7 @@ def test_bfloat16_trains_reloads_and_resumes_in_bfloat16(tmp_path, subset):
     )
     resumed = invoke("--resume", "--epochs", 2, "--run-dir", run_dir, *TINY_RUN_OPTIONS)
     assert resumed.exit_code == 0, resumed.output + resumed.stderr
-    assert saved_policy(run_dir) == "mixed_bfloat16" and len(storage.read_history(run_dir)["loss"]) == 2
+    assert saved_policy(run_dir) == "mixed_bfloat16" and len(read_history(RunDir(run_dir))["loss"]) == 2
 
 
 def test_help_explains_the_new_options():

@@ -157,9 +157,10 @@ def test_bad_arguments_raise_value_error(linear_model, arguments, message):
 @pytest.fixture(scope="module")
 def trained(tiny_run, subset):
     from vae.data.datasets import test_inputs
-    from vae.run.storage import load_run
+    from vae.run.directory import RunDir
+    from vae.run.loading import load_run
 
-    model, _, _ = load_run(tiny_run)
+    model, _, _ = load_run(RunDir(tiny_run))
     return model, test_inputs(subset, binarize=False)[:100]
 
 

@@ -243,7 +243,7 @@ def test_more_classes_than_the_maximum_are_refused(tmp_path, monkeypatch):
 
 
 def test_a_run_on_a_folder_trains_resumes_only_on_the_same_files_and_scores_new_images(classed, tmp_path):
-    from vae.run import storage
+    from vae.run.directory import DATA_FILE
     from vae_scripts.encode import main as encode_command
     from vae_scripts.evaluate import main as evaluate_command
 
@@ -254,7 +254,7 @@ def test_a_run_on_a_folder_trains_resumes_only_on_the_same_files_and_scores_new_
     assert result.stdout.startswith("images of 16x16 gray (the images' own), 3 classes, 24 training and 6 test")
     config = json.loads((run_dir / "config.json").read_text())
     assert config["dataset"] == "folder" and config["class_names"] == ["bolt", "gear", "wheel"]
-    manifest = json.loads((run_dir / storage.DATA_FILE).read_text())
+    manifest = json.loads((run_dir / DATA_FILE).read_text())
     assert manifest["layout"] == "classed" and len(manifest["files"]) == 30
     assert sum(split == "test" for _, _, split, _ in manifest["files"]) == 6
 

@@ -121,9 +121,10 @@ def test_a_conditional_run_labels_each_image(conditional_run, tmp_path):
 
 def test_the_best_label_is_the_argmax_of_log_p_x_given_y(conditional_run, subset):
     from vae.evaluation.scores import classify, score_images
-    from vae.run import storage
+    from vae.run.directory import RunDir
+    from vae.run.loading import load_run
 
-    model, _, _ = storage.load_run(conditional_run)
+    model, _, _ = load_run(RunDir(conditional_run))
     images = (subset.test_images[:6][..., None] / 255).astype("float32")
     labels, log_likelihoods = classify(model, images, 300)
     assert log_likelihoods.shape == (6, 10)

@@ -116,8 +116,8 @@ def test_the_imports_form_no_cycle():
 def test_the_rule_catches_an_upward_import(tmp_path):
     """The checker itself: a data module that imports the run layer is reported."""
     layers = documented_layers()
-    assert layer_of("vae.data.folders", layers) < layer_of("vae.run.storage", layers)
+    assert layer_of("vae.data.folders", layers) < layer_of("vae.run.records", layers)
     assert layer_of("vae.views.report", layers) > layer_of("vae.model.latent", layers)
     source = tmp_path / "module.py"
-    source.write_text("import numpy\n\ndef read():\n    from vae.run import storage\n")
-    assert imports_of(source) == [("vae.run.storage", 4, True)]
+    source.write_text("import numpy\n\ndef read():\n    from vae.run import records\n")
+    assert imports_of(source) == [("vae.run.records", 4, True)]

@@ -15,7 +15,7 @@ import pytest
 import vae
 from vae import errors
 from vae.config import DEFAULTS
-from vae.run import storage
+from vae.run.directory import CONFIG_FILE, EVAL_FILE, MODEL_FILE
 from vae_scripts.evaluate import main as evaluate_command
 from vae_scripts.plot import main as plot_command
 from vae_scripts.reconstruct import main as reconstruct_command
@@ -31,7 +31,7 @@ EARLIER_RUN = SUBSET_DIR.parent / "run-from-0.1.0"
 
 def test_import_vae_loads_neither_tensorflow_nor_keras():
     code = (
-        "import sys, vae, vae.config, vae.run.storage, vae.errors\n"
+        "import sys, vae, vae.config, vae.run.directory, vae.run.records, vae.run.loading, vae.errors\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)\n"
         "assert vae.VAEConfig().latent_dim == 2 and 'keras' not in sys.modules\n"
         "vae.VAE\n"
@@ -41,11 +41,12 @@ def test_import_vae_loads_neither_tensorflow_nor_keras():
 
 
 def test_whole_model_files_load_after_import_vae(tiny_run):
-    """`vae.load_model`, or `import vae.model.autoencoder` before Keras' own loader: both rebuild the registered classes."""
+    """`vae.load_model`, or `import vae.model.autoencoder` before Keras' own loader: both rebuild the registered
+    classes."""
     images = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
-    model, _, _ = vae.load_run(tiny_run)
+    model = vae.open_run(tiny_run).model
     expected = keras.ops.convert_to_numpy(model(images))
-    path = tiny_run / storage.MODEL_FILE
+    path = tiny_run / MODEL_FILE
     for whole in (vae.load_model(path), keras.saving.load_model(path)):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(whole(images)), expected)
 
@@ -127,10 +128,11 @@ def earlier_run(tmp_path):
 
 def test_a_run_of_the_earlier_version_loads_plots_evaluates_and_reports(earlier_run, tmp_path):
     before = files_of(earlier_run)
-    model, config, history = vae.load_run(earlier_run)
+    run = vae.open_run(earlier_run)
+    config, history = run.config, run.history
     assert config.epochs == 2 and len(history["test_loss"]) == 2
     # Saved before the conditional VAE: its config.json has no "conditional", and it is the unconditional run it was.
-    assert "conditional" not in json.loads((earlier_run / storage.CONFIG_FILE).read_text()) and not config.conditional
+    assert "conditional" not in json.loads((earlier_run / CONFIG_FILE).read_text()) and not config.conditional
     data = ("--data-dir", SUBSET_DIR)
     for command, arguments in [
         (reconstruct_command, ["--n", 3, "--output", tmp_path / "reconstruction.png", *data]),
@@ -142,14 +144,15 @@ def test_a_run_of_the_earlier_version_loads_plots_evaluates_and_reports(earlier_
         result = invoke(command, *arguments, "--run-dir", earlier_run)
         assert result.exit_code == 0, (command.name, result.stderr)
     changed = {name for name, content in files_of(earlier_run).items() if before.get(name) != content}
-    assert changed == {storage.EVAL_FILE}
+    assert changed == {EVAL_FILE}
 
 
 def test_a_run_of_the_earlier_version_resumes(earlier_run):
     result = invoke(train_command, "--resume", "--epochs", 3, "--data-dir", SUBSET_DIR, "--run-dir", earlier_run,
                     "--verbose", 0)  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    _, config, history = vae.load_run(earlier_run)
+    run = vae.open_run(earlier_run)
+    config, history = run.config, run.history
     assert config.epochs == 3 and len(history["test_loss"]) == 3
 
 

@@ -479,11 +479,11 @@ def run_dataset(
     found them (never from `VAE_DATA_DIR`, which names IDX data), and checked against it: a file added, removed or
     changed since is refused, naming it. With `test_only`, the test split alone."""
     from vae.data import folders
-    from vae.run import storage
+    from vae.run.records import read_manifest
 
     if config.dataset != "folder":
         return load_dataset(config.dataset, data_dir, test_only=test_only)
-    record = manifest if manifest is not None else storage.read_manifest(run_dir)
+    record = manifest if manifest is not None else read_manifest(run_dir)
     root = Path(data_dir).resolve() if data_dir else Path(record["root"])
     if not root.is_dir():
         raise DataError(

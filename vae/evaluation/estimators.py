@@ -29,8 +29,9 @@ from vae.data.datasets import run_dataset, test_inputs, to_float
 from vae.errors import UsageError
 from vae.model.gaussian import kl_from_standard_normal
 from vae.model.structures.gaussian_layer import importance_terms
-from vae.run import storage
-from vae.run.storage import EVAL_FILE
+from vae.run.directory import EVAL_FILE, RunDir
+from vae.run.loading import load_run
+from vae.run.records import weights_digest
 
 # The noise is drawn in chunks of at most this many (sample, digit) pairs, each chunk from its own seed: the chunking
 # is part of what fixes the numbers of a seed, so it does not change with the memory below.
@@ -304,7 +305,7 @@ def evaluate(
 
 
 def evaluate_run(
-    run_dir: str | os.PathLike,
+    run_dir: RunDir,
     data_dir: str | os.PathLike | None = None,
     *,
     k: int = IMPORTANCE_SAMPLES,
@@ -333,7 +334,7 @@ def evaluate_run(
     """
     if limit is not None and limit < 1:
         raise UsageError(f"limit must be at least 1, got {limit}")
-    model, config, history = storage.load_run(run_dir)
+    model, config, history = load_run(run_dir)
     if outliers:
         from vae.data.images import find_images
 
@@ -351,7 +352,7 @@ def evaluate_run(
         "seed": seed,
         "batch_size": batch_size,  # the noise is drawn per batch, so the numbers depend on it
         # Which weights were scored, so that a page or table can tell when the run has trained on since.
-        "weights": {"epochs": len(history["loss"]), "sha256": storage.weights_digest(run_dir)},
+        "weights": {"epochs": len(history["loss"]), "sha256": weights_digest(run_dir)},
         "metrics": metrics,
     }
     if outliers:
@@ -359,7 +360,7 @@ def evaluate_run(
 
         gray = to_float(dataset.test_images)[:limit]  # binarized per image, as vae-encode does, under --binarize
         record["outliers"] = score_as_outliers(model, gray, outliers, k, seed=seed)
-    files.write_json(storage.output_dir(run_dir) / EVAL_FILE, record)
+    files.write_json(run_dir.output_dir() / EVAL_FILE, record)
     return record
 
 

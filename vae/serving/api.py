@@ -26,7 +26,7 @@ import numpy as np
 
 from vae.config import IMPORTANCE_SAMPLES
 from vae.errors import UsageError, first_line
-from vae.run.storage import DEFAULT_RUN_DIR
+from vae.run.directory import DEFAULT_RUN_DIR, RunDir
 
 # Pixel values a little outside [0, 1] by float rounding (1.0000001 from arithmetic in float32) are taken as they
 # are; anything further out is on another scale, which the model would score as absurdly unlikely.
@@ -49,7 +49,7 @@ class Run:
     model: object
     config: object
     history: dict
-    run_dir: str
+    run_dir: RunDir
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -283,7 +283,8 @@ def open_run(run_dir: str | os.PathLike = DEFAULT_RUN_DIR) -> Run:
     Returns:
         The `Run`, whose methods encode, decode, score, sample and reconstruct.
     """
-    from vae.run.storage import load_run
+    from vae.run.loading import load_run
 
+    run_dir = RunDir(run_dir)
     model, config, history = load_run(run_dir)
-    return Run(model, config, history, str(run_dir))
+    return Run(model, config, history, run_dir)

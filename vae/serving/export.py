@@ -37,7 +37,9 @@ from string import Template
 from vae import files
 from vae.config import EXPORT_FORMATS
 from vae.errors import UsageError
-from vae.run import storage
+from vae.run.directory import RunDir
+from vae.run.loading import load_run
+from vae.run.records import load_test_results
 
 CONTRACT_FILE = "model.json"
 CARD_FILE = "README.md"
@@ -108,7 +110,7 @@ def endpoints(model) -> dict:
 
 
 def export_run(
-    run_dir, output, format: str = "saved-model", *, overwrite: bool = False, command: str = "vae-export"
+    run_dir: RunDir, output, format: str = "saved-model", *, overwrite: bool = False, command: str = "vae-export"
 ) -> Path:
     """Export the finished run in `run_dir` to the folder `output` in `format`; return the folder.
 
@@ -123,7 +125,7 @@ def export_run(
     check_format(format)
     output = Path(output)
     check_output(output, overwrite)
-    model, config, history = storage.load_run(run_dir)
+    model, config, history = load_run(run_dir)
     functions = endpoints(model)
     # Through a symbolic link, the folder it leads to is replaced, and the link kept.
     target = files.followed(output)
@@ -132,7 +134,7 @@ def export_run(
     try:
         temporary.mkdir()
         written = write_model(model, functions, temporary, format)
-        contract = contract_of(model, functions, format, written, storage.load_test_results(run_dir, history), command)
+        contract = contract_of(model, functions, format, written, load_test_results(run_dir, history), command)
         (temporary / CONTRACT_FILE).write_text(json.dumps(contract, indent=2) + "\n")
         (temporary / CARD_FILE).write_text(model_card(contract))
         replace_folder(temporary, target)

@@ -20,15 +20,20 @@ from vae.data.datasets import Dataset, evaluation_dataset, steps_per_epoch, test
 from vae.errors import DiskFullError, RunError, TrainingDivergedError, UsageError
 from vae.model.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
 from vae.model.latent import model_labels, pictures, reconstruct
-from vae.run import storage
-from vae.run.snapshots import (
-    SNAPSHOT_DIGITS,
+from vae.run.checkpoints import finished_run_matches, read_checkpoint, read_checkpoint_safe, save_checkpoint
+from vae.run.directory import (
+    CHECKPOINT_DIR,
+    DATA_FILE,
+    DEFAULT_RUN,
+    EVAL_FILE,
+    LOCK_FILE,
+    LOGS_DIR,
     SNAPSHOTS_DIR,
-    check_latent_dim,
-    save_snapshot,
-    snapshot_path,
-    take_snapshot,
+    RunDir,
 )
+from vae.run.loading import check_finite, load_model
+from vae.run.records import drop_stale_evaluation, save_run
+from vae.run.snapshots import SNAPSHOT_DIGITS, check_latent_dim, save_snapshot, snapshot_path, take_snapshot
 from vae.training.profiling import NO_PROFILE
 
 # How many fixed test digits TensorBoard shows above their reconstructions after every epoch.
@@ -39,7 +44,7 @@ TENSORBOARD_DIGITS = 8
 class TrainingResult:
     config: VAEConfig
     history: dict[str, list[float]]
-    run_dir: Path
+    run_dir: RunDir
     seconds: float
     wrote_run_dir: bool = True  # False on the workers of a multi-worker run other than the chief
     finished_from_checkpoint: bool = False  # True when a resumed run only had its final save left to do
@@ -51,7 +56,7 @@ class TrainingResult:
         return {key: self.history[f"test_{key}"][-1] for key in ("loss", "reconstruction_loss", "kl_loss")}
 
 
-def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
+def check_run_dir(run_dir: RunDir, overwrite: bool, resume: bool) -> None:
     """Check, before any training, that the run directory can take this run.
 
     Refuses to start over a run the user has unless told to, and refuses to resume what is not there. It only reads,
@@ -59,15 +64,16 @@ def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
     prove it writable, so that no one learns after 30 epochs that the results cannot be saved.
     """
     if resume:
-        if storage.read_checkpoint(run_dir) is None:
-            raise RunError(f"no checkpoint in {run_dir}/ to resume: start a run with vae-train")
+        if read_checkpoint(run_dir) is None:
+            raise RunError(f"no checkpoint in {run_dir.path}/ to resume: start a run with vae-train")
     elif not overwrite:
-        checkpoint = storage.read_checkpoint_safe(run_dir)
-        if storage.has_finished_run(run_dir):
-            raise RunError(f"{run_dir}/ already holds a trained run: pass --overwrite to replace it")
+        checkpoint = read_checkpoint_safe(run_dir)
+        if run_dir.has_finished_run():
+            raise RunError(f"{run_dir.path}/ already holds a trained run: pass --overwrite to replace it")
         if checkpoint is not None:
             raise RunError(
-                f"{run_dir}/ holds an unfinished run ({checkpoint.epochs_done}/{checkpoint.config.epochs} epochs): "
+                f"{run_dir.path}/ holds an unfinished run "
+                f"({checkpoint.epochs_done}/{checkpoint.config.epochs} epochs): "
                 "continue it with --resume, or pass --overwrite to start again"
             )
 
@@ -167,34 +173,31 @@ class Destination:
     """Where a training writes: the run directory, and the folder this process saves into (the run directory on
     the chief, a temporary folder on the other workers of a multi-worker run)."""
 
-    run_dir: Path
-    save_dir: Path
+    run_dir: RunDir
+    save_dir: RunDir
     chief: bool
 
 
-def train(
-    config: VAEConfig, dataset: Dataset, run_dir: str | Path = storage.DEFAULT_RUN_DIR, **options
-) -> TrainingResult:
+def train(config: VAEConfig, dataset: Dataset, run_dir: RunDir = DEFAULT_RUN, **options) -> TrainingResult:
     """Fit a VAE described by `config` on `dataset`, scoring the test split after every `config.eval_every`-th epoch
-    and after the last, checkpointing every epoch, and save the finished run in `run_dir` (see `vae.run.storage`).
+    and after the last, checkpointing every epoch, and save the finished run in `run_dir` (see `vae.run.directory`).
 
     Args:
         config: the run.
         dataset: the data, of which `config.limit` training digits are used.
-        run_dir: the run directory.
+        run_dir: the run folder.
         **options: the fields of `TrainingOptions`.
 
     Returns:
         The `TrainingResult`: the config, the history, the run directory and the training's wall time.
     """
     options = TrainingOptions(**options)
-    storage.refuse_pretrained(run_dir)
+    run_dir.refuse_pretrained()
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any operation.
     distribution_strategy = make_strategy(options.strategy)
     chief = is_chief(distribution_strategy)
-    run_dir = Path(run_dir)
     check_run_dir(run_dir, overwrite=options.overwrite, resume=options.resume)
-    if options.resume and (run_dir / SNAPSHOTS_DIR).is_dir():
+    if options.resume and run_dir.snapshots_dir.is_dir():
         options = dataclasses.replace(options, snapshots=True)
     if options.snapshots:
         check_latent_dim(config.latent_dim)
@@ -203,18 +206,18 @@ def train(
                 f"--snapshots needs --eval-every 1 (each snapshot shows its epoch's test loss), got {config.eval_every}"
             )
     if not chief:
-        destination = Destination(run_dir, Path(tempfile.mkdtemp(prefix="vae-worker-")), chief=False)
+        destination = Destination(run_dir, RunDir(tempfile.mkdtemp(prefix="vae-worker-")), chief=False)
         try:
             return _train(config, dataset, destination, distribution_strategy, options)
         finally:
-            shutil.rmtree(destination.save_dir, ignore_errors=True)
-    created = not run_dir.exists()
-    files.check_writable(run_dir)
-    with storage.run_lock(run_dir):
+            shutil.rmtree(destination.save_dir.path, ignore_errors=True)
+    created = not run_dir.path.exists()
+    files.check_writable(run_dir.path)
+    with run_dir.lock():
         try:
             # Read again under the lock: another training may have finished here since the first look.
             check_run_dir(run_dir, overwrite=options.overwrite, resume=options.resume)
-            files.sweep_stale_temporaries(run_dir)
+            files.sweep_stale_temporaries(run_dir.path)
             return _train(config, dataset, Destination(run_dir, run_dir, chief=True), distribution_strategy, options)
         except BaseException:
             if created:
@@ -222,12 +225,12 @@ def train(
             raise
 
 
-def remove_if_empty(run_dir: Path) -> None:
+def remove_if_empty(run_dir: RunDir) -> None:
     """Remove a run directory this training created when it holds nothing but the lock file: a run that failed
     before its first checkpoint leaves no trace. Only the lock's holder calls this, so no other training can be
     using the directory."""
-    if {path.name for path in run_dir.iterdir()} <= {storage.LOCK_FILE}:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    if {path.name for path in run_dir.path.iterdir()} <= {LOCK_FILE}:
+        shutil.rmtree(run_dir.path, ignore_errors=True)
 
 
 def _train(config, dataset, destination: Destination, distribution_strategy, options: TrainingOptions):
@@ -241,7 +244,7 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
     steps = steps_per_epoch(len(dataset.train_images), config.batch_size)
     with distribution_strategy.scope():
         if options.resume:
-            checkpoint = storage.read_checkpoint(run_dir)
+            checkpoint = read_checkpoint(run_dir)
             model = restore_model(checkpoint, config, steps, options.precision)
             initial_epoch, history = checkpoint.epochs_done, checkpoint.history
         else:
@@ -252,7 +255,8 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
         return finish_from_checkpoint(run_dir, model, checkpoint, destination.chief)
     if initial_epoch > config.epochs:
         raise RunError(
-            f"the run in {run_dir}/ has already trained {epochs(initial_epoch)}: pass a larger --epochs to continue"
+            f"the run in {run_dir.path}/ has already trained {epochs(initial_epoch)}: "
+            "pass a larger --epochs to continue"
         )
     # A conditional model takes each digit's label with it; an unconditional one never sees them. Keras splits each
     # global batch among the replicas of the strategy the model was built under.
@@ -282,8 +286,8 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
         )
         profile.close("end of fit")
         with profile.phase("final save"):
-            storage.save_run(destination.save_dir, model, config, history, dataset.manifest)
-            dropped = destination.chief and storage.drop_stale_evaluation(run_dir)
+            save_run(destination.save_dir, model, config, history, dataset.manifest)
+            dropped = destination.chief and drop_stale_evaluation(run_dir)
     except TrainingDivergedError as error:
         raise TrainingDivergedError(f"{error}; {kept_checkpoint(run_dir)}; try a lower --learning-rate") from None
     except DiskFullError as error:
@@ -299,8 +303,8 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
 def restore_model(checkpoint, config: VAEConfig, steps: int, precision: str | None):
     """The checkpoint's model, ready to continue to `config.epochs`: its weights, optimizer and random state, and
     the learning-rate schedule stretched to the new end when the run grows (the step count carries on)."""
-    model = storage.load_model(checkpoint.model_path)
-    storage.check_finite(model, checkpoint.model_path)
+    model = load_model(checkpoint.model_path)
+    check_finite(model, checkpoint.model_path)
     check_resumed_precision(model.dtype_policy.name, precision)
     model.continue_as(config, learning_rate_schedule(config, steps))
     return model
@@ -314,8 +318,8 @@ def training_callbacks(config, destination: Destination, options: TrainingOption
     elapsed_before = history["wall_seconds"][-1] if history.get("wall_seconds") else 0.0
     # A new run replaces what was derived from the run it overwrites, and its manifest, once its own first checkpoint
     # is on disk.
-    derived = (storage.LOGS_DIR, SNAPSHOTS_DIR, storage.EVAL_FILE, storage.DATA_FILE)
-    replaced = [] if options.resume or not destination.chief else [run_dir / name for name in derived]
+    derived = (LOGS_DIR, SNAPSHOTS_DIR, EVAL_FILE, DATA_FILE)
+    replaced = [] if options.resume or not destination.chief else [run_dir.path / name for name in derived]
     checkpoints = EpochCheckpoint(
         destination.save_dir, config, history, started, elapsed_before, replaced=replaced, manifest=manifest
     )
@@ -326,7 +330,7 @@ def training_callbacks(config, destination: Destination, options: TrainingOption
         callbacks.append(EpochSnapshots(run_dir, originals, initial_epoch, history))
     if destination.chief:
         shown = (test_images[:TENSORBOARD_DIGITS], test_labels[:TENSORBOARD_DIGITS])
-        callbacks.append(TensorBoardLogs(run_dir / storage.LOGS_DIR, shown))
+        callbacks.append(TensorBoardLogs(run_dir.logs_dir, shown))
     return callbacks
 
 
@@ -334,25 +338,25 @@ def epochs(count: int) -> str:
     return f"{count} epoch{'s' * (count != 1)}"
 
 
-def kept_checkpoint(run_dir: Path) -> str:
-    checkpoint = storage.read_checkpoint_safe(run_dir)
+def kept_checkpoint(run_dir: RunDir) -> str:
+    checkpoint = read_checkpoint_safe(run_dir)
     if checkpoint is None:
         return "no epoch had finished, so nothing was saved"
-    return f"the last good checkpoint (epoch {checkpoint.epochs_done}) stays in {run_dir}/{storage.CHECKPOINT_DIR}"
+    return f"the last good checkpoint (epoch {checkpoint.epochs_done}) stays in {run_dir.path}/{CHECKPOINT_DIR}"
 
 
-def finish_from_checkpoint(run_dir: Path, model, checkpoint, chief: bool) -> TrainingResult:
+def finish_from_checkpoint(run_dir: RunDir, model, checkpoint, chief: bool) -> TrainingResult:
     """Write the finished run of a checkpoint that has trained all its epochs, with no training: what a run killed,
     or stopped by a full disk, during its final save needs. A run already finished from it is left alone."""
-    if storage.finished_run_matches(run_dir, checkpoint):
+    if finished_run_matches(run_dir, checkpoint):
         raise RunError(
-            f"the run in {run_dir}/ has already trained {epochs(checkpoint.epochs_done)}: pass a larger --epochs "
+            f"the run in {run_dir.path}/ has already trained {epochs(checkpoint.epochs_done)}: pass a larger --epochs "
             "to continue"
         )
     dropped = False
     if chief:
-        storage.save_run(run_dir, model, checkpoint.config, checkpoint.history, checkpoint.manifest)
-        dropped = storage.drop_stale_evaluation(run_dir)
+        save_run(run_dir, model, checkpoint.config, checkpoint.history, checkpoint.manifest)
+        dropped = drop_stale_evaluation(run_dir)
     seconds = checkpoint.history.get("wall_seconds", [0.0])[
         -1
     ]  # the training's own time, as the checkpoint recorded it
@@ -418,7 +422,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def __init__(
         self,
-        run_dir: Path,
+        run_dir: RunDir,
         config: VAEConfig,
         history: dict,
         started_at: float,
@@ -447,7 +451,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 self.history.setdefault("test_" + key, []).append(None)
         elapsed = self.elapsed_before + time.perf_counter() - self.started_at
         self.history.setdefault("wall_seconds", []).append(round(elapsed, 3))
-        storage.save_checkpoint(self.run_dir, self.model, self.config, epoch + 1, self.history, self.manifest)
+        save_checkpoint(self.run_dir, self.model, self.config, epoch + 1, self.history, self.manifest)
         for path in self.replaced:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
@@ -463,7 +467,7 @@ class EpochSnapshots(keras.callbacks.Callback):
     checkpoint and its snapshot, so that every finished epoch has one.
     """
 
-    def __init__(self, run_dir: Path, originals: tuple[np.ndarray, np.ndarray], initial_epoch: int, history: dict):
+    def __init__(self, run_dir: RunDir, originals: tuple[np.ndarray, np.ndarray], initial_epoch: int, history: dict):
         super().__init__()
         self.run_dir = run_dir
         self.originals = originals

@@ -36,8 +36,10 @@ from vae import files
 from vae.config import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
 from vae.errors import UsageError, VAEWarning
 from vae.model import latent
-from vae.run import storage
-from vae.run.snapshots import SNAPSHOTS_DIR, read_snapshots, to_bytes
+from vae.run.directory import DEFAULT_RUN, PROGRESS_FILE, REPORT_FILE, RunDir
+from vae.run.loading import load_run
+from vae.run.records import evaluation_is_current, evaluation_path, read_evaluation
+from vae.run.snapshots import read_snapshots, to_bytes
 from vae.views import figures as plots
 
 EXPLORER_SIDE = 560  # canvas pixels of the scatter the pointer moves over
@@ -109,7 +111,7 @@ def explorer_data(model, images: np.ndarray, labels: np.ndarray, size: int, dims
 
 
 def build_report(
-    run_dir: str | os.PathLike = storage.DEFAULT_RUN_DIR,
+    run_dir: RunDir = DEFAULT_RUN,
     output: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
     *,
@@ -121,15 +123,15 @@ def build_report(
 
     `explorer_size` defaults to `EXPLORER_SIZE` cells a side, or `class_grid_size` for each class's grid of
     a conditional run."""
-    model, config, history = storage.load_run(run_dir)
-    written_to = storage.output_dir(run_dir)
+    model, config, history = load_run(run_dir)
+    written_to = run_dir.output_dir()
     if explorer_size is None:
         explorer_size = class_grid_size(len(config.classes)) if config.conditional else EXPLORER_SIZE
-    evaluation = storage.read_evaluation(run_dir)
-    stale = evaluation is not None and storage.evaluation_is_current(evaluation, run_dir) is False
+    evaluation = read_evaluation(run_dir)
+    stale = evaluation is not None and evaluation_is_current(evaluation, run_dir) is False
     if stale:
         warnings.warn(
-            f"{storage.evaluation_path(run_dir)} scored other weights than the run's: the report leaves it out; run "
+            f"{evaluation_path(run_dir)} scored other weights than the run's: the report leaves it out; run "
             "vae-eval again",
             VAEWarning,
             stacklevel=2,
@@ -138,8 +140,7 @@ def build_report(
         dims = latent.check_dims(tuple(dims), config.latent_dim)
     images, labels = latent.load_test_digits(config, data_dir, run_dir)
     chosen = latent.choose_test_digits(len(images), REPORT_DIGITS, seed)
-    folder = storage.resolve_run_dir(run_dir)
-    snapshots = read_snapshots(folder) if any((folder / SNAPSHOTS_DIR).glob("epoch-*.npz")) else []
+    snapshots = read_snapshots(run_dir) if any(run_dir.snapshots_dir.glob("epoch-*.npz")) else []
 
     pictures = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -152,7 +153,7 @@ def build_report(
         for name, draw in drawings.items():
             pictures[name] = data_uri(draw(scratch / f"{name}.png").read_bytes(), "image/png")
         if snapshots:
-            progress = plots.render_progress(snapshots, config, scratch / storage.PROGRESS_FILE)
+            progress = plots.render_progress(snapshots, config, scratch / PROGRESS_FILE)
             pictures["progress"] = data_uri(progress.read_bytes(), "image/gif")
     explorer = explorer_data(model, images, labels, explorer_size, dims) if config.latent_dim >= 2 else None
 
@@ -166,13 +167,13 @@ def build_report(
         snapshots=len(snapshots),
         stale=stale,
     )
-    path = Path(output) if output is not None else written_to / storage.REPORT_FILE
+    path = Path(output) if output is not None else written_to / REPORT_FILE
     files.write_text(path, page)
     return path
 
 
 def render_page(
-    run_dir: Path, config, history: dict, evaluation, pictures: dict, explorer, snapshots: int, stale: bool = False
+    run_dir: RunDir, config, history: dict, evaluation, pictures: dict, explorer, snapshots: int, stale: bool = False
 ) -> str:
     """The page: `report_page/page.html` filled in, with its style sheet and script inlined. With `stale`, the
     run's eval.json scored other weights and the page says so instead of showing it."""
