@@ -61,8 +61,8 @@ class RunDir:
 
     A shipped run is recognised by where it is, not by how it is named: `pretrained:NAME`, the path of its folder in
     the package and a symbolic link to that folder are the same run, read-only, whose files are checked against
-    MANIFEST.json each time they are read (`folder`). Nothing is looked up when a `RunDir` is made, so that a
-    misnamed run is reported by the command that uses it, as one line.
+    MANIFEST.json before they are read (`folder`, and the files named after it). Nothing is looked up when a `RunDir`
+    is made, so that a misnamed run is reported by the command that uses it, as one line.
 
     Args:
         given: the folder's path (a string or path-like) or `pretrained:NAME`; kept as given, for messages.
@@ -139,6 +139,8 @@ class RunDir:
         if name is not None:
             return Path(DEFAULT_RUN_DIR) / f"pretrained-{name}"
         return self.path
+
+    # The run's files, in `folder()`.
 
     @property
     def config_file(self) -> Path:
