@@ -44,7 +44,7 @@ MAX_PICTURE_VALUES = 2**28
 
 @dataclass(frozen=True)
 class Run:
-    """A trained run: its model, config and history. Open one with `open_run`.
+    """A trained run: its model, config and history. Open one with `open_run`, or train one with `vae.train`.
 
     Every method checks its arguments before it runs the model and raises `vae.UsageError` (a `ValueError`) for one
     it cannot take: an array of the wrong shape, pixels outside [0, 1] or not finite numbers, a label the run does
