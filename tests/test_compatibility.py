@@ -30,7 +30,7 @@ def earlier_run(request, tmp_path) -> Path:
 
 
 def test_an_earlier_run_evaluates_to_the_numbers_it_recorded(earlier_run):
-    from vae.evaluation.estimators import evaluate_run
+    from vae.evaluation.workflow import evaluate_run
 
     recorded = json.loads((earlier_run / storage.EVAL_FILE).read_text())
     record = evaluate_run(
