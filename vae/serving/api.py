@@ -177,7 +177,7 @@ class Run:
         The decoder runs in batches, so n is bounded by the pictures alone: one call returns at most 1 GiB of them
         (342,392 digits of 28x28); more is a `UsageError`, and calls with other seeds draw more."""
         from vae.config import INFERENCE_BATCH_SIZE
-        from vae.views.figures import prior_samples
+        from vae.model.latent import prior_samples
 
         _whole_number("n", n, 0)
         _whole_number("seed", seed, 0)
