@@ -57,7 +57,7 @@ def test_every_variant_saves_the_weights_layout_of_the_earlier_release(variant, 
     differently could not read the runs saved before it."""
     import h5py
 
-    from vae.training.loop import build_model
+    from vae.training.setup import build_model
 
     layout = json.loads(WEIGHT_LAYOUTS.read_text())[variant]
     model = build_model(VAEConfig.from_dict(layout["config"]), steps_per_epoch=8)
