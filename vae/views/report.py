@@ -31,6 +31,7 @@ from pathlib import Path
 from string import Template
 
 import numpy as np
+from PIL import Image
 
 from vae import files
 from vae.config import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
@@ -65,8 +66,6 @@ def data_uri(content: bytes, media_type: str) -> str:
 
 def png_bytes(image: np.ndarray) -> bytes:
     """A PNG of the picture `image` (floats in [0, 1]), gray or RGB."""
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(to_bytes(image)).save(buffer, format="PNG")
     return buffer.getvalue()
