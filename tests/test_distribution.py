@@ -6,8 +6,8 @@ initialises its devices, so those runs happen in a fresh Python process. MultiWo
 
 What "agrees" means between a distributed run and a one-device run on the same global batches: the per-image noise
 (the sample of z, and dynamic binarization) is drawn for the whole global batch and each replica keeps its own rows
-(`vae.model.distribution.draw_for_global_batch`), and each replica divides its loss sum by the global batch size, so both
-runs compute the same numbers; only the order of floating-point sums differs (two half-batch gradients added by the
+(`vae.model.distribution.draw_for_global_batch`), and each replica divides its loss sum by the global batch size, so
+both runs compute the same numbers; only the order of floating-point sums differs (two half-batch gradients added by the
 all-reduce instead of one whole-batch sum). Adam divides each gradient coordinate by its running size, so where a
 gradient is near zero the rounding decides the direction of a step of up to the learning rate: after 16 steps a few
 weights differ by up to 1.1e-3 (measured), while every loss agrees within 1e-6 relative and the small KL term within

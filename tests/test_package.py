@@ -41,7 +41,8 @@ def test_import_vae_loads_neither_tensorflow_nor_keras():
 
 
 def test_whole_model_files_load_after_import_vae(tiny_run):
-    """`vae.load_model`, or `import vae.model.autoencoder` before Keras' own loader: both rebuild the registered classes."""
+    """`vae.load_model`, or `import vae.model.autoencoder` before Keras' own loader: both rebuild the registered
+    classes."""
     images = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
     model, _, _ = vae.load_run(tiny_run)
     expected = keras.ops.convert_to_numpy(model(images))

@@ -2,10 +2,10 @@
 
 What the model is lives in the objects the config chooses (`VAE.latent`): the latent structure (`vae.model.structures`:
 one Gaussian layer, or two stochastic layers), which holds the networks, the label adapter of a conditional run
-(`vae.model.conditioning`) and the prior (`vae.model.prior`); and the objective (`vae.model.objectives`: the ELBO, or the
-importance-weighted bound). The trainer draws the noise, hands it to the structure, and minimises what the
-objective makes of the log terms, in `fit()`'s `train_step` and `test_step`, reporting the negative ELBO's parts
-through `Mean` trackers.
+(`vae.model.conditioning`) and the prior (`vae.model.prior`); and the objective (`vae.model.objectives`: the ELBO, or
+the importance-weighted bound). The trainer draws the noise, hands it to the structure, and minimises what the objective
+makes of the log terms, in `fit()`'s `train_step` and `test_step`, reporting the negative ELBO's parts through `Mean`
+trackers.
 """
 
 from __future__ import annotations
