@@ -63,7 +63,8 @@ def train_stopped_after_first_epoch(monkeypatch, config, dataset, run_dir: Path,
     """Train `config` into `run_dir` and interrupt it right after its first checkpoint, as a kill at the epoch boundary
     would; a test then resumes it."""
     from vae.run.directory import RunDir
-    from vae.training.loop import EpochCheckpoint, train
+    from vae.training.callbacks import EpochCheckpoint
+    from vae.training.loop import train
 
     save_checkpoint = EpochCheckpoint.on_epoch_end
 

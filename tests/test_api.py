@@ -62,7 +62,7 @@ def test_a_conditional_run_takes_labels_by_name_or_index(conditional_run):
 
 @pytest.mark.parametrize("name", PRETRAINED_NAMES)
 def test_the_shipped_pretrained_runs_are_the_files_recorded_and_evaluate_as_recorded(name, tmp_path):
-    from vae.evaluation.estimators import evaluate_run
+    from vae.evaluation.workflow import evaluate_run
 
     record = json.loads((pretrained_root() / PRETRAINED_MANIFEST).read_text())[name]
     folder = RunDir(f"pretrained:{name}").folder()

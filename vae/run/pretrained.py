@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib import resources
 from pathlib import Path
 
 from vae.errors import RunError
@@ -24,8 +25,6 @@ _VERIFIED_FILES: set[tuple[str, int, int, str]] = set()
 
 def pretrained_root() -> Path:
     """The folder of the pretrained runs shipped in the package."""
-    from importlib import resources
-
     return Path(str(resources.files("vae").joinpath("pretrained")))
 
 

@@ -25,12 +25,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vae.config import IMPORTANCE_SAMPLES
+from vae.config import IMPORTANCE_SAMPLES, INFERENCE_BATCH_SIZE, MAX_GRID_SPAN, VAEConfig
+from vae.data.images import load_images
 from vae.errors import UsageError, first_line
+from vae.model.latent import (
+    LabelRequest,
+    decode,
+    encode_means,
+    label_index,
+    pictures,
+    prior_samples,
+    reconstruct,
+    repeated_label,
+)
 from vae.run.directory import DEFAULT_RUN_DIR, RunDir
+from vae.run.loading import load_run
 
 if TYPE_CHECKING:  # for the annotations alone: importing the model would bring in Keras
-    from vae.config import VAEConfig
     from vae.model.autoencoder import VAE
 
 # Pixel values a little outside [0, 1] by float rounding (1.0000001 from arithmetic in float32) are taken as they
@@ -66,8 +77,6 @@ class Run:
         prepares them; arrays as they are, a channel axis added to gray ones. Floating-point pixels must lie in
         [0, 1] (give or take 1e-6 of rounding) and be finite; integer ones (uint8, or any integer type) are read on
         uint8's scale, 0 to 255, and divided by 255; booleans are 0 or 1."""
-        from vae.data.images import load_images
-
         paths = _paths(images)
         if paths is not None:
             return load_images(paths, self.config)[1]
@@ -83,8 +92,6 @@ class Run:
 
     def label(self, label) -> int | None:
         """A label given by a class's name or index, checked against the run (None for none)."""
-        from vae.model.latent import LabelRequest, label_index
-
         return label_index(self.config, None if label is None else LabelRequest(str(label), "label"))
 
     def _inputs(self, images, label, k: int = IMPORTANCE_SAMPLES, seed: int = 0):
@@ -112,8 +119,6 @@ class Run:
     def encode(self, images, label=None) -> np.ndarray:
         """The latent means of the images, (N, latent_dim); a conditional run takes `label` for all of them, or
         finds each one's most likely label."""
-        from vae.model.latent import encode_means
-
         images, labels = self._inputs(images, label)
         if not len(images):
             return np.zeros((0, self.config.latent_dim), np.float32)
@@ -121,9 +126,6 @@ class Run:
 
     def decode(self, z, label=None) -> np.ndarray:
         """The decoder's mean images at the latent vectors z, (N, latent_dim): pictures."""
-        from vae.config import INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
-        from vae.model.latent import decode, repeated_label
-
         z = number_array(z, "z").astype(np.float32)
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
             raise UsageError(f"z must be (N, {self.config.latent_dim}), this run's latent size; got {z.shape}")
@@ -137,9 +139,6 @@ class Run:
 
     def reconstruct(self, images, label=None) -> np.ndarray:
         """The images' reconstructions from their latent means: pictures."""
-        from vae.config import INFERENCE_BATCH_SIZE
-        from vae.model.latent import pictures, reconstruct
-
         images, labels = self._inputs(images, label)
         if not len(images):
             return pictures(images)
@@ -168,9 +167,6 @@ class Run:
 
         The decoder runs in batches, so n is bounded by the pictures alone: one call returns at most 1 GiB of them
         (342,392 digits of 28x28); more is a `UsageError`, and calls with other seeds draw more."""
-        from vae.config import INFERENCE_BATCH_SIZE
-        from vae.views.figures import prior_samples
-
         _whole_number("n", n, 0)
         _whole_number("seed", seed, 0)
         label = self.label(label)
@@ -294,8 +290,6 @@ def open_run(run_dir: str | os.PathLike = DEFAULT_RUN_DIR) -> Run:
     Returns:
         The `Run`, whose methods encode, decode, score, sample and reconstruct.
     """
-    from vae.run.loading import load_run
-
     run_dir = RunDir(run_dir)
     model, config, history = load_run(run_dir)
     return Run(model, config, history, run_dir)

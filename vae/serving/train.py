@@ -19,8 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from vae.config import CHANNELS, DEFAULTS, IDX_DATASETS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, VAEConfig
+from vae.data.datasets import new_run_data
 from vae.errors import DataError, RunError, UsageError
 from vae.run.checkpoints import read_checkpoint_safe
 from vae.run.directory import DEFAULT_RUN_DIR, RunDir
@@ -93,7 +95,6 @@ def train(
     run_dir.refuse_pretrained()
     chosen, shape, arrays = checked_arguments(config, data)
     # TensorFlow only once the arguments are checked: a refusal is instant.
-    from vae.data.datasets import new_run_data
     from vae.training.loop import check_run_dir, remove_if_empty
     from vae.training.loop import train as train_run
 
@@ -213,8 +214,6 @@ def replace_images(folder: Path, overwrite: bool) -> None:
 
 def write_images(arrays: Arrays, folder: Path) -> None:
     """The arrays as PNG images in `folder`: in a subfolder per class with labels, all in `folder` without."""
-    from PIL import Image
-
     width = len(str(len(arrays.pixels) - 1))
     names = arrays.class_names
     classes = {label: names[index] for index, label in enumerate(np.unique(arrays.labels))} if names else {}
