@@ -58,6 +58,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
+    from vae.run.directory import RunDir
     from vae.training import loop as training
     from vae.training.callbacks import DivergenceGuard
     from vae.config import VAEConfig
@@ -91,7 +92,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     DivergenceGuard.on_train_batch_end = record_first_step
     results = {"replicas": len(tf.config.list_logical_devices("CPU"))}
     for strategy in ("default", "mirrored"):
-        result = training.train(config, dataset, root / strategy, verbose=0, strategy=strategy)
+        result = training.train(config, dataset, RunDir(root / strategy), verbose=0, strategy=strategy)
         results[strategy] = {"history": result.history, "first_step_loss": first_step_losses[0]}
         first_step_losses.clear()
     if sys.argv[3] in variants:
@@ -107,13 +108,13 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
     DivergenceGuard.on_epoch_begin = interrupt_second_epoch
     try:
-        training.train(config, dataset, root / "resumed", verbose=0, strategy="mirrored")
+        training.train(config, dataset, RunDir(root / "resumed"), verbose=0, strategy="mirrored")
     except KeyboardInterrupt:
         pass
     DivergenceGuard.on_epoch_begin = start_epoch
     shutil.copytree(root / "resumed", root / "resumed-on-one-device")
     for name, strategy in (("resumed", "mirrored"), ("resumed-on-one-device", "default")):
-        result = training.train(config, dataset, root / name, resume=True, verbose=0, strategy=strategy)
+        result = training.train(config, dataset, RunDir(root / name), resume=True, verbose=0, strategy=strategy)
         results[name] = {"history": result.history}
     print(json.dumps(results))
     """

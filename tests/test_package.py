@@ -173,8 +173,10 @@ def test_an_installed_wheel_renders_a_report(tmp_path, tiny_run):
     output = tmp_path / "report.html"
     code = (
         "import sys, vae, vae.views.report\n"
+        "from vae.run.directory import RunDir\n"
         f"assert vae.__file__.startswith({str(site)!r}), vae.__file__\n"
-        f"vae.views.report.build_report({str(tiny_run)!r}, {str(output)!r}, {str(SUBSET_DIR)!r}, explorer_size=4)\n"
+        f"vae.views.report.build_report(RunDir({str(tiny_run)!r}), {str(output)!r}, {str(SUBSET_DIR)!r}, "
+        "explorer_size=4)\n"
     )
     environment = {"PYTHONPATH": str(site), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=environment, cwd=tmp_path)
