@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from vae.config import MAX_FPS, MAX_GRID_SPAN, MIN_FPS
 from vae.errors import UsageError
+from vae.model import MAX_GRID_SPAN
 from vae.run.storage import PROGRESS_FILE
+from vae.views import MAX_FPS, MIN_FPS
 from vae_scripts.common import (
     FiniteFloatRange,
     data_dir_option,

@@ -14,7 +14,6 @@ from vae.config import (
     ARCHITECTURES,
     DATASETS,
     DEFAULTS,
-    HIERARCHICAL_LOWER_LATENT_DIM,
     LEARNING_RATES,
     MAX_BATCH_SIZE,
     MAX_IMAGE_SIZE,
@@ -22,11 +21,10 @@ from vae.config import (
     MAX_PSEUDO_INPUTS,
     MIN_IMAGE_SIZE,
     OBJECTIVES,
-    PRECISIONS,
     PRIORS,
     SCHEDULES,
-    STRATEGIES,
 )
+from vae.model import HIERARCHICAL_LOWER_LATENT_DIM, PRECISIONS, STRATEGIES
 from vae_scripts.common import (
     FiniteFloatRange,
     one_line_errors,

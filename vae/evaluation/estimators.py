@@ -24,9 +24,10 @@ import numpy as np
 import tensorflow as tf
 
 from vae import files
-from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
+from vae.config import VAEConfig
 from vae.data.datasets import run_dataset, test_inputs, to_float
 from vae.errors import UsageError
+from vae.evaluation import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
 from vae.model.gaussian import kl_from_standard_normal
 from vae.model.structures.gaussian_layer import importance_terms
 from vae.run import storage

@@ -16,9 +16,9 @@ import hashlib
 
 import numpy as np
 
-from vae.config import IMPORTANCE_SAMPLES, SCORING_BATCH_SIZE
 from vae.data.datasets import TEST_BINARIZATION_SEED
 from vae.errors import UsageError
+from vae.evaluation import IMPORTANCE_SAMPLES, SCORING_BATCH_SIZE
 from vae.evaluation.estimators import (
     importance_weighted_log_likelihood,
     importance_weighted_metric_name,

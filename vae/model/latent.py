@@ -20,8 +20,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-from vae.config import GAUSSIAN_QUANTILES, INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
 from vae.errors import UsageError
+from vae.model import GAUSSIAN_QUANTILES, INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
 
 
 def load_test_digits(config, data_dir=None, run_dir=None) -> tuple[np.ndarray, np.ndarray]:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vae.config import IMPORTANCE_SAMPLES
 from vae.errors import UsageError, first_line
+from vae.evaluation import IMPORTANCE_SAMPLES
 from vae.run.storage import DEFAULT_RUN_DIR
 
 # Pixel values a little outside [0, 1] by float rounding (1.0000001 from arithmetic in float32) are taken as they
@@ -129,7 +129,7 @@ class Run:
 
     def decode(self, z, label=None) -> np.ndarray:
         """The decoder's mean images at the latent vectors z, (N, latent_dim): pictures."""
-        from vae.config import INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
+        from vae.model import INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
         from vae.model.latent import decode, repeated_label
 
         z = _numbers(z, "z").astype(np.float32)
@@ -145,7 +145,7 @@ class Run:
 
     def reconstruct(self, images, label=None) -> np.ndarray:
         """The images' reconstructions from their latent means: pictures."""
-        from vae.config import INFERENCE_BATCH_SIZE
+        from vae.model import INFERENCE_BATCH_SIZE
         from vae.model.latent import pictures, reconstruct
 
         images, labels = self._inputs(images, label)
@@ -176,7 +176,7 @@ class Run:
 
         The decoder runs in batches, so n is bounded by the pictures alone: one call returns at most 1 GiB of them
         (342,392 digits of 28x28); more is a `UsageError`, and calls with other seeds draw more."""
-        from vae.config import INFERENCE_BATCH_SIZE
+        from vae.model import INFERENCE_BATCH_SIZE
         from vae.views.figures import prior_samples
 
         _whole_number("n", n, 0)

@@ -35,9 +35,9 @@ from pathlib import Path
 from string import Template
 
 from vae import files
-from vae.config import EXPORT_FORMATS
 from vae.errors import UsageError
 from vae.run import storage
+from vae.serving import EXPORT_FORMATS
 
 CONTRACT_FILE = "model.json"
 CARD_FILE = "README.md"
@@ -116,7 +116,7 @@ def export_run(
         run_dir: a finished run, or a pretrained one (`pretrained:mnist`).
         output: the folder to write; an existing one that holds files is replaced only with `overwrite`. A symbolic
             link is kept, and the folder it leads to written.
-        format: "saved-model", "litert" or "onnx" (`vae.config.EXPORT_FORMATS`).
+        format: "saved-model", "litert" or "onnx" (`vae.serving.EXPORT_FORMATS`).
         overwrite: replace what `output` holds.
         command: the command line that asked for the export, recorded in the model card.
     """

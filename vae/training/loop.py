@@ -15,9 +15,10 @@ import keras
 import numpy as np
 
 from vae import files
-from vae.config import INFERENCE_BATCH_SIZE, VAEConfig
+from vae.config import VAEConfig
 from vae.data.datasets import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
 from vae.errors import DiskFullError, RunError, TrainingDivergedError, UsageError
+from vae.model import INFERENCE_BATCH_SIZE
 from vae.model.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
 from vae.model.latent import model_labels, pictures, reconstruct
 from vae.run import storage

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.config import GAUSSIAN_QUANTILES, MAX_FPS, MIN_FPS
 from vae.errors import UsageError
 from vae.files import atomic_path
+from vae.model import GAUSSIAN_QUANTILES
 from vae.model.latent import (
     analogies,
     class_name,
@@ -27,6 +27,7 @@ from vae.model.latent import (
     reconstruct,
     repeated_label,
 )
+from vae.views import MAX_FPS, MIN_FPS
 
 DPI = 100
 DIGIT_STYLE = {"cmap": "gray", "interpolation": "nearest", "vmin": 0.0, "vmax": 1.0}

@@ -33,11 +33,11 @@ from string import Template
 import numpy as np
 
 from vae import files
-from vae.config import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
 from vae.errors import UsageError, VAEWarning
 from vae.model import latent
 from vae.run import storage
 from vae.run.snapshots import SNAPSHOTS_DIR, read_snapshots, to_bytes
+from vae.views import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
 from vae.views import figures as plots
 
 EXPLORER_SIDE = 560  # canvas pixels of the scatter the pointer moves over
