@@ -28,6 +28,7 @@ from vae.config import VAEConfig
 from vae.data.datasets import run_dataset, test_inputs, to_float
 from vae.errors import UsageError
 from vae.evaluation import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
+from vae.model.conditioning import labels_of
 from vae.model.gaussian import kl_from_standard_normal
 from vae.model.structures.gaussian_layer import importance_terms
 from vae.run import storage
@@ -53,11 +54,10 @@ LogPrior = Callable[[tf.Tensor], tf.Tensor]
 def protocol(config: VAEConfig) -> str:
     """What the numbers of a run mean: a test NLL only when the pixels are binary, so Bernoulli is a true likelihood;
     of x given its label y on a conditional run."""
+    labels = labels_of(config)
     if config.binarize:
-        given = " -log p(x|y), conditional" if config.conditional else ""
-        return f"test NLL{given}, binarized {DATASET_TITLES[config.dataset]} (nats)"
-    given = " on -log p(x|y), conditional" if config.conditional else ""
-    return f"grayscale BCE bound{given} (nats), not a log-likelihood"
+        return f"test NLL{labels.likelihood()}, binarized {DATASET_TITLES[config.dataset]} (nats)"
+    return f"grayscale BCE bound{labels.likelihood(' on')} (nats), not a log-likelihood"
 
 
 def importance_weighted_metric_name(binarize: bool) -> str:

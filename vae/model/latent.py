@@ -1,8 +1,8 @@
 """The latent space as arrays: the test images a run is shown, their latent means, decoded latent points and grids.
 
-No pictures here: `vae.views.figures`, `vae.views.report` and `vae.run.snapshots` draw or store what these functions return, and
-tests and benchmarks check the arrays directly. Every call that runs the model does so in batches of
-`INFERENCE_BATCH_SIZE` or in one batched call.
+No pictures here: `vae.views.figures`, `vae.views.report` and `vae.run.snapshots` draw or store what these
+functions return, and tests and benchmarks check the arrays directly. Every call that runs the model does so in
+batches of `INFERENCE_BATCH_SIZE` or in one batched call.
 
 Images the model takes are float32 (N, side, side, channels). Images these functions return to be drawn are
 "pictures": (..., side, side) for a gray run, (..., side, side, 3) for an RGB one, values in [0, 1].
@@ -22,6 +22,7 @@ import numpy as np
 
 from vae.errors import UsageError
 from vae.model import GAUSSIAN_QUANTILES, INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
+from vae.model.conditioning import labels_of
 
 
 def load_test_digits(config, data_dir=None, run_dir=None) -> tuple[np.ndarray, np.ndarray]:
@@ -54,8 +55,7 @@ def label_index(config, request: LabelRequest | None) -> int | None:
     if request is None:
         return None
     asked = f"{request.option} {request.text}"
-    if not config.conditional:
-        raise UsageError(f"{asked} needs a conditional run: train one with vae-train --conditional")
+    labels_of(config).require(f"{asked} needs a conditional run")
     text = request.text.strip()
     if text in config.classes:  # an exact name first: classes may differ only in case
         return list(config.classes).index(text)
@@ -98,7 +98,7 @@ def check_indices(indices, count: int) -> list[int]:
 
 def model_labels(model, labels) -> np.ndarray | None:
     """The labels a call of `model` takes: `labels` as int32 for a conditional model, None for another."""
-    return np.asarray(labels, dtype="int32") if model.vae_config.conditional else None
+    return model.latent.labels.model_labels(labels)
 
 
 def encode_means(model, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
@@ -148,8 +148,8 @@ def analogies(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def check_conditional(model, what: str) -> None:
-    if not model.vae_config.conditional:
-        raise UsageError(f"{what} need a conditional run: train one with vae-train --conditional")
+    """Refuse `what`, which only a conditional run draws, on another."""
+    model.latent.labels.require(f"{what} need a conditional run")
 
 
 PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")

@@ -257,7 +257,7 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
         )
     # A conditional model takes each digit's label with it; an unconditional one never sees them. Keras splits each
     # global batch among the replicas of the strategy the model was built under.
-    train_labels, test_labels = (dataset.train_labels, dataset.test_labels) if config.conditional else (None, None)
+    train_labels, test_labels = model_labels(model, dataset.train_labels), model_labels(model, dataset.test_labels)
     train_data = shard_by_data(
         training_dataset(
             dataset.train_images, config.batch_size, config.seed, initial_epoch, config.epochs, labels=train_labels

@@ -122,10 +122,7 @@ def plot_image_reconstructions(model, images: np.ndarray, names: list[str], labe
     """Your own images as the model saw them (upper rows), titled with their file names (and the class a conditional
     model was given), above their reconstructions."""
     reconstructions = reconstruct(model, images, labels)
-    titles = [
-        shorten(name) + ("" if labels is None else f": {class_name(model.vae_config, int(labels[index]))}")
-        for index, name in enumerate(names)
-    ]
+    titles = [shorten(name) + model.latent.labels.caption(labels, index) for index, name in enumerate(names)]
     return plot_pairs(
         pictures(images), reconstructions, titles, "Your images, prepared, above their reconstructions", path
     )
@@ -253,9 +250,10 @@ def prior_samples(
     """n pictures decoded from seeded z ~ p(z) (N(0, I), or the VampPrior's mixture), as the class `label` on a
     conditional model, and the labels the decoder was given. A conditional model with no label draws every class
     from the same ceil(n / classes) latent vectors: (classes, ceil(n / classes), ...), one row per class; otherwise
-    (n, ...). The pictures are decoded as `vae.model.latent.decode` decodes, in one call or in batches of `batch_size`."""
-    if model.vae_config.conditional and label is None:
-        classes = len(model.vae_config.classes)
+    (n, ...). The pictures are decoded as `vae.model.latent.decode` decodes, in one call or in batches of
+    `batch_size`."""
+    if model.latent.labels.every_class(label):
+        classes = model.latent.labels.classes
         per_class = math.ceil(n / classes)
         z = model.latent.prior.sample(per_class, np.random.default_rng(seed))
         labels = np.repeat(np.arange(classes, dtype="int32"), per_class)
@@ -272,7 +270,7 @@ def plot_samples(model, path, n: int, seed: int, label: int | None = None) -> Pa
     plt = pyplot()
     config = model.vae_config
     images, _ = prior_samples(model, n, seed, label)
-    if config.conditional and label is None:
+    if model.latent.labels.every_class(label):
         rows, columns = images.shape[:2]
         cells = images
         title = f"Every class (rows) from the same z ~ N(0, I) down each column, seed {seed}"
