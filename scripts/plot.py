@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from vae.config import MAX_FPS, MAX_GRID_SPAN, MIN_FPS
-from vae.errors import UsageError
+from vae.model import MAX_GRID_SPAN
 from vae.run.storage import PROGRESS_FILE
+from vae.views import MAX_FPS, MIN_FPS
 from vae_scripts.common import (
     FiniteFloatRange,
     data_dir_option,
@@ -56,8 +56,9 @@ def latent_grid(n, span, quantiles, dims, label, run_dir, data_dir, output):
 
     model, config, _ = load_run(run_dir)
     label = label_index(config, label)
-    if config.conditional and label is None:
-        raise UsageError("this run is conditional: name the class whose latent grid to draw with --label")
+    model.latent.labels.require_label(
+        label, "this run is conditional: name the class whose latent grid to draw with --label"
+    )
     dims = check_dims(tuple(dims), config.latent_dim)
     if span is None and not quantiles:
         images, labels = load_test_digits(config, data_dir, run_dir)

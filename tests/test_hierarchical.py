@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import SUBSET_DIR, invoke, tiny, train_stopped_after_first_epoch
-from vae.config import HIERARCHICAL_LOWER_LATENT_DIM
+from vae.model import HIERARCHICAL_LOWER_LATENT_DIM
 from vae.model.gaussian import LOG_TWO_PI
 from vae.run import storage
 from vae_scripts.plot import main as plot_command
