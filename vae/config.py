@@ -92,10 +92,6 @@ MAX_BATCH_SIZE = 8192
 # its density per training step, 2 GB of float32 with its gradient.
 MAX_PSEUDO_INPUTS = 5000
 MAX_PRIOR_TERMS = 2**28
-# The images `vae-encode` reads: a header that claims more pixels is refused before any is decoded (a 48-megapixel
-# photo passes, and takes under 1 GB to prepare); a side shorter than the minimum cannot hold a recognisable digit.
-MAX_IMAGE_PIXELS = 50_000_000
-MIN_IMAGE_SIDE = 8
 # The latent grid's half-width: the prior N(0, I) has almost all its mass within 5, and a decoder fed 1e308 draws
 # nothing but NaN.
 MAX_GRID_SPAN = 100.0

@@ -25,11 +25,12 @@ import tensorflow as tf
 
 from vae import files
 from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
-from vae.data.datasets import run_dataset, test_inputs, to_float
+from vae.data.datasets import test_inputs, to_float
 from vae.errors import UsageError
 from vae.model.gaussian import kl_from_standard_normal
 from vae.model.structures.gaussian_layer import importance_terms
 from vae.run import storage
+from vae.run.dataset import run_dataset
 from vae.run.storage import EVAL_FILE
 
 # The noise is drawn in chunks of at most this many (sample, digit) pairs, each chunk from its own seed: the chunking

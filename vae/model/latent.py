@@ -1,8 +1,8 @@
 """The latent space as arrays: the test images a run is shown, their latent means, decoded latent points and grids.
 
-No pictures here: `vae.views.figures`, `vae.views.report` and `vae.run.snapshots` draw or store what these functions return, and
-tests and benchmarks check the arrays directly. Every call that runs the model does so in batches of
-`INFERENCE_BATCH_SIZE` or in one batched call.
+No pictures here: `vae.views.figures`, `vae.views.report` and `vae.run.snapshots` draw or store what these
+functions return, and tests and benchmarks check the arrays directly. Every call that runs the model does so in
+batches of `INFERENCE_BATCH_SIZE` or in one batched call.
 
 Images the model takes are float32 (N, side, side, channels). Images these functions return to be drawn are
 "pictures": (..., side, side) for a gray run, (..., side, side, 3) for an RGB one, values in [0, 1].
@@ -22,15 +22,6 @@ import numpy as np
 
 from vae.config import GAUSSIAN_QUANTILES, INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
 from vae.errors import UsageError
-
-
-def load_test_digits(config, data_dir=None, run_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """The run's test images as the model saw them (binarized once under --binarize) and their labels. Only the test
-    split is read: the IDX test files, or the test images of the run's folder (`vae.data.datasets.run_dataset`)."""
-    from vae.data.datasets import run_dataset, test_inputs
-
-    dataset = run_dataset(run_dir, config, data_dir, test_only=True)
-    return test_inputs(dataset, config.binarize), dataset.test_labels
 
 
 def pictures(images: np.ndarray) -> np.ndarray:

@@ -61,7 +61,7 @@ class Run:
         prepares them; arrays as they are, a channel axis added to gray ones. Floating-point pixels must lie in
         [0, 1] (give or take 1e-6 of rounding) and be finite; integer ones (uint8, or any integer type) are read on
         uint8's scale, 0 to 255, and divided by 255; booleans are 0 or 1."""
-        from vae.data.images import load_images
+        from vae.data.sources import load_images
 
         paths = _paths(images)
         if paths is not None:

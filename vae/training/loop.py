@@ -16,7 +16,8 @@ import numpy as np
 
 from vae import files
 from vae.config import INFERENCE_BATCH_SIZE, VAEConfig
-from vae.data.datasets import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
+from vae.data.datasets import Dataset, test_inputs
+from vae.data.pipeline import evaluation_dataset, steps_per_epoch, training_dataset
 from vae.errors import DiskFullError, RunError, TrainingDivergedError, UsageError
 from vae.model.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
 from vae.model.latent import model_labels, pictures, reconstruct
