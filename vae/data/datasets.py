@@ -26,7 +26,7 @@ TEST_BINARIZATION_SEED = 1234
 class Dataset:
     """Train and test images as uint8 arrays, (N, 28, 28) from IDX files or (N, side, side, channels) from a folder,
     with their labels (0-9, or a folder's class indices; -1 for a folder without classes). A dataset read for its
-    test split alone has empty training arrays. `manifest` is what a run records of a folder (`vae.data.folders`)."""
+    test split alone has empty training arrays. `manifest` is what a run records of a folder (`vae.data.manifests`)."""
 
     train_images: np.ndarray
     train_labels: np.ndarray
