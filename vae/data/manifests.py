@@ -71,17 +71,3 @@ def described(paths: list[str], what: str) -> str:
 def changed_contents(record_files: list[tuple[ImageFile, str]], digests) -> list[str]:
     """The paths whose content digest differs from the one the manifest records."""
     return [file.path for (file, recorded), digest in zip(record_files, digests, strict=True) if recorded != digest]
-
-
-def checked_manifest(record: dict) -> dict:
-    """`record` if it has every part of a folder's manifest, else ValueError, KeyError or TypeError."""
-    for key in ("root", "layout", "class_names", "image_shape", "files", "digest"):
-        record[key]  # noqa: B018  (each must be there)
-    side, width, channels = record["image_shape"]
-    if side != width or channels not in (1, 3):
-        raise ValueError(f"image_shape {record['image_shape']} is not square, gray or RGB")
-    for entry in record["files"]:
-        path_name, label, split, digest = entry
-        if not isinstance(path_name, str) or split not in ("train", "test") or not isinstance(label, int):
-            raise ValueError(f"a file entry {entry!r} is not [path, label, split, digest]")
-    return record

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from vae.config import VAEConfig
-from vae.data.manifests import checked_manifest
 from vae.errors import RunError, first_line
 from vae.files import atomic_path, exclusive_lock, make_directory, write_json
 
@@ -235,6 +234,20 @@ def read_manifest(run_dir: str | os.PathLike) -> dict:
         return checked_manifest(json.loads(path.read_text()))
     except (ValueError, KeyError, TypeError) as error:
         raise RunError(f"{path} is damaged ({error}); train the run again with vae-train --overwrite") from None
+
+
+def checked_manifest(record: dict) -> dict:
+    """`record` if it has every part of a folder's manifest, else ValueError, KeyError or TypeError."""
+    for key in ("root", "layout", "class_names", "image_shape", "files", "digest"):
+        record[key]  # noqa: B018  (each must be there)
+    side, width, channels = record["image_shape"]
+    if side != width or channels not in (1, 3):
+        raise ValueError(f"image_shape {record['image_shape']} is not square, gray or RGB")
+    for entry in record["files"]:
+        path_name, label, split, digest = entry
+        if not isinstance(path_name, str) or split not in ("train", "test") or not isinstance(label, int):
+            raise ValueError(f"a file entry {entry!r} is not [path, label, split, digest]")
+    return record
 
 
 def load_test_results(run_dir: str | os.PathLike, history: dict) -> dict:
