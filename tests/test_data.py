@@ -280,3 +280,14 @@ def test_binarized_test_set_is_fixed_and_binary(subset):
     assert set(np.unique(first)) == {0.0, 1.0}
     # A Bernoulli sample keeps the mean intensity.
     assert abs(first.mean() - subset.test_images.mean() / 255) < 0.01
+
+
+def test_a_run_s_data_source_is_chosen_from_its_config():
+    from vae.config import VAEConfig
+    from vae.data.sources import FolderSource, IDXSource, source_of
+
+    digits = source_of(VAEConfig(dataset="fashion-mnist"))
+    assert isinstance(digits, IDXSource) and digits.image_shape == (28, 28, 1) and len(digits.classes) == 10
+    folder = source_of(VAEConfig(dataset="folder", image_size=16, channels=3, class_names=("a", "b")))
+    assert isinstance(folder, FolderSource) and folder.image_shape == (16, 16, 3) and folder.classes == ("a", "b")
+    assert "16 pixels" in folder.shape_preparation() and "MNIST" in digits.shape_preparation()

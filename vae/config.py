@@ -29,8 +29,8 @@ DATASET_CLASSES = {
 # The networks between the images and the latent variables: the keras.io convolutional ones, or dense layers.
 NETWORKS = ("conv", "mlp")
 # Each architecture names its network and its number of stochastic layers, which chooses the latent structure
-# (`vae.model.structures`). "hierarchical" is two stochastic layers, x -> z1 -> z2 (Burda et al. 2015, section 5): z1 has
-# HIERARCHICAL_LOWER_LATENT_DIM dimensions, as in that paper, and z2, the top, has `latent_dim`.
+# (`vae.model.structures`). "hierarchical" is two stochastic layers, x -> z1 -> z2 (Burda et al. 2015, section 5):
+# z1 has HIERARCHICAL_LOWER_LATENT_DIM dimensions, as in that paper, and z2, the top, has `latent_dim`.
 ARCHITECTURE_PARTS = {"conv": ("conv", 1), "mlp": ("mlp", 1), "hierarchical": ("mlp", 2)}
 ARCHITECTURES = tuple(ARCHITECTURE_PARTS)
 # Adam's peak learning rate when none is given, by architecture (benchmarks/schedule_search.py). 1e-2 gave the conv

@@ -78,6 +78,11 @@ class DataSource:
         """How `prepare` turns an image into the run's shape, in words."""
         raise NotImplementedError
 
+    @classmethod
+    def new_run(cls, options, data_dir, *, dataset_given, image_size, channels, skip_damaged, progress) -> TrainingData:
+        """A new run's config and data from `vae-train`'s options (see `new_run_data`)."""
+        raise NotImplementedError
+
 
 class IDXSource(DataSource):
     """MNIST or Fashion-MNIST: 28x28 gray IDX files (`vae.data.datasets.load_dataset`)."""

@@ -1,8 +1,8 @@
 """The model as an outlier detector: how well its per-image scores tell its own test split from other images.
 
 The run's test images are the inliers, the images of a folder the outliers, each prepared as `vae-encode` prepares
-it and scored as `vae-encode` scores it (`vae.evaluation.scores.score_images`): the negative ELBO and the importance-weighted
--log p(x), higher meaning less like the training data. For each score:
+it and scored as `vae-encode` scores it (`vae.evaluation.scores.score_images`): the negative ELBO and the
+importance-weighted -log p(x), higher meaning less like the training data. For each score:
 
 - the AUROC, the probability that an outlier scores higher than an inlier, ties counting one half: the
   Mann-Whitney U statistic over both sets of scores, from their ranks (1 is a perfect detector, 0.5 chance);
