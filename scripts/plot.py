@@ -154,7 +154,7 @@ def interpolate(start, end, steps, run_dir, data_dir, output):
 def history(run_dir, output):
     """Train and test curves per epoch: total loss, reconstruction and KL."""
     from vae.run.storage import read_config, read_history
-    from vae.views.figures import plot_history
+    from vae.views.learning import plot_history
 
     config = read_config(run_dir)
     click.echo(plot_history(read_history(run_dir), config, output_path(output, run_dir, "history")))
@@ -171,7 +171,7 @@ def progress(fps, run_dir, output):
     """An animated GIF of training, one frame per epoch, from the snapshots of vae-train --snapshots."""
     from vae.run.snapshots import read_snapshots
     from vae.run.storage import output_dir, read_config
-    from vae.views.figures import render_progress
+    from vae.views.learning import render_progress
 
     config = read_config(run_dir)
     path = Path(output) if output else output_dir(run_dir) / PROGRESS_FILE

@@ -103,7 +103,7 @@ def test_a_hierarchical_run_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_pat
 
 
 def test_vae_eval_and_the_pictures_use_both_layers_and_show_the_top_one(hierarchical_run, subset, tmp_path):
-    from vae.evaluation.estimators import evaluate
+    from vae.evaluation.workflow import evaluate
 
     model, config, _ = storage.load_run(hierarchical_run)
     images = (subset.test_images[:40, ..., None] > 127).astype("float32")

@@ -41,7 +41,8 @@ def test_import_vae_loads_neither_tensorflow_nor_keras():
 
 
 def test_whole_model_files_load_after_import_vae(tiny_run):
-    """`vae.load_model`, or `import vae.model.autoencoder` before Keras' own loader: both rebuild the registered classes."""
+    """`vae.load_model`, or `import vae.model.autoencoder` before Keras' own loader: both rebuild the registered
+    classes."""
     images = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
     model, _, _ = vae.load_run(tiny_run)
     expected = keras.ops.convert_to_numpy(model(images))
@@ -93,24 +94,24 @@ def test_the_commands_take_their_defaults_and_choices_from_the_config():
     ],
 )
 def test_the_package_errors_are_one_line_with_their_exit_code(monkeypatch, tmp_path, error, code):
-    import vae.evaluation.estimators
+    import vae.evaluation.workflow
 
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(vae.evaluation.estimators, "evaluate_run", fail)
+    monkeypatch.setattr(vae.evaluation.workflow, "evaluate_run", fail)
     result = invoke(evaluate_command, "--run-dir", tmp_path)
     assert result.exit_code == code
     assert result.stderr == f"error: {error}\n"
 
 
 def test_a_value_error_from_a_library_is_a_bug_not_an_expected_error(monkeypatch, tmp_path):
-    import vae.evaluation.estimators
+    import vae.evaluation.workflow
 
     def fail(*args, **kwargs):
         raise ValueError("deep inside Keras")
 
-    monkeypatch.setattr(vae.evaluation.estimators, "evaluate_run", fail)
+    monkeypatch.setattr(vae.evaluation.workflow, "evaluate_run", fail)
     result = invoke(evaluate_command, "--run-dir", tmp_path)
     assert result.exit_code == 1
     assert result.stderr == (

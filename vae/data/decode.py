@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vae.errors import DataError
 
@@ -47,8 +48,6 @@ def open_image(source):
     Pillow's own guard refuses to open images past twice its limit, with a message of its own; it is lifted while
     the header is read so that `check_size` refuses every large image alike, below its lower `MAX_IMAGE_PIXELS`.
     """
-    from PIL import Image
-
     limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:
@@ -60,8 +59,6 @@ def open_image(source):
 def unreadable(path, error: Exception, reason=None) -> DataError:
     """The `DataError` of a file that Pillow could not open or decode (`error`), naming it, with `reason` (by
     default the error itself)."""
-    from PIL import UnidentifiedImageError
-
     if isinstance(error, UnidentifiedImageError):
         return DataError(f"{path} is not an image that can be read ({FORMAT_NAMES})")
     return DataError(f"{path} could not be read as an image ({reason or error})")
@@ -103,8 +100,6 @@ def flattened(image, mode: str, *, exif_block_only: bool = False):
     The orientation is looked for wherever Pillow finds one (an EXIF block, a PNG's eXIf chunk, XMP); with
     `exif_block_only`, as a folder's images are read, only in an EXIF block read with the header (a JPEG's).
     """
-    from PIL import Image, ImageOps
-
     if not exif_block_only or "exif" in image.info:
         image = ImageOps.exif_transpose(image)
     if image.mode in WIDE_GRAY_MODES:
@@ -131,8 +126,6 @@ def fit_image(image, side: int, channels: int) -> np.ndarray:
     """A Pillow image as a folder run's uint8 (side, side, channels) array: made flat, gray or RGB as the run asks,
     and, when its size differs, scaled so that its shorter side is the run's side, keeping its aspect ratio, and cut
     to the middle square ("crop"). An image already of the run's size and mode is taken pixel for pixel."""
-    from PIL import Image, ImageOps
-
     image = flattened(image, "L" if channels == 1 else "RGB", exif_block_only=True)
     if image.size != (side, side):
         image = ImageOps.fit(image, (side, side), method=Image.Resampling.LANCZOS)

@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from vae.config import IMAGE_SIDE
 from vae.data.decode import IMAGE_SUFFIXES, check_size, flattened, open_image, unreadable
@@ -74,8 +75,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def _read_gray(path: Path) -> np.ndarray:
-    from PIL import Image
-
     with open_image(path) as image:
         check_size(path, *image.size, too_small=", too small to hold a digit")
         image = flattened(image, "F")
@@ -95,8 +94,6 @@ def preprocess(gray: np.ndarray, name: str = "the image") -> np.ndarray:
     4. The crop is scaled to fit a 20 x 20 box, keeping its aspect ratio, with an anti-aliasing filter.
     5. It is placed in a 28 x 28 field with its centre of mass at the centre, as far as the field allows.
     """
-    from PIL import Image
-
     gray = np.asarray(gray, dtype=np.float32)
     ground = ground_plane(gray)
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
@@ -170,8 +167,6 @@ def digits_of(files, preprocessed: bool = True) -> np.ndarray:
 def preprocessed_pngs(images: np.ndarray, files: list[Path], directory: str | os.PathLike) -> dict[Path, bytes]:
     """Each image (N, side, side, channels) as the PNG of what the model saw, keyed by its path: `<directory>/<index>-
     <file stem>.png`, numbered so that two files of the same stem never collide. Nothing is written here."""
-    from PIL import Image
-
     pngs = {}
     for index, (image, file) in enumerate(zip(images, files, strict=True)):
         buffer = io.BytesIO()

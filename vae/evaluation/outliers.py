@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from vae.data.images import find_images
+from vae.data.sources import load_images
+from vae.evaluation.scores import image_labels, score_images
+
 # The false-alarm rates on the inliers whose thresholds are reported.
 FALSE_ALARM_RATES = (0.01, 0.05)
 
@@ -71,10 +75,6 @@ def score_as_outliers(model, inlier_images: np.ndarray, paths, k: int, *, seed: 
     """Score the run's test images `inlier_images` and the images among `paths` (files or folders), prepared as
     `vae-encode` prepares them, as `vae-encode` does (a conditional run: each as its most likely label); return
     what eval.json records of them (see the module's docstring)."""
-    from vae.data.images import find_images
-    from vae.data.sources import load_images
-    from vae.evaluation.scores import image_labels, score_images
-
     files = find_images(paths)
     _, outlier_images = load_images(files, model.vae_config)
     scores = []

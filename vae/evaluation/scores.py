@@ -2,8 +2,8 @@
 table `vae-encode` prints.
 
 The scores are the negative ELBO and the importance-weighted estimate of -log p(x) (Burda et al. 2015), the same
-estimators `vae-eval` averages over the test split (`vae.evaluation.estimators`), here kept per image. An image unlike the
-training data gets a high score, so either serves as an outlier score.
+estimators `vae-eval` averages over the test split (`vae.evaluation.estimators`), here kept per image. An image
+unlike the training data gets a high score, so either serves as an outlier score.
 
 An image's scores depend on the run, the image and the seed alone: its sampling noise is seeded by the seed and a
 digest of its pixels (`content_keys`), not drawn per batch. The same image scores the same alone, among 500 others,
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+from keras import ops
 
 from vae.config import IMPORTANCE_SAMPLES, SCORING_BATCH_SIZE
 from vae.data.datasets import TEST_BINARIZATION_SEED
@@ -28,6 +29,7 @@ from vae.evaluation.estimators import (
     padded,
     rows_of,
 )
+from vae.model.objectives import importance_weighted_bound
 
 
 def score_images(model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -115,7 +117,8 @@ def scored_images(model, images) -> tuple[np.ndarray, np.ndarray]:
 
 def binarization_step() -> dict:
     """How `scored_images` binarizes an image under --binarize, in words and numbers a client can follow without
-    this package: the last preparation step of a --binarize run's model.json (`vae.serving.export.preparation_steps`)."""
+    this package: the last preparation step of a --binarize run's model.json
+    (`vae.serving.export.preparation_steps`)."""
     return {
         "step": "binarize",
         "pixel": "1.0 where u < p, else 0.0 (a Bernoulli draw with probability p)",
@@ -155,10 +158,6 @@ def scores_at_noise(model, images, noise, labels=None) -> dict:
     al. 2015, equation 8). A pure function of the model, the images (and labels) and the noise, in `keras.ops`: what
     an exported model's `score` endpoint computes. `vae-encode` computes the same estimators with noise it draws
     itself (`score_images`)."""
-    from keras import ops
-
-    from vae.model.objectives import importance_weighted_bound
-
     latent = model.latent
     posterior = latent.posterior(images, labels)
     log_p_x, log_p_h, log_q_h = latent.terms(latent.labels.join(images, labels), posterior, noise)

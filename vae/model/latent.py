@@ -1,8 +1,9 @@
-"""The latent space as arrays: the test images a run is shown, their latent means, decoded latent points and grids.
+"""The latent space as arrays: the test images a run is shown, their latent means, decoded latent points and grids,
+and new images sampled from the prior.
 
 No pictures here: `vae.views.figures`, `vae.views.report` and `vae.run.snapshots` draw or store what these
-functions return, and tests and benchmarks check the arrays directly. Every call that runs the model does so in
-batches of `INFERENCE_BATCH_SIZE` or in one batched call.
+functions return, the Python API (`vae.serving.api`) returns it, and tests and benchmarks check the arrays
+directly. Every call that runs the model does so in batches of `INFERENCE_BATCH_SIZE` or in one batched call.
 
 Images the model takes are float32 (N, side, side, channels). Images these functions return to be drawn are
 "pictures": (..., side, side) for a gray run, (..., side, side, 3) for an RGB one, values in [0, 1].
@@ -125,6 +126,25 @@ def decode(model, z: np.ndarray, labels: np.ndarray | None = None, batch_size: i
             for start in range(0, len(z), batch_size)
         ]
     )
+
+
+def prior_samples(
+    model, n: int, seed: int, label: int | None = None, batch_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """n pictures decoded from seeded z ~ p(z) (N(0, I), or the VampPrior's mixture), as the class `label` on a
+    conditional model, and the labels the decoder was given. A conditional model with no label draws every class
+    from the same ceil(n / classes) latent vectors: (classes, ceil(n / classes), ...), one row per class; otherwise
+    (n, ...). The pictures are decoded as `decode` decodes, in one call or in batches of `batch_size`."""
+    if model.vae_config.conditional and label is None:
+        classes = len(model.vae_config.classes)
+        per_class = math.ceil(n / classes)
+        z = model.latent.prior.sample(per_class, np.random.default_rng(seed))
+        labels = np.repeat(np.arange(classes, dtype="int32"), per_class)
+        images = decode(model, np.tile(z, (classes, 1)), labels, batch_size)
+        return images.reshape(classes, per_class, *images.shape[1:]), labels
+    z = model.latent.prior.sample(n, np.random.default_rng(seed))
+    labels = model_labels(model, repeated_label(label, n))
+    return decode(model, z, labels, batch_size), labels
 
 
 def analogies(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from vae.errors import RunError, UsageError
 from vae.files import atomic_path
 from vae.model.latent import decode_latent_grid, model_labels, pictures, reconstruct
-from vae.run.storage import SNAPSHOTS_DIR
+from vae.run.storage import SNAPSHOTS_DIR, resolve_run_dir
 
 SNAPSHOT_GRID_SIZE = 12
 SNAPSHOT_DIGITS = 8
@@ -114,8 +114,6 @@ def read_snapshot(path: Path) -> Snapshot:
 
 def read_snapshots(run_dir: str | os.PathLike) -> list[Snapshot]:
     """All snapshots of a run, in epoch order, or a RunError saying how to make them."""
-    from vae.run.storage import resolve_run_dir
-
     directory = resolve_run_dir(run_dir) / SNAPSHOTS_DIR
     paths = sorted(directory.glob("epoch-*.npz"))
     if not paths:

@@ -26,15 +26,19 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import json
 import os
 import re
 import shutil
+from contextlib import redirect_stderr, redirect_stdout
 from importlib import resources
 from pathlib import Path
 from string import Template
 
-from vae import files
+import numpy as np
+
+from vae import __version__, files
 from vae.config import EXPORT_FORMATS
 from vae.data.sources import source_of
 from vae.errors import UsageError
@@ -183,7 +187,6 @@ def write_model(model, functions: dict, folder: Path, format: str) -> list[str]:
 def _log1p_as_log(context, node, name, arguments):
     """ONNX has no Log1p, which TensorFlow's Bernoulli cross-entropy uses for log(1 + exp(-|logit|)): it becomes
     Log(1 + x). Where x is below float32's resolution at 1 the term is lost, less than 1e-7 nats a pixel."""
-    import numpy as np
     from tf2onnx import utils
 
     one = context.make_const(utils.make_name(f"{name}_one"), np.array(1, dtype=np.float32))
@@ -207,9 +210,6 @@ def _set_serving_default(saved_model: Path, functions: dict) -> None:
 @contextlib.contextmanager
 def _quiet():
     """TensorFlow's converters print pages of progress on stdout and stderr; a command prints one line."""
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         yield
 
@@ -241,8 +241,6 @@ def sweep_stale_exports(output: Path) -> None:
 def contract_of(model, functions: dict, format: str, written: list[str], results: dict, command: str) -> dict:
     """What model.json states: the input contract, the endpoints with their inputs and outputs, and the run."""
     import tensorflow as tf
-
-    from vae import __version__
 
     config = model.vae_config
     described = {}

@@ -31,6 +31,7 @@ from pathlib import Path
 from string import Template
 
 import numpy as np
+from PIL import Image
 
 from vae import files
 from vae.config import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
@@ -40,6 +41,7 @@ from vae.run import storage
 from vae.run.dataset import load_test_digits
 from vae.run.snapshots import SNAPSHOTS_DIR, read_snapshots, to_bytes
 from vae.views import figures as plots
+from vae.views import learning
 
 EXPLORER_SIDE = 560  # canvas pixels of the scatter the pointer moves over
 REPORT_DIGITS = 10
@@ -65,8 +67,6 @@ def data_uri(content: bytes, media_type: str) -> str:
 
 def png_bytes(image: np.ndarray) -> bytes:
     """A PNG of the picture `image` (floats in [0, 1]), gray or RGB."""
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(to_bytes(image)).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -146,14 +146,14 @@ def build_report(
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         drawings = {
-            "history": lambda path: plots.plot_history(history, config, path),
+            "history": lambda path: learning.plot_history(history, config, path),
             "reconstruction": lambda path: plots.plot_reconstructions(model, images, labels, chosen, path),
             "samples": lambda path: plots.plot_samples(model, path, REPORT_SAMPLES, seed),
         }
         for name, draw in drawings.items():
             pictures[name] = data_uri(draw(scratch / f"{name}.png").read_bytes(), "image/png")
         if snapshots:
-            progress = plots.render_progress(snapshots, config, scratch / storage.PROGRESS_FILE)
+            progress = learning.render_progress(snapshots, config, scratch / storage.PROGRESS_FILE)
             pictures["progress"] = data_uri(progress.read_bytes(), "image/gif")
     explorer = explorer_data(model, images, labels, explorer_size, dims) if config.latent_dim >= 2 else None
 
@@ -178,7 +178,7 @@ def render_page(
     """The page: `report_page/page.html` filled in, with its style sheet and script inlined. With `stale`, the
     run's eval.json scored other weights and the page says so instead of showing it."""
     escape = html.escape
-    loss_name = plots.history_panels(config)[0][1]
+    loss_name = learning.history_panels(config)[0][1]
     final = [
         (f"test {loss_name}", history["test_loss"][-1]),
         ("test reconstruction", history["test_reconstruction_loss"][-1]),
