@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
+from vae.evaluation import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
 from vae_scripts.common import data_dir_option, one_line_errors, run_dir_option
 
 K_HELP = "Importance samples per digit (Burda et al. 2015); papers use 5000 for their final numbers."

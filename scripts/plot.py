@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from vae.config import MAX_FPS, MAX_GRID_SPAN, MIN_FPS
-from vae.errors import UsageError
+from vae.model import MAX_GRID_SPAN
 from vae.run.directory import PROGRESS_FILE
+from vae.views import MAX_FPS, MIN_FPS
 from vae_scripts.common import (
     FiniteFloatRange,
     data_dir_option,
@@ -50,14 +50,16 @@ def latent_grid(n, span, quantiles, dims, label, run_dir, data_dir, output):
     if span is not None and quantiles:
         raise click.UsageError("--span and --quantiles exclude each other: the quantiles fix the span")
 
-    from vae.model.latent import check_dims, default_span, label_index, load_test_digits
+    from vae.model.latent import check_dims, default_span, label_index
+    from vae.run.dataset import load_test_digits
     from vae.run.loading import load_run
     from vae.views.figures import plot_latent_grid
 
     model, config, _ = load_run(run_dir)
     label = label_index(config, label)
-    if config.conditional and label is None:
-        raise UsageError("this run is conditional: name the class whose latent grid to draw with --label")
+    model.latent.labels.require_label(
+        label, "this run is conditional: name the class whose latent grid to draw with --label"
+    )
     dims = check_dims(tuple(dims), config.latent_dim)
     if span is None and not quantiles:
         images, labels = load_test_digits(config, data_dir, run_dir)
@@ -75,7 +77,7 @@ def latent_grid(n, span, quantiles, dims, label, run_dir, data_dir, output):
 @one_line_errors
 def clusters(run_dir, data_dir, output):
     """The latent means of the test images, coloured by class (PCA for a latent size above 2)."""
-    from vae.model.latent import load_test_digits
+    from vae.run.dataset import load_test_digits
     from vae.run.loading import load_run
     from vae.views.figures import plot_clusters
 
@@ -112,7 +114,8 @@ def samples(n, seed, label, run_dir, output):
 @one_line_errors
 def analogies(n, seed, run_dir, data_dir, output):
     """A conditional run's n random test images down the side, each one's style written as every class."""
-    from vae.model.latent import check_conditional, choose_test_digits, load_test_digits
+    from vae.model.latent import check_conditional, choose_test_digits
+    from vae.run.dataset import load_test_digits
     from vae.run.loading import load_run
     from vae.views.figures import plot_analogies
 
@@ -133,7 +136,8 @@ def analogies(n, seed, run_dir, data_dir, output):
 @one_line_errors
 def interpolate(start, end, steps, run_dir, data_dir, output):
     """Decode the straight line between the latent means of two test images."""
-    from vae.model.latent import check_indices, load_test_digits
+    from vae.model.latent import check_indices
+    from vae.run.dataset import load_test_digits
     from vae.run.loading import load_run
     from vae.views.figures import plot_interpolation
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from vae.config import IMPORTANCE_SAMPLES, MAX_RECONSTRUCTIONS
+from vae.evaluation import IMPORTANCE_SAMPLES
+from vae.views import MAX_RECONSTRUCTIONS
 from vae_scripts.common import (
     data_dir_option,
     image_options,
@@ -65,7 +66,8 @@ def main(paths, own_images, preprocess, save_preprocessed, label, n, indices, se
         )
 
     from vae.errors import UsageError
-    from vae.model.latent import check_indices, choose_test_digits, label_index, load_test_digits
+    from vae.model.latent import check_indices, choose_test_digits, label_index
+    from vae.run.dataset import load_test_digits
     from vae.run.loading import load_run
     from vae.views.figures import plot_reconstructions
 
@@ -85,7 +87,8 @@ def main(paths, own_images, preprocess, save_preprocessed, label, n, indices, se
 
 
 def reconstruct_images(paths, preprocess, save_preprocessed, label, run_dir, output):
-    from vae.data.images import find_images, load_images, preprocessed_pngs
+    from vae.data.images import find_images, preprocessed_pngs
+    from vae.data.sources import load_images
     from vae.evaluation.scores import image_labels
     from vae.files import check_writable, write_files
     from vae.model.latent import label_index

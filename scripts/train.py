@@ -13,7 +13,6 @@ from vae.config import (
     ARCHITECTURES,
     DATASETS,
     DEFAULTS,
-    HIERARCHICAL_LOWER_LATENT_DIM,
     LEARNING_RATES,
     MAX_BATCH_SIZE,
     MAX_IMAGE_SIZE,
@@ -21,11 +20,11 @@ from vae.config import (
     MAX_PSEUDO_INPUTS,
     MIN_IMAGE_SIZE,
     OBJECTIVES,
-    PRECISIONS,
     PRIORS,
     SCHEDULES,
-    STRATEGIES,
 )
+from vae.model import HIERARCHICAL_LOWER_LATENT_DIM, PRECISIONS, STRATEGIES
+from vae.model.conditioning import labels_of
 from vae.run.directory import CHECKPOINT_DIR, EVAL_FILE, LOGS_DIR, RUN_FILES
 from vae_scripts.common import (
     FiniteFloatRange,
@@ -215,8 +214,9 @@ def main(
     Every epoch also leaves a checkpoint, so an interrupted run continues with --resume, and TensorBoard logs
     (tensorboard --logdir RUN_DIR/logs).
     """
-    from vae.data.datasets import new_run_data, run_dataset
+    from vae.data.sources import new_run_data
     from vae.run.checkpoints import read_checkpoint, read_checkpoint_safe
+    from vae.run.dataset import run_dataset
     from vae.training.loop import check_run_dir, resumed_config, train
 
     run_dir.refuse_pretrained()
@@ -306,7 +306,7 @@ def summary(result) -> str:
     reconstruction + KL, is printed under its own name beside it."""
     config, metrics = result.config, result.test_metrics
     reconstruction, kl = metrics["reconstruction_loss"], metrics["kl_loss"]
-    name = "negative conditional ELBO" if config.conditional else "negative ELBO"
+    name = labels_of(config).negative_elbo
     name += "" if config.binarize else " (grayscale BCE)"
     line = f"test {name} {reconstruction + kl:.2f} nats per image (reconstruction {reconstruction:.2f} + KL {kl:.2f})"
     if config.objective == "iwae":

@@ -240,7 +240,7 @@ class DecodeCounter:
 def test_large_samples_are_decoded_in_batches_and_bounded_by_their_pictures(shipped):
     import dataclasses
 
-    from vae.config import INFERENCE_BATCH_SIZE
+    from vae.model import INFERENCE_BATCH_SIZE
 
     counted = dataclasses.replace(shipped, model=DecodeCounter(shipped.model))
     samples = counted.sample(1_200, seed=4)

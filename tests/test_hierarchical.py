@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import SUBSET_DIR, invoke, tiny, train_stopped_after_first_epoch
-from vae.config import HIERARCHICAL_LOWER_LATENT_DIM
+from vae.model import HIERARCHICAL_LOWER_LATENT_DIM
 from vae.model.gaussian import LOG_TWO_PI
 from vae.run.directory import MODEL_FILE, RunDir
 from vae.run.loading import load_model, load_run

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from vae.config import EVALUATION_BATCH_SIZE
 from vae.errors import UsageError
+from vae.evaluation import EVALUATION_BATCH_SIZE
 from vae.model.gaussian import kl_from_standard_normal
 from vae.model.structures.gaussian_layer import importance_terms
 

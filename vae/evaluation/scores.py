@@ -17,9 +17,8 @@ import hashlib
 import numpy as np
 from keras import ops
 
-from vae.config import IMPORTANCE_SAMPLES, SCORING_BATCH_SIZE
 from vae.data.datasets import TEST_BINARIZATION_SEED
-from vae.errors import UsageError
+from vae.evaluation import IMPORTANCE_SAMPLES, SCORING_BATCH_SIZE
 from vae.evaluation.estimators import (
     importance_weighted_log_likelihood,
     importance_weighted_metric_name,
@@ -65,10 +64,7 @@ def classify(model, images, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0) -> tu
     """A conditional VAE as a classifier: each image's label argmax_y p(x|y), with the importance-weighted estimate of
     log p(x|y) from k samples, and the (N, 10) estimates. Under a uniform prior over labels, p(y|x) is proportional
     to p(x|y), so this is the Bayes classifier of the generative model (Kingma et al. 2014)."""
-    if not model.vae_config.conditional:
-        raise UsageError(
-            "only a conditional run can name the label of an image: train one with vae-train --conditional"
-        )
+    model.latent.labels.require("only a conditional run can name the label of an image")
     images, keys = scored_images(model, images)
     # Every image with every label in one call, label-major, so that the estimator is compiled once.
     classes = len(model.vae_config.classes)
@@ -86,11 +82,7 @@ def classify(model, images, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0) -> tu
 def image_labels(model, images, label: int | None, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0):
     """The labels a model takes for `images`: None for an unconditional model; for a conditional one, `label` for all
     of them, or with no label each image's most likely label (`classify`)."""
-    if not model.vae_config.conditional:
-        return None
-    if label is not None:
-        return np.full(len(images), label, np.int32)
-    return classify(model, images, k, seed=seed)[0].astype(np.int32)
+    return model.latent.labels.image_labels(len(images), label, lambda: classify(model, images, k, seed=seed)[0])
 
 
 def content_keys(images: np.ndarray) -> np.ndarray:
@@ -137,13 +129,13 @@ def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *,
     labels = image_labels(model, images, label, k, seed=seed)
     scores = score_images(model, images, k, labels=labels, seed=seed)
     latent_dim = model.vae_config.latent_dim
-    classes = model.vae_config.classes
-    header = ["path"] + (["label", "class"] if labels is not None else [])
+    conditioning = model.latent.labels
+    header = ["path"] + conditioning.columns
     header += [f"z_mean_{index}" for index in range(latent_dim)] + [f"z_log_var_{index}" for index in range(latent_dim)]
     header += ["negative_elbo", importance_weighted_metric_name(model.vae_config.binarize)]
     rows = []
     for index, name in enumerate(names):
-        row = [name] + ([int(labels[index]), classes[int(labels[index])]] if labels is not None else [])
+        row = [name] + conditioning.cells(labels, index)
         row += [float(value) for value in scores["z_mean"][index]] + [
             float(value) for value in scores["z_log_var"][index]
         ]

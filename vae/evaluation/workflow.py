@@ -13,10 +13,11 @@ import os
 import numpy as np
 
 from vae import files
-from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
-from vae.data.datasets import run_dataset, test_inputs, to_float
+from vae.config import VAEConfig
+from vae.data.datasets import test_inputs, to_float
 from vae.data.images import find_images
 from vae.errors import UsageError
+from vae.evaluation import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
 from vae.evaluation.estimators import (
     importance_weighted_log_likelihood,
     importance_weighted_metric_name,
@@ -25,6 +26,8 @@ from vae.evaluation.estimators import (
     of_vae,
 )
 from vae.evaluation.outliers import score_as_outliers
+from vae.model.conditioning import labels_of
+from vae.run.dataset import run_dataset
 from vae.run.directory import EVAL_FILE, RunDir
 from vae.run.loading import load_run
 from vae.run.records import weights_digest
@@ -35,11 +38,10 @@ DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 def protocol(config: VAEConfig) -> str:
     """What the numbers of a run mean: a test NLL only when the pixels are binary, so Bernoulli is a true likelihood;
     of x given its label y on a conditional run."""
+    labels = labels_of(config)
     if config.binarize:
-        given = " -log p(x|y), conditional" if config.conditional else ""
-        return f"test NLL{given}, binarized {DATASET_TITLES[config.dataset]} (nats)"
-    given = " on -log p(x|y), conditional" if config.conditional else ""
-    return f"grayscale BCE bound{given} (nats), not a log-likelihood"
+        return f"test NLL{labels.likelihood()}, binarized {DATASET_TITLES[config.dataset]} (nats)"
+    return f"grayscale BCE bound{labels.likelihood(' on')} (nats), not a log-likelihood"
 
 
 def evaluate(

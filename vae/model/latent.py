@@ -21,16 +21,9 @@ from statistics import NormalDist
 
 import numpy as np
 
-from vae.config import GAUSSIAN_QUANTILES, INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
-from vae.data.datasets import run_dataset, test_inputs
 from vae.errors import UsageError
-
-
-def load_test_digits(config, data_dir=None, run_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """The run's test images as the model saw them (binarized once under --binarize) and their labels. Only the test
-    split is read: the IDX test files, or the test images of the run's folder (`vae.data.datasets.run_dataset`)."""
-    dataset = run_dataset(run_dir, config, data_dir, test_only=True)
-    return test_inputs(dataset, config.binarize), dataset.test_labels
+from vae.model import GAUSSIAN_QUANTILES, INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
+from vae.model.conditioning import labels_of
 
 
 def pictures(images: np.ndarray) -> np.ndarray:
@@ -54,8 +47,7 @@ def label_index(config, request: LabelRequest | None) -> int | None:
     if request is None:
         return None
     asked = f"{request.option} {request.text}"
-    if not config.conditional:
-        raise UsageError(f"{asked} needs a conditional run: train one with vae-train --conditional")
+    labels_of(config).require(f"{asked} needs a conditional run")
     text = request.text.strip()
     if text in config.classes:  # an exact name first: classes may differ only in case
         return list(config.classes).index(text)
@@ -98,7 +90,7 @@ def check_indices(indices, count: int) -> list[int]:
 
 def model_labels(model, labels) -> np.ndarray | None:
     """The labels a call of `model` takes: `labels` as int32 for a conditional model, None for another."""
-    return np.asarray(labels, dtype="int32") if model.vae_config.conditional else None
+    return model.latent.labels.model_labels(labels)
 
 
 def encode_means(model, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
@@ -143,8 +135,8 @@ def prior_samples(
     conditional model, and the labels the decoder was given. A conditional model with no label draws every class
     from the same ceil(n / classes) latent vectors: (classes, ceil(n / classes), ...), one row per class; otherwise
     (n, ...). The pictures are decoded as `decode` decodes, in one call or in batches of `batch_size`."""
-    if model.vae_config.conditional and label is None:
-        classes = len(model.vae_config.classes)
+    if model.latent.labels.every_class(label):
+        classes = model.latent.labels.classes
         per_class = math.ceil(n / classes)
         z = model.latent.prior.sample(per_class, np.random.default_rng(seed))
         labels = np.repeat(np.arange(classes, dtype="int32"), per_class)
@@ -167,8 +159,8 @@ def analogies(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def check_conditional(model, what: str) -> None:
-    if not model.vae_config.conditional:
-        raise UsageError(f"{what} need a conditional run: train one with vae-train --conditional")
+    """Refuse `what`, which only a conditional run draws, on another."""
+    model.latent.labels.require(f"{what} need a conditional run")
 
 
 PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")

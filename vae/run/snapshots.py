@@ -47,8 +47,8 @@ def take_snapshot(model, originals: tuple[np.ndarray, np.ndarray], epoch: int, t
     side x channels) of `originals`, (images, labels). A conditional model draws its grid as the first original's
     label."""
     images, labels = originals
+    label = model.latent.labels.first_label(labels)
     labels = model_labels(model, labels)
-    label = None if labels is None else int(labels[0])
     grid, axis = decode_latent_grid(model, SNAPSHOT_GRID_SIZE, quantiles=True, label=label)
     reconstructions = reconstruct(model, images, labels)
     return Snapshot(epoch, float(test_loss), axis, grid, pictures(images), reconstructions)

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vae.config import IMPORTANCE_SAMPLES, INFERENCE_BATCH_SIZE, MAX_GRID_SPAN, VAEConfig
-from vae.data.images import load_images
+from vae.config import VAEConfig
+from vae.data.sources import load_images
 from vae.errors import UsageError, first_line
+from vae.evaluation import IMPORTANCE_SAMPLES
+from vae.model import INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
 from vae.model.latent import (
     LabelRequest,
     decode,
@@ -132,8 +134,9 @@ class Run:
         if not np.all(np.isfinite(z)) or np.abs(z).max(initial=0) > MAX_GRID_SPAN:
             raise UsageError(f"z must be finite numbers in [-{MAX_GRID_SPAN:g}, {MAX_GRID_SPAN:g}]")
         label = self.label(label)
-        if label is None and self.config.conditional:
-            raise UsageError("decode needs label=, a class's name or index, on a conditional run")
+        self.model.latent.labels.require_label(
+            label, "decode needs label=, a class's name or index, on a conditional run"
+        )
         self._check_picture_count(len(z), f"{len(z):,} latent vectors", "decode them in several calls")
         return decode(self.model, z, repeated_label(label, len(z)), INFERENCE_BATCH_SIZE)
 
@@ -170,7 +173,8 @@ class Run:
         _whole_number("n", n, 0)
         _whole_number("seed", seed, 0)
         label = self.label(label)
-        classes = len(self.classes) if self.config.conditional and label is None else 1
+        conditioning = self.model.latent.labels
+        classes = conditioning.classes if conditioning.every_class(label) else 1
         self._check_picture_count(
             classes * math.ceil(n / classes), f"n={n:,}", "draw more in several calls with other seeds"
         )

@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from vae import files
-from vae.config import INFERENCE_BATCH_SIZE, VAEConfig
-from vae.data.datasets import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
+from vae.config import VAEConfig
+from vae.data.datasets import Dataset, test_inputs
+from vae.data.pipeline import evaluation_dataset, steps_per_epoch, training_dataset
 from vae.errors import DiskFullError, RunError, TrainingDivergedError, UsageError
+from vae.model import INFERENCE_BATCH_SIZE
 from vae.model.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
+from vae.model.latent import model_labels
 from vae.run.checkpoints import finished_run_matches, read_checkpoint, read_checkpoint_safe
 from vae.run.directory import (
     CHECKPOINT_DIR,
@@ -218,7 +221,7 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
         )
     # A conditional model takes each digit's label with it; an unconditional one never sees them. Keras splits each
     # global batch among the replicas of the strategy the model was built under.
-    train_labels, test_labels = (dataset.train_labels, dataset.test_labels) if config.conditional else (None, None)
+    train_labels, test_labels = model_labels(model, dataset.train_labels), model_labels(model, dataset.test_labels)
     train_data = shard_by_data(
         training_dataset(
             dataset.train_images, config.batch_size, config.seed, initial_epoch, config.epochs, labels=train_labels

@@ -7,9 +7,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from vae.config import INFERENCE_BATCH_SIZE, VAEConfig
+from vae.config import VAEConfig
 from vae.data.datasets import Dataset
 from vae.errors import UsageError
+from vae.model import INFERENCE_BATCH_SIZE
 from vae.model.autoencoder import VAE
 from vae.model.distribution import dtype_policy_name
 from vae.run.loading import check_finite, load_model

@@ -15,9 +15,9 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from vae.config import GAUSSIAN_QUANTILES
 from vae.errors import UsageError
 from vae.files import atomic_path
+from vae.model import GAUSSIAN_QUANTILES
 from vae.model.latent import (
     analogies,
     class_name,
@@ -121,10 +121,7 @@ def plot_image_reconstructions(model, images: np.ndarray, names: list[str], labe
     """Your own images as the model saw them (upper rows), titled with their file names (and the class a conditional
     model was given), above their reconstructions."""
     reconstructions = reconstruct(model, images, labels)
-    titles = [
-        shorten(name) + ("" if labels is None else f": {class_name(model.vae_config, int(labels[index]))}")
-        for index, name in enumerate(names)
-    ]
+    titles = [shorten(name) + model.latent.labels.caption(labels, index) for index, name in enumerate(names)]
     return plot_pairs(
         pictures(images), reconstructions, titles, "Your images, prepared, above their reconstructions", path
     )
@@ -250,7 +247,7 @@ def plot_samples(model, path, n: int, seed: int, label: int | None = None) -> Pa
     plt = pyplot()
     config = model.vae_config
     images, _ = prior_samples(model, n, seed, label)
-    if config.conditional and label is None:
+    if model.latent.labels.every_class(label):
         rows, columns = images.shape[:2]
         cells = images
         title = f"Every class (rows) from the same z ~ N(0, I) down each column, seed {seed}"

@@ -10,9 +10,9 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from vae.config import MAX_FPS, MIN_FPS
 from vae.errors import UsageError
 from vae.files import atomic_path
+from vae.views import MAX_FPS, MIN_FPS
 from vae.views.figures import DIGIT_STYLE, DPI, pyplot, quantile_range, save_figure, tile
 
 GIF_GRAY_LEVELS = 32

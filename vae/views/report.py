@@ -34,15 +34,16 @@ import numpy as np
 from PIL import Image
 
 from vae import files
-from vae.config import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
 from vae.errors import UsageError, VAEWarning
 from vae.model import latent
+from vae.model.conditioning import labels_of
+from vae.run.dataset import load_test_digits
 from vae.run.directory import DEFAULT_RUN, PROGRESS_FILE, REPORT_FILE, RunDir
 from vae.run.loading import load_run
 from vae.run.records import evaluation_is_current, evaluation_path, read_evaluation
 from vae.run.snapshots import read_snapshots, to_bytes
+from vae.views import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE, learning
 from vae.views import figures as plots
-from vae.views import learning
 
 EXPLORER_SIDE = 560  # canvas pixels of the scatter the pointer moves over
 REPORT_DIGITS = 10
@@ -90,8 +91,10 @@ def explorer_data(model, images: np.ndarray, labels: np.ndarray, size: int, dims
     config = model.vae_config
     means = latent.encode_means(model, images, latent.model_labels(model, labels))[:, list(dims)]
     span = latent.span_covering(means)  # as `vae-plot latent-grid` chooses it, from the same means
-    classes = list(range(len(config.classes))) if config.conditional else [None]
-    grids = [latent.decode_latent_grid(model, size, span=span, dims=dims, label=label) for label in classes]
+    grids = [
+        latent.decode_latent_grid(model, size, span=span, dims=dims, label=label)
+        for label in model.latent.labels.grid_labels()
+    ]
     grid, axis = np.concatenate([grid for grid, _ in grids]), grids[0][1]
     return {
         "names": list(config.classes),
@@ -126,7 +129,7 @@ def build_report(
     model, config, history = load_run(run_dir)
     written_to = run_dir.output_dir()
     if explorer_size is None:
-        explorer_size = class_grid_size(len(config.classes)) if config.conditional else EXPLORER_SIZE
+        explorer_size = model.latent.labels.grid_size(EXPLORER_SIZE, class_grid_size)
     evaluation = read_evaluation(run_dir)
     stale = evaluation is not None and evaluation_is_current(evaluation, run_dir) is False
     if stale:
@@ -138,7 +141,7 @@ def build_report(
         )
     if config.latent_dim >= 2:
         dims = latent.check_dims(tuple(dims), config.latent_dim)
-    images, labels = latent.load_test_digits(config, data_dir, run_dir)
+    images, labels = load_test_digits(config, data_dir, run_dir)
     chosen = latent.choose_test_digits(len(images), REPORT_DIGITS, seed)
     snapshots = read_snapshots(run_dir) if any(run_dir.snapshots_dir.glob("epoch-*.npz")) else []
 
@@ -200,7 +203,7 @@ def render_page(
         dataset=escape(config.dataset),
         latent_dim=config.latent_dim,
         written=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
-        explorer=explorer_section(explorer, config.latent_dim) if explorer else "",
+        explorer=explorer_section(explorer, config.latent_dim, labels_of(config)) if explorer else "",
         summary_rows=summary,
         evaluation=evaluation_table(evaluation, stale),
         config_rows="".join(table_row(key, json.dumps(value)) for key, value in config.to_dict().items()),
@@ -240,8 +243,9 @@ def evaluation_table(evaluation: dict | None, stale: bool = False) -> str:
     return f"<table><caption>{caption}</caption>{rows}</table>"
 
 
-def explorer_section(explorer: dict, latent_dim: int) -> str:
-    """`report_page/explorer.html` filled in: the canvas, the readout, the legend, the sprite and the data."""
+def explorer_section(explorer: dict, latent_dim: int, conditioning) -> str:
+    """`report_page/explorer.html` filled in: the canvas, the readout, the legend, the sprite and the data, with a
+    class selector where the run's `conditioning` (`vae.model.conditioning`) draws a grid for each class."""
     i, j = explorer["dims"]
     names = explorer["names"] if len(explorer["names"]) <= plots.MAX_LEGEND_CLASSES else []
     legend = "".join(
@@ -249,18 +253,16 @@ def explorer_section(explorer: dict, latent_dim: int) -> str:
         for name, colour in zip(names, explorer["colours"], strict=False)
     )
     data = json.dumps({key: value for key, value in explorer.items() if key != "sprite"}, separators=(",", ":"))
-    selector = ""
-    if explorer["conditional"]:
-        options = "".join(
-            f"<option value={label}>{html.escape(name)}</option>" for label, name in enumerate(explorer["names"])
-        )
-        selector = f"<p><label>Draw the class <select id=explorer-select>{options}</select></label></p>"
+    options = "".join(
+        f"<option value={label}>{html.escape(name)}</option>" for label, name in conditioning.class_choices()
+    )
+    selector = f"<p><label>Draw the class <select id=explorer-select>{options}</select></label></p>" if options else ""
     return page_template("explorer.html").substitute(
         i=i,
         j=j,
         size=explorer["size"],
         selector=selector,
-        grids=" for each class" if explorer["conditional"] else "",
+        grids=conditioning.each_class,
         cell=explorer["cell"],
         others="" if latent_dim == 2 else f" The other {latent_dim - 2} latent axes stay at 0.",
         side=EXPLORER_SIDE,
