@@ -59,6 +59,7 @@ def test_a_conditional_run_takes_labels_by_name_or_index(conditional_run):
         run.decode(np.zeros((1, 2)), label="sneaker")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", storage.PRETRAINED_NAMES)
 def test_the_shipped_pretrained_runs_are_the_files_recorded_and_evaluate_as_recorded(name, tmp_path):
     from vae.evaluation.estimators import evaluate_run
@@ -105,6 +106,7 @@ def test_pretrained_runs_are_read_only_and_named(tmp_path, monkeypatch):
     assert {path: path.read_bytes() for path in storage.pretrained_root().rglob("*") if path.is_file()} == before
 
 
+@pytest.mark.slow
 def test_the_quickstart_notebook_runs(tmp_path):
     import nbclient
     import nbformat

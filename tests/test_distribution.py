@@ -6,8 +6,8 @@ initialises its devices, so those runs happen in a fresh Python process. MultiWo
 
 What "agrees" means between a distributed run and a one-device run on the same global batches: the per-image noise
 (the sample of z, and dynamic binarization) is drawn for the whole global batch and each replica keeps its own rows
-(`vae.model.distribution.draw_for_global_batch`), and each replica divides its loss sum by the global batch size, so both
-runs compute the same numbers; only the order of floating-point sums differs (two half-batch gradients added by the
+(`vae.model.distribution.draw_for_global_batch`), and each replica divides its loss sum by the global batch size, so
+both runs compute the same numbers; only the order of floating-point sums differs (two half-batch gradients added by the
 all-reduce instead of one whole-batch sum). Adam divides each gradient coordinate by its running size, so where a
 gradient is near zero the rounding decides the direction of a step of up to the learning rate: after 16 steps a few
 weights differ by up to 1.1e-3 (measured), while every loss agrees within 1e-6 relative and the small KL term within
@@ -166,7 +166,7 @@ def run_mirrored_script(root, kind: str):
 
 
 @pytest.fixture(scope="module")
-def mirrored_runs(tmp_path_factory):
+def mirrored_runs(tmp_path_factory, trains):
     return run_mirrored_script(tmp_path_factory.mktemp("mirrored"), "plain")
 
 
@@ -360,6 +360,7 @@ def test_mixed_float16_compiles_with_loss_scaling(tiny_config):
     assert {weight.dtype for weight in model.weights if weight.dtype.startswith("float")} == {"float32"}
 
 
+@pytest.mark.slow
 def test_mixed_precision_without_a_gpu_warns_and_trains_in_float32(tmp_path):
     import tensorflow as tf
 
@@ -376,6 +377,7 @@ def test_mixed_precision_without_a_gpu_warns_and_trains_in_float32(tmp_path):
     assert {weight.dtype for weight in storage.load_run(run_dir)[0].weights if "float" in weight.dtype} == {"float32"}
 
 
+@pytest.mark.slow
 def test_bfloat16_trains_reloads_and_resumes_in_bfloat16(tmp_path, subset):
     run_dir = tmp_path / "run"
     result = invoke("--mixed-precision", "bfloat16", "--epochs", 1, "--run-dir", run_dir, *TINY_RUN_OPTIONS)
