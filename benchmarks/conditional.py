@@ -73,8 +73,8 @@ def train_judge(dataset, config, seed: int):
 def main(run_dir, data_dir, samples, k, limit, seed, output):
     from vae.data.datasets import run_dataset, test_inputs, with_channels
     from vae.evaluation.scores import classify
+    from vae.model.latent import prior_samples
     from vae.run import storage
-    from vae.views.figures import prior_samples
 
     model, config, history = storage.load_run(run_dir)
     if not config.conditional:

@@ -63,7 +63,7 @@ def weights_only(run_dir: Path, path: Path) -> None:
 def manifest_entry(name: str, target: Path, dataset: str, epochs: int) -> dict:
     """What MANIFEST.json records of a shipped run: its command, its files' SHA-256, and vae-eval on the committed
     test subset (written to a copy, so that the run's own eval.json stays the whole test split's)."""
-    from vae.evaluation.estimators import evaluate_run
+    from vae.evaluation.workflow import evaluate_run
 
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / name
@@ -97,7 +97,7 @@ def command_of(name: str, epochs: int) -> str:
 @click.option("--epochs", type=click.IntRange(min=1), help="Train every run this many epochs instead of its own.")
 def main(mnist_dir: Path, fashion_dir: Path, only, check: bool, epochs: int | None) -> None:
     from vae import files
-    from vae.evaluation.estimators import evaluate_run
+    from vae.evaluation.workflow import evaluate_run
     from vae.run import storage
 
     directories = {"mnist": mnist_dir, "fashion-mnist": fashion_dir}

@@ -96,7 +96,7 @@ def throughput_windows(dataset, windows: int, images_per_window: int) -> tuple[l
 
     from vae.config import VAEConfig
     from vae.data.datasets import steps_per_epoch, training_dataset
-    from vae.training.loop import build_model
+    from vae.training.setup import build_model
 
     config = VAEConfig()
     images = dataset.train_images[:images_per_window]

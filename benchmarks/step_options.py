@@ -75,7 +75,8 @@ def main(data_dir: Path, windows: int, images: int, output: Path) -> None:
     from vae import files
     from vae.config import VAEConfig
     from vae.data.datasets import load_dataset, steps_per_epoch, training_dataset
-    from vae.training.loop import DivergenceGuard, build_model
+    from vae.training.callbacks import DivergenceGuard
+    from vae.training.setup import build_model
 
     dataset = load_dataset("mnist", data_dir)
     digits = dataset.train_images[:images]

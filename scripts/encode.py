@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vae.config import IMPORTANCE_SAMPLES
+from vae.evaluation import IMPORTANCE_SAMPLES
 from vae_scripts.common import image_options, label_options, one_line_errors, run_dir_option
 
 

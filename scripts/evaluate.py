@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
+from vae.evaluation import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
 from vae_scripts.common import data_dir_option, one_line_errors, run_dir_option
 
 K_HELP = "Importance samples per digit (Burda et al. 2015); papers use 5000 for their final numbers."
@@ -34,8 +34,8 @@ def main(run_dir, data_dir, k, limit, batch_size, seed, outliers):
     The last is the test NLL only for runs trained with --binarize; on grayscale digits it is a bound on the BCE
     objective, not a log-likelihood, and is labelled so.
     """
-    from vae.evaluation.estimators import EVAL_FILE, evaluate_run
-    from vae.run.storage import output_dir
+    from vae.evaluation.workflow import evaluate_run
+    from vae.run.storage import EVAL_FILE, output_dir
 
     record = evaluate_run(run_dir, data_dir, k=k, limit=limit, batch_size=batch_size, seed=seed, outliers=outliers)
     click.echo(f"{record['protocol']}: {record['digits']} test digits, k = {k}, seed {seed}")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from vae.config import MAX_FPS, MAX_GRID_SPAN, MIN_FPS
-from vae.errors import UsageError
+from vae.model import MAX_GRID_SPAN
 from vae.run.storage import PROGRESS_FILE
+from vae.views import MAX_FPS, MIN_FPS
 from vae_scripts.common import (
     FiniteFloatRange,
     data_dir_option,
@@ -56,8 +56,9 @@ def latent_grid(n, span, quantiles, dims, label, run_dir, data_dir, output):
 
     model, config, _ = load_run(run_dir)
     label = label_index(config, label)
-    if config.conditional and label is None:
-        raise UsageError("this run is conditional: name the class whose latent grid to draw with --label")
+    model.latent.labels.require_label(
+        label, "this run is conditional: name the class whose latent grid to draw with --label"
+    )
     dims = check_dims(tuple(dims), config.latent_dim)
     if span is None and not quantiles:
         images, labels = load_test_digits(config, data_dir, run_dir)
@@ -151,7 +152,7 @@ def interpolate(start, end, steps, run_dir, data_dir, output):
 def history(run_dir, output):
     """Train and test curves per epoch: total loss, reconstruction and KL."""
     from vae.run.storage import read_config, read_history
-    from vae.views.figures import plot_history
+    from vae.views.learning import plot_history
 
     config = read_config(run_dir)
     click.echo(plot_history(read_history(run_dir), config, output_path(output, run_dir, "history")))
@@ -168,7 +169,7 @@ def progress(fps, run_dir, output):
     """An animated GIF of training, one frame per epoch, from the snapshots of vae-train --snapshots."""
     from vae.run.snapshots import read_snapshots
     from vae.run.storage import output_dir, read_config
-    from vae.views.figures import render_progress
+    from vae.views.learning import render_progress
 
     config = read_config(run_dir)
     path = Path(output) if output else output_dir(run_dir) / PROGRESS_FILE

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from vae.config import IMPORTANCE_SAMPLES, MAX_RECONSTRUCTIONS
+from vae.evaluation import IMPORTANCE_SAMPLES
+from vae.views import MAX_RECONSTRUCTIONS
 from vae_scripts.common import (
     data_dir_option,
     image_options,

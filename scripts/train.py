@@ -14,7 +14,6 @@ from vae.config import (
     ARCHITECTURES,
     DATASETS,
     DEFAULTS,
-    HIERARCHICAL_LOWER_LATENT_DIM,
     LEARNING_RATES,
     MAX_BATCH_SIZE,
     MAX_IMAGE_SIZE,
@@ -22,11 +21,11 @@ from vae.config import (
     MAX_PSEUDO_INPUTS,
     MIN_IMAGE_SIZE,
     OBJECTIVES,
-    PRECISIONS,
     PRIORS,
     SCHEDULES,
-    STRATEGIES,
 )
+from vae.model import HIERARCHICAL_LOWER_LATENT_DIM, PRECISIONS, STRATEGIES
+from vae.model.conditioning import labels_of
 from vae_scripts.common import (
     FiniteFloatRange,
     one_line_errors,
@@ -307,7 +306,7 @@ def summary(result) -> str:
     reconstruction + KL, is printed under its own name beside it."""
     config, metrics = result.config, result.test_metrics
     reconstruction, kl = metrics["reconstruction_loss"], metrics["kl_loss"]
-    name = "negative conditional ELBO" if config.conditional else "negative ELBO"
+    name = labels_of(config).negative_elbo
     name += "" if config.binarize else " (grayscale BCE)"
     line = f"test {name} {reconstruction + kl:.2f} nats per image (reconstruction {reconstruction:.2f} + KL {kl:.2f})"
     if config.objective == "iwae":

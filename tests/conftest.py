@@ -65,7 +65,8 @@ def help_text(*invocations: tuple[str, list[str]]) -> str:
 def train_stopped_after_first_epoch(monkeypatch, config, dataset, run_dir: Path, **options) -> Path:
     """Train `config` into `run_dir` and interrupt it right after its first checkpoint, as a kill at the epoch boundary
     would; a test then resumes it."""
-    from vae.training.loop import EpochCheckpoint, train
+    from vae.training.callbacks import EpochCheckpoint
+    from vae.training.loop import train
 
     save_checkpoint = EpochCheckpoint.on_epoch_end
 

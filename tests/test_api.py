@@ -62,7 +62,7 @@ def test_a_conditional_run_takes_labels_by_name_or_index(conditional_run):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", storage.PRETRAINED_NAMES)
 def test_the_shipped_pretrained_runs_are_the_files_recorded_and_evaluate_as_recorded(name, tmp_path):
-    from vae.evaluation.estimators import evaluate_run
+    from vae.evaluation.workflow import evaluate_run
 
     record = json.loads((storage.pretrained_root() / storage.PRETRAINED_MANIFEST).read_text())[name]
     folder = storage.resolve_run_dir(f"pretrained:{name}")
@@ -116,6 +116,8 @@ def test_the_quickstart_notebook_runs(tmp_path):
     nbclient.NotebookClient(notebook, timeout=60, resources={"metadata": {"path": str(ROOT / "examples")}}).execute()
     printed = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
     assert "hand-drawn 3:" in printed
+    # The last cell trains a model of its own from arrays, with vae.train.
+    assert "trained 2 epochs on classes 0, 1, 2, 3, 4, 5, 6, 7, 8, 9: test negative ELBO" in printed
 
 
 # Arguments the API cannot take. The shipped runs open without training, so these tests stay fast.
@@ -237,7 +239,7 @@ class DecodeCounter:
 def test_large_samples_are_decoded_in_batches_and_bounded_by_their_pictures(shipped):
     import dataclasses
 
-    from vae.config import INFERENCE_BATCH_SIZE
+    from vae.model import INFERENCE_BATCH_SIZE
 
     counted = dataclasses.replace(shipped, model=DecodeCounter(shipped.model))
     samples = counted.sample(1_200, seed=4)

@@ -31,7 +31,7 @@ def earlier_run(request, tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_an_earlier_run_evaluates_to_the_numbers_it_recorded(earlier_run):
-    from vae.evaluation.estimators import evaluate_run
+    from vae.evaluation.workflow import evaluate_run
 
     recorded = json.loads((earlier_run / storage.EVAL_FILE).read_text())
     record = evaluate_run(
@@ -59,7 +59,7 @@ def test_every_variant_saves_the_weights_layout_of_the_earlier_release(variant, 
     differently could not read the runs saved before it."""
     import h5py
 
-    from vae.training.loop import build_model
+    from vae.training.setup import build_model
 
     layout = json.loads(WEIGHT_LAYOUTS.read_text())[variant]
     model = build_model(VAEConfig.from_dict(layout["config"]), steps_per_epoch=8)

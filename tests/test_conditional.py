@@ -353,3 +353,32 @@ def test_a_label_that_matches_several_classes_in_any_case_but_none_exactly_is_re
     ):
         label_index(config, LabelRequest("CAT"))
     assert [label_index(config, LabelRequest(text)) for text in ("Cat", "cat", "Dog")] == [0, 1, 2]
+
+
+def test_both_conditionings_answer_the_same_questions():
+    """Code that asks the conditioning object never needs to know which one it holds."""
+    from types import SimpleNamespace
+
+    from vae.model.conditioning import Conditional, Unconditional, labels_of
+
+    public = {kind: {name for name in dir(kind) if not name.startswith("_")} for kind in (Unconditional, Conditional)}
+    assert public[Unconditional] <= public[Conditional] | {"classes"}, public[Unconditional] - public[Conditional]
+    plain = labels_of(SimpleNamespace(conditional=False, classes=("a", "b")))
+    labelled = labels_of(SimpleNamespace(conditional=True, classes=("a", "b")))
+    assert isinstance(plain, Unconditional) and isinstance(labelled, Conditional)
+    labels = np.array([1, 0], dtype=np.uint8)
+    assert plain.model_labels(labels) is None and labelled.model_labels(labels).dtype == np.int32
+    assert plain.first_label(labels) is None and labelled.first_label(labels) == 1
+    assert plain.image_labels(2, None, lambda: labels) is None
+    assert labelled.image_labels(2, None, lambda: labels).tolist() == [1, 0]
+    assert labelled.image_labels(2, 1, lambda: labels).tolist() == [1, 1]
+    assert (plain.grid_labels(), labelled.grid_labels()) == ([None], [0, 1])
+    assert (plain.every_class(None), labelled.every_class(None), labelled.every_class(0)) == (False, True, False)
+    assert plain.columns + plain.cells(None, 0) == [] and labelled.cells(labels, 0) == [1, "b"]
+    assert (plain.caption(None, 0), labelled.caption(labels, 1)) == ("", ": a")
+    with pytest.raises(UsageError, match="^analogies need a conditional run: train one with vae-train --conditional$"):
+        plain.require("analogies need a conditional run")
+    labelled.require("analogies need a conditional run")
+    with pytest.raises(UsageError, match="^name one$"):
+        labelled.require_label(None, "name one")
+    plain.require_label(None, "name one")

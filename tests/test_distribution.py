@@ -33,7 +33,7 @@ import pytest
 from vae.errors import UsageError
 from vae.model.distribution import dtype_policy_name, is_chief, make_strategy
 from vae.run import storage
-from vae.training.loop import check_last_batches
+from vae.training.setup import check_last_batches
 from vae_scripts.train import main as train_command
 
 from .conftest import SUBSET_DIR, copy_run, files_of
@@ -57,6 +57,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
     from vae.training import loop as training
+    from vae.training.callbacks import DivergenceGuard
     from vae.config import VAEConfig
     from vae.data.datasets import load_dataset
 
@@ -78,14 +79,14 @@ MIRRORED_SCRIPT = textwrap.dedent(
     config = VAEConfig(**base, **variants.get(sys.argv[3], {}))
 
     first_step_losses = []
-    check_divergence = training.DivergenceGuard.on_train_batch_end
+    check_divergence = DivergenceGuard.on_train_batch_end
 
     def record_first_step(self, batch, logs=None):
         if batch == 0:
             first_step_losses.append(float(logs["loss"]))
         check_divergence(self, batch, logs)
 
-    training.DivergenceGuard.on_train_batch_end = record_first_step
+    DivergenceGuard.on_train_batch_end = record_first_step
     results = {"replicas": len(tf.config.list_logical_devices("CPU"))}
     for strategy in ("default", "mirrored"):
         result = training.train(config, dataset, root / strategy, verbose=0, strategy=strategy)
@@ -95,19 +96,19 @@ MIRRORED_SCRIPT = textwrap.dedent(
         print(json.dumps(results))
         sys.exit()
 
-    start_epoch = training.DivergenceGuard.on_epoch_begin
+    start_epoch = DivergenceGuard.on_epoch_begin
 
     def interrupt_second_epoch(self, epoch, logs=None):
         if epoch == 1:
             raise KeyboardInterrupt
         start_epoch(self, epoch, logs)
 
-    training.DivergenceGuard.on_epoch_begin = interrupt_second_epoch
+    DivergenceGuard.on_epoch_begin = interrupt_second_epoch
     try:
         training.train(config, dataset, root / "resumed", verbose=0, strategy="mirrored")
     except KeyboardInterrupt:
         pass
-    training.DivergenceGuard.on_epoch_begin = start_epoch
+    DivergenceGuard.on_epoch_begin = start_epoch
     shutil.copytree(root / "resumed", root / "resumed-on-one-device")
     for name, strategy in (("resumed", "mirrored"), ("resumed-on-one-device", "default")):
         result = training.train(config, dataset, root / name, resume=True, verbose=0, strategy=strategy)
@@ -351,7 +352,7 @@ def test_precision_names_map_to_keras_policies():
 
 
 def test_mixed_float16_compiles_with_loss_scaling(tiny_config):
-    from vae.training.loop import build_model
+    from vae.training.setup import build_model
 
     model = build_model(tiny_config, steps_per_epoch=8, dtype_policy="mixed_float16")
     assert type(model.optimizer).__name__ == "LossScaleOptimizer"

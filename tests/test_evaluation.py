@@ -8,14 +8,9 @@ from click.testing import CliRunner
 
 from vae.config import VAEConfig
 from vae.errors import UsageError
-from vae.evaluation.estimators import (
-    EVAL_FILE,
-    evaluate,
-    importance_weighted_log_likelihood,
-    negative_elbo_terms,
-    protocol,
-    single_layer,
-)
+from vae.evaluation.estimators import importance_weighted_log_likelihood, negative_elbo_terms, single_layer
+from vae.evaluation.workflow import evaluate, protocol
+from vae.run.storage import EVAL_FILE
 
 from .conftest import SUBSET_DIR, copy_run
 

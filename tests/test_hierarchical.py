@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import SUBSET_DIR, invoke, tiny, train_stopped_after_first_epoch
-from vae.config import HIERARCHICAL_LOWER_LATENT_DIM
+from vae.model import HIERARCHICAL_LOWER_LATENT_DIM
 from vae.model.gaussian import LOG_TWO_PI
 from vae.run import storage
 from vae_scripts.plot import main as plot_command
@@ -103,7 +103,7 @@ def test_a_hierarchical_run_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_pat
 
 
 def test_vae_eval_and_the_pictures_use_both_layers_and_show_the_top_one(hierarchical_run, subset, tmp_path):
-    from vae.evaluation.estimators import evaluate
+    from vae.evaluation.workflow import evaluate
 
     model, config, _ = storage.load_run(hierarchical_run)
     images = (subset.test_images[:40, ..., None] > 127).astype("float32")

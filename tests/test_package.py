@@ -96,24 +96,24 @@ def test_the_commands_take_their_defaults_and_choices_from_the_config():
     ],
 )
 def test_the_package_errors_are_one_line_with_their_exit_code(monkeypatch, tmp_path, error, code):
-    import vae.evaluation.estimators
+    import vae.evaluation.workflow
 
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(vae.evaluation.estimators, "evaluate_run", fail)
+    monkeypatch.setattr(vae.evaluation.workflow, "evaluate_run", fail)
     result = invoke(evaluate_command, "--run-dir", tmp_path)
     assert result.exit_code == code
     assert result.stderr == f"error: {error}\n"
 
 
 def test_a_value_error_from_a_library_is_a_bug_not_an_expected_error(monkeypatch, tmp_path):
-    import vae.evaluation.estimators
+    import vae.evaluation.workflow
 
     def fail(*args, **kwargs):
         raise ValueError("deep inside Keras")
 
-    monkeypatch.setattr(vae.evaluation.estimators, "evaluate_run", fail)
+    monkeypatch.setattr(vae.evaluation.workflow, "evaluate_run", fail)
     result = invoke(evaluate_command, "--run-dir", tmp_path)
     assert result.exit_code == 1
     assert result.stderr == (

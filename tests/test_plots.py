@@ -8,14 +8,8 @@ from vae import load_run
 from vae.config import VAEConfig
 from vae.errors import UsageError
 from vae.model.latent import check_dims, decode_latent_grid, grid_axis
-from vae.views.figures import (
-    GRID_MARGINS,
-    history_panels,
-    plot_latent_grid,
-    project_two_dimensions,
-    reconstruction_layout,
-    tile,
-)
+from vae.views.figures import GRID_MARGINS, plot_latent_grid, project_two_dimensions, reconstruction_layout, tile
+from vae.views.learning import history_panels
 from vae_scripts.plot import main as plot_command
 from vae_scripts.reconstruct import main as reconstruct_command
 

@@ -28,7 +28,7 @@ from vae_scripts.report import main as report_command
 @pytest.fixture(scope="session")
 def snapshot_run(tmp_path_factory, trained_run) -> Path:
     """A finished three-epoch run of `vae-train --snapshots` with an eval.json. Tests must copy it to modify it."""
-    from vae.evaluation.estimators import evaluate_run
+    from vae.evaluation.workflow import evaluate_run
 
     run_dir = tmp_path_factory.mktemp("snapshots") / "run"
     # At the default peak, 1e-2, a run of 8 steps an epoch decodes one faint blur everywhere; at 3e-3 its digits

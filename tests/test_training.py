@@ -304,7 +304,7 @@ def test_damaged_histories_are_named(run_copy, history, message):
 def test_eval_every_scores_every_nth_epoch_and_the_last_and_resumes(monkeypatch, tmp_path, tiny_config, subset):
     """--eval-every 2 over 3 epochs scores the test split after epochs 2 and 3; epoch 1 holds null. A run stopped
     after its unscored first epoch resumes to the same weights and history, and the history plot leaves the gap."""
-    from vae.views import figures as plots
+    from vae.views.learning import plot_history
 
     config = tiny_config.replace(epochs=3, eval_every=2, limit=128)
     assert config.scored_epochs() == [2, 3]
@@ -315,7 +315,7 @@ def test_eval_every_scores_every_nth_epoch_and_the_last_and_resumes(monkeypatch,
     assert whole.test_metrics["loss"] == history["test_loss"][-1]
     _, _, saved = storage.load_run(tmp_path / "whole")
     assert saved["test_loss"] == history["test_loss"]
-    plots.plot_history(saved, config, tmp_path / "history.png")
+    plot_history(saved, config, tmp_path / "history.png")
 
     run_dir = train_stopped_after_first_epoch(monkeypatch, config, subset, tmp_path / "stopped")
     assert storage.read_checkpoint(run_dir).history["test_kl_loss"] == [None]

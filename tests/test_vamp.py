@@ -59,7 +59,7 @@ def test_a_vamp_run_trains_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_path
 
 
 def test_vae_eval_weighs_with_the_vampprior(vamp_run, subset, monkeypatch):
-    from vae.evaluation.estimators import evaluate
+    from vae.evaluation.workflow import evaluate
 
     model, _, _ = storage.load_run(vamp_run)
     images = (subset.test_images[:50, ..., None] / 255).astype("float32")

@@ -12,7 +12,8 @@ diagonal Gaussian's formulas), `objectives`, `model` (the Keras trainer), `train
 devices, mixed precision), `evaluation` and `scoring` (test-split and per-image scores), `latent` and `plots`
 (the latent space as arrays and pictures), `images` (your own digits), `folders` (a folder of images as a data
 set), `outliers` (AUROC against other images), `export` (SavedModel, LiteRT, ONNX), `api` (`open_run`, for
-notebooks), `snapshots`, `report`, `profiling`, `storage` (the run directory) and `files` (atomic writes).
+notebooks), `train` (`vae.train`, training from Python), `snapshots`, `report`, `profiling`, `storage` (the run
+directory) and `files` (atomic writes).
 
 A whole-model file (`vae.keras`) needs the `VAE` and `Sampling` classes registered with Keras before it loads:
 `vae.load_model(path)` does that, or `import vae.model.autoencoder` before `keras.saving.load_model(path)`.
@@ -42,6 +43,7 @@ _PUBLIC = {
     "load_dataset": "vae.data.datasets",
     "open_run": "vae.serving.api",
     "Run": "vae.serving.api",
+    "train": "vae.serving.train",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.config import IDX_DATASETS, IMAGE_SIDE
+from vae.config import IDX_DATASETS, IMAGE_SIDE, VAEConfig
+from vae.data import folders
 from vae.errors import DataError, UsageError
+from vae.run import storage
 
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
@@ -478,9 +480,6 @@ def run_dataset(
     that its manifest (`manifest`, else the run's data.json) lists, read from `data_dir` or else from where the run
     found them (never from `VAE_DATA_DIR`, which names IDX data), and checked against it: a file added, removed or
     changed since is refused, naming it. With `test_only`, the test split alone."""
-    from vae.data import folders
-    from vae.run import storage
-
     if config.dataset != "folder":
         return load_dataset(config.dataset, data_dir, test_only=test_only)
     record = manifest if manifest is not None else storage.read_manifest(run_dir)
@@ -539,9 +538,6 @@ def new_run_data(
     images' own. Otherwise `options["dataset"]` is read as an IDX data set (`load_dataset`). `dataset_given` says
     that the user chose the data set, which a folder of images then contradicts.
     """
-    from vae.config import IDX_DATASETS, VAEConfig
-    from vae.data import folders
-
     folder = data_dir is not None and folders.is_image_folder(Path(data_dir)) and not _holds_idx(Path(data_dir))
     if not folder:
         if options.get("dataset") == "folder":

@@ -45,6 +45,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vae.config import MAX_CLASSES, MAX_IMAGE_PIXELS, MAX_IMAGE_SIZE, MIN_IMAGE_SIDE, MIN_IMAGE_SIZE
 from vae.errors import DataError, ImageWarning, UsageError
@@ -263,8 +264,6 @@ def hold_out_test(scan: Scan, fraction: float, seed: int) -> Scan:
 def read_header(path: Path) -> Header:
     """An image file's size and whether it is gray, from its header alone; a file that is no image, or too large or
     too small, is a DataError naming it."""
-    from PIL import UnidentifiedImageError
-
     try:
         with _open_lazily(path) as image:
             width, height = image.size
@@ -291,8 +290,6 @@ def _check_size(path: Path, width: int, height: int) -> None:
 def _open_lazily(path: Path):
     """The image in `path` with its header read and no pixel decoded; Pillow's own guard against huge images is
     lifted for the header, so that every large image is refused alike, below its limit, by `_check_size`."""
-    from PIL import Image
-
     limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:
@@ -313,8 +310,6 @@ def check_memory(count: int, side: int, channels: int) -> None:
 
 def fit_image(image, side: int, channels: int) -> np.ndarray:
     """A Pillow image as the run's uint8 (side, side, channels) array (see the module's docstring)."""
-    from PIL import Image, ImageOps
-
     if "exif" in image.info:  # only an EXIF block can hold an orientation
         image = ImageOps.exif_transpose(image)
     if image.mode in WIDE_GRAY_MODES:
@@ -367,8 +362,6 @@ def _read_chunk(task) -> tuple:
 def decode(content: bytes, path: Path, side: int, channels: int) -> tuple[Header, np.ndarray]:
     """The image file's header, and its bytes as the run's uint8 (side, side, channels); a DataError names what is
     wrong."""
-    from PIL import Image, UnidentifiedImageError
-
     limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:

@@ -18,8 +18,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vae.config import IMAGE_SIDE, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE
+from vae.data import folders
 from vae.data.folders import IMAGE_SUFFIXES, PILLOW_FORMATS
 from vae.errors import DataError, ImageWarning, UsageError
 
@@ -64,8 +66,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     a JPEG's EXIF orientation applied, an animation's first frame. A 16-bit image is scaled by its range, 65,535, so
     that it gives the gray levels of the same picture in 8 bits. What Pillow warns of while reading (a damaged EXIF
     block, say) becomes one `ImageWarning` naming the file."""
-    from PIL import UnidentifiedImageError
-
     path = Path(path)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -87,8 +87,6 @@ WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 def _read_gray(path: Path) -> np.ndarray:
-    from PIL import Image, ImageOps
-
     image = open_lazily(path)
     with image:
         width, height = image.size
@@ -129,8 +127,6 @@ def open_lazily(path: Path):
     Pillow's own guard refuses to open images past twice its limit, with a message of its own; it is lifted while
     the header is read so that `read_image` refuses every large image alike, below its lower `MAX_IMAGE_PIXELS`.
     """
-    from PIL import Image
-
     limit = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:
@@ -149,8 +145,6 @@ def preprocess(gray: np.ndarray, name: str = "the image") -> np.ndarray:
     4. The crop is scaled to fit a 20 x 20 box, keeping its aspect ratio, with an anti-aliasing filter.
     5. It is placed in a 28 x 28 field with its centre of mass at the centre, as far as the field allows.
     """
-    from PIL import Image
-
     gray = np.asarray(gray, dtype=np.float32)
     ground = ground_plane(gray)
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
@@ -223,8 +217,6 @@ def load_images(paths, config, preprocessed: bool = True) -> tuple[list[Path], n
     its size and its gray or colour."""
     if config.dataset != "folder":
         return load_digits(paths, preprocessed)
-    from vae.data import folders
-
     files = find_images(paths)
     side, channels = config.image_size, config.channels
     images = []
@@ -253,8 +245,6 @@ def load_images(paths, config, preprocessed: bool = True) -> tuple[list[Path], n
 def preprocessed_pngs(images: np.ndarray, files: list[Path], directory: str | os.PathLike) -> dict[Path, bytes]:
     """Each image (N, side, side, channels) as the PNG of what the model saw, keyed by its path: `<directory>/<index>-
     <file stem>.png`, numbered so that two files of the same stem never collide. Nothing is written here."""
-    from PIL import Image
-
     pngs = {}
     for index, (image, file) in enumerate(zip(images, files, strict=True)):
         buffer = io.BytesIO()

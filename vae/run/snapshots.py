@@ -19,7 +19,7 @@ import numpy as np
 from vae.errors import RunError, UsageError
 from vae.files import atomic_path
 from vae.model.latent import decode_latent_grid, model_labels, pictures, reconstruct
-from vae.run.storage import SNAPSHOTS_DIR
+from vae.run.storage import SNAPSHOTS_DIR, resolve_run_dir
 
 SNAPSHOT_GRID_SIZE = 12
 SNAPSHOT_DIGITS = 8
@@ -48,8 +48,8 @@ def take_snapshot(model, originals: tuple[np.ndarray, np.ndarray], epoch: int, t
     side x channels) of `originals`, (images, labels). A conditional model draws its grid as the first original's
     label."""
     images, labels = originals
+    label = model.latent.labels.first_label(labels)
     labels = model_labels(model, labels)
-    label = None if labels is None else int(labels[0])
     grid, axis = decode_latent_grid(model, SNAPSHOT_GRID_SIZE, quantiles=True, label=label)
     reconstructions = reconstruct(model, images, labels)
     return Snapshot(epoch, float(test_loss), axis, grid, pictures(images), reconstructions)
@@ -114,8 +114,6 @@ def read_snapshot(path: Path) -> Snapshot:
 
 def read_snapshots(run_dir: str | os.PathLike) -> list[Snapshot]:
     """All snapshots of a run, in epoch order, or a RunError saying how to make them."""
-    from vae.run.storage import resolve_run_dir
-
     directory = resolve_run_dir(run_dir) / SNAPSHOTS_DIR
     paths = sorted(directory.glob("epoch-*.npz"))
     if not paths:

@@ -31,6 +31,7 @@ import warnings
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -340,8 +341,6 @@ def is_pretrained(run_dir: str | os.PathLike) -> bool:
 
 def pretrained_root() -> Path:
     """The folder of the pretrained runs shipped in the package."""
-    from importlib import resources
-
     return Path(str(resources.files("vae").joinpath("pretrained")))
 
 

@@ -1,9 +1,12 @@
-"""Training: `train(config, dataset, run_dir)` fits the VAE, checkpoints every epoch, and saves the finished run."""
+"""Training: `train(config, dataset, run_dir)` fits the VAE, checkpoints every epoch, and saves the finished run.
+
+The model and its optimizer come from `vae.training.setup`, what runs after every epoch from
+`vae.training.callbacks`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import shutil
 import tempfile
 import time
@@ -11,28 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
-import numpy as np
-
 from vae import files
-from vae.config import INFERENCE_BATCH_SIZE, VAEConfig
+from vae.config import VAEConfig
 from vae.data.datasets import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
 from vae.errors import DiskFullError, RunError, TrainingDivergedError, UsageError
+from vae.model import INFERENCE_BATCH_SIZE
 from vae.model.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
-from vae.model.latent import model_labels, pictures, reconstruct
+from vae.model.latent import model_labels
 from vae.run import storage
-from vae.run.snapshots import (
-    SNAPSHOT_DIGITS,
-    SNAPSHOTS_DIR,
-    check_latent_dim,
-    save_snapshot,
-    snapshot_path,
-    take_snapshot,
+from vae.run.snapshots import SNAPSHOT_DIGITS, SNAPSHOTS_DIR, check_latent_dim
+from vae.training.callbacks import (
+    TENSORBOARD_DIGITS,
+    DivergenceGuard,
+    EpochCheckpoint,
+    EpochSnapshots,
+    TensorBoardLogs,
 )
 from vae.training.profiling import NO_PROFILE
-
-# How many fixed test digits TensorBoard shows above their reconstructions after every epoch.
-TENSORBOARD_DIGITS = 8
+from vae.training.setup import build_model, check_last_batches, configure_determinism, restore_model
 
 
 @dataclass(frozen=True)
@@ -82,50 +81,6 @@ def resumed_config(saved: VAEConfig, requested: dict) -> VAEConfig:
                 f"drop {option}, or start a new run with --overwrite"
             )
     return saved.replace(epochs=requested.get("epochs", saved.epochs))
-
-
-def configure_determinism(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow from one seed and ask TensorFlow for deterministic kernels."""
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-
-
-def learning_rate_schedule(config: VAEConfig, steps_per_epoch: int):
-    """The learning rate as a function of the step.
-
-    "cosine": a linear warm-up over the first `warmup_epochs` to `learning_rate` (at most half the run), then a
-    cosine decay (Loshchilov & Hutter 2017) to 1 % of it at the last step. The warm-up lets a higher peak rate be
-    used safely while Adam's moment estimates are still poor; the decay settles the weights at the end. "constant"
-    is the keras.io example's.
-    """
-    if config.schedule == "constant":
-        return config.learning_rate
-    total_steps = config.epochs * steps_per_epoch
-    warmup_steps = min(round(config.warmup_epochs * steps_per_epoch), total_steps // 2)
-    if warmup_steps == 0:
-        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total_steps, alpha=0.01)
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0,
-        warmup_target=config.learning_rate,
-        warmup_steps=warmup_steps,
-        decay_steps=max(total_steps - warmup_steps, 1),
-        alpha=0.01,
-    )
-
-
-def build_model(config: VAEConfig, steps_per_epoch: int, dtype_policy: str = "float32"):
-    """A new compiled VAE under `dtype_policy`; under "mixed_float16" Keras' compile wraps Adam in a
-    LossScaleOptimizer, which keeps small float16 gradients from flushing to zero. Under a distribution strategy,
-    call it inside `strategy.scope()` so that the weights, optimizer state and metrics are created on every replica.
-    """
-    from vae.model.autoencoder import VAE
-
-    model = VAE(config, dtype=dtype_policy)
-    model.build()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate_schedule(config, steps_per_epoch)))
-    return model
 
 
 @dataclass(frozen=True)
@@ -256,7 +211,7 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
         )
     # A conditional model takes each digit's label with it; an unconditional one never sees them. Keras splits each
     # global batch among the replicas of the strategy the model was built under.
-    train_labels, test_labels = (dataset.train_labels, dataset.test_labels) if config.conditional else (None, None)
+    train_labels, test_labels = model_labels(model, dataset.train_labels), model_labels(model, dataset.test_labels)
     train_data = shard_by_data(
         training_dataset(
             dataset.train_images, config.batch_size, config.seed, initial_epoch, config.epochs, labels=train_labels
@@ -294,16 +249,6 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
     return TrainingResult(
         config, history, run_dir, seconds, wrote_run_dir=destination.chief, dropped_evaluation=dropped
     )
-
-
-def restore_model(checkpoint, config: VAEConfig, steps: int, precision: str | None):
-    """The checkpoint's model, ready to continue to `config.epochs`: its weights, optimizer and random state, and
-    the learning-rate schedule stretched to the new end when the run grows (the step count carries on)."""
-    model = storage.load_model(checkpoint.model_path)
-    storage.check_finite(model, checkpoint.model_path)
-    check_resumed_precision(model.dtype_policy.name, precision)
-    model.continue_as(config, learning_rate_schedule(config, steps))
-    return model
 
 
 def training_callbacks(config, destination: Destination, options: TrainingOptions, history, shown, started, manifest):
@@ -365,173 +310,3 @@ def finish_from_checkpoint(run_dir: Path, model, checkpoint, chief: bool) -> Tra
         finished_from_checkpoint=True,
         dropped_evaluation=dropped,
     )
-
-
-def check_last_batches(dataset: Dataset, batch_size: int, replicas: int) -> None:
-    """Refuse a split whose last batch has fewer digits than there are replicas.
-
-    The last batch of an epoch may be smaller than the others; split among the replicas, it would leave some of them
-    an empty batch, which TensorFlow's CPU convolutions reject with an error about filter depths.
-    """
-    for split, count, size in (
-        ("training", len(dataset.train_images), batch_size),
-        ("test", len(dataset.test_images), INFERENCE_BATCH_SIZE),
-    ):
-        remainder = count % size
-        if 0 < remainder < replicas:
-            if split == "training":
-                hint = f"choose a --limit or --batch-size that leaves none or at least {replicas}"
-            else:
-                hint = "use fewer replicas"
-            raise UsageError(
-                f"the last {split} batch would hold {remainder} of {count} digits, too few for {replicas} replicas: "
-                + hint
-            )
-
-
-def check_resumed_precision(saved_policy: str, precision: str | None) -> None:
-    """Refuse a `--mixed-precision` that asks a resumed run for another dtype policy than the one it was started
-    with: the model's layers and its optimizer (loss-scaled or not) were built for that one."""
-    if precision is not None and dtype_policy_name(precision) != saved_policy:
-        raise UsageError(
-            f"--mixed-precision {precision} contradicts the run being resumed (dtype policy {saved_policy}); "
-            "drop --mixed-precision, or start a new run with --overwrite"
-        )
-
-
-class DivergenceGuard(keras.callbacks.Callback):
-    """Stops training at the first step whose running loss is NaN or infinite, naming the epoch and step."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = float((logs or {}).get("loss", 0.0))
-        if not math.isfinite(loss):
-            raise TrainingDivergedError(
-                f"training diverged: the loss became {loss} at epoch {self.epoch + 1}, step {batch + 1}"
-            )
-
-
-class EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch, appends the epoch's metrics to the history and commits a checkpoint to disk."""
-
-    def __init__(
-        self,
-        run_dir: Path,
-        config: VAEConfig,
-        history: dict,
-        started_at: float,
-        elapsed_before: float,
-        replaced: list[Path] = (),
-        manifest: dict | None = None,
-    ):
-        super().__init__()
-        self.run_dir = run_dir
-        self.config = config
-        self.history = history
-        self.started_at = started_at
-        self.elapsed_before = elapsed_before
-        # Files and directories of an overwritten run, deleted once the first checkpoint has replaced its own.
-        self.replaced = list(replaced)
-        self.manifest = manifest
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        for key, value in logs.items():
-            # Keras calls the validation split "val_"; here it is the test split.
-            name = "test_" + key[len("val_") :] if key.startswith("val_") else key
-            self.history.setdefault(name, []).append(float(value))
-            # An epoch whose test split was not scored (--eval-every) holds null in the test series.
-            if not key.startswith("val_") and "val_" + key not in logs:
-                self.history.setdefault("test_" + key, []).append(None)
-        elapsed = self.elapsed_before + time.perf_counter() - self.started_at
-        self.history.setdefault("wall_seconds", []).append(round(elapsed, 3))
-        storage.save_checkpoint(self.run_dir, self.model, self.config, epoch + 1, self.history, self.manifest)
-        for path in self.replaced:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-        self.replaced = []
-
-
-class EpochSnapshots(keras.callbacks.Callback):
-    """After every epoch's checkpoint, saves a snapshot (`vae.run.snapshots`) of the model for the training animation.
-
-    A resumed run first takes the snapshot of the epoch it resumes from if a kill came between that epoch's
-    checkpoint and its snapshot, so that every finished epoch has one.
-    """
-
-    def __init__(self, run_dir: Path, originals: tuple[np.ndarray, np.ndarray], initial_epoch: int, history: dict):
-        super().__init__()
-        self.run_dir = run_dir
-        self.originals = originals
-        self.initial_epoch = initial_epoch
-        self.history = history
-
-    def on_train_begin(self, logs=None):
-        epoch = self.initial_epoch
-        if epoch > 0 and not snapshot_path(self.run_dir, epoch).is_file():
-            self.save(epoch, self.history["test_loss"][-1])
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.save(epoch + 1, (logs or {})["val_loss"])
-
-    def save(self, epoch: int, test_loss: float) -> None:
-        save_snapshot(self.run_dir, take_snapshot(self.model, self.originals, epoch, float(test_loss)))
-
-
-class TensorBoardLogs(keras.callbacks.Callback):
-    """After every epoch, writes TensorBoard summaries to `log_dir`: the epoch's losses under train/ and test/ (one
-    chart per loss, one curve per split), the learning rate, and an image of fixed test digits (top row) above their
-    reconstructions from the latent mean (bottom row). The step is the number of epochs done.
-
-    Keras' own TensorBoard callback opens its event files when training begins, so a run that fails in its first
-    epoch would leave files behind in a directory that must then stay as it was. This one writes nothing until an
-    epoch's checkpoint is on disk (and `EpochCheckpoint` has deleted the logs of a run this one replaces).
-    """
-
-    def __init__(self, log_dir: Path, shown: tuple[np.ndarray, np.ndarray]):
-        super().__init__()
-        self.log_dir = log_dir
-        self.images, self.labels = shown
-        self.writers = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        import tensorflow as tf
-
-        logs = logs or {}
-        if self.writers is None:
-            self.writers = {
-                split: tf.summary.create_file_writer(str(self.log_dir / split)) for split in ("train", "test")
-            }
-        step = epoch + 1
-        with self.writers["train"].as_default(step=step):
-            for key, value in logs.items():
-                if not key.startswith("val_"):
-                    tf.summary.scalar(key, value)
-            tf.summary.scalar("learning_rate", keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        with self.writers["test"].as_default(step=step):
-            for key, value in logs.items():
-                if key.startswith("val_"):
-                    tf.summary.scalar(key[len("val_") :], value)
-            tf.summary.image(
-                "reconstructions",
-                self.reconstruction_strip()[None],
-                description="top: fixed test digits; bottom: their reconstructions from the latent mean",
-            )
-        for writer in self.writers.values():
-            writer.flush()
-
-    def reconstruction_strip(self) -> np.ndarray:
-        """The images side by side in one row, their reconstructions in a second row below: (2 x side, side x count,
-        channels)."""
-        reconstructions = reconstruct(self.model, self.images, model_labels(self.model, self.labels))
-        rows = [np.concatenate(list(pictures(self.images)), axis=1), np.concatenate(list(reconstructions), axis=1)]
-        strip = np.concatenate(rows)
-        return strip[..., None] if strip.ndim == 2 else strip
-
-    def on_train_end(self, logs=None):
-        for writer in (self.writers or {}).values():
-            writer.close()
