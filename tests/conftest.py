@@ -89,7 +89,7 @@ def run_copy(tmp_path, tiny_run) -> Path:
 
 @pytest.fixture(scope="session")
 def trains():
-    """Asked for by a fixture that trains a model: every test that uses that fixture is marked slow."""
+    """Asked for by a fixture that trains a model or starts a process: every test that uses it is marked slow."""
 
 
 @pytest.fixture(autouse=True)
