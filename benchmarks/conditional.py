@@ -71,10 +71,11 @@ def train_judge(dataset, config, seed: int):
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               default=Path(__file__).with_name("conditional.json"), show_default=True)  # fmt: skip
 def main(run_dir, data_dir, samples, k, limit, seed, output):
-    from vae.data.datasets import run_dataset, test_inputs, with_channels
+    from vae.data.datasets import test_inputs, with_channels
     from vae.evaluation.scores import classify
     from vae.model.latent import prior_samples
     from vae.run import storage
+    from vae.run.dataset import run_dataset
 
     model, config, history = storage.load_run(run_dir)
     if not config.conditional:

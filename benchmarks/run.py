@@ -95,7 +95,7 @@ def throughput_windows(dataset, windows: int, images_per_window: int) -> tuple[l
     from keras_io_reference import ReferenceVAE, build
 
     from vae.config import VAEConfig
-    from vae.data.datasets import steps_per_epoch, training_dataset
+    from vae.data.pipeline import steps_per_epoch, training_dataset
     from vae.training.setup import build_model
 
     config = VAEConfig()

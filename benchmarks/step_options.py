@@ -74,7 +74,8 @@ def main(data_dir: Path, windows: int, images: int, output: Path) -> None:
 
     from vae import files
     from vae.config import VAEConfig
-    from vae.data.datasets import load_dataset, steps_per_epoch, training_dataset
+    from vae.data.datasets import load_dataset
+    from vae.data.pipeline import steps_per_epoch, training_dataset
     from vae.training.callbacks import DivergenceGuard
     from vae.training.setup import build_model
 

@@ -40,7 +40,8 @@ VARIANTS = {
 def child(data_dir: Path, windows: int, images: int) -> None:
     """Train the default step in this process's settings; print {"rate": median images per second} as JSON."""
     from vae.config import VAEConfig
-    from vae.data.datasets import load_dataset, steps_per_epoch, training_dataset
+    from vae.data.datasets import load_dataset
+    from vae.data.pipeline import steps_per_epoch, training_dataset
     from vae.training.callbacks import DivergenceGuard
     from vae.training.setup import build_model
 

@@ -1,7 +1,7 @@
 """What every command shares: quiet TensorFlow start-up, the common options, and one-line errors.
 
-Nothing here imports TensorFlow at module level, only the TensorFlow-free `vae.errors` and `vae.run.storage`, so `--help`
-stays instant.
+Nothing here imports TensorFlow at module level, only the TensorFlow-free `vae.errors` and `vae.run.storage`, so
+`--help` stays instant.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ run_dir_option = click.option(
     envvar="VAE_RUN_DIR",
     help="Run directory (env VAE_RUN_DIR).",
 )
-# No envvar here: VAE_DATA_DIR names IDX data, which `vae.data.datasets.load_dataset` reads itself, and a run of a folder of
-# images reads its own folder unless --data-dir is given on the command line.
+# No envvar here: VAE_DATA_DIR names IDX data, which `vae.data.datasets.load_dataset` reads itself, and a run of a
+# folder of images reads its own folder unless --data-dir is given on the command line.
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(),

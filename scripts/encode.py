@@ -36,7 +36,8 @@ def main(paths, k, label, seed, preprocess, save_preprocessed, run_dir, output):
     likely label.
     """
     from vae import load_run
-    from vae.data.images import load_images, preprocessed_pngs
+    from vae.data.images import preprocessed_pngs
+    from vae.data.sources import load_images
     from vae.evaluation.scores import score_table
     from vae.files import csv_text, write_files
     from vae.model.latent import label_index

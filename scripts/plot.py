@@ -51,7 +51,8 @@ def latent_grid(n, span, quantiles, dims, label, run_dir, data_dir, output):
         raise click.UsageError("--span and --quantiles exclude each other: the quantiles fix the span")
 
     from vae import load_run
-    from vae.model.latent import check_dims, default_span, label_index, load_test_digits
+    from vae.model.latent import check_dims, default_span, label_index
+    from vae.run.dataset import load_test_digits
     from vae.views.figures import plot_latent_grid
 
     model, config, _ = load_run(run_dir)
@@ -77,7 +78,7 @@ def latent_grid(n, span, quantiles, dims, label, run_dir, data_dir, output):
 def clusters(run_dir, data_dir, output):
     """The latent means of the test images, coloured by class (PCA for a latent size above 2)."""
     from vae import load_run
-    from vae.model.latent import load_test_digits
+    from vae.run.dataset import load_test_digits
     from vae.views.figures import plot_clusters
 
     model, config, _ = load_run(run_dir)
@@ -114,7 +115,8 @@ def samples(n, seed, label, run_dir, output):
 def analogies(n, seed, run_dir, data_dir, output):
     """A conditional run's n random test images down the side, each one's style written as every class."""
     from vae import load_run
-    from vae.model.latent import check_conditional, choose_test_digits, load_test_digits
+    from vae.model.latent import check_conditional, choose_test_digits
+    from vae.run.dataset import load_test_digits
     from vae.views.figures import plot_analogies
 
     model, config, _ = load_run(run_dir)
@@ -135,7 +137,8 @@ def analogies(n, seed, run_dir, data_dir, output):
 def interpolate(start, end, steps, run_dir, data_dir, output):
     """Decode the straight line between the latent means of two test images."""
     from vae import load_run
-    from vae.model.latent import check_indices, load_test_digits
+    from vae.model.latent import check_indices
+    from vae.run.dataset import load_test_digits
     from vae.views.figures import plot_interpolation
 
     model, config, _ = load_run(run_dir)

@@ -214,8 +214,9 @@ def main(
     Every epoch also leaves a checkpoint, so an interrupted run continues with --resume, and TensorBoard logs
     (tensorboard --logdir RUN_DIR/logs).
     """
-    from vae.data.datasets import new_run_data, run_dataset
+    from vae.data.sources import new_run_data
     from vae.run import storage
+    from vae.run.dataset import run_dataset
     from vae.training.loop import check_run_dir, resumed_config, train
 
     storage.refuse_pretrained(run_dir)

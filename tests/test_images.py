@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
 from tests.conftest import files_of, invoke
-from vae.config import IMAGE_SIDE, MAX_IMAGE_PIXELS
+from vae.config import IMAGE_SIDE
+from vae.data.decode import MAX_IMAGE_PIXELS
 from vae.data.images import preprocess, read_image
 from vae.errors import DataError
 from vae_scripts.encode import main as encode_command

@@ -127,7 +127,8 @@ def test_test_step_averages_over_images_not_batches(subset):
 
 @pytest.mark.slow
 def test_short_fit_lowers_the_test_loss(subset):
-    from vae.data.datasets import evaluation_dataset, test_inputs, training_dataset
+    from vae.data.datasets import test_inputs
+    from vae.data.pipeline import evaluation_dataset, training_dataset
 
     keras.utils.set_random_seed(0)
     model = VAE(VAEConfig(seed=0))

@@ -211,7 +211,8 @@ def test_report_is_self_contained_html_whose_images_decode(report, snapshot_run)
 
 
 def test_explorer_data_lies_on_the_latent_grid_axes(report, snapshot_run):
-    from vae.model.latent import default_span, encode_means, load_test_digits
+    from vae.model.latent import default_span, encode_means
+    from vae.run.dataset import load_test_digits
 
     text = report.read_text()
     data = json.loads(re.search(r'<script type="application/json" id=explorer-data>(.*?)</script>', text).group(1))

@@ -89,7 +89,7 @@ def test_arrays_without_labels_make_a_folder_run_without_classes_that_the_comman
 
 
 def test_arrays_become_png_images_a_folder_reads_back_exactly(tmp_path):
-    from vae.data import folders
+    from vae.data import folders, layouts
     from vae.serving.train import checked_arrays, write_images
 
     rng = np.random.default_rng(0)
@@ -98,7 +98,7 @@ def test_arrays_become_png_images_a_folder_reads_back_exactly(tmp_path):
     arrays = checked_arrays((images.astype(np.float64) / 255, labels))
     write_images(arrays, tmp_path / "images")
     # Zero-padded, the class names sort as the labels do.
-    scan = folders.scan_folder(tmp_path / "images")
+    scan = layouts.scan_folder(tmp_path / "images")
     assert arrays.class_names == scan.class_names == ("00", "03", "12")
     read = folders.read_folder(scan, None, None)
     order = [int(Path(file.path).stem) for file in read.read.files]

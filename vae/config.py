@@ -64,10 +64,6 @@ MAX_BATCH_SIZE = 8192
 # its density per training step, 2 GB of float32 with its gradient.
 MAX_PSEUDO_INPUTS = 5000
 MAX_PRIOR_TERMS = 2**28
-# The images `vae-encode` reads: a header that claims more pixels is refused before any is decoded (a 48-megapixel
-# photo passes, and takes under 1 GB to prepare); a side shorter than the minimum cannot hold a recognisable digit.
-MAX_IMAGE_PIXELS = 50_000_000
-MIN_IMAGE_SIDE = 8
 
 
 @dataclass(frozen=True)

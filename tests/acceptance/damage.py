@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.data.datasets import IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC
+from vae.data.idx import IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC
 from vae.run.storage import (
     CHECKPOINT_DIR,
     CHECKPOINT_STATE_FILE,

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vae.data.images import find_images, load_images
+from vae.data.images import find_images
+from vae.data.sources import load_images
 from vae.evaluation.scores import image_labels, score_images
 
 # The false-alarm rates on the inliers whose thresholds are reported.

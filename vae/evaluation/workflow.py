@@ -14,7 +14,7 @@ import numpy as np
 
 from vae import files
 from vae.config import VAEConfig
-from vae.data.datasets import run_dataset, test_inputs, to_float
+from vae.data.datasets import test_inputs, to_float
 from vae.data.images import find_images
 from vae.errors import UsageError
 from vae.evaluation import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
@@ -28,6 +28,7 @@ from vae.evaluation.estimators import (
 from vae.evaluation.outliers import score_as_outliers
 from vae.model.conditioning import labels_of
 from vae.run import storage
+from vae.run.dataset import run_dataset
 from vae.run.storage import EVAL_FILE
 
 DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}

@@ -21,17 +21,9 @@ from statistics import NormalDist
 
 import numpy as np
 
-from vae.data.datasets import run_dataset, test_inputs
 from vae.errors import UsageError
 from vae.model import GAUSSIAN_QUANTILES, INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
 from vae.model.conditioning import labels_of
-
-
-def load_test_digits(config, data_dir=None, run_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """The run's test images as the model saw them (binarized once under --binarize) and their labels. Only the test
-    split is read: the IDX test files, or the test images of the run's folder (`vae.data.datasets.run_dataset`)."""
-    dataset = run_dataset(run_dir, config, data_dir, test_only=True)
-    return test_inputs(dataset, config.binarize), dataset.test_labels
 
 
 def pictures(images: np.ndarray) -> np.ndarray:

@@ -227,7 +227,7 @@ def check_history(values: Any) -> dict[str, list[float]]:
 
 
 def read_manifest(run_dir: str | os.PathLike) -> dict:
-    """The manifest of a run on a folder of images (`data.json`, see `vae.data.folders`), checked."""
+    """The manifest of a run on a folder of images (`data.json`, see `vae.data.manifests`), checked."""
     path = resolve_run_dir(run_dir) / DATA_FILE
     if not path.is_file():
         raise RunError(f"{path} is missing: the run in {run_dir}/ does not say which images it was trained on")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vae.config import VAEConfig
-from vae.data.images import load_images
+from vae.data.sources import load_images
 from vae.errors import UsageError, first_line
 from vae.evaluation import IMPORTANCE_SAMPLES
 from vae.model import INFERENCE_BATCH_SIZE, MAX_GRID_SPAN

@@ -40,6 +40,7 @@ import numpy as np
 
 from vae import __version__, files
 from vae.config import VAEConfig
+from vae.data.sources import source_of
 from vae.errors import UsageError
 from vae.model.conditioning import labels_of
 from vae.run import storage
@@ -282,7 +283,7 @@ def _shape(shape) -> list:
 def preparation(config) -> str:
     """How an image becomes an input, as `vae-encode` prepares it for this run: `preparation_steps` in a sentence."""
     steps = preparation_steps(config)
-    text = steps[0]["description"] + (", " if config.dataset == "folder" else "; ") + "then divided by 255"
+    text = steps[0]["description"] + source_of(config).PREPARATION_SEPARATOR + "then divided by 255"
     if config.binarize:
         binarize = steps[-1]
         text += (
@@ -298,18 +299,7 @@ def preparation_steps(config) -> list[dict]:
     (`vae.evaluation.scores.binarization_step`), which `vae-encode` and `vae.open_run(...).score` take too."""
     from vae.evaluation.scores import binarization_step
 
-    if config.dataset == "folder":
-        shape = (
-            f"as the run's training images were: a JPEG's EXIF orientation applied, transparency composited onto "
-            f"white, {'gray (ITU-R 601-2 luma)' if config.channels == 1 else 'RGB'}, scaled so that its shorter side "
-            f"is {config.image_size} pixels and cut to the middle square"
-        )
-    else:
-        shape = (
-            "MNIST's procedure: gray, light ink on a dark ground (a light ground is inverted), cropped to the ink, "
-            "scaled into a 20x20 box keeping its aspect ratio, and placed in 28x28 with its centre of mass at the "
-            "centre"
-        )
+    shape = source_of(config).shape_preparation()
     steps = [{"step": "shape", "description": shape}, {"step": "divide", "by": 255, "dtype": "float32"}]
     return steps + ([binarization_step()] if config.binarize else [])
 

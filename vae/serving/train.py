@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from vae.config import CHANNELS, DEFAULTS, IDX_DATASETS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, VAEConfig
-from vae.data.datasets import new_run_data
+from vae.data.sources import new_run_data
 from vae.errors import DataError, RunError, UsageError
 from vae.run import storage
 from vae.serving.api import Run, number_array, open_run, unit_pixels

@@ -16,7 +16,8 @@ from typing import Any
 
 from vae import files
 from vae.config import VAEConfig
-from vae.data.datasets import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
+from vae.data.datasets import Dataset, test_inputs
+from vae.data.pipeline import evaluation_dataset, steps_per_epoch, training_dataset
 from vae.errors import DiskFullError, RunError, TrainingDivergedError, UsageError
 from vae.model import INFERENCE_BATCH_SIZE
 from vae.model.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data

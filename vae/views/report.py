@@ -38,6 +38,7 @@ from vae.errors import UsageError, VAEWarning
 from vae.model import latent
 from vae.model.conditioning import labels_of
 from vae.run import storage
+from vae.run.dataset import load_test_digits
 from vae.run.snapshots import SNAPSHOTS_DIR, read_snapshots, to_bytes
 from vae.views import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE, learning
 from vae.views import figures as plots
@@ -138,7 +139,7 @@ def build_report(
         )
     if config.latent_dim >= 2:
         dims = latent.check_dims(tuple(dims), config.latent_dim)
-    images, labels = latent.load_test_digits(config, data_dir, run_dir)
+    images, labels = load_test_digits(config, data_dir, run_dir)
     chosen = latent.choose_test_digits(len(images), REPORT_DIGITS, seed)
     folder = storage.resolve_run_dir(run_dir)
     snapshots = read_snapshots(folder) if any((folder / SNAPSHOTS_DIR).glob("epoch-*.npz")) else []
