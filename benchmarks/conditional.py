@@ -25,6 +25,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+from common import data_folder_option
 
 JUDGE_EPOCHS = 3
 
@@ -62,7 +63,7 @@ def train_judge(dataset, config, seed: int):
 
 @click.command()
 @click.option("--run-dir", type=click.Path(file_okay=False, exists=True), required=True)
-@click.option("--data-dir", type=click.Path(), default=os.environ.get("VAE_DATA_DIR"))
+@data_folder_option("--data-dir", help="The run's data: IDX files or its folder (env VAE_DATA_DIR).", required=False)
 @click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True, help="Per class.")
 @click.option("--k", type=click.IntRange(min=1), default=10, show_default=True, help="For the classifier.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Classify only the first N test digits.")

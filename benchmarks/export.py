@@ -5,8 +5,8 @@
 Exports the run in each format (`vae-export`), then times each endpoint on a batch of 1 and of 256 images (`score`
 with k = 10 samples per image): the SavedModel loaded by TensorFlow, the LiteRT model in its interpreter, the ONNX
 models in onnxruntime, and the package's own call (`model.encode`, `model.decode`,
-`vae.evaluation.scores.scores_at_noise`).
-Each timing is the median of --repeats calls after one untimed call. Writes --output (benchmarks/export.json).
+`vae.evaluation.scores.scores_at_noise`). Each timing is the median of --repeats calls after one untimed call. Writes
+--output (benchmarks/export.json).
 """
 
 from __future__ import annotations

@@ -20,13 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import click
 import numpy as np
+from common import data_folder_option, fashion_dir_option, run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED_DIR = ROOT / "vae" / "pretrained"
@@ -44,17 +43,12 @@ SHIPPED = ("config.json", "history.json", "eval.json", "vae.weights.h5")
 SUBSET_EVALUATION = {"k": 5, "limit": 100, "seed": 0}
 
 
-def run_command(arguments: list[str]) -> None:
-    completed = subprocess.run([sys.executable, "-m", *arguments], capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise click.ClickException(f"{' '.join(arguments)} failed: {completed.stderr.strip()[-500:]}")
-
-
 def train(name: str, data_dir: Path, work: Path, epochs: int) -> Path:
     _, options, _ = PRETRAINED[name]
     run_dir = work / name
-    run_command(["vae_scripts.train", "--epochs", str(epochs), *options, "--data-dir", str(data_dir), "--run-dir",
-                 str(run_dir), "--verbose", "0"])  # fmt: skip
+    run_command(
+        ["vae-train", "--epochs", epochs, *options, "--data-dir", data_dir, "--run-dir", run_dir, "--verbose", 0]
+    )
     return run_dir
 
 
@@ -98,9 +92,8 @@ def command_of(name: str, epochs: int) -> str:
 
 
 @click.command()
-@click.option("--mnist-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
-@click.option("--fashion-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=Path("/usr/share/datasets/fashion-mnist"), show_default=True)  # fmt: skip
+@data_folder_option("--mnist-dir", help="The full MNIST IDX files (env VAE_DATA_DIR).")
+@fashion_dir_option
 @click.option("--only", multiple=True, type=click.Choice(sorted(PRETRAINED)), help="Train these runs only.")
 @click.option("--check", is_flag=True, help="Train again and compare with the shipped weights; write nothing.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Train every run this many epochs instead of its own.")

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 from datetime import date
 from pathlib import Path
 
 import click
+from common import data_dir_option
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
-from options import data_dir_option  # noqa: E402
 
 # name: (dtype policy, batch size, with the per-step divergence check, compiled by XLA). Keras compiles with XLA
 # on accelerators only ("auto" leaves it off on a CPU-only machine).

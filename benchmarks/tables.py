@@ -23,9 +23,7 @@ from pathlib import Path
 
 import click
 
-BENCHMARKS = Path(__file__).resolve().parent
-ROOT = BENCHMARKS.parent
-sys.path.insert(0, str(BENCHMARKS))
+ROOT = Path(__file__).resolve().parent.parent
 
 MARKED = re.compile(r"(<!-- table: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /table: (?P=name) -->)", re.DOTALL)
 PAGES = ("README.md", "docs/*.md")

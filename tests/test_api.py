@@ -60,6 +60,7 @@ def test_a_conditional_run_takes_labels_by_name_or_index(conditional_run):
         run.decode(np.zeros((1, 2)), label="sneaker")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PRETRAINED_NAMES)
 def test_the_shipped_pretrained_runs_are_the_files_recorded_and_evaluate_as_recorded(name, tmp_path):
     from vae.evaluation.workflow import evaluate_run
@@ -108,6 +109,7 @@ def test_pretrained_runs_are_read_only_and_named(tmp_path, monkeypatch):
     assert {path: path.read_bytes() for path in pretrained_root().rglob("*") if path.is_file()} == before
 
 
+@pytest.mark.slow
 def test_the_quickstart_notebook_runs(tmp_path):
     import nbclient
     import nbformat

@@ -287,6 +287,7 @@ def test_sigterm_stops_like_ctrl_c(tmp_path):
     assert read_checkpoint(RunDir(run_dir)).epochs_done >= 1
 
 
+@pytest.mark.slow
 def test_beta_other_than_one_prints_the_objective_and_the_negative_elbo(tmp_path):
     result = invoke(
         train_command,

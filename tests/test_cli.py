@@ -29,6 +29,7 @@ def assert_one_line_error(result, code, *fragments):
         assert fragment in result.stderr, (fragment, result.stderr)
 
 
+@pytest.mark.slow
 def test_one_epoch_run_writes_a_complete_run_directory(tmp_path):
     run_dir = tmp_path / "run"
     result = invoke("--epochs", 1, "--limit", 512, "--data-dir", SUBSET_DIR, "--run-dir", run_dir, "--verbose", 0)
@@ -94,6 +95,7 @@ def test_resume_without_checkpoint(tmp_path):
     assert_one_line_error(result, 1, "no checkpoint in", "to resume")
 
 
+@pytest.mark.slow
 def test_divergence_exits_non_zero_naming_epoch_and_step(tmp_path):
     result = invoke(
         "--epochs",

@@ -30,6 +30,7 @@ def earlier_run(request, tmp_path) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_an_earlier_run_evaluates_to_the_numbers_it_recorded(earlier_run):
     from vae.evaluation.workflow import evaluate_run
 
@@ -41,6 +42,7 @@ def test_an_earlier_run_evaluates_to_the_numbers_it_recorded(earlier_run):
     assert record["metrics"] == pytest.approx(recorded["metrics"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_an_earlier_run_resumes_for_another_epoch(earlier_run):
     from vae.training.loop import train
 

@@ -308,6 +308,7 @@ def test_the_explorer_digit_selector_switches_the_decoded_grid(conditional_run, 
     assert np.abs(shown[0][1] - shown[6][1]).mean() > 0.005
 
 
+@pytest.mark.slow
 def test_vae_train_conditional_says_what_it_measured(tmp_path):
     result = invoke(train_command, "--conditional", "--epochs", 1, "--limit", 256, "--batch-size", 64, "--verbose", 0,
                     "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run")  # fmt: skip

@@ -170,7 +170,7 @@ def run_mirrored_script(root, kind: str):
 
 
 @pytest.fixture(scope="module")
-def mirrored_runs(tmp_path_factory):
+def mirrored_runs(tmp_path_factory, trains):
     return run_mirrored_script(tmp_path_factory.mktemp("mirrored"), "plain")
 
 
@@ -364,6 +364,7 @@ def test_mixed_float16_compiles_with_loss_scaling(tiny_config):
     assert {weight.dtype for weight in model.weights if weight.dtype.startswith("float")} == {"float32"}
 
 
+@pytest.mark.slow
 def test_mixed_precision_without_a_gpu_warns_and_trains_in_float32(tmp_path):
     import tensorflow as tf
 
@@ -380,6 +381,7 @@ def test_mixed_precision_without_a_gpu_warns_and_trains_in_float32(tmp_path):
     assert {weight.dtype for weight in load_run(RunDir(run_dir))[0].weights if "float" in weight.dtype} == {"float32"}
 
 
+@pytest.mark.slow
 def test_bfloat16_trains_reloads_and_resumes_in_bfloat16(tmp_path, subset):
     run_dir = tmp_path / "run"
     result = invoke("--mixed-precision", "bfloat16", "--epochs", 1, "--run-dir", run_dir, *TINY_RUN_OPTIONS)

@@ -242,6 +242,7 @@ def test_more_classes_than_the_maximum_are_refused(tmp_path, monkeypatch):
         layouts.scan_folder(root)
 
 
+@pytest.mark.slow
 def test_a_run_on_a_folder_trains_resumes_only_on_the_same_files_and_scores_new_images(classed, tmp_path):
     from vae.run.directory import DATA_FILE
     from vae_scripts.encode import main as encode_command
@@ -471,6 +472,7 @@ def test_data_dir_that_differs_from_the_runs_folder_is_named_as_such(tmp_path):
         run_data.run_dataset(None, made.config, None, manifest=made.dataset.manifest)
 
 
+@pytest.mark.slow
 def test_vae_data_dir_of_idx_files_leaves_a_folder_run_reading_its_own_folder(classed, tmp_path, monkeypatch):
     """VAE_DATA_DIR, set for offline MNIST, names IDX data: a run of a folder reads the folder of its data.json."""
     from vae_scripts.evaluate import main as evaluate_command

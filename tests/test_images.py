@@ -233,6 +233,7 @@ def test_the_bomb_is_refused_before_decoding(tmp_path):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KB: under 100 MB more
 
 
+@pytest.mark.slow
 def test_the_hand_drawn_digits_are_made_by_their_script(tmp_path):
     import subprocess
     import sys

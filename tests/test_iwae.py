@@ -135,6 +135,7 @@ def test_resuming_with_a_contradicting_objective_is_refused(iwae_run, tmp_path):
     assert files_of(run_dir) == before
 
 
+@pytest.mark.slow
 def test_vae_train_names_the_objective_it_trained(tmp_path):
     options = ["--objective", "iwae", "--samples", 2, "--epochs", 1, "--limit", 128, "--batch-size", 64, "--verbose", 0]
     result = invoke(train_command, *options, "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run")

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "vae"
 
@@ -189,6 +191,7 @@ def test_an_import_inside_a_function_only_keeps_tensorflow_out():
     assert not misplaced, "imports that belong at the top of their module:\n" + "\n".join(misplaced)
 
 
+@pytest.mark.slow
 def test_the_bottom_layer_loads_neither_tensorflow_nor_keras():
     code = (
         "import sys, vae, vae.config, vae.errors, vae.files\n"

@@ -29,6 +29,7 @@ ROOT = SUBSET_DIR.parent.parent.parent
 EARLIER_RUN = SUBSET_DIR.parent / "run-from-0.1.0"
 
 
+@pytest.mark.slow
 def test_import_vae_loads_neither_tensorflow_nor_keras():
     code = (
         "import sys, vae, vae.config, vae.run.directory, vae.run.records, vae.run.loading, vae.errors\n"
@@ -51,6 +52,7 @@ def test_whole_model_files_load_after_import_vae(tiny_run):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(whole(images)), expected)
 
 
+@pytest.mark.slow
 def test_every_help_is_instant_and_names_its_options():
     text = help_text(
         ("train", ["--help"]),
@@ -147,6 +149,7 @@ def test_a_run_of_the_earlier_version_loads_plots_evaluates_and_reports(earlier_
     assert changed == {EVAL_FILE}
 
 
+@pytest.mark.slow
 def test_a_run_of_the_earlier_version_resumes(earlier_run):
     result = invoke(train_command, "--resume", "--epochs", 3, "--data-dir", SUBSET_DIR, "--run-dir", earlier_run,
                     "--verbose", 0)  # fmt: skip

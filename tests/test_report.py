@@ -93,6 +93,7 @@ def test_cli_refuses_snapshots_of_a_one_dimensional_latent_in_one_line(tmp_path)
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_resume_takes_the_missing_snapshot_and_goes_on_taking_them(subset, tiny_config, tmp_path):
     from vae.training.loop import train
 

@@ -85,6 +85,7 @@ def test_refuses_to_overwrite_a_trained_run(tiny_run, tiny_config, subset):
     assert (tiny_run / WEIGHTS_FILE).read_bytes() == before
 
 
+@pytest.mark.slow
 def test_divergence_stops_with_epoch_and_step_and_keeps_the_last_good_run(tmp_path, tiny_config, subset):
     run_dir = tmp_path / "diverged"
     train(tiny_config.replace(epochs=1), subset, RunDir(run_dir), verbose=0)
@@ -200,6 +201,7 @@ def test_a_second_training_in_the_same_run_dir_is_refused(tmp_path, tiny_config,
     assert sorted(path.name for path in run_dir.iterdir()) == [LOCK_FILE]
 
 
+@pytest.mark.slow
 def test_the_lock_dies_with_its_process(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -226,6 +228,7 @@ def test_the_lock_dies_with_its_process(tmp_path):
         pass
 
 
+@pytest.mark.slow
 def test_a_failed_first_epoch_leaves_no_run_directory(tmp_path, tiny_config, subset):
     config = tiny_config.replace(learning_rate=1e9, schedule="constant")
     with pytest.raises(TrainingDivergedError, match="no epoch had finished"):
@@ -314,6 +317,7 @@ def test_damaged_histories_are_named(run_copy, history, message):
         read_history(RunDir(run_copy))
 
 
+@pytest.mark.slow
 def test_eval_every_scores_every_nth_epoch_and_the_last_and_resumes(monkeypatch, tmp_path, tiny_config, subset):
     """--eval-every 2 over 3 epochs scores the test split after epochs 2 and 3; epoch 1 holds null. A run stopped
     after its unscored first epoch resumes to the same weights and history, and the history plot leaves the gap."""
