@@ -75,7 +75,7 @@ def evaluate(
 
 
 def evaluate_run(
-    run_dir: RunDir,
+    run_dir: RunDir | str | os.PathLike,
     data_dir: str | os.PathLike | None = None,
     *,
     k: int = IMPORTANCE_SAMPLES,
@@ -102,6 +102,7 @@ def evaluate_run(
         epochs and SHA-256), the metrics of `evaluate`, and with `outliers` how well the scores tell them from the
         test split (`vae.evaluation.outliers.score_as_outliers`).
     """
+    run_dir = RunDir(run_dir)
     if limit is not None and limit < 1:
         raise UsageError(f"limit must be at least 1, got {limit}")
     model, config, history = load_run(run_dir)

@@ -65,13 +65,15 @@ class RunDir:
     is made, so that a misnamed run is reported by the command that uses it, as one line.
 
     Args:
-        given: the folder's path (a string or path-like) or `pretrained:NAME`; kept as given, for messages.
+        given: the folder's path (a string or path-like), `pretrained:NAME`, or another `RunDir`; kept as given,
+            for messages.
     """
 
     given: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "given", os.fspath(self.given))
+        given = self.given.given if isinstance(self.given, RunDir) else os.fspath(self.given)
+        object.__setattr__(self, "given", given)
 
     def __str__(self) -> str:
         return self.given

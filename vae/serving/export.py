@@ -117,7 +117,12 @@ def endpoints(model) -> dict:
 
 
 def export_run(
-    run_dir: RunDir, output, format: str = "saved-model", *, overwrite: bool = False, command: str = "vae-export"
+    run_dir: RunDir | str | os.PathLike,
+    output,
+    format: str = "saved-model",
+    *,
+    overwrite: bool = False,
+    command: str = "vae-export",
 ) -> Path:
     """Export the finished run in `run_dir` to the folder `output` in `format`; return the folder.
 
@@ -129,6 +134,7 @@ def export_run(
         overwrite: replace what `output` holds.
         command: the command line that asked for the export, recorded in the model card.
     """
+    run_dir = RunDir(run_dir)
     check_format(format)
     output = Path(output)
     check_output(output, overwrite)

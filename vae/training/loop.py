@@ -7,6 +7,7 @@ The model and its optimizer come from `vae.training.setup`, what runs after ever
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 import time
@@ -139,7 +140,9 @@ class Destination:
     chief: bool
 
 
-def train(config: VAEConfig, dataset: Dataset, run_dir: RunDir = DEFAULT_RUN, **options) -> TrainingResult:
+def train(
+    config: VAEConfig, dataset: Dataset, run_dir: RunDir | str | os.PathLike = DEFAULT_RUN, **options
+) -> TrainingResult:
     """Fit a VAE described by `config` on `dataset`, scoring the test split after every `config.eval_every`-th epoch
     and after the last, checkpointing every epoch, and save the finished run in `run_dir` (see `vae.run.directory`).
 
@@ -152,6 +155,7 @@ def train(config: VAEConfig, dataset: Dataset, run_dir: RunDir = DEFAULT_RUN, **
     Returns:
         The `TrainingResult`: the config, the history, the run directory and the training's wall time.
     """
+    run_dir = RunDir(run_dir)
     options = TrainingOptions(**options)
     run_dir.refuse_pretrained()
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any operation.

@@ -114,7 +114,7 @@ def explorer_data(model, images: np.ndarray, labels: np.ndarray, size: int, dims
 
 
 def build_report(
-    run_dir: RunDir = DEFAULT_RUN,
+    run_dir: RunDir | str | os.PathLike = DEFAULT_RUN,
     output: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
     *,
@@ -126,6 +126,7 @@ def build_report(
 
     `explorer_size` defaults to `EXPLORER_SIZE` cells a side, or `class_grid_size` for each class's grid of
     a conditional run."""
+    run_dir = RunDir(run_dir)
     model, config, history = load_run(run_dir)
     written_to = run_dir.output_dir()
     if explorer_size is None:
