@@ -19,10 +19,10 @@ from PIL import Image
 
 from tests.conftest import SUBSET_DIR, copy_run
 from vae.errors import RunError, UsageError
-from vae.run.directory import CONFIG_FILE, EVAL_FILE, RunDir
+from vae.run.directory import CONFIG_FILE, EVAL_FILE, SNAPSHOTS_DIR, RunDir
 from vae.run.loading import load_run
 from vae.run.records import read_history, weights_digest
-from vae.run.snapshots import SNAPSHOTS_DIR, read_snapshot, read_snapshots, snapshot_path
+from vae.run.snapshots import read_snapshot, read_snapshots, snapshot_path
 from vae_scripts.plot import main as plot_command
 from vae_scripts.report import main as report_command
 

@@ -5,15 +5,11 @@ TensorFlow/Keras 3.
 (PEP 562), so `vae.VAEConfig` and `vae.run.directory` stay free of TensorFlow, while `vae.VAE` and `vae.Sampling`
 bring in Keras when they are first touched, and `vae.open_run` and `vae.load_model` when they are called.
 
-The modules, one job each: `config` (the run's `VAEConfig`), `data` (MNIST-style files and the input pipeline),
-`encoder`, `decoder` and `sampling` (the networks and the reparameterisation layer), `structures` (how the latent
-variables sit between images and prior), `prior`, `conditioning` (the label of a conditional run), `gaussian` (the
-diagonal Gaussian's formulas), `objectives`, `model` (the Keras trainer), `training`, `distribution` (several
-devices, mixed precision), `evaluation` and `scoring` (test-split and per-image scores), `latent` and `plots`
-(the latent space as arrays and pictures), `images` (your own digits), `folders` (a folder of images as a data
-set), `outliers` (AUROC against other images), `export` (SavedModel, LiteRT, ONNX), `api` (`open_run`, for
-notebooks), `train` (`vae.train`, training from Python), `snapshots`, `report`, `profiling`, `run` (the run
-folder) and `files` (atomic writes).
+The subpackages, bottom layer first (docs/development.md, "The layers"; nothing imports from a layer above it):
+`config`, `errors` and `files` (the run's `VAEConfig`, the error types, atomic writes); `data` (data sources and
+the input pipeline); `model` (networks, latent structures, priors, objectives, conditioning, the Keras model);
+`run` (the run folder, checkpoints, records, the shipped pretrained runs); `evaluation` (held-out estimators,
+per-image scores, outliers); `training`; `views` (figures, the report); `serving` (export, `open_run` and `train`).
 
 A whole-model file (`vae.keras`) needs the `VAE` and `Sampling` classes registered with Keras before it loads:
 `vae.load_model(path)` does that, or `import vae.model.autoencoder` before `keras.saving.load_model(path)`.

@@ -210,6 +210,16 @@ class FolderSource(DataSource):
 SOURCES = {**dict.fromkeys(IDX_DATASETS, IDXSource), "folder": FolderSource}
 
 
+def check_python_data(dataset: str | None, data: str) -> None:
+    """Refuse a data set that contradicts what `vae.train` was handed: `data` is "none", "folder" or "arrays".
+
+    A folder run needs images to read, and arrays of images make a folder run, not one of the IDX data sets."""
+    if data == "none" and SOURCES.get(dataset) is FolderSource:
+        raise UsageError("dataset folder needs data=, a folder of images or arrays of them")
+    if data == "arrays" and SOURCES.get(dataset) is IDXSource:
+        raise UsageError(f"dataset {dataset} contradicts data=, arrays of images: drop dataset")
+
+
 def source_of(config) -> DataSource:
     """The data source of a run's config."""
     return SOURCES[config.dataset](config)

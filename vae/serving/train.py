@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vae.config import CHANNELS, DEFAULTS, IDX_DATASETS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, VAEConfig
-from vae.data.sources import new_run_data
+from vae.config import CHANNELS, DEFAULTS, MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, VAEConfig
+from vae.data.sources import check_python_data, new_run_data
 from vae.errors import DataError, RunError, UsageError
 from vae.run.checkpoints import read_checkpoint_safe
 from vae.run.directory import DEFAULT_RUN_DIR, RunDir
@@ -133,16 +133,14 @@ def checked_arguments(config: VAEConfig | Mapping, data) -> tuple[dict, dict, Ar
     shape = {} if data is None else {name: chosen.pop(name) for name in SHAPE_FIELDS if name in chosen}
     options = {**FIELD_DEFAULTS, **chosen}
     if data is None:
-        if options["dataset"] == "folder":
-            raise UsageError("dataset folder needs data=, a folder of images or arrays of them")
+        check_python_data(options["dataset"], "none")
         return chosen, shape, None
     if isinstance(data, (str, os.PathLike)):
         if not Path(data).is_dir():
             raise DataError(f"{data} does not exist or is not a folder")
         return chosen, shape, None
     arrays = checked_arrays(data)
-    if chosen.get("dataset") in IDX_DATASETS:
-        raise UsageError(f"dataset {chosen['dataset']} contradicts data=, arrays of images: drop dataset")
+    check_python_data(chosen.get("dataset"), "arrays")
     side, channels = arrays.pixels.shape[2:]
     # The config the folder of these images will make, checked before anything is written.
     VAEConfig(**{
