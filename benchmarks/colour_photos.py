@@ -25,7 +25,7 @@ from pathlib import Path
 
 import click
 import numpy as np
-from options import run_command as run
+from common import run_command
 
 from vae.config import command_options
 
@@ -71,15 +71,15 @@ def main(output_dir: Path, crops: int, epochs: int, seed: int, learning_rate: fl
         started = time.perf_counter()
         training = ["--image-size", "32", "--channels", "3", "--epochs", str(epochs), "--seed", str(seed)]
         training += command_options({"learning_rate": learning_rate}) if learning_rate else []
-        printed = run(
-            ["vae_scripts.train", "--data-dir", str(folder), *training, "--run-dir", str(run_dir), "--verbose", "0"]
-        )
+        printed = run_command(
+            ["vae-train", "--data-dir", folder, *training, "--run-dir", run_dir, "--verbose", "0"]
+        ).stdout
         seconds = time.perf_counter() - started
         output_dir.mkdir(parents=True, exist_ok=True)
-        run(["vae_scripts.reconstruct", "--n", "10", "--run-dir", str(run_dir), "--output",
-             str(output_dir / "colour-reconstruction.png")])  # fmt: skip
-        run(["vae_scripts.plot", "samples", "--n", "64", "--run-dir", str(run_dir), "--output",
-             str(output_dir / "colour-samples.png")])  # fmt: skip
+        run_command(["vae-reconstruct", "--n", "10", "--run-dir", run_dir, "--output",
+                     output_dir / "colour-reconstruction.png"])  # fmt: skip
+        run_command(["vae-plot", "samples", "--n", "64", "--run-dir", run_dir, "--output",
+                     output_dir / "colour-samples.png"])  # fmt: skip
         history = json.loads((run_dir / "history.json").read_text())
         record = {
             "date": time.strftime("%Y-%m-%d"),

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+from common import data_folder_option
 
 JUDGE_EPOCHS = 3
 
@@ -62,7 +63,7 @@ def train_judge(dataset, config, seed: int):
 
 @click.command()
 @click.option("--run-dir", type=click.Path(file_okay=False, exists=True), required=True)
-@click.option("--data-dir", type=click.Path(), default=os.environ.get("VAE_DATA_DIR"))
+@data_folder_option("--data-dir", help="The run's data: IDX files or its folder (env VAE_DATA_DIR).", required=False)
 @click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True, help="Per class.")
 @click.option("--k", type=click.IntRange(min=1), default=10, show_default=True, help="For the classifier.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Classify only the first N test digits.")
@@ -70,15 +71,17 @@ def train_judge(dataset, config, seed: int):
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               default=Path(__file__).with_name("conditional.json"), show_default=True)  # fmt: skip
 def main(run_dir, data_dir, samples, k, limit, seed, output):
-    from vae.data.datasets import run_dataset, test_inputs, with_channels
+    from vae.data.datasets import test_inputs, with_channels
     from vae.evaluation.scores import classify
-    from vae.run import storage
-    from vae.views.figures import prior_samples
+    from vae.model.latent import prior_samples
+    from vae.run.dataset import run_dataset
+    from vae.run.directory import RunDir
+    from vae.run.loading import load_run
 
-    model, config, history = storage.load_run(run_dir)
+    model, config, history = load_run(RunDir(run_dir))
     if not config.conditional:
         raise click.UsageError("this measures a conditional run")
-    dataset = run_dataset(run_dir, config, data_dir)
+    dataset = run_dataset(RunDir(run_dir), config, data_dir)
 
     started = time.perf_counter()
     judge, judge_accuracy = train_judge(dataset, config, seed)

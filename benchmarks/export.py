@@ -4,8 +4,9 @@
 
 Exports the run in each format (`vae-export`), then times each endpoint on a batch of 1 and of 256 images (`score`
 with k = 10 samples per image): the SavedModel loaded by TensorFlow, the LiteRT model in its interpreter, the ONNX
-models in onnxruntime, and the package's own call (`model.encode`, `model.decode`, `vae.evaluation.scores.scores_at_noise`).
-Each timing is the median of --repeats calls after one untimed call. Writes --output (benchmarks/export.json).
+models in onnxruntime, and the package's own call (`model.encode`, `model.decode`,
+`vae.evaluation.scores.scores_at_noise`). Each timing is the median of --repeats calls after one untimed call. Writes
+--output (benchmarks/export.json).
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ def main(run_dir: str, repeats: int, output: Path) -> None:
     import tensorflow as tf
 
     from vae.evaluation.scores import scores_at_noise
-    from vae.run import storage
+    from vae.run.directory import WEIGHTS_FILE, RunDir
+    from vae.run.loading import load_run
     from vae.serving.export import export_run
 
-    model, config, _ = storage.load_run(run_dir)
+    model, config, _ = load_run(RunDir(run_dir))
     rng = np.random.default_rng(0)
     inputs = {
         batch: {
@@ -66,11 +68,11 @@ def main(run_dir: str, repeats: int, output: Path) -> None:
         "decode": lambda given: model.decode(given["z"]),
         "score": lambda given: scores_at_noise(model, given["images"], given["noise"]),
     }
-    results = {"package": {"bytes": (storage.resolve_run_dir(run_dir) / storage.WEIGHTS_FILE).stat().st_size}}
+    results = {"package": {"bytes": (RunDir(run_dir).folder() / WEIGHTS_FILE).stat().st_size}}
     with tempfile.TemporaryDirectory() as work:
         folders = {}
         for format_name in ("saved-model", "litert", "onnx"):
-            folders[format_name] = export_run(run_dir, Path(work) / format_name, format_name)
+            folders[format_name] = export_run(RunDir(run_dir), Path(work) / format_name, format_name)
         saved = tf.saved_model.load(str(folders["saved-model"] / "saved_model"))
         from ai_edge_litert.interpreter import Interpreter
 

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import click
+from common import data_folder_option
 from PIL import Image
 
 from vae.config import DATASET_CLASSES
@@ -27,9 +28,7 @@ def folder_name(class_name: str) -> str:
 
 @click.command()
 @click.argument("output", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Fashion-MNIST's IDX files."
-)
+@data_folder_option("--data-dir", help="Fashion-MNIST's IDX files.", envvar=None, required=False)
 @click.option("--limit", type=click.IntRange(min=1), help="Write the first N images of each split only.")
 def main(output: Path, data_dir: Path | None, limit: int | None) -> None:
     dataset = load_dataset("fashion-mnist", data_dir)

@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent
 
 
 def package_reader(folder: Path) -> int:
-    from vae.data import folders
+    from vae.data import folders, layouts
 
-    read = folders.read_folder(folders.scan_folder(folder), None, None)
+    read = folders.read_folder(layouts.scan_folder(folder), None, None)
     return len(read.read.pixels)
 
 

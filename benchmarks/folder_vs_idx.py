@@ -12,43 +12,38 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import click
+from common import fashion_dir_option, run_command
 
 ROOT = Path(__file__).resolve().parent
 
 
 def train(arguments: list[str], run_dir: Path) -> dict:
-    started = time.perf_counter()
-    command = ["vae_scripts.train", "--epochs", "5", "--seed", "0", "--run-dir", str(run_dir), "--verbose", "0"]
-    completed = subprocess.run([sys.executable, "-m", *command, *arguments], capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise click.ClickException(completed.stderr.strip()[-400:])
+    command = ["vae-train", "--epochs", "5", "--seed", "0", "--run-dir", run_dir, "--verbose", "0"]
+    finished = run_command([*command, *arguments])
     history = json.loads((run_dir / "history.json").read_text())
     return {
         "command": " ".join(["vae-train --epochs 5 --seed 0", *arguments]),
         "test_negative_elbo": history["test_loss"][-1],
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(finished.seconds, 1),
     }
 
 
 @click.command()
 @click.option("--tree", type=click.Path(file_okay=False, path_type=Path), required=True, help="The PNG tree.")
-@click.option("--fashion-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=Path("/usr/share/datasets/fashion-mnist"), show_default=True)  # fmt: skip
+@fashion_dir_option
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=ROOT / "folder_vs_idx.json")
 def main(tree: Path, fashion_dir: Path, output: Path) -> None:
     if not tree.is_dir():
         script = ROOT / "fashion_mnist_tree.py"
-        subprocess.run([sys.executable, str(script), str(tree), "--data-dir", str(fashion_dir)], check=True)
+        run_command([script, tree, "--data-dir", fashion_dir], show=True)
     with tempfile.TemporaryDirectory() as work:
-        idx = train(["--dataset", "fashion-mnist", "--data-dir", str(fashion_dir)], Path(work) / "idx")
-        folder = train(["--data-dir", str(tree)], Path(work) / "folder")
+        idx = train(["--dataset", "fashion-mnist", "--data-dir", fashion_dir], Path(work) / "idx")
+        folder = train(["--data-dir", tree], Path(work) / "folder")
     record = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{os.cpu_count()} CPU cores",

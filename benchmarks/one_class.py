@@ -26,7 +26,7 @@ from pathlib import Path
 
 import click
 import numpy as np
-from options import run_command as run
+from common import data_folder_option, run_command
 
 ROOT = Path(__file__).resolve().parent
 
@@ -41,7 +41,7 @@ def write_pngs(images: np.ndarray, folder: Path) -> None:
 
 @click.command()
 @click.option("--dataset", type=click.Choice(["mnist", "fashion-mnist"]), default="mnist", show_default=True)
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), envvar="VAE_DATA_DIR")
+@data_folder_option("--data-dir", help="The data set's IDX files (env VAE_DATA_DIR).", required=False)
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--k", type=click.IntRange(min=1), default=10, show_default=True, help="Importance samples per image.")
 @click.option("--classes", multiple=True, type=click.IntRange(0, 9), help="Only these normal classes.")
@@ -74,9 +74,8 @@ def main(dataset: str, data_dir: Path | None, epochs: int, k: int, classes, outp
             write_pngs(data.train_images[data.train_labels == normal], folder / "train" / name)
             write_pngs(data.test_images[data.test_labels == normal], folder / "test" / name)
             write_pngs(data.test_images[data.test_labels != normal], outliers)
-            run(["vae_scripts.train", "--data-dir", str(folder), "--run-dir", str(run_dir), "--epochs", str(epochs),
-                 "--verbose", "0"])  # fmt: skip
-            run(["vae_scripts.evaluate", "--run-dir", str(run_dir), "--k", str(k), "--outliers", str(outliers)])
+            run_command(["vae-train", "--data-dir", folder, "--run-dir", run_dir, "--epochs", epochs, "--verbose", 0])
+            run_command(["vae-eval", "--run-dir", run_dir, "--k", k, "--outliers", outliers])
             found = json.loads((run_dir / "eval.json").read_text())["outliers"]
             record["classes"][str(normal)] = {
                 "name": names[normal],

@@ -6,8 +6,8 @@ RUN_A was trained on MNIST, RUN_B on Fashion-MNIST. Each run scores its own test
 data set's (out of distribution), 10,000 images each, with the scores `vae-encode` writes: the negative ELBO and the
 importance-weighted -log p(x) from k samples. A higher score should mean "less like my training data"; the AUROC is
 the probability that a random out-of-distribution image scores higher than a random in-distribution one (1 is
-perfect separation, 0.5 chance, below 0.5 the score ranks the wrong way round), `vae.evaluation.outliers.auroc`, the rank
-statistic (Mann-Whitney U, ties given their average rank) that `vae-eval --outliers` reports.
+perfect separation, 0.5 chance, below 0.5 the score ranks the wrong way round), `vae.evaluation.outliers.auroc`,
+the rank statistic (Mann-Whitney U, ties given their average rank) that `vae-eval --outliers` reports.
 
 Nalisnick et al. (2019, "Do Deep Generative Models Know What They Don't Know?") found that likelihood models trained
 on Fashion-MNIST give MNIST *higher* likelihood than their own test images: an AUROC far below 0.5 in that direction.
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+from common import data_folder_option, fashion_dir_option
 
 from vae.evaluation.outliers import auroc
 
@@ -55,20 +56,21 @@ def training_command(config) -> str:
 @click.command()
 @click.option("--mnist-run", type=click.Path(file_okay=False, exists=True), required=True)
 @click.option("--fashion-run", type=click.Path(file_okay=False, exists=True), required=True)
-@click.option("--mnist-dir", type=click.Path(), default=os.environ.get("VAE_DATA_DIR"), help="MNIST's IDX files.")
-@click.option("--fashion-dir", type=click.Path(), default=None, help="Default: Debian's dataset-fashion-mnist.")
+@data_folder_option("--mnist-dir", help="MNIST's IDX files (env VAE_DATA_DIR).", required=False)
+@fashion_dir_option
 @click.option("--k", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Score only the first N test images.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               default=Path(__file__).with_name("out_of_distribution.json"), show_default=True)  # fmt: skip
 def main(mnist_run, fashion_run, mnist_dir, fashion_dir, k, limit, output):
-    from vae.run import storage
+    from vae.run.directory import RunDir
+    from vae.run.loading import load_run
 
     directories = {"mnist": mnist_dir, "fashion-mnist": fashion_dir}
     rows = []
     commands = {}
     for given, run_dir in (("mnist", mnist_run), ("fashion-mnist", fashion_run)):
-        model, config, history = storage.load_run(run_dir)
+        model, config, history = load_run(RunDir(run_dir))
         commands[given] = training_command(config)
         trained_on = config.dataset
         other = next(name for name in TITLES if name != trained_on)

@@ -11,27 +11,26 @@ docs/pictures.md.)
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import click
+from common import data_folder_option, run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
 HAND_DRAWN = ROOT / "tests" / "data" / "hand-drawn"
 
 PICTURES = {
-    "reconstruction.png": ("mnist", ["vae_scripts.reconstruct", "--n", "10"]),
-    "latent-grid.png": ("mnist", ["vae_scripts.plot", "latent-grid"]),
-    "clusters.png": ("mnist", ["vae_scripts.plot", "clusters"]),
-    "samples.png": ("mnist", ["vae_scripts.plot", "samples", "--n", "64"]),
-    "history.png": ("mnist", ["vae_scripts.plot", "history"]),
-    "hand-drawn.png": ("mnist", ["vae_scripts.reconstruct", "--images", str(HAND_DRAWN)]),
-    "conditional-samples.png": ("mnist-conditional", ["vae_scripts.plot", "samples"]),
-    "analogies.png": ("mnist-conditional", ["vae_scripts.plot", "analogies", "--n", "8"]),
-    "conditional-clusters.png": ("mnist-conditional", ["vae_scripts.plot", "clusters"]),
-    "hand-drawn-conditional.png": ("mnist-conditional", ["vae_scripts.reconstruct", "--images", str(HAND_DRAWN)]),
+    "reconstruction.png": ("mnist", ["vae-reconstruct", "--n", "10"]),
+    "latent-grid.png": ("mnist", ["vae-plot", "latent-grid"]),
+    "clusters.png": ("mnist", ["vae-plot", "clusters"]),
+    "samples.png": ("mnist", ["vae-plot", "samples", "--n", "64"]),
+    "history.png": ("mnist", ["vae-plot", "history"]),
+    "hand-drawn.png": ("mnist", ["vae-reconstruct", "--images", str(HAND_DRAWN)]),
+    "conditional-samples.png": ("mnist-conditional", ["vae-plot", "samples"]),
+    "analogies.png": ("mnist-conditional", ["vae-plot", "analogies", "--n", "8"]),
+    "conditional-clusters.png": ("mnist-conditional", ["vae-plot", "clusters"]),
+    "hand-drawn-conditional.png": ("mnist-conditional", ["vae-reconstruct", "--images", str(HAND_DRAWN)]),
 }
 
 # The views that read no test digits, and take no --data-dir.
@@ -39,15 +38,13 @@ DRAWN_WITHOUT_DATA = {"samples", "history"}
 
 
 @click.command()
-@click.option("--mnist-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
+@data_folder_option("--mnist-dir", help="The full MNIST IDX files (env VAE_DATA_DIR).")
 def main(mnist_dir: Path) -> None:
     for name, (run, command) in PICTURES.items():
         arguments = [*command, "--run-dir", f"pretrained:{run}", "--output", str(IMAGES / name)]
         if not set(command) & DRAWN_WITHOUT_DATA:
-            arguments += ["--data-dir", str(mnist_dir)]
-        completed = subprocess.run([sys.executable, "-m", *arguments], capture_output=True, text=True)
-        if completed.returncode != 0:
-            raise click.ClickException(f"{name}: {completed.stderr.strip().splitlines()[-1]}")
+            arguments += ["--data-dir", mnist_dir]
+        run_command(arguments)
         click.echo(f"wrote docs/images/{name}")
 
 

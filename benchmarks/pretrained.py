@@ -20,13 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import click
 import numpy as np
+from common import data_folder_option, fashion_dir_option, run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED_DIR = ROOT / "vae" / "pretrained"
@@ -44,37 +43,34 @@ SHIPPED = ("config.json", "history.json", "eval.json", "vae.weights.h5")
 SUBSET_EVALUATION = {"k": 5, "limit": 100, "seed": 0}
 
 
-def run_command(arguments: list[str]) -> None:
-    completed = subprocess.run([sys.executable, "-m", *arguments], capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise click.ClickException(f"{' '.join(arguments)} failed: {completed.stderr.strip()[-500:]}")
-
-
 def train(name: str, data_dir: Path, work: Path, epochs: int) -> Path:
     _, options, _ = PRETRAINED[name]
     run_dir = work / name
-    run_command(["vae_scripts.train", "--epochs", str(epochs), *options, "--data-dir", str(data_dir), "--run-dir",
-                 str(run_dir), "--verbose", "0"])  # fmt: skip
+    run_command(
+        ["vae-train", "--epochs", epochs, *options, "--data-dir", data_dir, "--run-dir", run_dir, "--verbose", 0]
+    )
     return run_dir
 
 
 def weights_only(run_dir: Path, path: Path) -> None:
     """The run's model weights without the optimizer's state, as an HDF5 weights file."""
-    from vae.run import storage
+    from vae.run.directory import RunDir
+    from vae.run.loading import load_run
 
-    model, _, _ = storage.load_run(run_dir)
+    model, _, _ = load_run(RunDir(run_dir))
     model.save_weights(path)
 
 
 def manifest_entry(name: str, target: Path, dataset: str, epochs: int) -> dict:
     """What MANIFEST.json records of a shipped run: its command, its files' SHA-256, and vae-eval on the committed
     test subset (written to a copy, so that the run's own eval.json stays the whole test split's)."""
-    from vae.evaluation.estimators import evaluate_run
+    from vae.evaluation.workflow import evaluate_run
+    from vae.run.directory import RunDir
 
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / name
         shutil.copytree(target, copy)
-        subset = evaluate_run(copy, SUBSETS[dataset], **SUBSET_EVALUATION)
+        subset = evaluate_run(RunDir(copy), SUBSETS[dataset], **SUBSET_EVALUATION)
     return {
         "command": command_of(name, epochs),
         "files": {file: sha256(target / file) for file in SHIPPED},
@@ -96,19 +92,20 @@ def command_of(name: str, epochs: int) -> str:
 
 
 @click.command()
-@click.option("--mnist-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
-@click.option("--fashion-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=Path("/usr/share/datasets/fashion-mnist"), show_default=True)  # fmt: skip
+@data_folder_option("--mnist-dir", help="The full MNIST IDX files (env VAE_DATA_DIR).")
+@fashion_dir_option
 @click.option("--only", multiple=True, type=click.Choice(sorted(PRETRAINED)), help="Train these runs only.")
 @click.option("--check", is_flag=True, help="Train again and compare with the shipped weights; write nothing.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Train every run this many epochs instead of its own.")
 def main(mnist_dir: Path, fashion_dir: Path, only, check: bool, epochs: int | None) -> None:
     from vae import files
-    from vae.evaluation.estimators import evaluate_run
-    from vae.run import storage
+    from vae.evaluation.workflow import evaluate_run
+    from vae.run.directory import RunDir
+    from vae.run.loading import load_run
+    from vae.run.pretrained import PRETRAINED_MANIFEST, PRETRAINED_PREFIX
 
     directories = {"mnist": mnist_dir, "fashion-mnist": fashion_dir}
-    manifest_path = PRETRAINED_DIR / storage.PRETRAINED_MANIFEST
+    manifest_path = PRETRAINED_DIR / PRETRAINED_MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     work = Path(tempfile.mkdtemp(prefix="vae-pretrained-"))
     try:
@@ -118,8 +115,8 @@ def main(mnist_dir: Path, fashion_dir: Path, only, check: bool, epochs: int | No
             run_dir = train(name, directories[dataset], work, run_epochs)
             click.echo(f"{name}: trained ({command_of(name, run_epochs)})")
             if check:
-                shipped, _, _ = storage.load_run(f"{storage.PRETRAINED_PREFIX}{name}")
-                trained, _, _ = storage.load_run(run_dir)
+                shipped, _, _ = load_run(RunDir(f"{PRETRAINED_PREFIX}{name}"))
+                trained, _, _ = load_run(RunDir(run_dir))
                 same = all(
                     np.array_equal(np.asarray(a), np.asarray(b))
                     for a, b in zip(shipped.weights, trained.weights, strict=True)
@@ -132,7 +129,7 @@ def main(mnist_dir: Path, fashion_dir: Path, only, check: bool, epochs: int | No
             for file in ("config.json", "history.json"):
                 shutil.copyfile(run_dir / file, made / file)
             weights_only(run_dir, made / "vae.weights.h5")
-            evaluate_run(made, directories[dataset], k=100)  # the whole test split: the eval.json that ships
+            evaluate_run(RunDir(made), directories[dataset], k=100)  # the whole test split: the eval.json that ships
             manifest[name] = manifest_entry(name, made, dataset, run_epochs)
             target = PRETRAINED_DIR / name
             shutil.rmtree(target, ignore_errors=True)

@@ -16,16 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 from datetime import date
 from pathlib import Path
 
 import click
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from options import data_dir_option  # noqa: E402
+from common import data_dir_option, run_command
 
 PARTS = {
     "a": {
@@ -54,13 +49,6 @@ PARTS = {
 }
 
 
-def run(command: list[str]) -> float:
-    click.echo("$ " + " ".join(command), err=True)
-    started = time.perf_counter()
-    subprocess.run(command, check=True)
-    return time.perf_counter() - started
-
-
 @click.command()
 @click.option("--part", type=click.Choice(["a", "b", "both"]), default="both", show_default=True)
 @data_dir_option
@@ -77,11 +65,10 @@ def main(part: str, data_dir: Path, work_dir: Path, output: Path) -> None:
         spec = PARTS[name]
         run_dir = work_dir / name
         common = ["--run-dir", str(run_dir), "--data-dir", str(data_dir)]
-        train = [sys.executable, "-m", "vae_scripts.train", *spec["train"], *common, "--verbose", "2"]
         if not (run_dir / "config.json").is_file():
-            run(train)
+            run_command(["vae-train", *spec["train"], *common, "--verbose", "2"], show=True)
         history = json.loads((run_dir / "history.json").read_text())
-        evaluation_seconds = run([sys.executable, "-m", "vae_scripts.evaluate", "--k", str(spec["k"]), *common])
+        evaluation_seconds = run_command(["vae-eval", "--k", spec["k"], *common], show=True).seconds
         evaluation = json.loads((run_dir / "eval.json").read_text())
         results[name] = {
             "name": spec["name"],

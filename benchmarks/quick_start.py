@@ -9,14 +9,14 @@ total. The README promises a latent grid and a `vae-encode` row in under 15 s in
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import click
+from common import run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "Start from a pretrained model"
@@ -31,15 +31,12 @@ def quick_start_commands() -> list[str]:
 
 @click.command()
 def main() -> None:
+    os.chdir(ROOT)  # the README's commands are typed at the project's root
     for folder in (ROOT / "outputs").glob("pretrained-*"):
         shutil.rmtree(folder)
     total = 0.0
     for command in quick_start_commands():
-        started = time.perf_counter()
-        completed = subprocess.run(shlex.split(command), cwd=ROOT, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
-        if completed.returncode != 0:
-            raise click.ClickException(f"{command}: {completed.stderr.strip()}")
+        seconds = run_command(shlex.split(command)).seconds
         total += seconds
         click.echo(f"{seconds:6.2f} s  {command}")
     click.echo(f"{total:6.2f} s  in all")

@@ -17,16 +17,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 from datetime import date
 from pathlib import Path
 
 import click
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from options import data_dir_option  # noqa: E402
+from common import data_dir_option, run_command
 
 # The literature protocol shared by every row: binarized digits, the MLP encoder and decoder, a 50-D (top) latent.
 PROTOCOL = ["--binarize", "--latent-dim", "50", "--batch-size", "128", "--learning-rate", "1e-3"]
@@ -73,13 +68,6 @@ ROWS = {
 }
 
 
-def run(command: list[str]) -> float:
-    click.echo("$ " + " ".join(command), err=True)
-    started = time.perf_counter()
-    subprocess.run(command, check=True)
-    return time.perf_counter() - started
-
-
 def markdown(results: dict) -> str:
     lines = [
         "| variant | command | epochs | training wall time | test NLL (k=1000) | test negative ELBO "
@@ -120,11 +108,9 @@ def main(rows: tuple[str, ...], data_dir: Path, work_dir: Path, output: Path) ->
         common = ["--run-dir", str(run_dir), "--data-dir", str(data_dir)]
         train = [*PROTOCOL, *spec["train"]]
         if not (run_dir / "config.json").is_file():
-            run([sys.executable, "-m", "vae_scripts.train", *train, *common, "--verbose", "2"])
+            run_command(["vae-train", *train, *common, "--verbose", "2"], show=True)
         history = json.loads((run_dir / "history.json").read_text())
-        evaluation_seconds = run(
-            [sys.executable, "-m", "vae_scripts.evaluate", "--k", str(EVALUATION_SAMPLES), *common]
-        )
+        evaluation_seconds = run_command(["vae-eval", "--k", EVALUATION_SAMPLES, *common], show=True).seconds
         results[name] = {
             "variant": spec["variant"],
             "command": "vae-train " + " ".join(train),

@@ -22,8 +22,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import date
@@ -31,6 +29,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+from common import data_folder_option, run_command
 
 from vae.config import FAST_RECIPE, command_options
 
@@ -38,17 +37,11 @@ ROOT = Path(__file__).resolve().parent
 # A fixed quality threshold in nats, beside the reference's own final value, so that runs on machines whose
 # reference ends elsewhere still compare on one number.
 FIXED_TARGET = 152.5
-sys.path.insert(0, str(ROOT))
 
 
 def command_seconds(command: list[str], repeats: int) -> float:
     """Median wall time of a whole command, start-up included."""
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return statistics.median(run_command(command).seconds for _ in range(repeats))
 
 
 def run_project(run_dir: Path, data_dir: Path, options: dict) -> dict:
@@ -56,16 +49,10 @@ def run_project(run_dir: Path, data_dir: Path, options: dict) -> dict:
     command, history, peak RSS in MB, and phase profile with the seconds from the end of its last epoch to its exit,
     as seen from outside the process."""
     arguments = command_options(options)
-    command = [sys.executable, "-m", "vae_scripts.train", *arguments, "--run-dir", str(run_dir)]
-    command += ["--data-dir", str(data_dir), "--verbose", "0", "--profile"]
-    with tempfile.TemporaryFile() as errors:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-        if status != 0:
-            errors.seek(0)
-            raise SystemExit(f"vae-train failed: {errors.read().decode()}")
+    finished = run_command(
+        ["vae-train", *arguments, "--run-dir", run_dir, "--data-dir", data_dir, "--verbose", "0", "--profile"]
+    )
+    wall = finished.seconds
     history = json.loads((run_dir / "history.json").read_text())
     phases = json.loads((run_dir / "profile.json").read_text())
     last_epoch_end = max(p["start"] + p["seconds"] for p in phases if p["phase"].startswith("epoch "))
@@ -73,7 +60,7 @@ def run_project(run_dir: Path, data_dir: Path, options: dict) -> dict:
     return {
         "command": " ".join(["vae-train", *arguments]),
         "history": history,
-        "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux reports kilobytes
+        "peak_rss_mb": finished.peak_rss_mb,
         "profile": profile,
     }
 
@@ -108,8 +95,8 @@ def throughput_windows(dataset, windows: int, images_per_window: int) -> tuple[l
     from keras_io_reference import ReferenceVAE, build
 
     from vae.config import VAEConfig
-    from vae.data.datasets import steps_per_epoch, training_dataset
-    from vae.training.loop import build_model
+    from vae.data.pipeline import steps_per_epoch, training_dataset
+    from vae.training.setup import build_model
 
     config = VAEConfig()
     images = dataset.train_images[:images_per_window]
@@ -190,7 +177,7 @@ def latent_grid_seconds(run_dir: Path, single_calls: int) -> tuple[float, float]
     import vae
     from vae.model.latent import decode_latent_grid
 
-    model, _, _ = vae.load_run(run_dir)
+    model = vae.open_run(run_dir).model
     decode_latent_grid(model, 30, span=3.0)  # warm-up: trace once, as a command does
     started = time.perf_counter()
     decode_latent_grid(model, 30, span=3.0)
@@ -207,12 +194,7 @@ def latent_grid_seconds(run_dir: Path, single_calls: int) -> tuple[float, float]
 
 @click.command()
 @click.option("--quick", is_flag=True, help="2 epochs each and fewer windows: under 3 minutes.")
-@click.option(
-    "--data-dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    envvar="VAE_DATA_DIR",
-    help="The full MNIST IDX files (env VAE_DATA_DIR).",
-)
+@data_folder_option("--data-dir", help="The full MNIST IDX files (env VAE_DATA_DIR).", required=False)
 @click.option("--output", type=click.Path(path_type=Path), default=ROOT / "results.json", show_default=True)
 @click.option(
     "--show",
@@ -238,7 +220,7 @@ def main(quick: bool, data_dir: Path, output: Path, show: Path | None) -> None:
     work = Path(tempfile.mkdtemp(prefix="vae-benchmark-"))
     results: dict = {"date": date.today().isoformat(), "machine": machine(), "quick": quick, "epochs": epochs}
 
-    help_seconds = command_seconds([sys.executable, "-m", "vae_scripts.train", "--help"], repeats=5)
+    help_seconds = command_seconds(["vae-train", "--help"], repeats=5)
     click.echo(f"vae-train --help: {help_seconds:.2f} s", err=True)
 
     peak = matmul_peak_gflops()
@@ -262,19 +244,7 @@ def main(quick: bool, data_dir: Path, output: Path, show: Path | None) -> None:
     click.echo(f"training the fast recipe, {recipe}...", err=True)
     fast_recipe = project_record(run_project(work / "fast-recipe", data_dir, recipe), target, reference_time)
     batched, single = latent_grid_seconds(run_dir, single_calls=100 if quick else 900)
-    plot_seconds = command_seconds(
-        [
-            sys.executable,
-            "-m",
-            "vae_scripts.plot",
-            "latent-grid",
-            "--run-dir",
-            str(run_dir),
-            "--data-dir",
-            str(data_dir),
-        ],
-        repeats=3,
-    )
+    plot_seconds = command_seconds(["vae-plot", "latent-grid", "--run-dir", run_dir, "--data-dir", data_dir], repeats=3)
 
     reference_rate, project_rate = statistics.median(reference_rates), statistics.median(project_rates)
     results.update(

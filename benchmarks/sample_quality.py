@@ -17,20 +17,16 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
 from datetime import date
 from pathlib import Path
 
 import click
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from options import data_dir_option  # noqa: E402
+from common import data_dir_option, fashion_dir_option
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "benchmarks" / "sample_quality.json"
 PICTURE = ROOT / "docs" / "images" / "samples-best-worst.png"
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 # How WORK/keras-io was made: the example's loop on the 60,000 training digits, 30 epochs, its decoder kept.
 KERAS_IO_COMMAND = "keras_io_reference.train_reference(train, test, decoder_path='WORK/keras-io/decoder.keras')"
 # The rows, in the table's order: (name, what it is, where its run is, temperature). "floor:DATASET" rows are real
@@ -53,17 +49,18 @@ ROWS = [
 PICTURE_SAMPLES = 64
 
 
-def training_command(run: str) -> str:
+def training_command(run) -> str:
     """The command that trained a run: the manifest's for a shipped run, else vae-train with the options of the
     fields its config.json sets apart from the defaults."""
     from vae.config import DEFAULTS, command_options
-    from vae.run import storage
+    from vae.run.pretrained import PRETRAINED_MANIFEST, pretrained_root
+    from vae.run.records import read_config
 
-    name = storage.pretrained_name(run)
+    name = run.pretrained_name()
     if name is not None:
-        manifest = json.loads((storage.pretrained_root() / storage.PRETRAINED_MANIFEST).read_text())
+        manifest = json.loads((pretrained_root() / PRETRAINED_MANIFEST).read_text())
         return manifest[name]["command"]
-    config, defaults = storage.read_config(run).to_dict(), DEFAULTS.to_dict()
+    config, defaults = read_config(run).to_dict(), DEFAULTS.to_dict()
     changed = {field: value for field, value in config.items() if value != defaults.get(field)}
     flags = [f"--{field.replace('_', '-')}" for field, value in changed.items() if value is True]
     valued = {field: value for field, value in changed.items() if not isinstance(value, bool)}
@@ -73,7 +70,9 @@ def training_command(run: str) -> str:
 def draw(where: str, work_dir: Path, samples: int, temperature: float, seed: int):
     """The row's generated images and asked labels, its data set, classes, and (command, prior)."""
     from vae.evaluation.generation import draw_samples
-    from vae.run import storage
+    from vae.run.directory import RunDir
+    from vae.run.loading import load_run
+    from vae.run.pretrained import PRETRAINED_PREFIX
 
     if where == "keras-io":
         import keras
@@ -83,11 +82,10 @@ def draw(where: str, work_dir: Path, samples: int, temperature: float, seed: int
         z = (temperature * rng.standard_normal((samples, decoder.input_shape[-1]))).astype("float32")
         images = np.asarray(decoder.predict(z, batch_size=500, verbose=0), np.float32)
         return images, None, "mnist", None, (KERAS_IO_COMMAND, "N(0, I)")
-    run = where if where.startswith(storage.PRETRAINED_PREFIX) else work_dir / where
-    model, config, _ = storage.load_run(run)
+    run = RunDir(where if where.startswith(PRETRAINED_PREFIX) else work_dir / where)
+    model, config, _ = load_run(run)
     images, labels = draw_samples(model, samples, temperature, seed)
-    classes = config.classes if config.conditional else None
-    return images, labels, config.dataset, classes, (training_command(run), model.latent.prior.title)
+    return images, labels, config.dataset, config.classes, (training_command(run), model.latent.prior.title)
 
 
 def run_exists(where: str, work_dir: Path) -> bool:
@@ -140,15 +138,13 @@ def render_best_and_worst(results: dict, work_dir: Path, path: Path) -> tuple[st
 @click.command()
 @click.option("--work-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True)
 @data_dir_option
-@click.option(
-    "--fashion-data-dir", type=click.Path(file_okay=False, path_type=Path), default=FASHION_DIR, show_default=True
-)
+@fashion_dir_option
 @click.option("--rows", help="Comma-separated row names to measure (default: every row whose run is there).")
 @click.option("--samples", type=click.IntRange(4, 50_000), default=10_000, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=OUTPUT, show_default=True)
 @click.option("--picture", type=click.Path(dir_okay=False, path_type=Path), default=PICTURE, show_default=True)
-def main(work_dir, data_dir, fashion_data_dir, rows, samples, seed, output, picture) -> None:
+def main(work_dir, data_dir, fashion_dir, rows, samples, seed, output, picture) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from vae.data.datasets import read_data_dir
     from vae.files import write_json
@@ -161,7 +157,7 @@ def main(work_dir, data_dir, fashion_data_dir, rows, samples, seed, output, pict
             f"no row named {', '.join(unknown)}; the rows are {', '.join(names)}", param_hint="--rows"
         )
     results = json.loads(output.read_text()) if output.is_file() else {"rows": {}}
-    directories = {"mnist": data_dir, "fashion-mnist": fashion_data_dir}
+    directories = {"mnist": data_dir, "fashion-mnist": fashion_dir}
     datasets = {}
     for name, title, where, temperature in ROWS:
         if name not in asked:

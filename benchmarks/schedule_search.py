@@ -24,16 +24,12 @@ import math
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import click
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from options import data_dir_option  # noqa: E402
+from common import data_dir_option, run_command
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = ROOT / "schedule_search.json"
@@ -77,18 +73,17 @@ def train(settings: dict[str, str], data_dir: Path, work: Path) -> dict:
     """One `vae-train` run with `settings`; its per-epoch test losses and wall seconds."""
     run_dir = work / "run"
     shutil.rmtree(run_dir, ignore_errors=True)
-    command = [sys.executable, "-m", "vae_scripts.train", "--data-dir", str(data_dir), "--run-dir", str(run_dir)]
-    command += ["--verbose", "0"]
+    command = ["vae-train", "--data-dir", str(data_dir), "--run-dir", str(run_dir), "--verbose", "0"]
     for key, value in settings.items():
         if key == "conditional":
             command += ["--conditional"] if value == "yes" else []
         else:
             command += [OPTIONS[key], value]
     started = time.time()
-    completed = subprocess.run(command, capture_output=True, text=True)
+    completed = run_command(command, check=False)
     record = {
         "settings": settings,
-        "command": " ".join(["vae-train", *command[3:]]),
+        "command": " ".join(command),
         "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)),
         "exit_code": completed.returncode,
         "diverged": "diverged" in completed.stderr,

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import time
 from datetime import date
 from pathlib import Path
 
 import click
+from common import data_dir_option
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
-from options import data_dir_option  # noqa: E402
 
 # name: (dtype policy, batch size, with the per-step divergence check, compiled by XLA). Keras compiles with XLA
 # on accelerators only ("auto" leaves it off on a CPU-only machine).
@@ -76,8 +74,10 @@ def main(data_dir: Path, windows: int, images: int, output: Path) -> None:
 
     from vae import files
     from vae.config import VAEConfig
-    from vae.data.datasets import load_dataset, steps_per_epoch, training_dataset
-    from vae.training.loop import DivergenceGuard, build_model
+    from vae.data.datasets import load_dataset
+    from vae.data.pipeline import steps_per_epoch, training_dataset
+    from vae.training.callbacks import DivergenceGuard
+    from vae.training.setup import build_model
 
     dataset = load_dataset("mnist", data_dir)
     digits = dataset.train_images[:images]

@@ -18,16 +18,13 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import click
+from common import data_dir_option, run_command
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
-from options import data_dir_option  # noqa: E402  (the benchmarks folder is put on the path just above)
 
 # name: the environment a child starts with. Without one, TensorFlow sizes both thread pools itself and uses oneDNN's
 # kernels (its default on x86 Linux).
@@ -43,8 +40,10 @@ VARIANTS = {
 def child(data_dir: Path, windows: int, images: int) -> None:
     """Train the default step in this process's settings; print {"rate": median images per second} as JSON."""
     from vae.config import VAEConfig
-    from vae.data.datasets import load_dataset, steps_per_epoch, training_dataset
-    from vae.training.loop import DivergenceGuard, build_model
+    from vae.data.datasets import load_dataset
+    from vae.data.pipeline import steps_per_epoch, training_dataset
+    from vae.training.callbacks import DivergenceGuard
+    from vae.training.setup import build_model
 
     digits = load_dataset("mnist", data_dir).train_images[:images]
     config = VAEConfig()
@@ -78,14 +77,11 @@ def main(data_dir: Path, rounds: int, windows: int, images: int, output: Path, a
     from vae import files
 
     peak, flops = matmul_peak_gflops(), training_flops_per_image()
-    command = [sys.executable, __file__, "--child", "--data-dir", str(data_dir), "--windows", str(windows)]
-    command += ["--images", str(images)]
+    command = [__file__, "--child", "--data-dir", data_dir, "--windows", windows, "--images", images]
     rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for index in range(rounds):
         for name, environment in VARIANTS.items():
-            finished = subprocess.run(
-                command, env={**os.environ, **environment}, check=True, capture_output=True, text=True
-            )
+            finished = run_command(command, environment=environment)
             rates[name].append(json.loads(finished.stdout.strip().splitlines()[-1])["rate"])
         click.echo(f"round {index + 1}/{rounds}: " + ", ".join(f"{rates[n][-1]:.0f}" for n in VARIANTS), err=True)
 

@@ -23,9 +23,7 @@ from pathlib import Path
 
 import click
 
-BENCHMARKS = Path(__file__).resolve().parent
-ROOT = BENCHMARKS.parent
-sys.path.insert(0, str(BENCHMARKS))
+ROOT = Path(__file__).resolve().parent.parent
 
 MARKED = re.compile(r"(<!-- table: (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /table: (?P=name) -->)", re.DOTALL)
 PAGES = ("README.md", "docs/*.md")
@@ -471,13 +469,14 @@ def export_formats() -> str:
 
 
 def pretrained() -> str:
-    from vae.run import storage
+    from vae.run.directory import EVAL_FILE
+    from vae.run.pretrained import PRETRAINED_MANIFEST
 
-    source = f"vae/pretrained/{storage.PRETRAINED_MANIFEST}"
+    source = f"vae/pretrained/{PRETRAINED_MANIFEST}"
     manifest = read(source)
     rows = []
     for name, entry in manifest.items():
-        evaluation = read(f"vae/pretrained/{name}/{storage.EVAL_FILE}")
+        evaluation = read(f"vae/pretrained/{name}/{EVAL_FILE}")
         metrics = evaluation["metrics"]
         rows.append(
             [

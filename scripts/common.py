@@ -1,7 +1,7 @@
 """What every command shares: quiet TensorFlow start-up, the common options, and one-line errors.
 
-Nothing here imports TensorFlow at module level, only the TensorFlow-free `vae.errors` and `vae.run.storage`, so `--help`
-stays instant.
+Nothing here imports TensorFlow at module level, only the TensorFlow-free `vae.errors` and `vae.run.directory`, so
+`--help` stays instant.
 """
 
 from __future__ import annotations
@@ -20,18 +20,20 @@ from pathlib import Path
 import click
 
 from vae.errors import VAEError, VAEWarning, first_line
-from vae.run.storage import DEFAULT_RUN_DIR
+from vae.run.directory import DEFAULT_RUN_DIR, RunDir
 
+# The command gets a `RunDir`, which looks nothing up until it is used, so that a misnamed run is one line of error.
 run_dir_option = click.option(
     "--run-dir",
     type=click.Path(file_okay=False),
     default=DEFAULT_RUN_DIR,
     show_default=True,
     envvar="VAE_RUN_DIR",
+    callback=lambda context, parameter, value: RunDir(value),
     help="Run directory (env VAE_RUN_DIR).",
 )
-# No envvar here: VAE_DATA_DIR names IDX data, which `vae.data.datasets.load_dataset` reads itself, and a run of a folder of
-# images reads its own folder unless --data-dir is given on the command line.
+# No envvar here: VAE_DATA_DIR names IDX data, which `vae.data.datasets.load_dataset` reads itself, and a run of a
+# folder of images reads its own folder unless --data-dir is given on the command line.
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(),
@@ -219,8 +221,6 @@ def index_list(context, parameter, value):
         raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
 
 
-def output_path(output, run_dir, view: str) -> Path:
+def output_path(output, run_dir: RunDir, view: str) -> Path:
     """--output when given, else <run-dir>/<view>.png (outputs/pretrained-NAME/<view>.png for a pretrained run)."""
-    from vae.run.storage import output_dir
-
-    return Path(output) if output else output_dir(run_dir) / f"{view}.png"
+    return Path(output) if output else run_dir.output_dir() / f"{view}.png"

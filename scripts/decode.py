@@ -24,8 +24,8 @@ from vae_scripts.common import label_options, one_line_errors, output_path, run_
 def main(vectors, label, run_dir, output):
     """Decode latent vectors (with --label on a conditional run) into a PNG of their images, side by side, at the
     run's size, pixel for pixel: the decoder's mean image, ready for vae-encode --no-preprocess."""
-    from vae import load_run
     from vae.model.latent import decode, label_index, parse_latent_vectors, repeated_label
+    from vae.run.loading import load_run
     from vae.views.figures import save_digit_row
 
     model, config, _ = load_run(run_dir)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vae.config import IMPORTANCE_SAMPLES
+from vae.evaluation import IMPORTANCE_SAMPLES
 from vae_scripts.common import image_options, label_options, one_line_errors, run_dir_option
 
 
@@ -35,11 +35,12 @@ def main(paths, k, label, seed, preprocess, save_preprocessed, run_dir, output):
     to its size and colour; unless --no-preprocess. A conditional run scores each image as --label, or as its most
     likely label.
     """
-    from vae import load_run
-    from vae.data.images import load_images, preprocessed_pngs
+    from vae.data.images import preprocessed_pngs
+    from vae.data.sources import load_images
     from vae.evaluation.scores import score_table
     from vae.files import csv_text, write_files
     from vae.model.latent import label_index
+    from vae.run.loading import load_run
 
     model, config, _ = load_run(run_dir)
     label = label_index(config, label)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vae.config import (
+from vae.evaluation import (
     EVALUATION_BATCH_SIZE,
     IMPORTANCE_SAMPLES,
     MAX_SAMPLE_QUALITY_SAMPLES,
@@ -54,7 +54,7 @@ BATCH_HELP = "Digits per step. The noise is drawn per batch, so results depend o
     default=1.0,
     show_default=True,
     help="With --sample-quality: the prior's spread is scaled by it, z ~ N(0, t^2 I); below 1 trades variety for "
-    "cleaner images.",
+    "more typical images.",
 )
 @one_line_errors
 def main(run_dir, data_dir, k, limit, batch_size, seed, outliers, sample_quality, samples, temperature):
@@ -63,8 +63,8 @@ def main(run_dir, data_dir, k, limit, batch_size, seed, outliers, sample_quality
     The last is the test NLL only for runs trained with --binarize; on grayscale digits it is a bound on the BCE
     objective, not a log-likelihood, and is labelled so. With --sample-quality, judge samples of the run instead.
     """
-    from vae.evaluation.estimators import EVAL_FILE, evaluate_run
-    from vae.run.storage import output_dir
+    from vae.evaluation.workflow import evaluate_run
+    from vae.run.directory import EVAL_FILE
 
     if sample_quality:
         measure_samples(run_dir, data_dir, samples, temperature, seed)
@@ -91,13 +91,13 @@ def main(run_dir, data_dir, k, limit, batch_size, seed, outliers, sample_quality
                 for rate, value in result["thresholds"].items()
             )
             click.echo(f"{name:<{width}}  {result['auroc']:>7.4f}  {at}")
-    click.echo(f"saved {output_dir(run_dir) / EVAL_FILE}")
+    click.echo(f"saved {run_dir.output_dir() / EVAL_FILE}")
 
 
 def measure_samples(run_dir, data_dir, samples: int, temperature: float, seed: int) -> None:
     """`vae-eval --sample-quality`: measure, print, and save into eval.json."""
     from vae.evaluation.generation import sample_quality, save_sample_quality
-    from vae.run.storage import EVAL_FILE, output_dir
+    from vae.run.directory import EVAL_FILE
 
     bound = options_given("k", "limit", "batch_size", "outliers")
     if bound:
@@ -107,7 +107,7 @@ def measure_samples(run_dir, data_dir, samples: int, temperature: float, seed: i
     record = sample_quality(run_dir, data_dir, samples=samples, temperature=temperature, seed=seed)
     save_sample_quality(run_dir, record)
     print_sample_quality(record)
-    click.echo(f"saved {output_dir(run_dir) / EVAL_FILE}")
+    click.echo(f"saved {run_dir.output_dir() / EVAL_FILE}")
 
 
 def print_sample_quality(record: dict) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from vae.config import EXPORT_FORMATS
+from vae.serving import EXPORT_FORMATS
 from vae_scripts.common import one_line_errors, run_dir_option
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 
 from vae.config import DATASETS
-from vae.data.datasets import DATASET_MARKER, IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, idx_bytes, read_data_dir
+from vae.data.datasets import read_data_dir
+from vae.data.idx import DATASET_MARKER, IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, idx_bytes
 
 
 @click.command()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from vae.config import MAX_FPS, MAX_GRID_SPAN, MIN_FPS
-from vae.errors import UsageError
-from vae.run.storage import PROGRESS_FILE
+from vae.model import MAX_GRID_SPAN
+from vae.run.directory import PROGRESS_FILE
+from vae.views import MAX_FPS, MIN_FPS
 from vae_scripts.common import (
     FiniteFloatRange,
     data_dir_option,
@@ -50,14 +50,16 @@ def latent_grid(n, span, quantiles, dims, label, run_dir, data_dir, output):
     if span is not None and quantiles:
         raise click.UsageError("--span and --quantiles exclude each other: the quantiles fix the span")
 
-    from vae import load_run
-    from vae.model.latent import check_dims, default_span, label_index, load_test_digits
+    from vae.model.latent import check_dims, default_span, label_index
+    from vae.run.dataset import load_test_digits
+    from vae.run.loading import load_run
     from vae.views.figures import plot_latent_grid
 
     model, config, _ = load_run(run_dir)
     label = label_index(config, label)
-    if config.conditional and label is None:
-        raise UsageError("this run is conditional: name the class whose latent grid to draw with --label")
+    model.latent.labels.require_label(
+        label, "this run is conditional: name the class whose latent grid to draw with --label"
+    )
     dims = check_dims(tuple(dims), config.latent_dim)
     if span is None and not quantiles:
         images, labels = load_test_digits(config, data_dir, run_dir)
@@ -75,8 +77,8 @@ def latent_grid(n, span, quantiles, dims, label, run_dir, data_dir, output):
 @one_line_errors
 def clusters(run_dir, data_dir, output):
     """The latent means of the test images, coloured by class (PCA for a latent size above 2)."""
-    from vae import load_run
-    from vae.model.latent import load_test_digits
+    from vae.run.dataset import load_test_digits
+    from vae.run.loading import load_run
     from vae.views.figures import plot_clusters
 
     model, config, _ = load_run(run_dir)
@@ -94,8 +96,8 @@ def clusters(run_dir, data_dir, output):
 def samples(n, seed, label, run_dir, output):
     """New images decoded from prior samples z ~ p(z). A conditional run draws n of --label, or without it one
     row per class, the same z down each column."""
-    from vae import load_run
     from vae.model.latent import label_index
+    from vae.run.loading import load_run
     from vae.views.figures import plot_samples
 
     model, config, _ = load_run(run_dir)
@@ -112,8 +114,9 @@ def samples(n, seed, label, run_dir, output):
 @one_line_errors
 def analogies(n, seed, run_dir, data_dir, output):
     """A conditional run's n random test images down the side, each one's style written as every class."""
-    from vae import load_run
-    from vae.model.latent import check_conditional, choose_test_digits, load_test_digits
+    from vae.model.latent import check_conditional, choose_test_digits
+    from vae.run.dataset import load_test_digits
+    from vae.run.loading import load_run
     from vae.views.figures import plot_analogies
 
     model, config, _ = load_run(run_dir)
@@ -133,8 +136,9 @@ def analogies(n, seed, run_dir, data_dir, output):
 @one_line_errors
 def interpolate(start, end, steps, run_dir, data_dir, output):
     """Decode the straight line between the latent means of two test images."""
-    from vae import load_run
-    from vae.model.latent import check_indices, load_test_digits
+    from vae.model.latent import check_indices
+    from vae.run.dataset import load_test_digits
+    from vae.run.loading import load_run
     from vae.views.figures import plot_interpolation
 
     model, config, _ = load_run(run_dir)
@@ -150,8 +154,8 @@ def interpolate(start, end, steps, run_dir, data_dir, output):
 @one_line_errors
 def history(run_dir, output):
     """Train and test curves per epoch: total loss, reconstruction and KL."""
-    from vae.run.storage import read_config, read_history
-    from vae.views.figures import plot_history
+    from vae.run.records import read_config, read_history
+    from vae.views.learning import plot_history
 
     config = read_config(run_dir)
     click.echo(plot_history(read_history(run_dir), config, output_path(output, run_dir, "history")))
@@ -166,12 +170,12 @@ def history(run_dir, output):
 @one_line_errors
 def progress(fps, run_dir, output):
     """An animated GIF of training, one frame per epoch, from the snapshots of vae-train --snapshots."""
+    from vae.run.records import read_config
     from vae.run.snapshots import read_snapshots
-    from vae.run.storage import output_dir, read_config
-    from vae.views.figures import render_progress
+    from vae.views.learning import render_progress
 
     config = read_config(run_dir)
-    path = Path(output) if output else output_dir(run_dir) / PROGRESS_FILE
+    path = Path(output) if output else run_dir.output_dir() / PROGRESS_FILE
     click.echo(render_progress(read_snapshots(run_dir), config, path, fps))
 
 

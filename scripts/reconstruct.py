@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from vae.config import IMPORTANCE_SAMPLES, MAX_RECONSTRUCTIONS
+from vae.evaluation import IMPORTANCE_SAMPLES
+from vae.views import MAX_RECONSTRUCTIONS
 from vae_scripts.common import (
     data_dir_option,
     image_options,
@@ -64,9 +65,10 @@ def main(paths, own_images, preprocess, save_preprocessed, label, n, indices, se
             f"give 1 to {MAX_RECONSTRUCTIONS} indices, got {len(indices)}", param_hint="'--indices'"
         )
 
-    from vae import load_run
     from vae.errors import UsageError
-    from vae.model.latent import check_indices, choose_test_digits, label_index, load_test_digits
+    from vae.model.latent import check_indices, choose_test_digits, label_index
+    from vae.run.dataset import load_test_digits
+    from vae.run.loading import load_run
     from vae.views.figures import plot_reconstructions
 
     model, config, _ = load_run(run_dir)
@@ -85,11 +87,12 @@ def main(paths, own_images, preprocess, save_preprocessed, label, n, indices, se
 
 
 def reconstruct_images(paths, preprocess, save_preprocessed, label, run_dir, output):
-    from vae import load_run
-    from vae.data.images import find_images, load_images, preprocessed_pngs
+    from vae.data.images import find_images, preprocessed_pngs
+    from vae.data.sources import load_images
     from vae.evaluation.scores import image_labels
     from vae.files import check_writable, write_files
     from vae.model.latent import label_index
+    from vae.run.loading import load_run
     from vae.views.figures import plot_image_reconstructions
 
     model, config, _ = load_run(run_dir)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vae.config import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
+from vae.views import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
 from vae_scripts.common import data_dir_option, index_list, one_line_errors, run_dir_option
 
 

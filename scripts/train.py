@@ -5,7 +5,6 @@ from __future__ import annotations
 import shlex
 import signal
 import sys
-from pathlib import Path
 
 import click
 from click.core import ParameterSource
@@ -14,7 +13,6 @@ from vae.config import (
     ARCHITECTURES,
     DATASETS,
     DEFAULTS,
-    HIERARCHICAL_LOWER_LATENT_DIM,
     LEARNING_RATES,
     MAX_BATCH_SIZE,
     MAX_IMAGE_SIZE,
@@ -22,11 +20,12 @@ from vae.config import (
     MAX_PSEUDO_INPUTS,
     MIN_IMAGE_SIZE,
     OBJECTIVES,
-    PRECISIONS,
     PRIORS,
     SCHEDULES,
-    STRATEGIES,
 )
+from vae.model import HIERARCHICAL_LOWER_LATENT_DIM, PRECISIONS, STRATEGIES
+from vae.model.conditioning import labels_of
+from vae.run.directory import CHECKPOINT_DIR, EVAL_FILE, LOGS_DIR, RUN_FILES
 from vae_scripts.common import (
     FiniteFloatRange,
     one_line_errors,
@@ -215,12 +214,12 @@ def main(
     Every epoch also leaves a checkpoint, so an interrupted run continues with --resume, and TensorBoard logs
     (tensorboard --logdir RUN_DIR/logs).
     """
-    from vae.data.datasets import new_run_data, run_dataset
-    from vae.run import storage
+    from vae.data.sources import new_run_data
+    from vae.run.checkpoints import read_checkpoint, read_checkpoint_safe
+    from vae.run.dataset import run_dataset
     from vae.training.loop import check_run_dir, resumed_config, train
 
-    storage.refuse_pretrained(run_dir)
-    run_dir = Path(run_dir)
+    run_dir.refuse_pretrained()
     check_run_dir(run_dir, overwrite=overwrite, resume=resume)
     context = click.get_current_context()
     given = {
@@ -236,7 +235,7 @@ def main(
         phases = PhaseLog()
         phases.mark("data")
     if resume:
-        checkpoint = storage.read_checkpoint(run_dir)
+        checkpoint = read_checkpoint(run_dir)
         config = resumed_config(checkpoint.config, {**given, **{k: v for k, v in shape.items() if v is not None}})
         # A folder run reads its own folder unless --data-dir is typed: VAE_DATA_DIR, which names IDX data, is
         # read by load_dataset for an IDX run alone.
@@ -270,9 +269,9 @@ def main(
             profile=phases,
         )
     except KeyboardInterrupt as interruption:
-        checkpoint = storage.read_checkpoint_safe(run_dir)
+        checkpoint = read_checkpoint_safe(run_dir)
         saved = f"epoch {checkpoint.epochs_done}/{config.epochs} is saved" if checkpoint else "no epoch had finished"
-        command = f"vae-train --resume --run-dir {shlex.quote(str(run_dir))}"
+        command = f"vae-train --resume --run-dir {shlex.quote(str(run_dir.path))}"
         if data_dir and click.get_current_context().get_parameter_source("data_dir") == ParameterSource.COMMANDLINE:
             command += f" --data-dir {shlex.quote(str(data_dir))}"
         terminated = isinstance(interruption, Terminated)
@@ -282,12 +281,12 @@ def main(
         click.echo(f"its {config.epochs} epochs were already trained: wrote the finished run from its last checkpoint")
     click.echo(summary(result))
     if result.wrote_run_dir:
-        files = ", ".join([*storage.RUN_FILES, f"{storage.CHECKPOINT_DIR}/"])
-        click.echo(f"saved the run in {run_dir}/: {files} and {storage.LOGS_DIR}/")
+        files = ", ".join([*RUN_FILES, f"{CHECKPOINT_DIR}/"])
+        click.echo(f"saved the run in {run_dir.path}/: {files} and {LOGS_DIR}/")
     else:
-        click.echo(f"this worker is not the chief: the chief saves the run in {run_dir}/")
+        click.echo(f"this worker is not the chief: the chief saves the run in {run_dir.path}/")
     if result.dropped_evaluation:
-        click.echo(f"removed {storage.EVAL_FILE}: it scored the weights before this training; run vae-eval again")
+        click.echo(f"removed {EVAL_FILE}: it scored the weights before this training; run vae-eval again")
     if phases:
         # Only a command that succeeded writes its profile: a failed one leaves the run's profile.json as it was.
         phases.mark("exit")
@@ -307,7 +306,7 @@ def summary(result) -> str:
     reconstruction + KL, is printed under its own name beside it."""
     config, metrics = result.config, result.test_metrics
     reconstruction, kl = metrics["reconstruction_loss"], metrics["kl_loss"]
-    name = "negative conditional ELBO" if config.conditional else "negative ELBO"
+    name = labels_of(config).negative_elbo
     name += "" if config.binarize else " (grayscale BCE)"
     line = f"test {name} {reconstruction + kl:.2f} nats per image (reconstruction {reconstruction:.2f} + KL {kl:.2f})"
     if config.objective == "iwae":

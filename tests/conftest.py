@@ -1,11 +1,9 @@
-"""Shared fixtures (the committed MNIST subset, trained runs made once per set of changes) and the rule that marks
-slow tests."""
+"""Shared fixtures (the committed MNIST subset, trained runs made once per set of changes), with the slow marks and
+the guard of the fast loop (tests/fast_loop.py)."""
 
 from __future__ import annotations
 
-import inspect
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +11,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+from tests.fast_loop import end_guard, mark_slow_tests, start_guard
+
+# pytester runs the guard of the fast loop on tests written for it (tests/test_fast_loop.py).
+pytest_plugins = ["pytester"]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -62,7 +65,9 @@ def help_text(*invocations: tuple[str, list[str]]) -> str:
 def train_stopped_after_first_epoch(monkeypatch, config, dataset, run_dir: Path, **options) -> Path:
     """Train `config` into `run_dir` and interrupt it right after its first checkpoint, as a kill at the epoch boundary
     would; a test then resumes it."""
-    from vae.training.loop import EpochCheckpoint, train
+    from vae.run.directory import RunDir
+    from vae.training.callbacks import EpochCheckpoint
+    from vae.training.loop import train
 
     save_checkpoint = EpochCheckpoint.on_epoch_end
 
@@ -73,7 +78,7 @@ def train_stopped_after_first_epoch(monkeypatch, config, dataset, run_dir: Path,
     with monkeypatch.context() as patch:
         patch.setattr(EpochCheckpoint, "on_epoch_end", stop_after_first_epoch)
         with pytest.raises(KeyboardInterrupt):
-            train(config, dataset, run_dir, verbose=0, **options)
+            train(config, dataset, RunDir(run_dir), verbose=0, **options)
     return run_dir
 
 
@@ -81,6 +86,11 @@ def train_stopped_after_first_epoch(monkeypatch, config, dataset, run_dir: Path,
 def run_copy(tmp_path, tiny_run) -> Path:
     """A copy of the tiny run that a test may change."""
     return copy_run(tiny_run, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def trains():
+    """Asked for by a fixture that trains a model or starts a process: every test that uses it is marked slow."""
 
 
 @pytest.fixture(autouse=True)
@@ -123,10 +133,11 @@ def tiny_config():
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, subset):
+def trained_run(tmp_path_factory, subset, trains):
     """A factory of finished runs: `trained_run(**changes)` is the run directory of `tiny(**changes)`
     trained on 512 digits of the subset, `trained_run(snapshots=True, ...)` one with snapshots. Each set of changes
     is trained once and shared by every test that asks for it, so tests must not modify it: copy it first."""
+    from vae.run.directory import RunDir
     from vae.training.loop import train
 
     runs: dict[tuple, Path] = {}
@@ -136,7 +147,7 @@ def trained_run(tmp_path_factory, subset):
         if key not in runs:
             name = "-".join(f"{name}-{value}" for name, value in sorted(changes.items())) or "default"
             run_dir = tmp_path_factory.mktemp(name + ("-snapshots" if snapshots else "")) / "run"
-            train(tiny(**changes), subset, run_dir, verbose=0, snapshots=snapshots)
+            train(tiny(**changes), subset, RunDir(run_dir), verbose=0, snapshots=snapshots)
             runs[key] = run_dir
         return runs[key]
 
@@ -160,39 +171,23 @@ def conditional_run(trained_run) -> Path:
     return trained_run(snapshots=True, conditional=True)
 
 
-# What makes a test slow: it trains, starts a process, or uses a fixture that does (a trained run). Tests are marked by
-# reading their source and their fixtures' (`pytest_collection_modifyitems`), so that `pytest -m "not slow"` stays
-# the one-minute loop without anyone remembering a marker.
-SLOW_CALLS = re.compile(
-    r"\btrain\(|train_command|train_stopped_after_first_epoch|\.fit\(|subprocess|sys\.executable|help_text\("
-    r"|chromium_or_skip|evaluate_run\(|NotebookClient"
-)
-# Fixtures that are slow by what they hold rather than by what they call.
-SLOW_FIXTURES = {"full_mnist_dir"}
 # Runs after every other test of the session, whatever their order: it checks that none wrote into the package.
 LAST_TEST = "tests/test_shipped_runs.py::test_the_shipped_runs_are_as_shipped_after_every_other_test"
 
 
+# The guard of the fast loop stands from the first to the last of a test's hooks, around every fixture it sets up.
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    start_guard(item)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    end_guard(item)
+
+
 def pytest_collection_modifyitems(config, items):
-    slow: dict[object, bool] = {}
-
-    def is_slow(function) -> bool:
-        if function not in slow:
-            try:
-                slow[function] = bool(SLOW_CALLS.search(inspect.getsource(function)))
-            except (OSError, TypeError):  # a fixture of pytest's own
-                slow[function] = False
-        return slow[function]
-
-    for item in items:
-        fixtures = [
-            definition.func
-            for name in getattr(item, "fixturenames", ())
-            for definition in item._fixtureinfo.name2fixturedefs.get(name, ())
-        ]
-        functions = [getattr(item, "function", None), *fixtures]
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(is_slow(f) for f in functions if f):
-            item.add_marker(pytest.mark.slow)
+    mark_slow_tests(items)
     # The check that no test wrote into the package's pretrained runs goes last, so that it covers the whole session.
     last = [item for item in items if item.nodeid.endswith(LAST_TEST)]
     items[:] = [item for item in items if item not in last] + last

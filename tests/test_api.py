@@ -14,7 +14,8 @@ import pytest
 import vae
 from tests.conftest import invoke
 from vae.errors import RunError, UsageError
-from vae.run import storage
+from vae.run.directory import EVAL_FILE, WEIGHTS_FILE, RunDir
+from vae.run.pretrained import PRETRAINED_MANIFEST, PRETRAINED_NAMES, pretrained_root
 
 ROOT = Path(__file__).resolve().parents[1]
 HAND_DRAWN = ROOT / "tests" / "data" / "hand-drawn"
@@ -59,25 +60,28 @@ def test_a_conditional_run_takes_labels_by_name_or_index(conditional_run):
         run.decode(np.zeros((1, 2)), label="sneaker")
 
 
-@pytest.mark.parametrize("name", storage.PRETRAINED_NAMES)
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PRETRAINED_NAMES)
 def test_the_shipped_pretrained_runs_are_the_files_recorded_and_evaluate_as_recorded(name, tmp_path):
-    from vae.evaluation.estimators import evaluate_run
+    from vae.evaluation.workflow import evaluate_run
 
-    record = json.loads((storage.pretrained_root() / storage.PRETRAINED_MANIFEST).read_text())[name]
-    folder = storage.resolve_run_dir(f"pretrained:{name}")
+    record = json.loads((pretrained_root() / PRETRAINED_MANIFEST).read_text())[name]
+    folder = RunDir(f"pretrained:{name}").folder()
     for file, digest in record["files"].items():
         assert hashlib.sha256((folder / file).read_bytes()).hexdigest() == digest, file
     # The weights alone, no optimizer state: well under a megabyte.
-    assert (folder / storage.WEIGHTS_FILE).stat().st_size < 1_000_000
+    assert (folder / WEIGHTS_FILE).stat().st_size < 1_000_000
     copy = tmp_path / name
     copy.mkdir()
     for file in record["files"]:
         (copy / file).write_bytes((folder / file).read_bytes())
     subset = record["subset_evaluation"]
-    measured = evaluate_run(copy, ROOT / subset["data"], k=subset["k"], limit=subset["limit"], seed=subset["seed"])
+    measured = evaluate_run(
+        RunDir(copy), ROOT / subset["data"], k=subset["k"], limit=subset["limit"], seed=subset["seed"]
+    )
     assert measured["metrics"] == pytest.approx(subset["metrics"], rel=1e-5)
-    shipped = json.loads((folder / storage.EVAL_FILE).read_text())
-    assert shipped["digits"] == 10_000 and shipped["weights"]["sha256"] == record["files"][storage.WEIGHTS_FILE]
+    shipped = json.loads((folder / EVAL_FILE).read_text())
+    assert shipped["digits"] == 10_000 and shipped["weights"]["sha256"] == record["files"][WEIGHTS_FILE]
 
 
 def test_pretrained_runs_are_read_only_and_named(tmp_path, monkeypatch):
@@ -88,7 +92,7 @@ def test_pretrained_runs_are_read_only_and_named(tmp_path, monkeypatch):
     result = invoke(plot_command, "samples", "--n", 4, "--run-dir", "pretrained:mnist")
     assert result.exit_code == 0, result.output
     assert result.output.strip() == str(Path("outputs") / "pretrained-mnist" / "samples.png")
-    before = {path: path.read_bytes() for path in storage.pretrained_root().rglob("*") if path.is_file()}
+    before = {path: path.read_bytes() for path in pretrained_root().rglob("*") if path.is_file()}
     for arguments in (["--resume"], ["--overwrite"], []):
         result = invoke(train_command, *arguments, "--run-dir", "pretrained:mnist", "--epochs", 1)
         assert (
@@ -102,9 +106,10 @@ def test_pretrained_runs_are_read_only_and_named(tmp_path, monkeypatch):
     )
     with pytest.raises(RunError, match="no pretrained run named 'cifar'"):
         vae.open_run("pretrained:cifar")
-    assert {path: path.read_bytes() for path in storage.pretrained_root().rglob("*") if path.is_file()} == before
+    assert {path: path.read_bytes() for path in pretrained_root().rglob("*") if path.is_file()} == before
 
 
+@pytest.mark.slow
 def test_the_quickstart_notebook_runs(tmp_path):
     import nbclient
     import nbformat
@@ -114,6 +119,8 @@ def test_the_quickstart_notebook_runs(tmp_path):
     nbclient.NotebookClient(notebook, timeout=60, resources={"metadata": {"path": str(ROOT / "examples")}}).execute()
     printed = "".join(output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", []))
     assert "hand-drawn 3:" in printed
+    # The last cell trains a model of its own from arrays, with vae.train.
+    assert "trained 2 epochs on classes 0, 1, 2, 3, 4, 5, 6, 7, 8, 9: test negative ELBO" in printed
 
 
 # Arguments the API cannot take. The shipped runs open without training, so these tests stay fast.
@@ -235,7 +242,7 @@ class DecodeCounter:
 def test_large_samples_are_decoded_in_batches_and_bounded_by_their_pictures(shipped):
     import dataclasses
 
-    from vae.config import INFERENCE_BATCH_SIZE
+    from vae.model import INFERENCE_BATCH_SIZE
 
     counted = dataclasses.replace(shipped, model=DecodeCounter(shipped.model))
     samples = counted.sample(1_200, seed=4)

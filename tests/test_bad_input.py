@@ -19,7 +19,10 @@ import time
 import numpy as np
 import pytest
 
-from vae.run import storage
+from vae.run.checkpoints import read_checkpoint
+from vae.run.directory import CHECKPOINT_DIR, CHECKPOINT_STATE_FILE, CONFIG_FILE, WEIGHTS_FILE, RunDir
+from vae.run.loading import load_run
+from vae.run.records import read_config
 from vae_scripts.evaluate import main as evaluate_command
 from vae_scripts.plot import main as plot_command
 from vae_scripts.reconstruct import main as reconstruct_command
@@ -49,18 +52,18 @@ def check(result, code, fragment):
 
 
 def damage_weights_missing(run, data):
-    (run / storage.WEIGHTS_FILE).unlink()
+    (run / WEIGHTS_FILE).unlink()
     return "vae.weights.h5 is missing"
 
 
 def damage_weights_truncated(run, data):
-    weights = run / storage.WEIGHTS_FILE
+    weights = run / WEIGHTS_FILE
     weights.write_bytes(weights.read_bytes()[:3000])
     return "vae.weights.h5 cannot be read"
 
 
 def damage_weights_corrupted(run, data):
-    weights = run / storage.WEIGHTS_FILE
+    weights = run / WEIGHTS_FILE
     raw = bytearray(weights.read_bytes())
     raw[0:8] = b"NOTHDF5!"
     weights.write_bytes(bytes(raw))
@@ -68,19 +71,19 @@ def damage_weights_corrupted(run, data):
 
 
 def damage_config_not_json(run, data):
-    (run / storage.CONFIG_FILE).write_text("{latent_dim: 2,")
+    (run / CONFIG_FILE).write_text("{latent_dim: 2,")
     return "config.json is not a valid run config: not valid JSON"
 
 
 def damage_config_wrong_field(run, data):
-    values = storage.read_config(run).to_dict()
+    values = read_config(RunDir(run)).to_dict()
     values["latent_dim"] = "two"
-    (run / storage.CONFIG_FILE).write_text(json.dumps(values))
+    (run / CONFIG_FILE).write_text(json.dumps(values))
     return "latent_dim must be an integer"
 
 
 def damage_latent_size(run, data):
-    (run / storage.CONFIG_FILE).write_text(storage.read_config(run).replace(latent_dim=3).to_json())
+    (run / CONFIG_FILE).write_text(read_config(RunDir(run)).replace(latent_dim=3).to_json())
     return "does not fit the model described by config.json"
 
 
@@ -240,13 +243,13 @@ def test_a_really_full_disk_during_the_final_save(tmp_path):
         assert len(lines) == 1 and "Traceback" not in full.stderr, full.stderr
         assert f"no space left on the file system at {disk}: could not write {run_dir}/" in lines[0]
         assert "the last good checkpoint (epoch 1) stays" in lines[0] and "vae-train --resume" in lines[0]
-        assert storage.read_checkpoint(run_dir).epochs_done == 1
+        assert read_checkpoint(RunDir(run_dir)).epochs_done == 1
         assert not list(run_dir.rglob(".tmp-*"))
         subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)
         finished = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
         assert finished.returncode == 0, finished.stderr
         assert "wrote the finished run from its last checkpoint" in finished.stdout
-        storage.load_run(run_dir)
+        load_run(RunDir(run_dir))
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
 
@@ -272,7 +275,7 @@ def test_sigterm_stops_like_ctrl_c(tmp_path):
         "0",
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    state = run_dir / storage.CHECKPOINT_DIR / storage.CHECKPOINT_STATE_FILE
+    state = run_dir / CHECKPOINT_DIR / CHECKPOINT_STATE_FILE
     deadline = time.monotonic() + 300
     while not state.is_file() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -281,9 +284,10 @@ def test_sigterm_stops_like_ctrl_c(tmp_path):
     assert process.returncode == 143, stderr
     assert "Traceback" not in stderr
     assert re.search(r"terminated: epoch \d+/200 is saved; continue with: vae-train --resume --run-dir", stderr)
-    assert storage.read_checkpoint(run_dir).epochs_done >= 1
+    assert read_checkpoint(RunDir(run_dir)).epochs_done >= 1
 
 
+@pytest.mark.slow
 def test_beta_other_than_one_prints_the_objective_and_the_negative_elbo(tmp_path):
     result = invoke(
         train_command,
@@ -301,7 +305,7 @@ def test_beta_other_than_one_prints_the_objective_and_the_negative_elbo(tmp_path
         0,
     )
     assert result.exit_code == 0, result.stderr
-    _, _, history = storage.load_run(tmp_path / "run")
+    _, _, history = load_run(RunDir(tmp_path / "run"))
     reconstruction, kl = history["test_reconstruction_loss"][-1], history["test_kl_loss"][-1]
     assert f"negative ELBO (grayscale BCE) {reconstruction + kl:.2f} nats per image" in result.output
     assert f"training objective, reconstruction + beta 0 x KL: {history['test_loss'][-1]:.2f}" in result.output

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from vae.run import storage
+from vae.run.directory import WEIGHTS_FILE, RunDir
+from vae.run.loading import load_run
 from vae_scripts.train import main as train_command
 
 from .conftest import SUBSET_DIR
@@ -28,27 +29,28 @@ def assert_one_line_error(result, code, *fragments):
         assert fragment in result.stderr, (fragment, result.stderr)
 
 
+@pytest.mark.slow
 def test_one_epoch_run_writes_a_complete_run_directory(tmp_path):
     run_dir = tmp_path / "run"
     result = invoke("--epochs", 1, "--limit", 512, "--data-dir", SUBSET_DIR, "--run-dir", run_dir, "--verbose", 0)
     assert result.exit_code == 0, result.output + result.stderr
     assert "test negative ELBO (grayscale BCE)" in result.output and f"saved the run in {run_dir}/" in result.output
-    model, config, history = storage.load_run(run_dir)
+    model, config, history = load_run(RunDir(run_dir))
     assert config.limit == 512 and config.epochs == 1 and len(history["test_loss"]) == 1
     assert (run_dir / "checkpoint" / "state.json").is_file()
 
     # A second run into the same directory is refused, and the first one is untouched.
-    before = (run_dir / storage.WEIGHTS_FILE).read_bytes()
+    before = (run_dir / WEIGHTS_FILE).read_bytes()
     again = invoke("--epochs", 1, "--limit", 512, "--data-dir", SUBSET_DIR, "--run-dir", run_dir)
     assert_one_line_error(again, 1, "already holds a trained run: pass --overwrite")
-    assert (run_dir / storage.WEIGHTS_FILE).read_bytes() == before
+    assert (run_dir / WEIGHTS_FILE).read_bytes() == before
 
     # --resume continues it to more epochs; an option that contradicts the saved config is refused.
     contradiction = invoke("--resume", "--latent-dim", 4, "--epochs", 2, "--data-dir", SUBSET_DIR, "--run-dir", run_dir)
     assert_one_line_error(contradiction, 2, "--latent-dim 4 contradicts the run being resumed")
     resumed = invoke("--resume", "--epochs", 2, "--data-dir", SUBSET_DIR, "--run-dir", run_dir, "--verbose", 0)
     assert resumed.exit_code == 0, resumed.output + resumed.stderr
-    assert len(storage.load_run(run_dir)[2]["test_loss"]) == 2
+    assert len(load_run(RunDir(run_dir))[2]["test_loss"]) == 2
 
 
 @pytest.mark.parametrize(
@@ -93,6 +95,7 @@ def test_resume_without_checkpoint(tmp_path):
     assert_one_line_error(result, 1, "no checkpoint in", "to resume")
 
 
+@pytest.mark.slow
 def test_divergence_exits_non_zero_naming_epoch_and_step(tmp_path):
     result = invoke(
         "--epochs",

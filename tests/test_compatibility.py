@@ -13,7 +13,8 @@ import pytest
 import vae
 from tests.conftest import SUBSET_DIR
 from vae.config import VAEConfig
-from vae.run import storage
+from vae.run.directory import EVAL_FILE, RunDir
+from vae.run.records import ARCHIVE_WEIGHTS_MEMBER
 
 DATA = SUBSET_DIR.parent
 # Each committed run directory (its README says which command wrote it).
@@ -29,26 +30,29 @@ def earlier_run(request, tmp_path) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_an_earlier_run_evaluates_to_the_numbers_it_recorded(earlier_run):
-    from vae.evaluation.estimators import evaluate_run
+    from vae.evaluation.workflow import evaluate_run
 
-    recorded = json.loads((earlier_run / storage.EVAL_FILE).read_text())
+    recorded = json.loads((earlier_run / EVAL_FILE).read_text())
     record = evaluate_run(
-        earlier_run, SUBSET_DIR, k=recorded["k"], limit=recorded["digits"], batch_size=recorded["batch_size"],
+        RunDir(earlier_run), SUBSET_DIR, k=recorded["k"], limit=recorded["digits"], batch_size=recorded["batch_size"],
         seed=recorded["seed"],
     )  # fmt: skip
     assert record["metrics"] == pytest.approx(recorded["metrics"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_an_earlier_run_resumes_for_another_epoch(earlier_run):
     from vae.training.loop import train
 
-    _, config, history = vae.load_run(earlier_run)
+    run = vae.open_run(earlier_run)
+    config, history = run.config, run.history
     longer = config.replace(epochs=config.epochs + 1)
-    result = train(longer, vae.load_dataset("mnist", SUBSET_DIR), earlier_run, resume=True, verbose=0)
+    result = train(longer, vae.load_dataset("mnist", SUBSET_DIR), RunDir(earlier_run), resume=True, verbose=0)
     assert len(result.history["test_loss"]) == len(history["test_loss"]) + 1
     assert result.history["test_loss"][: len(history["test_loss"])] == history["test_loss"]
-    assert vae.load_run(earlier_run)[1] == longer
+    assert vae.open_run(earlier_run).config == longer
 
 
 @pytest.mark.parametrize("variant", sorted(json.loads(WEIGHT_LAYOUTS.read_text())))
@@ -57,14 +61,14 @@ def test_every_variant_saves_the_weights_layout_of_the_earlier_release(variant, 
     differently could not read the runs saved before it."""
     import h5py
 
-    from vae.training.loop import build_model
+    from vae.training.setup import build_model
 
     layout = json.loads(WEIGHT_LAYOUTS.read_text())[variant]
     model = build_model(VAEConfig.from_dict(layout["config"]), steps_per_epoch=8)
     model.optimizer.build(model.trainable_variables)
     model.save(tmp_path / "model.keras")
     with zipfile.ZipFile(tmp_path / "model.keras") as archive:
-        (tmp_path / "weights.h5").write_bytes(archive.read(storage.ARCHIVE_WEIGHTS_MEMBER))
+        (tmp_path / "weights.h5").write_bytes(archive.read(ARCHIVE_WEIGHTS_MEMBER))
     saved = {}
     with h5py.File(tmp_path / "weights.h5", "r") as weights:
         weights.visititems(

@@ -13,7 +13,9 @@ from PIL import Image
 from tests.conftest import SUBSET_DIR, copy_run, files_of, invoke, train_stopped_after_first_epoch
 from vae.config import ARCHITECTURE_PARTS, IMAGE_SIDE
 from vae.errors import UsageError
-from vae.run import storage
+from vae.run.directory import CHECKPOINT_DIR, CONFIG_FILE, EVAL_FILE, MODEL_FILE, RunDir
+from vae.run.loading import load_model, load_run
+from vae.run.records import read_config
 from vae_scripts.decode import main as decode_command
 from vae_scripts.evaluate import main as evaluate_command
 from vae_scripts.plot import main as plot_command
@@ -61,9 +63,9 @@ def test_the_encoder_and_decoder_take_the_one_hot_label(conditional_config, arch
 def test_a_conditional_run_saves_reloads_and_records_its_config(conditional_run, subset):
     from vae.model.latent import decode, encode_means
 
-    model, config, history = storage.load_run(conditional_run)
-    assert config.conditional and json.loads((conditional_run / storage.CONFIG_FILE).read_text())["conditional"]
-    whole = storage.load_model(conditional_run / storage.MODEL_FILE)
+    model, config, history = load_run(RunDir(conditional_run))
+    assert config.conditional and json.loads((conditional_run / CONFIG_FILE).read_text())["conditional"]
+    whole = load_model(conditional_run / MODEL_FILE)
     images, labels = (subset.test_images[:20][..., None] / 255).astype("float32"), subset.test_labels[:20]
     np.testing.assert_array_equal(encode_means(model, images, labels), encode_means(whole, images, labels))
     z = np.random.default_rng(0).standard_normal((20, 2)).astype("float32")
@@ -74,7 +76,7 @@ def test_a_conditional_run_saves_reloads_and_records_its_config(conditional_run,
 def test_labels_change_the_decoded_digit_for_a_fixed_z(conditional_run):
     from vae.model.latent import decode
 
-    model, _, _ = storage.load_run(conditional_run)
+    model, _, _ = load_run(RunDir(conditional_run))
     z = np.zeros((CLASSES, 2), "float32")
     digits = decode(model, z, np.arange(CLASSES))
     differences = [np.abs(digits[a] - digits[b]).mean() for a in range(CLASSES) for b in range(a + 1, CLASSES)]
@@ -86,7 +88,7 @@ def test_the_test_loss_is_the_conditional_elbo_of_the_true_labels(conditional_ru
     wrong labels make worse: the labels reach the loss."""
     from vae.evaluation.estimators import negative_elbo_terms, of_vae
 
-    model, _, history = storage.load_run(conditional_run)
+    model, _, history = load_run(RunDir(conditional_run))
     images = (subset.test_images[..., None] / 255).astype("float32")
     latent = of_vae(model)
 
@@ -105,7 +107,7 @@ def test_the_test_loss_is_the_conditional_elbo_of_the_true_labels(conditional_ru
 def test_samples_of_a_digit_reach_the_decoder_as_that_label(conditional_run, tmp_path, monkeypatch):
     from vae.views.figures import plot_samples
 
-    model, _, _ = storage.load_run(conditional_run)
+    model, _, _ = load_run(RunDir(conditional_run))
     spy = DecoderInputs(model.decoder)
     monkeypatch.setattr(model.latent, "decoder", spy)
     plot_samples(model, tmp_path / "sevens.png", 16, seed=1, label=7)
@@ -120,7 +122,7 @@ def test_samples_of_a_digit_reach_the_decoder_as_that_label(conditional_run, tmp
 def test_analogies_write_each_style_as_every_digit(conditional_run, subset):
     from vae.model.latent import analogies, decode, encode_means
 
-    model, _, _ = storage.load_run(conditional_run)
+    model, _, _ = load_run(RunDir(conditional_run))
     images, labels = (subset.test_images[:5][..., None] / 255).astype("float32"), subset.test_labels[:5]
     cells = analogies(model, images, labels)
     assert cells.shape == (5, CLASSES, IMAGE_SIDE, IMAGE_SIDE)
@@ -187,8 +189,8 @@ def test_a_digit_on_an_unconditional_run_says_to_train_with_conditional(run_copy
 
 
 def test_resuming_an_unconditional_run_as_conditional_is_refused(run_copy):
-    checkpoint = run_copy / storage.CHECKPOINT_DIR
-    (run_copy / storage.MODEL_FILE).unlink()  # an unfinished run: only the checkpoint
+    checkpoint = run_copy / CHECKPOINT_DIR
+    (run_copy / MODEL_FILE).unlink()  # an unfinished run: only the checkpoint
     before = files_of(run_copy)
     result = invoke(train_command, "--resume", "--conditional", "--run-dir", run_copy, "--data-dir", SUBSET_DIR)
     assert result.exit_code == 2
@@ -202,9 +204,9 @@ def test_a_conditional_run_resumes_bit_for_bit(monkeypatch, tmp_path, conditiona
     run_dir = train_stopped_after_first_epoch(
         monkeypatch, conditional_config, subset, tmp_path / "stopped", snapshots=True
     )
-    train(conditional_config, subset, run_dir, resume=True, verbose=0, snapshots=True)
-    resumed, _, _ = storage.load_run(run_dir)
-    uninterrupted, _, _ = storage.load_run(conditional_run)
+    train(conditional_config, subset, RunDir(run_dir), resume=True, verbose=0, snapshots=True)
+    resumed, _, _ = load_run(RunDir(run_dir))
+    uninterrupted, _, _ = load_run(RunDir(conditional_run))
     for first, second in zip(resumed.weights, uninterrupted.weights, strict=True):
         np.testing.assert_array_equal(first.numpy(), second.numpy())
     assert files_of(run_dir / "snapshots") == files_of(conditional_run / "snapshots")
@@ -215,7 +217,7 @@ def test_vae_eval_of_a_conditional_run_estimates_log_p_x_given_y(conditional_run
     result = invoke(evaluate_command, "--run-dir", run_dir, "--data-dir", SUBSET_DIR, "--k", 3, "--limit", 50)
     assert result.exit_code == 0, result.output
     assert "-log p(x|y)" in result.output
-    record = json.loads((run_dir / storage.EVAL_FILE).read_text())
+    record = json.loads((run_dir / EVAL_FILE).read_text())
     assert record["conditional"] is True
     assert record["protocol"] == "grayscale BCE bound on -log p(x|y), conditional (nats), not a log-likelihood"
     metrics = record["metrics"]
@@ -232,7 +234,7 @@ def test_decode_writes_the_digits_pixel_for_pixel(conditional_run, tmp_path):
     with Image.open(output) as picture:
         assert picture.mode == "L" and picture.size == (2 * IMAGE_SIDE + 1, IMAGE_SIDE)
         pixels = np.asarray(picture, dtype="float32") / 255
-    model, _, _ = storage.load_run(conditional_run)
+    model, _, _ = load_run(RunDir(conditional_run))
     expected = decode(model, np.array([[0.5, -1.2], [0, 0]], "float32"), np.array([7, 7]))
     np.testing.assert_allclose(pixels[:, :IMAGE_SIDE], expected[0], atol=0.5 / 255 + 1e-6)
     np.testing.assert_allclose(pixels[:, IMAGE_SIDE + 1 :], expected[1], atol=0.5 / 255 + 1e-6)
@@ -266,7 +268,7 @@ def test_report_of_a_conditional_run_has_a_digit_selector_and_ten_grids(conditio
     assert "<select id=explorer-select>" in page and page.count("<option value=") == CLASSES
     data = json.loads(re.search(r"id=explorer-data>(.*?)</script>", page).group(1))
     assert data["names"] == [str(digit) for digit in range(CLASSES)] and data["conditional"] and data["size"] == 32
-    model, _, _ = storage.load_run(conditional_run)
+    model, _, _ = load_run(RunDir(conditional_run))
     images, labels = np.zeros((4, IMAGE_SIDE, IMAGE_SIDE, 1), "float32"), np.arange(4)
     explorer = explorer_data(model, images, labels, 4, (0, 1))
     sprite = Image.open(__import__("io").BytesIO(__import__("base64").b64decode(explorer["sprite"].split(",")[1])))
@@ -284,7 +286,7 @@ def test_the_explorer_digit_selector_switches_the_decoded_grid(conditional_run, 
     output = tmp_path / "report.html"
     result = invoke(report_command, "--run-dir", conditional_run, "--data-dir", SUBSET_DIR, "--output", output)
     assert result.exit_code == 0, result.output
-    model, _, _ = storage.load_run(conditional_run)
+    model, _, _ = load_run(RunDir(conditional_run))
     browser = chromium_or_skip()
     try:
         explorer = open_explorer(browser, output)
@@ -306,12 +308,13 @@ def test_the_explorer_digit_selector_switches_the_decoded_grid(conditional_run, 
     assert np.abs(shown[0][1] - shown[6][1]).mean() > 0.005
 
 
+@pytest.mark.slow
 def test_vae_train_conditional_says_what_it_measured(tmp_path):
     result = invoke(train_command, "--conditional", "--epochs", 1, "--limit", 256, "--batch-size", 64, "--verbose", 0,
                     "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert result.output.startswith("test negative conditional ELBO (grayscale BCE) ")
-    assert storage.read_config(tmp_path / "run").conditional
+    assert read_config(RunDir(tmp_path / "run")).conditional
 
 
 def test_a_latent_value_is_plain_decimal_or_exponent_notation(conditional_run, tmp_path):
@@ -352,3 +355,32 @@ def test_a_label_that_matches_several_classes_in_any_case_but_none_exactly_is_re
     ):
         label_index(config, LabelRequest("CAT"))
     assert [label_index(config, LabelRequest(text)) for text in ("Cat", "cat", "Dog")] == [0, 1, 2]
+
+
+def test_both_conditionings_answer_the_same_questions():
+    """Code that asks the conditioning object never needs to know which one it holds."""
+    from types import SimpleNamespace
+
+    from vae.model.conditioning import Conditional, Unconditional, labels_of
+
+    public = {kind: {name for name in dir(kind) if not name.startswith("_")} for kind in (Unconditional, Conditional)}
+    assert public[Unconditional] <= public[Conditional] | {"classes"}, public[Unconditional] - public[Conditional]
+    plain = labels_of(SimpleNamespace(conditional=False, classes=("a", "b")))
+    labelled = labels_of(SimpleNamespace(conditional=True, classes=("a", "b")))
+    assert isinstance(plain, Unconditional) and isinstance(labelled, Conditional)
+    labels = np.array([1, 0], dtype=np.uint8)
+    assert plain.model_labels(labels) is None and labelled.model_labels(labels).dtype == np.int32
+    assert plain.first_label(labels) is None and labelled.first_label(labels) == 1
+    assert plain.image_labels(2, None, lambda: labels) is None
+    assert labelled.image_labels(2, None, lambda: labels).tolist() == [1, 0]
+    assert labelled.image_labels(2, 1, lambda: labels).tolist() == [1, 1]
+    assert (plain.grid_labels(), labelled.grid_labels()) == ([None], [0, 1])
+    assert (plain.every_class(None), labelled.every_class(None), labelled.every_class(0)) == (False, True, False)
+    assert plain.columns + plain.cells(None, 0) == [] and labelled.cells(labels, 0) == [1, "b"]
+    assert (plain.caption(None, 0), labelled.caption(labels, 1)) == ("", ": a")
+    with pytest.raises(UsageError, match="^analogies need a conditional run: train one with vae-train --conditional$"):
+        plain.require("analogies need a conditional run")
+    labelled.require("analogies need a conditional run")
+    with pytest.raises(UsageError, match="^name one$"):
+        labelled.require_label(None, "name one")
+    plain.require_label(None, "name one")

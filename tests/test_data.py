@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vae.data import datasets as data
+from vae.data import idx, pipeline
 from vae.data.datasets import load_dataset
 from vae.errors import DataError
 
@@ -140,7 +141,7 @@ def write_npz(path: Path, subset, **overrides):
     }
     arrays.update(overrides)
     np.savez(path, **{key: value for key, value in arrays.items() if value is not None})
-    (path.parent / data.DATASET_MARKER).write_text("mnist\n")
+    (path.parent / idx.DATASET_MARKER).write_text("mnist\n")
 
 
 def test_npz_in_keras_layout(tmp_path, subset):
@@ -172,28 +173,28 @@ def test_random_bytes_are_no_npz(tmp_path):
 def test_canonical_files_of_the_other_data_set_are_refused(monkeypatch, tmp_path, subset):
     """Canonical files are known by the MD5 of their IDX bytes, and an npz holding the same arrays by the same MD5.
     Here the subset's own digests stand in for MNIST's, so the test needs no full data."""
-    paths = {key: SUBSET_DIR / (stem + ".gz") for key, stem in data.IDX_FILES.items()}
-    _, digests = data.read_idx_files(paths)
-    monkeypatch.setattr(data, "CANONICAL_DIGESTS", {digest: ("mnist", key) for key, digest in digests.items()})
+    paths = {key: SUBSET_DIR / (stem + ".gz") for key, stem in idx.IDX_FILES.items()}
+    _, digests = idx.read_idx_files(paths)
+    monkeypatch.setattr(idx, "CANONICAL_DIGESTS", {digest: ("mnist", key) for key, digest in digests.items()})
     idx_dir = copy_subset(tmp_path / "idx")
-    (idx_dir / data.DATASET_MARKER).unlink()
+    (idx_dir / idx.DATASET_MARKER).unlink()
     assert load_dataset("mnist", idx_dir).test_images.shape == (500, 28, 28)
     with pytest.raises(DataError, match=r"holds mnist, not fashion-mnist: its files are the canonical mnist"):
         load_dataset("fashion-mnist", idx_dir)
     npz_dir = tmp_path / "npz"
     npz_dir.mkdir()
     write_npz(npz_dir / "fashion-mnist.npz", subset)
-    (npz_dir / data.DATASET_MARKER).unlink()
+    (npz_dir / idx.DATASET_MARKER).unlink()
     with pytest.raises(DataError, match=r"holds mnist, not fashion-mnist"):
         load_dataset("fashion-mnist", npz_dir)
 
 
 def test_files_of_unknown_origin_need_a_dataset_file(tmp_path):
     directory = copy_subset(tmp_path)
-    (directory / data.DATASET_MARKER).unlink()
+    (directory / idx.DATASET_MARKER).unlink()
     with pytest.raises(DataError, match=r"not the canonical mnist files, so their data set cannot be told"):
         load_dataset("mnist", directory)
-    (directory / data.DATASET_MARKER).write_text("fashion-mnist\n")
+    (directory / idx.DATASET_MARKER).write_text("fashion-mnist\n")
     with pytest.raises(DataError, match=r"holds fashion-mnist \(its DATASET file says so\), not mnist"):
         load_dataset("mnist", directory)
     assert load_dataset("fashion-mnist", directory).test_images.shape == (500, 28, 28)
@@ -207,7 +208,7 @@ def test_data_dir_from_environment(monkeypatch, subset):
 def test_fashion_mnist_from_debian_folder(monkeypatch, tmp_path):
     # The subset stands in for Debian's files, declared as Fashion-MNIST; the same folder is refused as MNIST.
     directory = copy_subset(tmp_path)
-    (directory / data.DATASET_MARKER).write_text("fashion-mnist\n")
+    (directory / idx.DATASET_MARKER).write_text("fashion-mnist\n")
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", directory)
     assert load_dataset("fashion-mnist").source == str(directory)
 
@@ -242,7 +243,7 @@ def test_full_mnist_matches_its_readme(full_mnist_dir):
     assert full.train_images.shape == (60000, 28, 28) and full.test_images.shape == (10000, 28, 28)
     assert np.bincount(full.test_labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     # The canonical files need no DATASET file, and are known for what they are.
-    assert not (full_mnist_dir / data.DATASET_MARKER).exists()
+    assert not (full_mnist_dir / idx.DATASET_MARKER).exists()
     with pytest.raises(DataError, match="holds mnist, not fashion-mnist"):
         load_dataset("fashion-mnist", full_mnist_dir)
 
@@ -253,7 +254,7 @@ def collect_batches(dataset):
 
 def test_training_batches_are_seeded_reshuffled_and_resumable(subset):
     images = subset.train_images[:100]
-    full = collect_batches(data.training_dataset(images, 32, seed=5, initial_epoch=0, epochs=2))
+    full = collect_batches(pipeline.training_dataset(images, 32, seed=5, initial_epoch=0, epochs=2))
     assert [len(batch) for batch in full] == [32, 32, 32, 4] * 2
     assert full[0].shape[1:] == (28, 28, 1) and full[0].dtype == np.float32
     assert 0.0 <= min(b.min() for b in full) and max(b.max() for b in full) <= 1.0
@@ -264,11 +265,11 @@ def test_training_batches_are_seeded_reshuffled_and_resumable(subset):
     np.testing.assert_allclose(key(epoch_1), key(epoch_2))
     assert not np.array_equal(epoch_1, epoch_2)
     # Same seed, same batches; starting at epoch 1 gives exactly the second epoch.
-    again = collect_batches(data.training_dataset(images, 32, seed=5, initial_epoch=0, epochs=2))
+    again = collect_batches(pipeline.training_dataset(images, 32, seed=5, initial_epoch=0, epochs=2))
     assert all(np.array_equal(a, b) for a, b in zip(full, again, strict=True))
-    resumed = collect_batches(data.training_dataset(images, 32, seed=5, initial_epoch=1, epochs=2))
+    resumed = collect_batches(pipeline.training_dataset(images, 32, seed=5, initial_epoch=1, epochs=2))
     assert all(np.array_equal(a, b) for a, b in zip(full[4:], resumed, strict=True))
-    other_seed = collect_batches(data.training_dataset(images, 32, seed=6, initial_epoch=0, epochs=1))
+    other_seed = collect_batches(pipeline.training_dataset(images, 32, seed=6, initial_epoch=0, epochs=1))
     assert not np.array_equal(np.concatenate(other_seed), epoch_1)
 
 
@@ -279,3 +280,14 @@ def test_binarized_test_set_is_fixed_and_binary(subset):
     assert set(np.unique(first)) == {0.0, 1.0}
     # A Bernoulli sample keeps the mean intensity.
     assert abs(first.mean() - subset.test_images.mean() / 255) < 0.01
+
+
+def test_a_run_s_data_source_is_chosen_from_its_config():
+    from vae.config import VAEConfig
+    from vae.data.sources import FolderSource, IDXSource, source_of
+
+    digits = source_of(VAEConfig(dataset="fashion-mnist"))
+    assert isinstance(digits, IDXSource) and digits.image_shape == (28, 28, 1) and len(digits.classes) == 10
+    folder = source_of(VAEConfig(dataset="folder", image_size=16, channels=3, class_names=("a", "b")))
+    assert isinstance(folder, FolderSource) and folder.image_shape == (16, 16, 3) and folder.classes == ("a", "b")
+    assert "16 pixels" in folder.shape_preparation() and "MNIST" in digits.shape_preparation()

@@ -6,8 +6,8 @@ initialises its devices, so those runs happen in a fresh Python process. MultiWo
 
 What "agrees" means between a distributed run and a one-device run on the same global batches: the per-image noise
 (the sample of z, and dynamic binarization) is drawn for the whole global batch and each replica keeps its own rows
-(`vae.model.distribution.draw_for_global_batch`), and each replica divides its loss sum by the global batch size, so both
-runs compute the same numbers; only the order of floating-point sums differs (two half-batch gradients added by the
+(`vae.model.distribution.draw_for_global_batch`), and each replica divides its loss sum by the global batch size, so
+both runs compute the same numbers; only the order of floating-point sums differs (two half-batch gradients added by the
 all-reduce instead of one whole-batch sum). Adam divides each gradient coordinate by its running size, so where a
 gradient is near zero the rounding decides the direction of a step of up to the learning rate: after 16 steps a few
 weights differ by up to 1.1e-3 (measured), while every loss agrees within 1e-6 relative and the small KL term within
@@ -32,8 +32,10 @@ import pytest
 
 from vae.errors import UsageError
 from vae.model.distribution import dtype_policy_name, is_chief, make_strategy
-from vae.run import storage
-from vae.training.loop import check_last_batches
+from vae.run.directory import LOGS_DIR, MODEL_FILE, RunDir
+from vae.run.loading import load_run
+from vae.run.records import read_history
+from vae.training.setup import check_last_batches
 from vae_scripts.train import main as train_command
 
 from .conftest import SUBSET_DIR, copy_run, files_of
@@ -56,7 +58,9 @@ MIRRORED_SCRIPT = textwrap.dedent(
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
+    from vae.run.directory import RunDir
     from vae.training import loop as training
+    from vae.training.callbacks import DivergenceGuard
     from vae.config import VAEConfig
     from vae.data.datasets import load_dataset
 
@@ -78,39 +82,39 @@ MIRRORED_SCRIPT = textwrap.dedent(
     config = VAEConfig(**base, **variants.get(sys.argv[3], {}))
 
     first_step_losses = []
-    check_divergence = training.DivergenceGuard.on_train_batch_end
+    check_divergence = DivergenceGuard.on_train_batch_end
 
     def record_first_step(self, batch, logs=None):
         if batch == 0:
             first_step_losses.append(float(logs["loss"]))
         check_divergence(self, batch, logs)
 
-    training.DivergenceGuard.on_train_batch_end = record_first_step
+    DivergenceGuard.on_train_batch_end = record_first_step
     results = {"replicas": len(tf.config.list_logical_devices("CPU"))}
     for strategy in ("default", "mirrored"):
-        result = training.train(config, dataset, root / strategy, verbose=0, strategy=strategy)
+        result = training.train(config, dataset, RunDir(root / strategy), verbose=0, strategy=strategy)
         results[strategy] = {"history": result.history, "first_step_loss": first_step_losses[0]}
         first_step_losses.clear()
     if sys.argv[3] in variants:
         print(json.dumps(results))
         sys.exit()
 
-    start_epoch = training.DivergenceGuard.on_epoch_begin
+    start_epoch = DivergenceGuard.on_epoch_begin
 
     def interrupt_second_epoch(self, epoch, logs=None):
         if epoch == 1:
             raise KeyboardInterrupt
         start_epoch(self, epoch, logs)
 
-    training.DivergenceGuard.on_epoch_begin = interrupt_second_epoch
+    DivergenceGuard.on_epoch_begin = interrupt_second_epoch
     try:
-        training.train(config, dataset, root / "resumed", verbose=0, strategy="mirrored")
+        training.train(config, dataset, RunDir(root / "resumed"), verbose=0, strategy="mirrored")
     except KeyboardInterrupt:
         pass
-    training.DivergenceGuard.on_epoch_begin = start_epoch
+    DivergenceGuard.on_epoch_begin = start_epoch
     shutil.copytree(root / "resumed", root / "resumed-on-one-device")
     for name, strategy in (("resumed", "mirrored"), ("resumed-on-one-device", "default")):
-        result = training.train(config, dataset, root / name, resume=True, verbose=0, strategy=strategy)
+        result = training.train(config, dataset, RunDir(root / name), resume=True, verbose=0, strategy=strategy)
         results[name] = {"history": result.history}
     print(json.dumps(results))
     """
@@ -118,7 +122,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
 
 def max_weight_difference(first_run, second_run) -> float:
-    first, second = storage.load_run(first_run)[0], storage.load_run(second_run)[0]
+    first, second = load_run(RunDir(first_run))[0], load_run(RunDir(second_run))[0]
     pairs = zip(first.weights, second.weights, strict=True)
     return max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in pairs)
 
@@ -166,7 +170,7 @@ def run_mirrored_script(root, kind: str):
 
 
 @pytest.fixture(scope="module")
-def mirrored_runs(tmp_path_factory):
+def mirrored_runs(tmp_path_factory, trains):
     return run_mirrored_script(tmp_path_factory.mktemp("mirrored"), "plain")
 
 
@@ -201,7 +205,7 @@ def test_mirrored_run_resumes_under_mirrored_or_on_one_device(mirrored_runs, nam
     assert_same_history(results[name]["history"], results["default"]["history"])
     assert max_weight_difference(root / name, root / "default") < WEIGHTS_TOLERANCE
     # The interrupted run logged epoch 1; the resumed one carried on with epoch 2.
-    _, losses = read_summaries(root / name / storage.LOGS_DIR / "train")["loss"]
+    _, losses = read_summaries(root / name / LOGS_DIR / "train")["loss"]
     assert [step for step, _ in losses] == [1, 2]
 
 
@@ -264,7 +268,7 @@ def test_two_worker_run_writes_one_run_from_the_chief(tmp_path, tiny_run, tiny_c
     assert [name.rsplit("/", 1)[0] for name in files if name.startswith("logs/")] == ["logs/test", "logs/train"]
     assert not files_under(temporary_dirs[1]), "the non-chief left its temporary saves behind"
     # The two workers trained on halves of the same global batches, so they computed what one device computes.
-    assert_same_history(storage.read_history(run_dir), storage.read_history(tiny_run))
+    assert_same_history(read_history(RunDir(run_dir)), read_history(RunDir(tiny_run)))
     assert max_weight_difference(run_dir, tiny_run) < WEIGHTS_TOLERANCE
 
 
@@ -302,16 +306,16 @@ def test_a_last_batch_too_small_to_split_is_refused(subset):
 
 
 def test_tensorboard_logs_hold_the_losses_and_reconstructions(tiny_run):
-    history = storage.read_history(tiny_run)
+    history = read_history(RunDir(tiny_run))
     for split, prefix in (("train", ""), ("test", "test_")):
-        summaries = read_summaries(tiny_run / storage.LOGS_DIR / split)
+        summaries = read_summaries(tiny_run / LOGS_DIR / split)
         for key in ("loss", "reconstruction_loss", "kl_loss"):
             plugin, points = summaries[key]
             assert plugin == "scalars"
             assert [step for step, _ in points] == [1, 2]
             np.testing.assert_allclose([float(value) for _, value in points], history[prefix + key], rtol=1e-6)
-    assert read_summaries(tiny_run / storage.LOGS_DIR / "train")["learning_rate"][0] == "scalars"
-    plugin, images = read_summaries(tiny_run / storage.LOGS_DIR / "test")["reconstructions"]
+    assert read_summaries(tiny_run / LOGS_DIR / "train")["learning_rate"][0] == "scalars"
+    plugin, images = read_summaries(tiny_run / LOGS_DIR / "test")["reconstructions"]
     assert plugin == "images" and [step for step, _ in images] == [1, 2]
     width, height, png = images[-1][1]
     assert (int(width), int(height)) == (28 * 8, 28 * 2) and png.startswith(b"\x89PNG")
@@ -322,10 +326,10 @@ def test_overwrite_replaces_the_old_logs(tmp_path, tiny_run, tiny_config, subset
     from vae.training.loop import train
 
     run_dir = copy_run(tiny_run, tmp_path)
-    train(tiny_config.replace(epochs=1, limit=128), subset, run_dir, overwrite=True, verbose=0)
+    train(tiny_config.replace(epochs=1, limit=128), subset, RunDir(run_dir), overwrite=True, verbose=0)
     for split in ("train", "test"):
-        assert len(list((run_dir / storage.LOGS_DIR / split).iterdir())) == 1
-        _, points = read_summaries(run_dir / storage.LOGS_DIR / split)["loss"]
+        assert len(list((run_dir / LOGS_DIR / split).iterdir())) == 1
+        _, points = read_summaries(run_dir / LOGS_DIR / split)["loss"]
         assert [step for step, _ in points] == [1]
 
 
@@ -339,7 +343,7 @@ TINY_RUN_OPTIONS = ("--limit", 128, "--batch-size", 64, "--data-dir", SUBSET_DIR
 
 
 def saved_policy(run_dir) -> str:
-    return keras.saving.load_model(run_dir / storage.MODEL_FILE, safe_mode=True).dtype_policy.name
+    return keras.saving.load_model(run_dir / MODEL_FILE, safe_mode=True).dtype_policy.name
 
 
 def test_precision_names_map_to_keras_policies():
@@ -351,7 +355,7 @@ def test_precision_names_map_to_keras_policies():
 
 
 def test_mixed_float16_compiles_with_loss_scaling(tiny_config):
-    from vae.training.loop import build_model
+    from vae.training.setup import build_model
 
     model = build_model(tiny_config, steps_per_epoch=8, dtype_policy="mixed_float16")
     assert type(model.optimizer).__name__ == "LossScaleOptimizer"
@@ -360,6 +364,7 @@ def test_mixed_float16_compiles_with_loss_scaling(tiny_config):
     assert {weight.dtype for weight in model.weights if weight.dtype.startswith("float")} == {"float32"}
 
 
+@pytest.mark.slow
 def test_mixed_precision_without_a_gpu_warns_and_trains_in_float32(tmp_path):
     import tensorflow as tf
 
@@ -373,19 +378,20 @@ def test_mixed_precision_without_a_gpu_warns_and_trains_in_float32(tmp_path):
         "(--mixed-precision bfloat16 forces it on a CPU)"
     ]
     assert saved_policy(run_dir) == "float32"
-    assert {weight.dtype for weight in storage.load_run(run_dir)[0].weights if "float" in weight.dtype} == {"float32"}
+    assert {weight.dtype for weight in load_run(RunDir(run_dir))[0].weights if "float" in weight.dtype} == {"float32"}
 
 
+@pytest.mark.slow
 def test_bfloat16_trains_reloads_and_resumes_in_bfloat16(tmp_path, subset):
     run_dir = tmp_path / "run"
     result = invoke("--mixed-precision", "bfloat16", "--epochs", 1, "--run-dir", run_dir, *TINY_RUN_OPTIONS)
     assert result.exit_code == 0, result.output + result.stderr
     assert result.stderr == ""
-    whole = keras.saving.load_model(run_dir / storage.MODEL_FILE, safe_mode=True)
+    whole = keras.saving.load_model(run_dir / MODEL_FILE, safe_mode=True)
     assert whole.dtype_policy.name == "mixed_bfloat16" and whole.encoder.get_layer("conv_1").compute_dtype == "bfloat16"
 
     # load_run builds a float32 model, which reads the float32 weights that mixed precision keeps.
-    model, _, _ = storage.load_run(run_dir)
+    model, _, _ = load_run(RunDir(run_dir))
     assert model.dtype_policy.name == "float32"
     images = subset.test_images[:8, ..., None].astype("float32") / 255
     in_float32 = keras.ops.convert_to_numpy(model(images))
@@ -401,7 +407,7 @@ def test_bfloat16_trains_reloads_and_resumes_in_bfloat16(tmp_path, subset):
     )
     resumed = invoke("--resume", "--epochs", 2, "--run-dir", run_dir, *TINY_RUN_OPTIONS)
     assert resumed.exit_code == 0, resumed.output + resumed.stderr
-    assert saved_policy(run_dir) == "mixed_bfloat16" and len(storage.read_history(run_dir)["loss"]) == 2
+    assert saved_policy(run_dir) == "mixed_bfloat16" and len(read_history(RunDir(run_dir))["loss"]) == 2
 
 
 def test_help_explains_the_new_options():

@@ -8,14 +8,10 @@ from click.testing import CliRunner
 
 from vae.config import VAEConfig
 from vae.errors import UsageError
-from vae.evaluation.estimators import (
-    EVAL_FILE,
-    evaluate,
-    importance_weighted_log_likelihood,
-    negative_elbo_terms,
-    protocol,
-    single_layer,
-)
+from vae.evaluation.estimators import importance_weighted_log_likelihood, negative_elbo_terms, single_layer
+from vae.evaluation.workflow import evaluate, protocol
+from vae.run.directory import EVAL_FILE, RunDir
+from vae.run.loading import load_run
 
 from .conftest import SUBSET_DIR, copy_run
 
@@ -157,9 +153,8 @@ def test_bad_arguments_raise_value_error(linear_model, arguments, message):
 @pytest.fixture(scope="module")
 def trained(tiny_run, subset):
     from vae.data.datasets import test_inputs
-    from vae.run.storage import load_run
 
-    model, _, _ = load_run(tiny_run)
+    model, _, _ = load_run(RunDir(tiny_run))
     return model, test_inputs(subset, binarize=False)[:100]
 
 

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import copy_run, files_of, invoke
-from vae.run import storage
+from vae.run.directory import CONFIG_FILE, EVAL_FILE, WEIGHTS_FILE, RunDir
+from vae.run.loading import load_run
+from vae.run.records import load_test_results
 from vae_scripts.export import main as export_command
 
 # What an exported model computes, run in a fresh interpreter that imports TensorFlow and numpy but not this package.
@@ -39,7 +41,7 @@ def expected_outputs(run_dir: Path, inputs: dict) -> dict:
     """The package's own encode, decode and scores on the same inputs."""
     from vae.evaluation.scores import scores_at_noise
 
-    model, config, _ = storage.load_run(run_dir)
+    model, config, _ = load_run(RunDir(run_dir))
     labels = inputs.get("labels")
     z_mean, z_log_var = model.encode(inputs["images"], labels)
     scores = scores_at_noise(model, inputs["images"], inputs["noise"], labels)
@@ -52,7 +54,7 @@ def expected_outputs(run_dir: Path, inputs: dict) -> dict:
 
 
 def example_inputs(run_dir: Path, subset, count: int = 100) -> dict:
-    _, config, _ = storage.load_run(run_dir)
+    _, config, _ = load_run(RunDir(run_dir))
     rng = np.random.default_rng(0)
     width = 100 + config.latent_dim if config.architecture == "hierarchical" else config.latent_dim
     inputs = {
@@ -95,7 +97,7 @@ def test_the_saved_model_runs_in_a_fresh_process_and_matches_the_package(exporte
     contract = json.loads((folder / "model.json").read_text())
     assert contract["serving_default"] == "encode" and contract["input"]["shape"] == [None, 28, 28, 1]
     assert set(contract["endpoints"]) == {"encode", "decode", "score"}
-    assert contract["config"] == json.loads((run_dir / storage.CONFIG_FILE).read_text())
+    assert contract["config"] == json.loads((run_dir / CONFIG_FILE).read_text())
     card = (folder / "README.md").read_text()
     assert '"signature_name": "score"' in card and "Preparation: MNIST's procedure" in card
 
@@ -159,7 +161,7 @@ def test_bad_exports_are_refused_in_one_line_and_write_nothing(tiny_run, tmp_pat
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "holiday.jpg").write_text("mine")
     damaged = copy_run(tiny_run, tmp_path / "damaged")
-    (damaged / storage.WEIGHTS_FILE).write_bytes(b"not weights")
+    (damaged / WEIGHTS_FILE).write_bytes(b"not weights")
     before = files_of(tmp_path)
     for arguments, code, fragment in [
         (["--output", tmp_path / "out", "--format", "pickle"], 2, "--format"),
@@ -207,11 +209,11 @@ def test_the_card_of_a_shipped_run_shows_its_shipped_evaluation_not_a_partial_on
         evaluate_command, "--run-dir", "pretrained:mnist", "--data-dir", SUBSET_DIR, "--k", 5, "--limit", 50
     )
     assert result.exit_code == 0, result.output
-    partial = json.loads((tmp_path / "outputs" / "pretrained-mnist" / storage.EVAL_FILE).read_text())["metrics"]
+    partial = json.loads((tmp_path / "outputs" / "pretrained-mnist" / EVAL_FILE).read_text())["metrics"]
     result = invoke(export_command, "--run-dir", "pretrained:mnist", "--output", tmp_path / "model")
     assert result.exit_code == 0, result.output
     card = (tmp_path / "model" / "README.md").read_text()
-    shipped = json.loads((storage.resolve_run_dir("pretrained:mnist") / storage.EVAL_FILE).read_text())["metrics"]
+    shipped = json.loads((RunDir("pretrained:mnist").folder() / EVAL_FILE).read_text())["metrics"]
     assert (
         "On the run's test split (the eval.json shipped with the run: 10,000 test images, k = 100, grayscale BCE "
         "bound (nats), not a log-likelihood):"
@@ -227,7 +229,7 @@ def test_the_test_results_of_an_export_say_what_they_were_computed_on(tmp_path):
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / storage.WEIGHTS_FILE).write_bytes(b"the weights")
+    (run_dir / WEIGHTS_FILE).write_bytes(b"the weights")
     digest = hashlib.sha256(b"the weights").hexdigest()
     history = {
         "test_loss": [160.0, None, 150.0, None],
@@ -241,12 +243,12 @@ def test_the_test_results_of_an_export_say_what_they_were_computed_on(tmp_path):
         "weights": {"epochs": 4, "sha256": digest},
         "metrics": {"negative_elbo": 141.56},
     }
-    (run_dir / storage.EVAL_FILE).write_text(json.dumps(evaluation))
-    results = storage.load_test_results(run_dir, history)
+    (run_dir / EVAL_FILE).write_text(json.dumps(evaluation))
+    results = load_test_results(RunDir(run_dir), history)
     assert results["source"] == "eval.json: 50 test images, k = 5, grayscale BCE bound (nats), not a log-likelihood"
     assert results["metrics"] == {"negative_elbo": 141.56} and results["digits"] == 50 and results["k"] == 5
-    (run_dir / storage.EVAL_FILE).unlink()
-    results = storage.load_test_results(run_dir, history)
+    (run_dir / EVAL_FILE).unlink()
+    results = load_test_results(RunDir(run_dir), history)
     assert results["source"] == (
         "training's own scoring after epoch 3: the whole test split, one sample of z per image"
     )

@@ -8,9 +8,10 @@ import pytest
 from PIL import Image
 
 from tests.conftest import SUBSET_DIR, invoke, tiny, train_stopped_after_first_epoch
-from vae.config import HIERARCHICAL_LOWER_LATENT_DIM
+from vae.model import HIERARCHICAL_LOWER_LATENT_DIM
 from vae.model.gaussian import LOG_TWO_PI
-from vae.run import storage
+from vae.run.directory import MODEL_FILE, RunDir
+from vae.run.loading import load_model, load_run
 from vae_scripts.plot import main as plot_command
 from vae_scripts.train import main as train_command
 
@@ -88,24 +89,24 @@ def test_a_hierarchical_run_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_pat
                                                            hierarchical_config, subset):  # fmt: skip
     from vae.training.loop import train
 
-    model, config, history = storage.load_run(hierarchical_run)
+    model, config, history = load_run(RunDir(hierarchical_run))
     assert config == hierarchical_config
     assert history["test_loss"][-1] < history["test_loss"][0]
-    whole = storage.load_model(hierarchical_run / storage.MODEL_FILE)
+    whole = load_model(hierarchical_run / MODEL_FILE)
     for first, second in zip(whole.weights, model.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(first), np.asarray(second))
 
     run_dir = train_stopped_after_first_epoch(monkeypatch, hierarchical_config, subset, tmp_path / "stopped")
-    train(hierarchical_config, subset, run_dir, resume=True, verbose=0)
-    resumed, _, _ = storage.load_run(run_dir)
+    train(hierarchical_config, subset, RunDir(run_dir), resume=True, verbose=0)
+    resumed, _, _ = load_run(RunDir(run_dir))
     for first, second in zip(resumed.weights, model.weights, strict=True):
         np.testing.assert_array_equal(first.numpy(), second.numpy())
 
 
 def test_vae_eval_and_the_pictures_use_both_layers_and_show_the_top_one(hierarchical_run, subset, tmp_path):
-    from vae.evaluation.estimators import evaluate
+    from vae.evaluation.workflow import evaluate
 
-    model, config, _ = storage.load_run(hierarchical_run)
+    model, config, _ = load_run(RunDir(hierarchical_run))
     images = (subset.test_images[:40, ..., None] > 127).astype("float32")
     metrics = evaluate(model, images, 20)
     assert all(np.isfinite(value) for value in metrics.values())

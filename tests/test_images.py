@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
 from tests.conftest import files_of, invoke
-from vae.config import IMAGE_SIDE, MAX_IMAGE_PIXELS
+from vae.config import IMAGE_SIDE
+from vae.data.decode import MAX_IMAGE_PIXELS
 from vae.data.images import preprocess, read_image
 from vae.errors import DataError
 from vae_scripts.encode import main as encode_command
@@ -121,9 +122,10 @@ def test_a_conditional_run_labels_each_image(conditional_run, tmp_path):
 
 def test_the_best_label_is_the_argmax_of_log_p_x_given_y(conditional_run, subset):
     from vae.evaluation.scores import classify, score_images
-    from vae.run import storage
+    from vae.run.directory import RunDir
+    from vae.run.loading import load_run
 
-    model, _, _ = storage.load_run(conditional_run)
+    model, _, _ = load_run(RunDir(conditional_run))
     images = (subset.test_images[:6][..., None] / 255).astype("float32")
     labels, log_likelihoods = classify(model, images, 300)
     assert log_likelihoods.shape == (6, 10)
@@ -231,6 +233,7 @@ def test_the_bomb_is_refused_before_decoding(tmp_path):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KB: under 100 MB more
 
 
+@pytest.mark.slow
 def test_the_hand_drawn_digits_are_made_by_their_script(tmp_path):
     import subprocess
     import sys

@@ -8,7 +8,8 @@ import pytest
 from tests.conftest import SUBSET_DIR, files_of, invoke
 from vae.config import VAEConfig
 from vae.errors import UsageError
-from vae.run import storage
+from vae.run.directory import MODEL_FILE, RunDir
+from vae.run.loading import load_model, load_run
 from vae_scripts.train import main as train_command
 
 IWAE = {"objective": "iwae", "samples": 3, "limit": 256}
@@ -53,7 +54,7 @@ def test_the_bound_does_not_decrease_in_k(iwae_run, subset):
     """Averaged over 200 test digits with the same seed, the bound grows with K (Burda et al. 2015, theorem 1)."""
     from vae.evaluation.estimators import importance_weighted_log_likelihood, of_vae
 
-    model, _, _ = storage.load_run(iwae_run)
+    model, _, _ = load_run(RunDir(iwae_run))
     images = (subset.test_images[:200, ..., None] / 255).astype("float32")
     bounds = [importance_weighted_log_likelihood(of_vae(model), images, k).mean() for k in (1, 3, 10, 50)]
     assert all(later >= earlier - 1e-3 for earlier, later in zip(bounds, bounds[1:], strict=False)), bounds
@@ -69,7 +70,7 @@ def test_the_bound_is_a_stable_logsumexp_of_the_weights():
 
 
 def test_an_iwae_run_reports_its_bound_and_the_elbo(iwae_run):
-    _, config, history = storage.load_run(iwae_run)
+    _, config, history = load_run(RunDir(iwae_run))
     assert config.objective == "iwae" and config.samples == 3
     for split in ("", "test_"):
         bound, elbo = np.array(history[f"{split}negative_iw_bound"]), np.array(history[f"{split}loss"])
@@ -84,8 +85,8 @@ def test_an_iwae_run_reports_its_bound_and_the_elbo(iwae_run):
 
 def test_an_iwae_run_reloads(iwae_run):
     """Its resume, bit for bit, is tested with the VampPrior (tests/test_vamp.py), which trains with this objective."""
-    whole = storage.load_model(iwae_run / storage.MODEL_FILE)
-    model, _, _ = storage.load_run(iwae_run)
+    whole = load_model(iwae_run / MODEL_FILE)
+    model, _, _ = load_run(RunDir(iwae_run))
     assert whole.vae_config == model.vae_config
     for first, second in zip(whole.weights, model.weights, strict=True):
         np.testing.assert_array_equal(first.numpy(), second.numpy())
@@ -126,7 +127,7 @@ def test_resuming_with_a_contradicting_objective_is_refused(iwae_run, tmp_path):
     from tests.conftest import copy_run
 
     run_dir = copy_run(iwae_run, tmp_path)
-    (run_dir / storage.MODEL_FILE).unlink()
+    (run_dir / MODEL_FILE).unlink()
     before = files_of(run_dir)
     result = invoke(train_command, "--resume", "--objective", "elbo", "--run-dir", run_dir, "--data-dir", SUBSET_DIR)
     assert result.exit_code == 2
@@ -134,6 +135,7 @@ def test_resuming_with_a_contradicting_objective_is_refused(iwae_run, tmp_path):
     assert files_of(run_dir) == before
 
 
+@pytest.mark.slow
 def test_vae_train_names_the_objective_it_trained(tmp_path):
     options = ["--objective", "iwae", "--samples", 2, "--epochs", 1, "--limit", 128, "--batch-size", 64, "--verbose", 0]
     result = invoke(train_command, *options, "--data-dir", SUBSET_DIR, "--run-dir", tmp_path / "run")

@@ -125,8 +125,10 @@ def test_test_step_averages_over_images_not_batches(subset):
     assert whole["kl_loss"] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_short_fit_lowers_the_test_loss(subset):
-    from vae.data.datasets import evaluation_dataset, test_inputs, training_dataset
+    from vae.data.datasets import test_inputs
+    from vae.data.pipeline import evaluation_dataset, training_dataset
 
     keras.utils.set_random_seed(0)
     model = VAE(VAEConfig(seed=0))
@@ -145,6 +147,7 @@ def outputs_of(model, images):
     return [keras.ops.convert_to_numpy(t) for t in (model(images), z_mean, z_log_var, model.decode(z_mean))]
 
 
+@pytest.mark.slow
 def test_weights_and_keras_file_round_trips(tmp_path, subset):
     config = VAEConfig(latent_dim=3, seed=2)
     model = VAE(config)

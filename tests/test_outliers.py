@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from tests.conftest import SUBSET_DIR, copy_run, invoke
 from vae.evaluation.outliers import auroc, thresholds
-from vae.run import storage
+from vae.run.directory import EVAL_FILE
 
 
 def test_the_auroc_is_the_pairwise_probability_with_ties_counted_half():
@@ -53,7 +53,7 @@ def test_vae_eval_scores_a_folder_as_outliers(tiny_run, tmp_path, subset):
                     "--outliers", blobs)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "outliers: 12 images against 60 test images" in result.output
-    found = json.loads((run_dir / storage.EVAL_FILE).read_text())["outliers"]
+    found = json.loads((run_dir / EVAL_FILE).read_text())["outliers"]
     assert found["inlier_images"] == 60 and found["outlier_images"] == 12
     for name in ("negative_elbo", "importance_weighted_bce_bound"):
         # Blobs are nothing like a digit, even to a model trained for two epochs.

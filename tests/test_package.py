@@ -15,7 +15,7 @@ import pytest
 import vae
 from vae import errors
 from vae.config import DEFAULTS
-from vae.run import storage
+from vae.run.directory import CONFIG_FILE, EVAL_FILE, MODEL_FILE
 from vae_scripts.evaluate import main as evaluate_command
 from vae_scripts.plot import main as plot_command
 from vae_scripts.reconstruct import main as reconstruct_command
@@ -29,9 +29,10 @@ ROOT = SUBSET_DIR.parent.parent.parent
 EARLIER_RUN = SUBSET_DIR.parent / "run-from-0.1.0"
 
 
+@pytest.mark.slow
 def test_import_vae_loads_neither_tensorflow_nor_keras():
     code = (
-        "import sys, vae, vae.config, vae.run.storage, vae.errors\n"
+        "import sys, vae, vae.config, vae.run.directory, vae.run.records, vae.run.loading, vae.errors\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, sorted(sys.modules)\n"
         "assert vae.VAEConfig().latent_dim == 2 and 'keras' not in sys.modules\n"
         "vae.VAE\n"
@@ -41,15 +42,17 @@ def test_import_vae_loads_neither_tensorflow_nor_keras():
 
 
 def test_whole_model_files_load_after_import_vae(tiny_run):
-    """`vae.load_model`, or `import vae.model.autoencoder` before Keras' own loader: both rebuild the registered classes."""
+    """`vae.load_model`, or `import vae.model.autoencoder` before Keras' own loader: both rebuild the registered
+    classes."""
     images = np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
-    model, _, _ = vae.load_run(tiny_run)
+    model = vae.open_run(tiny_run).model
     expected = keras.ops.convert_to_numpy(model(images))
-    path = tiny_run / storage.MODEL_FILE
+    path = tiny_run / MODEL_FILE
     for whole in (vae.load_model(path), keras.saving.load_model(path)):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(whole(images)), expected)
 
 
+@pytest.mark.slow
 def test_every_help_is_instant_and_names_its_options():
     text = help_text(
         ("train", ["--help"]),
@@ -93,24 +96,24 @@ def test_the_commands_take_their_defaults_and_choices_from_the_config():
     ],
 )
 def test_the_package_errors_are_one_line_with_their_exit_code(monkeypatch, tmp_path, error, code):
-    import vae.evaluation.estimators
+    import vae.evaluation.workflow
 
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(vae.evaluation.estimators, "evaluate_run", fail)
+    monkeypatch.setattr(vae.evaluation.workflow, "evaluate_run", fail)
     result = invoke(evaluate_command, "--run-dir", tmp_path)
     assert result.exit_code == code
     assert result.stderr == f"error: {error}\n"
 
 
 def test_a_value_error_from_a_library_is_a_bug_not_an_expected_error(monkeypatch, tmp_path):
-    import vae.evaluation.estimators
+    import vae.evaluation.workflow
 
     def fail(*args, **kwargs):
         raise ValueError("deep inside Keras")
 
-    monkeypatch.setattr(vae.evaluation.estimators, "evaluate_run", fail)
+    monkeypatch.setattr(vae.evaluation.workflow, "evaluate_run", fail)
     result = invoke(evaluate_command, "--run-dir", tmp_path)
     assert result.exit_code == 1
     assert result.stderr == (
@@ -127,10 +130,11 @@ def earlier_run(tmp_path):
 
 def test_a_run_of_the_earlier_version_loads_plots_evaluates_and_reports(earlier_run, tmp_path):
     before = files_of(earlier_run)
-    model, config, history = vae.load_run(earlier_run)
+    run = vae.open_run(earlier_run)
+    config, history = run.config, run.history
     assert config.epochs == 2 and len(history["test_loss"]) == 2
     # Saved before the conditional VAE: its config.json has no "conditional", and it is the unconditional run it was.
-    assert "conditional" not in json.loads((earlier_run / storage.CONFIG_FILE).read_text()) and not config.conditional
+    assert "conditional" not in json.loads((earlier_run / CONFIG_FILE).read_text()) and not config.conditional
     data = ("--data-dir", SUBSET_DIR)
     for command, arguments in [
         (reconstruct_command, ["--n", 3, "--output", tmp_path / "reconstruction.png", *data]),
@@ -142,14 +146,16 @@ def test_a_run_of_the_earlier_version_loads_plots_evaluates_and_reports(earlier_
         result = invoke(command, *arguments, "--run-dir", earlier_run)
         assert result.exit_code == 0, (command.name, result.stderr)
     changed = {name for name, content in files_of(earlier_run).items() if before.get(name) != content}
-    assert changed == {storage.EVAL_FILE}
+    assert changed == {EVAL_FILE}
 
 
+@pytest.mark.slow
 def test_a_run_of_the_earlier_version_resumes(earlier_run):
     result = invoke(train_command, "--resume", "--epochs", 3, "--data-dir", SUBSET_DIR, "--run-dir", earlier_run,
                     "--verbose", 0)  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    _, config, history = vae.load_run(earlier_run)
+    run = vae.open_run(earlier_run)
+    config, history = run.config, run.history
     assert config.epochs == 3 and len(history["test_loss"]) == 3
 
 
@@ -170,8 +176,10 @@ def test_an_installed_wheel_renders_a_report(tmp_path, tiny_run):
     output = tmp_path / "report.html"
     code = (
         "import sys, vae, vae.views.report\n"
+        "from vae.run.directory import RunDir\n"
         f"assert vae.__file__.startswith({str(site)!r}), vae.__file__\n"
-        f"vae.views.report.build_report({str(tiny_run)!r}, {str(output)!r}, {str(SUBSET_DIR)!r}, explorer_size=4)\n"
+        f"vae.views.report.build_report(RunDir({str(tiny_run)!r}), {str(output)!r}, {str(SUBSET_DIR)!r}, "
+        "explorer_size=4)\n"
     )
     environment = {"PYTHONPATH": str(site), "TF_CPP_MIN_LOG_LEVEL": "2", "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, env=environment, cwd=tmp_path)

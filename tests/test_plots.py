@@ -4,18 +4,13 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from vae import load_run
 from vae.config import VAEConfig
 from vae.errors import UsageError
 from vae.model.latent import check_dims, decode_latent_grid, grid_axis
-from vae.views.figures import (
-    GRID_MARGINS,
-    history_panels,
-    plot_latent_grid,
-    project_two_dimensions,
-    reconstruction_layout,
-    tile,
-)
+from vae.run.directory import RunDir
+from vae.run.loading import load_run
+from vae.views.figures import GRID_MARGINS, plot_latent_grid, project_two_dimensions, reconstruction_layout, tile
+from vae.views.learning import history_panels
 from vae_scripts.plot import main as plot_command
 from vae_scripts.reconstruct import main as reconstruct_command
 
@@ -41,7 +36,7 @@ def run_copy(tmp_path_factory, tiny_run):
 
 @pytest.fixture(scope="module")
 def model(run_copy):
-    return load_run(run_copy)[0]
+    return load_run(RunDir(run_copy))[0]
 
 
 def read_png(path):

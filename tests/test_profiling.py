@@ -6,6 +6,7 @@ import json
 import time
 
 import vae.training.profiling
+from vae.run.directory import RunDir
 from vae.training.profiling import NO_PROFILE, PhaseLog
 
 
@@ -20,7 +21,7 @@ def test_phases_are_logged_in_order_and_written_at_exit(monkeypatch, tmp_path, c
         time.sleep(0.01)
     log.close("never marked")  # closing what was never opened logs nothing
     log.mark("exit")
-    log.write_at_exit(tmp_path)
+    log.write_at_exit(RunDir(tmp_path))
     assert not (tmp_path / vae.training.profiling.PROFILE_FILE).exists()  # nothing before the exit
     (finish,) = handlers
     finish()

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from vae.config import FAST_RECIPE, command_options
@@ -49,6 +50,7 @@ def test_every_file_it_links_to_exists():
         assert (ROOT / target).exists(), target
 
 
+@pytest.mark.slow
 def test_its_pretrained_commands_draw_a_latent_grid_and_print_a_row(tmp_path):
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"}
     grid, encode = commands(code_blocks("Start from a pretrained model", "bash")[0])
@@ -72,6 +74,7 @@ def test_its_notebook_lines_give_new_digits():
     assert digits.shape == (16, 28, 28) and 0 <= digits.min() and digits.max() <= 1 and digits.std() > 0.05
 
 
+@pytest.mark.slow
 def test_its_export_command_writes_a_saved_model(tmp_path):
     (block,) = code_blocks("Out of the lab", "bash")
     (export,) = [command for command in commands(block) if command[0] == ".venv/bin/vae-export"]

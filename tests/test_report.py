@@ -19,8 +19,10 @@ from PIL import Image
 
 from tests.conftest import SUBSET_DIR, copy_run
 from vae.errors import RunError, UsageError
-from vae.run import storage
-from vae.run.snapshots import SNAPSHOTS_DIR, read_snapshot, read_snapshots, snapshot_path
+from vae.run.directory import CONFIG_FILE, EVAL_FILE, SNAPSHOTS_DIR, RunDir
+from vae.run.loading import load_run
+from vae.run.records import read_history, weights_digest
+from vae.run.snapshots import read_snapshot, read_snapshots, snapshot_path
 from vae_scripts.plot import main as plot_command
 from vae_scripts.report import main as report_command
 
@@ -28,13 +30,13 @@ from vae_scripts.report import main as report_command
 @pytest.fixture(scope="session")
 def snapshot_run(tmp_path_factory, trained_run) -> Path:
     """A finished three-epoch run of `vae-train --snapshots` with an eval.json. Tests must copy it to modify it."""
-    from vae.evaluation.estimators import evaluate_run
+    from vae.evaluation.workflow import evaluate_run
 
     run_dir = tmp_path_factory.mktemp("snapshots") / "run"
     # At the default peak, 1e-2, a run of 8 steps an epoch decodes one faint blur everywhere; at 3e-3 its digits
     # differ across the latent space, which the explorer's test needs.
     shutil.copytree(trained_run(snapshots=True, epochs=3, learning_rate=3e-3), run_dir)
-    evaluate_run(run_dir, SUBSET_DIR, k=4, limit=100)
+    evaluate_run(RunDir(run_dir), SUBSET_DIR, k=4, limit=100)
     return run_dir
 
 
@@ -56,13 +58,13 @@ def test_snapshots_hold_one_epoch_each_and_match_the_final_model(snapshot_run):
     from vae.model.latent import decode_latent_grid
     from vae.run.snapshots import SNAPSHOT_GRID_SIZE
 
-    snapshots = read_snapshots(snapshot_run)
-    history = storage.read_history(snapshot_run)
+    snapshots = read_snapshots(RunDir(snapshot_run))
+    history = read_history(RunDir(snapshot_run))
     assert [snapshot.epoch for snapshot in snapshots] == [1, 2, 3]
     np.testing.assert_allclose([snapshot.test_loss for snapshot in snapshots], history["test_loss"], rtol=1e-6)
     # Training changes the decoder, so the grids of successive epochs differ.
     assert np.abs(snapshots[0].latent_grid - snapshots[-1].latent_grid).mean() > 1e-3
-    model, _, _ = storage.load_run(snapshot_run)
+    model, _, _ = load_run(RunDir(snapshot_run))
     grid, axis = decode_latent_grid(model, SNAPSHOT_GRID_SIZE, quantiles=True)
     np.testing.assert_allclose(snapshots[-1].grid_axis, axis)
     np.testing.assert_allclose(snapshots[-1].latent_grid, grid, atol=0.5 / 255 + 1e-6)
@@ -73,7 +75,7 @@ def test_snapshots_need_two_latent_axes(subset, tiny_config, tmp_path):
     from vae.training.loop import train
 
     with pytest.raises(UsageError, match="--snapshots draws a 2-D latent grid and needs a latent size of at least 2"):
-        train(tiny_config.replace(latent_dim=1, epochs=1), subset, tmp_path / "run", verbose=0, snapshots=True)
+        train(tiny_config.replace(latent_dim=1, epochs=1), subset, RunDir(tmp_path / "run"), verbose=0, snapshots=True)
     assert not (tmp_path / "run").exists()
 
 
@@ -91,34 +93,35 @@ def test_cli_refuses_snapshots_of_a_one_dimensional_latent_in_one_line(tmp_path)
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_resume_takes_the_missing_snapshot_and_goes_on_taking_them(subset, tiny_config, tmp_path):
     from vae.training.loop import train
 
     run_dir = tmp_path / "run"
-    train(tiny_config.replace(epochs=1, limit=128), subset, run_dir, verbose=0, snapshots=True)
+    train(tiny_config.replace(epochs=1, limit=128), subset, RunDir(run_dir), verbose=0, snapshots=True)
     # As if a kill came between the checkpoint of epoch 1 and its snapshot.
-    snapshot_path(run_dir, 1).unlink()
-    train(tiny_config.replace(epochs=2, limit=128), subset, run_dir, verbose=0, resume=True)
-    assert [snapshot.epoch for snapshot in read_snapshots(run_dir)] == [1, 2]
+    snapshot_path(RunDir(run_dir), 1).unlink()
+    train(tiny_config.replace(epochs=2, limit=128), subset, RunDir(run_dir), verbose=0, resume=True)
+    assert [snapshot.epoch for snapshot in read_snapshots(RunDir(run_dir))] == [1, 2]
 
 
 def test_overwrite_deletes_what_came_from_the_replaced_run(snapshot_run, subset, tiny_config, tmp_path):
     from vae.training.loop import train
 
     run_dir = copy_run(snapshot_run, tmp_path)
-    assert (run_dir / storage.EVAL_FILE).is_file()
-    train(tiny_config.replace(epochs=1, limit=128), subset, run_dir, verbose=0, overwrite=True)
+    assert (run_dir / EVAL_FILE).is_file()
+    train(tiny_config.replace(epochs=1, limit=128), subset, RunDir(run_dir), verbose=0, overwrite=True)
     assert not (run_dir / SNAPSHOTS_DIR).exists()
-    assert not (run_dir / storage.EVAL_FILE).exists()
+    assert not (run_dir / EVAL_FILE).exists()
 
 
 def test_a_damaged_snapshot_is_named(snapshot_run, tmp_path):
     run_dir = copy_run(snapshot_run, tmp_path)
-    path = snapshot_path(run_dir, 2)
+    path = snapshot_path(RunDir(run_dir), 2)
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(RunError, match=r"epoch-0002\.npz is not a readable snapshot"):
-        read_snapshots(run_dir)
-    arrays = dict(np.load(snapshot_path(run_dir, 1)))
+        read_snapshots(RunDir(run_dir))
+    arrays = dict(np.load(snapshot_path(RunDir(run_dir), 1)))
     np.savez(path, **{**arrays, "latent_grid": arrays["latent_grid"][:3]})
     with pytest.raises(RunError, match="unexpected shapes or types"):
         read_snapshot(path)
@@ -203,18 +206,19 @@ def test_report_is_self_contained_html_whose_images_decode(report, snapshot_run)
     assert ("PNG", (64 * 28, 64 * 28)) in sizes
     assert ("GIF", (840, 440)) in sizes
     assert {"explorer-map", "explorer-digit", "explorer-readout", "explorer-sprite", "explorer-data"} <= set(parser.ids)
-    config = json.loads((snapshot_run / storage.CONFIG_FILE).read_text())
+    config = json.loads((snapshot_run / CONFIG_FILE).read_text())
     for key, value in config.items():
         assert f"<tr><th>{key}</th><td>{html.escape(json.dumps(value))}</td></tr>" in text
     assert "eval.json: grayscale BCE bound (nats), not a log-likelihood, 100 test digits, k = 4" in text
 
 
 def test_explorer_data_lies_on_the_latent_grid_axes(report, snapshot_run):
-    from vae.model.latent import default_span, encode_means, load_test_digits
+    from vae.model.latent import default_span, encode_means
+    from vae.run.dataset import load_test_digits
 
     text = report.read_text()
     data = json.loads(re.search(r'<script type="application/json" id=explorer-data>(.*?)</script>', text).group(1))
-    model, config, _ = storage.load_run(snapshot_run)
+    model, config, _ = load_run(RunDir(snapshot_run))
     images, labels = load_test_digits(config, SUBSET_DIR)
     assert data["span"] == default_span(model, images, None) and data["dims"] == [0, 1] and data["size"] == 64
     np.testing.assert_allclose(data["axis"], np.linspace(-data["span"], data["span"], 64), atol=1e-5)
@@ -248,10 +252,10 @@ def test_report_refuses_bad_options_without_writing(tiny_run, tmp_path, argument
 
 def test_report_refuses_a_damaged_eval_json(tiny_run, tmp_path):
     run_dir = copy_run(tiny_run, tmp_path)
-    (run_dir / storage.EVAL_FILE).write_text("{not json")
+    (run_dir / EVAL_FILE).write_text("{not json")
     result = CliRunner().invoke(report_command, ["--run-dir", str(run_dir), "--data-dir", str(SUBSET_DIR)])
     assert result.exit_code == 1
-    assert result.output.startswith(f"error: {run_dir / storage.EVAL_FILE} is damaged")
+    assert result.output.startswith(f"error: {run_dir / EVAL_FILE} is damaged")
     assert not (run_dir / "report.html").exists()
 
 
@@ -308,7 +312,7 @@ def test_explorer_shows_the_decoded_digit_under_the_pointer(report, snapshot_run
 
     from vae.model.latent import decode
 
-    model, _, _ = storage.load_run(snapshot_run)
+    model, _, _ = load_run(RunDir(snapshot_run))
     browser = chromium_or_skip()
     try:
         explorer = open_explorer(browser, report)
@@ -345,10 +349,10 @@ def test_explorer_shows_the_decoded_digit_under_the_pointer(report, snapshot_run
 def test_a_damaged_eval_json_with_non_finite_numbers_is_refused(tiny_run, tmp_path):
     run_dir = copy_run(tiny_run, tmp_path)
     for value in ("NaN", "Infinity", "-Infinity"):
-        (run_dir / storage.EVAL_FILE).write_text(f'{{"metrics": {{"negative_elbo": {value}}}}}')
+        (run_dir / EVAL_FILE).write_text(f'{{"metrics": {{"negative_elbo": {value}}}}}')
         result = CliRunner().invoke(report_command, ["--run-dir", str(run_dir), "--data-dir", str(SUBSET_DIR)])
         assert result.exit_code == 1, result.output
-        assert result.output.startswith(f"error: {run_dir / storage.EVAL_FILE} is damaged (it holds {value}")
+        assert result.output.startswith(f"error: {run_dir / EVAL_FILE} is damaged (it holds {value}")
         assert len(result.output.splitlines()) == 1 and not (run_dir / "report.html").exists()
 
 
@@ -360,19 +364,19 @@ def test_resume_drops_the_eval_json_of_the_old_weights_and_the_report_spots_a_st
     result = CliRunner().invoke(evaluate_command, ["--run-dir", str(run_dir), "--data-dir", str(SUBSET_DIR),
                                                    "--limit", "20", "--k", "2"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    scored = json.loads((run_dir / storage.EVAL_FILE).read_text())
-    assert scored["weights"] == {"epochs": 2, "sha256": storage.weights_digest(run_dir)}
+    scored = json.loads((run_dir / EVAL_FILE).read_text())
+    assert scored["weights"] == {"epochs": 2, "sha256": weights_digest(RunDir(run_dir))}
     result = CliRunner().invoke(train_command, ["--resume", "--epochs", "3", "--run-dir", str(run_dir),
                                                 "--data-dir", str(SUBSET_DIR), "--verbose", "0"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "removed eval.json: it scored the weights before this training; run vae-eval again" in result.output
-    assert not (run_dir / storage.EVAL_FILE).exists()
+    assert not (run_dir / EVAL_FILE).exists()
     # An eval.json of other weights, copied back: the page leaves its numbers out and says why, with one warning.
-    (run_dir / storage.EVAL_FILE).write_text(json.dumps(scored))
+    (run_dir / EVAL_FILE).write_text(json.dumps(scored))
     result = CliRunner().invoke(report_command, ["--run-dir", str(run_dir), "--data-dir", str(SUBSET_DIR)])
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines() == [
-        f"warning: {run_dir / storage.EVAL_FILE} scored other weights than the run's: the report leaves it out; run "
+        f"warning: {run_dir / EVAL_FILE} scored other weights than the run's: the report leaves it out; run "
         "vae-eval again"
     ]
     page = (run_dir / "report.html").read_text()

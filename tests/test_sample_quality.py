@@ -25,7 +25,9 @@ from vae.evaluation.sample_quality import (
     neighbour_radii,
     precision_recall,
 )
-from vae.run import storage
+from vae.model.prior import StandardNormal  # imports Keras while the tests are collected, before the fast loop's guard
+from vae.run.directory import EVAL_FILE, RunDir
+from vae.run.records import read_evaluation, weights_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSETS = {"mnist": SUBSET_DIR, "fashion-mnist": ROOT / "tests" / "data" / "fashion-mnist-subset"}
@@ -133,8 +135,6 @@ def test_settings_out_of_range_are_refused(samples, temperature, seed, message):
 
 
 def test_the_prior_at_temperature_one_draws_as_before():
-    from vae.model.prior import StandardNormal
-
     prior = StandardNormal(4)
     before = np.random.default_rng(7).standard_normal((6, 4)).astype("float32")
     np.testing.assert_array_equal(prior.sample(6, np.random.default_rng(7)), before)
@@ -192,7 +192,7 @@ def test_sample_quality_of_a_run_is_reproducible(tiny_run):
     assert other["metrics"] != first["metrics"] and other["floor"] != first["floor"]
     assert set(first["metrics"]) == {"frechet_distance", "classifier_score", "precision", "recall"}
     assert first["floor"]["images"] == 60 and first["test_images"] == 500
-    assert first["weights"]["sha256"] == storage.weights_digest(tiny_run)
+    assert first["weights"]["sha256"] == weights_digest(RunDir(tiny_run))
     # Real digits are closer to the test split than two epochs' samples.
     assert first["floor"]["metrics"]["frechet_distance"] < first["metrics"]["frechet_distance"]
     colder = generation.sample_quality(tiny_run, SUBSET_DIR, samples=60, seed=1, temperature=0.5)
@@ -210,7 +210,7 @@ def test_a_conditional_run_reports_its_accuracy_per_asked_class(conditional_run)
 
 
 def test_cli_sample_quality_keeps_the_rest_of_eval_json(tiny_run, tmp_path):
-    from vae.evaluation.estimators import evaluate_run
+    from vae.evaluation.workflow import evaluate_run
     from vae_scripts.evaluate import main
 
     run_dir = copy_run(tiny_run, tmp_path)
@@ -218,9 +218,9 @@ def test_cli_sample_quality_keeps_the_rest_of_eval_json(tiny_run, tmp_path):
     # Without an eval.json: the sample quality alone, which the report and the next vae-eval read.
     result = CliRunner().invoke(main, [*arguments, "--sample-quality", "--samples", "40", "--temperature", "0.8"])
     assert result.exit_code == 0, result.output
-    alone = json.loads((run_dir / storage.EVAL_FILE).read_text())
+    alone = json.loads((run_dir / EVAL_FILE).read_text())
     assert set(alone) == {"weights", "sample_quality"} and alone["sample_quality"]["temperature"] == 0.8
-    assert storage.read_evaluation(run_dir)["metrics"] == {}
+    assert read_evaluation(RunDir(run_dir))["metrics"] == {}
     for line in ("Fréchet distance", "classifier score", "precision", "recall", "temperature 0.8"):
         assert line in result.stdout
     # vae-eval adds the test bound and keeps the sample quality of the same weights.
@@ -229,7 +229,7 @@ def test_cli_sample_quality_keeps_the_rest_of_eval_json(tiny_run, tmp_path):
     # --sample-quality again replaces its own part and keeps the rest as it is.
     result = CliRunner().invoke(main, [*arguments, "--sample-quality", "--samples", "20", "--seed", "3"])
     assert result.exit_code == 0, result.output
-    again = json.loads((run_dir / storage.EVAL_FILE).read_text())
+    again = json.loads((run_dir / EVAL_FILE).read_text())
     assert {key: value for key, value in again.items() if key != "sample_quality"} == {
         key: value for key, value in evaluated.items() if key != "sample_quality"
     }

@@ -20,9 +20,12 @@ import pytest
 import vae
 from tests.conftest import SUBSET_DIR, copy_run, files_of, invoke
 from vae.errors import RunError
-from vae.run import storage
+from vae.run import pretrained
+from vae.run.directory import DEFAULT_RUN_DIR, EVAL_FILE, HISTORY_FILE, WEIGHTS_FILE, RunDir
+from vae.run.pretrained import PRETRAINED_MANIFEST, PRETRAINED_NAMES, pretrained_root
+from vae.run.records import read_config, read_evaluation
 
-WRITTEN = Path(storage.DEFAULT_RUN_DIR) / "pretrained-mnist"
+WRITTEN = Path(DEFAULT_RUN_DIR) / "pretrained-mnist"
 
 
 @pytest.fixture
@@ -30,8 +33,8 @@ def shipped(tmp_path, monkeypatch) -> Path:
     """A copy of the package's folder of pretrained runs, where an installed package has it, that the package takes
     for its own for the length of the test."""
     root = tmp_path / "site-packages" / "vae" / "pretrained"
-    shutil.copytree(storage.pretrained_root(), root)
-    monkeypatch.setattr(storage, "pretrained_root", lambda: root)
+    shutil.copytree(pretrained_root(), root)
+    monkeypatch.setattr(pretrained, "pretrained_root", lambda: root)
     return root
 
 
@@ -54,21 +57,23 @@ def test_a_shipped_run_is_known_by_where_it_is_not_by_how_it_is_named(shipped, t
         tmp_path / "root-link" / "mnist",
     ]
     for name in names:
-        assert storage.pretrained_name(name) == "mnist", name
-        assert storage.is_pretrained(name), name
-        assert storage.output_dir(name) == WRITTEN, name
-        assert storage.resolve_run_dir(name) == shipped / "mnist", name
+        run_dir = RunDir(name)
+        assert run_dir.pretrained_name() == "mnist", name
+        assert run_dir.is_pretrained(), name
+        assert run_dir.output_dir() == WRITTEN, name
+        assert run_dir.folder() == shipped / "mnist", name
         with pytest.raises(RunError, match="is a pretrained run shipped with the package"):
-            storage.refuse_pretrained(name)
+            run_dir.refuse_pretrained()
     # A copy of a shipped run elsewhere is a run of the user's own, which commands write beside.
     mine = copy_run(shipped / "mnist", tmp_path / "mine")
-    assert storage.pretrained_name(mine) is None and storage.output_dir(mine) == mine
-    storage.refuse_pretrained(mine)
+    mine = RunDir(mine)
+    assert mine.pretrained_name() is None and mine.output_dir() == mine.path
+    mine.refuse_pretrained()
     # Nothing may be trained anywhere in the package's folder of pretrained runs.
     for inside in (shipped, shipped / "new-run", tmp_path / "root-link" / "mnist" / "checkpoint"):
-        assert storage.pretrained_name(inside) is None
+        assert RunDir(inside).pretrained_name() is None
         with pytest.raises(RunError, match="inside the package's folder of pretrained runs, which is read-only"):
-            storage.refuse_pretrained(inside)
+            RunDir(inside).refuse_pretrained()
 
 
 def test_vae_eval_and_vae_plot_of_a_shipped_run_by_path_or_symlink_write_to_outputs(shipped, tmp_path, monkeypatch):
@@ -81,15 +86,15 @@ def test_vae_eval_and_vae_plot_of_a_shipped_run_by_path_or_symlink_write_to_outp
     for run_dir in (shipped / "mnist", "link"):
         result = invoke(evaluate_command, "--run-dir", run_dir, "--data-dir", SUBSET_DIR, "--limit", 20, "--k", 2)
         assert result.exit_code == 0, result.output
-        assert result.output.endswith(f"saved {WRITTEN / storage.EVAL_FILE}\n")
+        assert result.output.endswith(f"saved {WRITTEN / EVAL_FILE}\n")
         result = invoke(plot_command, "samples", "--n", 4, "--run-dir", run_dir)
         assert result.exit_code == 0, result.output
         assert result.output == f"{WRITTEN / 'samples.png'}\n"
         assert (files_of(shipped), every_path(shipped)) == before
-    assert json.loads((WRITTEN / storage.EVAL_FILE).read_text())["digits"] == 20
+    assert json.loads((WRITTEN / EVAL_FILE).read_text())["digits"] == 20
     # The report reads the user's evaluation of the run; the shipped one is still there, of the whole test split.
-    assert storage.read_evaluation(shipped / "mnist")["digits"] == 20
-    assert storage.read_evaluation("link", shipped=True)["digits"] == 10_000
+    assert read_evaluation(RunDir(shipped / "mnist"))["digits"] == 20
+    assert read_evaluation(RunDir("link"), shipped=True)["digits"] == 10_000
 
 
 def test_training_into_a_shipped_run_by_path_or_symlink_is_refused_and_writes_nothing(
@@ -113,7 +118,7 @@ def test_training_into_a_shipped_run_by_path_or_symlink_is_refused_and_writes_no
             assert result.exit_code == 1, (run_dir, arguments, result.output)
             assert result.output.startswith(f"error: {refusal}") and len(result.output.splitlines()) == 1
         with pytest.raises(RunError, match="read-only|cannot be trained, resumed or overwritten"):
-            train(VAEConfig(epochs=1, limit=256), subset, run_dir, overwrite=True, verbose=0)
+            train(VAEConfig(epochs=1, limit=256), subset, RunDir(run_dir), overwrite=True, verbose=0)
     assert (files_of(shipped), every_path(shipped)) == before
     assert not (tmp_path / "outputs").exists()
 
@@ -123,7 +128,7 @@ def test_a_shipped_run_whose_files_differ_from_its_manifest_is_refused_naming_th
 
     monkeypatch.chdir(tmp_path)
     vae.open_run("pretrained:mnist")  # checked once, and again when a file changes
-    weights = shipped / "mnist" / storage.WEIGHTS_FILE
+    weights = shipped / "mnist" / WEIGHTS_FILE
     damaged = bytearray(weights.read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF  # one byte in the middle: same size, other weights
     weights.write_bytes(bytes(damaged))
@@ -139,24 +144,24 @@ def test_a_shipped_run_whose_files_differ_from_its_manifest_is_refused_naming_th
     assert result.exit_code == 1 and result.output.startswith(f"error: {weights} is not the file shipped")
     assert not (tmp_path / "outputs").exists()
     # A missing file and a manifest that cannot be read are refused as well; the other runs still open.
-    (shipped / "fashion-mnist" / storage.HISTORY_FILE).unlink()
-    missing = re.escape(f"{shipped / 'fashion-mnist' / storage.HISTORY_FILE} is missing from the pretrained run")
+    (shipped / "fashion-mnist" / HISTORY_FILE).unlink()
+    missing = re.escape(f"{shipped / 'fashion-mnist' / HISTORY_FILE} is missing from the pretrained run")
     with pytest.raises(RunError, match=missing):
-        storage.read_config("pretrained:fashion-mnist")
-    assert storage.read_config("pretrained:mnist-conditional").conditional
-    (shipped / storage.PRETRAINED_MANIFEST).write_text("{")
+        read_config(RunDir("pretrained:fashion-mnist"))
+    assert read_config(RunDir("pretrained:mnist-conditional")).conditional
+    (shipped / PRETRAINED_MANIFEST).write_text("{")
     with pytest.raises(RunError, match="MANIFEST.json is missing or does not describe mnist-conditional: .* reinstall"):
-        storage.read_config(shipped / "mnist-conditional")
+        read_config(RunDir(shipped / "mnist-conditional"))
 
 
 # tests/conftest.py runs this test after every other of the session, so that it covers them all.
 def test_the_shipped_runs_are_as_shipped_after_every_other_test():
-    root = storage.pretrained_root()
-    manifest = json.loads((root / storage.PRETRAINED_MANIFEST).read_text())
-    assert sorted(manifest) == sorted(storage.PRETRAINED_NAMES)
+    root = pretrained_root()
+    manifest = json.loads((root / PRETRAINED_MANIFEST).read_text())
+    assert sorted(manifest) == sorted(PRETRAINED_NAMES)
     shipped = {
         f"{name}/{file}": digest for name, record in manifest.items() for file, digest in record["files"].items()
     }
-    assert every_path(root) == sorted([storage.PRETRAINED_MANIFEST, *manifest, *shipped])
+    assert every_path(root) == sorted([PRETRAINED_MANIFEST, *manifest, *shipped])
     for path, digest in shipped.items():
         assert hashlib.sha256((root / path).read_bytes()).hexdigest() == digest, f"vae/pretrained/{path} was changed"

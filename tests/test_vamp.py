@@ -9,7 +9,8 @@ import pytest
 from tests.conftest import SUBSET_DIR, invoke, train_stopped_after_first_epoch
 from vae.config import VAEConfig
 from vae.errors import UsageError
-from vae.run import storage
+from vae.run.directory import MODEL_FILE, RunDir
+from vae.run.loading import load_model, load_run
 from vae_scripts.train import main as train_command
 
 VAMP = {"prior": "vamp", "pseudo_inputs": 20, "objective": "iwae", "samples": 2, "limit": 256}
@@ -26,7 +27,7 @@ def vamp_run(trained_run):
 
 
 def test_the_log_density_is_the_mixture_of_the_posteriors_at_the_pseudo_inputs(vamp_run):
-    model, _, _ = storage.load_run(vamp_run)
+    model, _, _ = load_run(RunDir(vamp_run))
     means, log_vars = model.encoder(model.pseudo_inputs.images())
     means, log_vars = np.asarray(means, np.float64), np.asarray(log_vars, np.float64)
     assert means.shape == (20, 2)
@@ -45,23 +46,23 @@ def test_the_log_density_is_the_mixture_of_the_posteriors_at_the_pseudo_inputs(v
 def test_a_vamp_run_trains_reloads_and_resumes_bit_for_bit(monkeypatch, tmp_path, vamp_run, vamp_config, subset):
     from vae.training.loop import train
 
-    model, config, history = storage.load_run(vamp_run)
+    model, config, history = load_run(RunDir(vamp_run))
     assert config.prior == "vamp" and config.pseudo_inputs == 20
     assert history["test_loss"][-1] < history["test_loss"][0] and "test_negative_iw_bound" in history
-    whole = storage.load_model(vamp_run / storage.MODEL_FILE)
+    whole = load_model(vamp_run / MODEL_FILE)
     np.testing.assert_array_equal(np.asarray(whole.pseudo_inputs.logits), np.asarray(model.pseudo_inputs.logits))
 
     run_dir = train_stopped_after_first_epoch(monkeypatch, vamp_config, subset, tmp_path / "stopped")
-    train(vamp_config, subset, run_dir, resume=True, verbose=0)
-    resumed, _, _ = storage.load_run(run_dir)
+    train(vamp_config, subset, RunDir(run_dir), resume=True, verbose=0)
+    resumed, _, _ = load_run(RunDir(run_dir))
     for first, second in zip(resumed.weights, model.weights, strict=True):
         np.testing.assert_array_equal(first.numpy(), second.numpy())
 
 
 def test_vae_eval_weighs_with_the_vampprior(vamp_run, subset, monkeypatch):
-    from vae.evaluation.estimators import evaluate
+    from vae.evaluation.workflow import evaluate
 
-    model, _, _ = storage.load_run(vamp_run)
+    model, _, _ = load_run(RunDir(vamp_run))
     images = (subset.test_images[:50, ..., None] / 255).astype("float32")
     calls = []
     prior = model.latent.prior
@@ -79,7 +80,7 @@ def test_vae_eval_weighs_with_the_vampprior(vamp_run, subset, monkeypatch):
 def test_samples_are_drawn_from_the_mixture(vamp_run, monkeypatch, tmp_path):
     from vae.views import figures as plots
 
-    model, _, _ = storage.load_run(vamp_run)
+    model, _, _ = load_run(RunDir(vamp_run))
     drawn = []
     decode = model.decode
     monkeypatch.setattr(model, "decode", lambda z, labels=None: drawn.append(np.asarray(z)) or decode(z, labels))

@@ -2,17 +2,14 @@
 TensorFlow/Keras 3.
 
 `import vae` is cheap: it loads neither TensorFlow nor Keras. The public names below are imported on first use
-(PEP 562), so `vae.VAEConfig` and `vae.run.storage` stay free of TensorFlow, while `vae.VAE`, `vae.Sampling`,
-`vae.load_run` and `vae.load_model` bring in Keras when they are first touched.
+(PEP 562), so `vae.VAEConfig` and `vae.run.directory` stay free of TensorFlow, while `vae.VAE` and `vae.Sampling`
+bring in Keras when they are first touched, and `vae.open_run` and `vae.load_model` when they are called.
 
-The modules, one job each: `config` (the run's `VAEConfig`), `data` (MNIST-style files and the input pipeline),
-`encoder`, `decoder` and `sampling` (the networks and the reparameterisation layer), `structures` (how the latent
-variables sit between images and prior), `prior`, `conditioning` (the label of a conditional run), `gaussian` (the
-diagonal Gaussian's formulas), `objectives`, `model` (the Keras trainer), `training`, `distribution` (several
-devices, mixed precision), `evaluation` and `scoring` (test-split and per-image scores), `latent` and `plots`
-(the latent space as arrays and pictures), `images` (your own digits), `folders` (a folder of images as a data
-set), `outliers` (AUROC against other images), `export` (SavedModel, LiteRT, ONNX), `api` (`open_run`, for
-notebooks), `snapshots`, `report`, `profiling`, `storage` (the run directory) and `files` (atomic writes).
+The subpackages, bottom layer first (docs/development.md, "The layers"; nothing imports from a layer above it):
+`config`, `errors` and `files` (the run's `VAEConfig`, the error types, atomic writes); `data` (data sources and
+the input pipeline); `model` (networks, latent structures, priors, objectives, conditioning, the Keras model);
+`run` (the run folder, checkpoints, records, the shipped pretrained runs); `evaluation` (held-out estimators,
+per-image scores, outliers); `training`; `views` (figures, the report); `serving` (export, `open_run` and `train`).
 
 A whole-model file (`vae.keras`) needs the `VAE` and `Sampling` classes registered with Keras before it loads:
 `vae.load_model(path)` does that, or `import vae.model.autoencoder` before `keras.saving.load_model(path)`.
@@ -37,11 +34,11 @@ _PUBLIC = {
     "UsageError": "vae.errors",
     "DataError": "vae.errors",
     "RunError": "vae.errors",
-    "load_run": "vae.run.storage",
-    "load_model": "vae.run.storage",
+    "load_model": "vae.run.loading",
     "load_dataset": "vae.data.datasets",
     "open_run": "vae.serving.api",
     "Run": "vae.serving.api",
+    "train": "vae.serving.train",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -1,9 +1,10 @@
 """The one object that describes a run.
 
 `VAEConfig` is frozen, validated on construction, and saved as `config.json` beside the weights; loading a run
-rebuilds the model from it. This module imports neither TensorFlow nor Keras, so the command-line scripts read every
-default and every choice of an option from it (`DEFAULTS` and the constants below) and still answer `--help`
-instantly.
+rebuilds the model from it. This module holds the config, the choices and limits it checks its fields against, and
+the data sources' limits; those of one other layer alone sit in that layer's package (`vae.model`, `vae.evaluation`,
+`vae.views`, `vae.serving`). It imports neither TensorFlow nor Keras, so the command-line scripts read every default
+and every choice of an option from it (`DEFAULTS` and the constants below) and still answer `--help` instantly.
 """
 
 from __future__ import annotations
@@ -26,18 +27,15 @@ DATASET_CLASSES = {
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
     ),
 }  # fmt: skip
-# The networks between the images and the latent variables: the keras.io convolutional ones, or dense layers.
-NETWORKS = ("conv", "mlp")
 # Each architecture names its network and its number of stochastic layers, which chooses the latent structure
-# (`vae.model.structures`). "hierarchical" is two stochastic layers, x -> z1 -> z2 (Burda et al. 2015, section 5): z1
-# has HIERARCHICAL_LOWER_LATENT_DIM dimensions, as in that paper, and z2, the top, has `latent_dim`.
+# (`vae.model.structures`). "hierarchical" is two stochastic layers, x -> z1 -> z2 (Burda et al. 2015, section 5):
+# z1 has `vae.model.HIERARCHICAL_LOWER_LATENT_DIM` dimensions, as in that paper, and z2, the top, has `latent_dim`.
 ARCHITECTURE_PARTS = {"conv": ("conv", 1), "mlp": ("mlp", 1), "hierarchical": ("mlp", 2)}
 ARCHITECTURES = tuple(ARCHITECTURE_PARTS)
 # Adam's peak learning rate when none is given, by architecture (benchmarks/schedule_search.py). 1e-2 gave the conv
 # model its best 30-epoch test negative ELBO over three seeds; mlp did better at 3e-3 in 10 epochs and keeps it; two
 # stochastic layers diverge at 1e-2 within three epochs, and keep 3e-3.
 LEARNING_RATES = {"conv": 1e-2, "mlp": 3e-3, "hierarchical": 3e-3}
-HIERARCHICAL_LOWER_LATENT_DIM = 100
 SCHEDULES = ("cosine", "constant")
 # What training maximises: the ELBO (Kingma & Welling 2013), or the importance-weighted bound with `samples` draws
 # per digit (Burda et al. 2015).
@@ -45,10 +43,6 @@ OBJECTIVES = ("elbo", "iwae")
 # p(z): the standard normal, or the VampPrior, a mixture of the encoder's posteriors at learned pseudo-inputs
 # (Tomczak & Welling 2018).
 PRIORS = ("gaussian", "vamp")
-# How a run is spread over devices and in which precision it computes: they describe the machine, not the model,
-# so they are options of `vae-train` but no fields of the config.
-STRATEGIES = ("default", "mirrored", "multi-worker")
-PRECISIONS = ("off", "auto", "float16", "bfloat16")
 # The side of the IDX data sets' images, and of the digits that `vae-encode` prepares for their runs.
 IMAGE_SIDE = 28
 # The images a run is made of: square, gray or RGB. The convolutional network halves the side twice, so it needs a
@@ -58,31 +52,9 @@ MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 128
 MIN_CONV_IMAGE_SIZE, MAX_CONV_IMAGE_SIZE = 16, 64
 # A conditional run's labels: at least two classes, and at most this many (its one-hot label is an input).
 MAX_CLASSES = 1000
-# What `vae-export` writes: a TensorFlow SavedModel, a LiteRT model (.tflite), or ONNX models.
-EXPORT_FORMATS = ("saved-model", "litert", "onnx")
 # How a folder's image of another size or shape becomes the run's: "crop" scales its shorter side to the run's
 # side, keeping its aspect ratio, and cuts the middle square out of it.
 FITS = ("crop",)
-# Digits per call when a trained model encodes, decodes or scores many of them without sampling: large enough to
-# keep the cores busy, small enough for about 75 MB of convolutional activations.
-INFERENCE_BATCH_SIZE = 500
-# vae-eval: importance samples per digit, and digits per batch. The noise is drawn per batch, so the batch size is
-# part of what a seed's numbers depend on, and stays apart from the inference batch above.
-IMPORTANCE_SAMPLES = 100
-EVALUATION_BATCH_SIZE = 100
-# Images per batch when images are scored each on its own (vae-encode): every batch is padded to exactly this many,
-# because the kernels' floating-point sums depend on the number of rows. Small, so that one image costs little; the
-# decoder still sees up to 2,000 (sample, image) rows at once.
-SCORING_BATCH_SIZE = 16
-# The latent grid of the training snapshots and of `vae-plot latent-grid --quantiles` spans these quantiles of
-# N(0, 1), a frame that does not move as the model learns.
-GAUSSIAN_QUANTILES = (0.05, 0.95)
-# Most digits `vae-reconstruct` draws, and the default size of the report's explorer grid.
-MAX_RECONSTRUCTIONS = 100
-EXPLORER_SIZE = 64
-# A conditional run's explorer holds a grid for each digit 0-9; smaller ones keep the page near the size of one grid
-# of EXPLORER_SIZE.
-CONDITIONAL_EXPLORER_SIZE = 32
 # Limits checked before anything is allocated, so that a hostile config.json or option fails in one line instead of
 # filling the memory. A latent of 1,024 is far beyond what 784 pixels need; a batch of 8,192 digits takes about
 # 1.2 GB of activations in the convolutional model.
@@ -92,24 +64,6 @@ MAX_BATCH_SIZE = 8192
 # its density per training step, 2 GB of float32 with its gradient.
 MAX_PSEUDO_INPUTS = 5000
 MAX_PRIOR_TERMS = 2**28
-# The images `vae-encode` reads: a header that claims more pixels is refused before any is decoded (a 48-megapixel
-# photo passes, and takes under 1 GB to prepare); a side shorter than the minimum cannot hold a recognisable digit.
-MAX_IMAGE_PIXELS = 50_000_000
-MIN_IMAGE_SIDE = 8
-# The latent grid's half-width: the prior N(0, I) has almost all its mass within 5, and a decoder fed 1e308 draws
-# nothing but NaN.
-MAX_GRID_SPAN = 100.0
-# Frames a second of the training GIF: a GIF frame lasts a whole number of centiseconds, at most 655.35 s, and
-# browsers slow frames shorter than 20 ms down to 100 ms.
-MIN_FPS = 0.1
-MAX_FPS = 50.0
-# vae-eval --sample-quality: images drawn (and real ones for the floor). Precision and recall need more points than
-# their k = 3 neighbours; above 50,000 the pairwise distances take minutes. A temperature scales the prior's spread:
-# beyond 4 the decoder sees latent points the prior almost never draws.
-SAMPLE_QUALITY_SAMPLES = 10_000
-MIN_SAMPLE_QUALITY_SAMPLES = 4
-MAX_SAMPLE_QUALITY_SAMPLES = 50_000
-MAX_TEMPERATURE = 4.0
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,11 @@ Only plain Python file writes touch the disk: a full disk then raises an ordinar
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import fcntl
 import hashlib
+import io
 import json
 import os
 import re
@@ -148,9 +150,6 @@ def write_json(path: str | os.PathLike, value: Any) -> None:
 
 def csv_text(header: list[str], rows: list[list]) -> str:
     """A CSV table as text, numbers written in full (repr) so nothing is lost to rounding."""
-    import csv
-    import io
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)

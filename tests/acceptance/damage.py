@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.data.datasets import IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC
-from vae.run.storage import (
+from vae.data.idx import IDX_FILES, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC
+from vae.run.directory import (
     CHECKPOINT_DIR,
     CHECKPOINT_STATE_FILE,
     CONFIG_FILE,
@@ -827,7 +827,7 @@ def on_the_package(command: list[str], afterwards: Callable[[Place, Settings], l
     The package's folder of pretrained runs must be as it was, and is put back so if it is not."""
 
     def scenario(place: Place, settings: Settings) -> tuple[Outcome, list[str]]:
-        from vae.run.storage import pretrained_root
+        from vae.run.pretrained import pretrained_root
 
         root = pretrained_root().resolve()
         (place.case / "link").symlink_to(root / "mnist", target_is_directory=True)
@@ -849,7 +849,7 @@ def on_the_package(command: list[str], afterwards: Callable[[Place, Settings], l
 def shipped_run_scores_as_recorded(place: Place, settings: Settings) -> list[str]:
     """vae-eval of pretrained:mnist on the test subset as MANIFEST.json records it: the shipped weights must still
     give the numbers they shipped with."""
-    from vae.run.storage import PRETRAINED_MANIFEST, pretrained_root
+    from vae.run.pretrained import PRETRAINED_MANIFEST, pretrained_root
 
     record = read_json(pretrained_root() / PRETRAINED_MANIFEST)["mnist"]["subset_evaluation"]
     arguments = ["--run-dir", "pretrained:mnist", "--data-dir", str(place.data), "--k", str(record["k"])]

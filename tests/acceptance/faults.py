@@ -7,8 +7,8 @@ random
     delay (2-25 s by default: start-up takes about 10 s, so some kills land before the first checkpoint and most
     after it), N times; each restart uses `--resume` once a checkpoint exists. After every kill the directory must
     be readable: the committed checkpoint loads, or no epoch had finished yet. The last restart runs to the end, and
-    the run must load with `vae.load_run` with weights equal to the reference's bit for bit. A machine that trains
-    the reference faster than the kills would take gets a longer run (`inject_random` says how much longer).
+    the run must load with `vae.run.loading.load_run` with weights equal to the reference's bit for bit. A machine
+    that trains the reference faster than the kills would take gets a longer run (`inject_random` says how much longer).
 final-save
     Trains `--epochs 2 --limit 512` in a fresh directory and kills it (SIGKILL) as soon as a temporary
     `.tmp-*vae.keras` or `.tmp-*vae.weights.h5` appears in it after the last checkpoint (epochs_done == epochs): a
@@ -112,15 +112,17 @@ def readable(run_dir: Path) -> tuple[bool, str]:
     import keras
 
     import vae.model.autoencoder  # noqa: F401  (registers the VAE class, which load_model needs to rebuild a checkpoint)
-    from vae.run import storage
+    from vae.run.checkpoints import read_checkpoint
+    from vae.run.directory import RunDir
+    from vae.run.loading import load_run
 
     try:
-        checkpoint = storage.read_checkpoint(run_dir)
+        checkpoint = read_checkpoint(RunDir(run_dir))
         if checkpoint is None:
             return True, "no checkpoint yet"
         keras.saving.load_model(checkpoint.model_path, safe_mode=True)
-        if storage.has_finished_run(run_dir):
-            storage.load_run(run_dir)
+        if RunDir(run_dir).has_finished_run():
+            load_run(RunDir(run_dir))
             return True, f"finished run, checkpoint at epoch {checkpoint.epochs_done}"
         return True, f"checkpoint at epoch {checkpoint.epochs_done}"
     except Exception as error:  # any failure to read is what this suite exists to find
@@ -129,9 +131,10 @@ def readable(run_dir: Path) -> tuple[bool, str]:
 
 def same_weights(model, reference: Path) -> bool:
     """Whether `model` holds the weights of the finished run at `reference`, bit for bit."""
-    from vae.run import storage
+    from vae.run.directory import RunDir
+    from vae.run.loading import load_run
 
-    expected, _, _ = storage.load_run(reference)
+    expected, _, _ = load_run(RunDir(reference))
     if len(model.weights) != len(expected.weights):
         return False
     pairs = zip(model.weights, expected.weights, strict=True)
@@ -141,11 +144,12 @@ def same_weights(model, reference: Path) -> bool:
 def run_problems(run_dir: Path, epochs: int, reference: Path | None = None) -> list[str]:
     """What keeps `run_dir` from being a complete finished run of `epochs` epochs (with `reference`'s weights, if
     given) that holds no temporary file; empty when nothing does."""
-    from vae.run import storage
+    from vae.run.directory import RUN_FILES, RunDir
+    from vae.run.loading import load_run
 
-    problems = [f"{name} missing" for name in storage.RUN_FILES if not (run_dir / name).is_file()]
+    problems = [f"{name} missing" for name in RUN_FILES if not (run_dir / name).is_file()]
     try:
-        model, _, history = storage.load_run(run_dir)
+        model, _, history = load_run(RunDir(run_dir))
     except Exception as error:  # a run that does not load, however it fails, is the finding
         return [*problems, f"does not load: {error}"]
     if len(history["loss"]) != epochs:
@@ -165,14 +169,16 @@ def last_line(text: str) -> str:
 
 def finish(victim: Path, reference: Path, command: list[str]) -> bool:
     """Run `command` to the end and say whether the run it leaves loads and has the reference's weights."""
-    from vae.run import storage
+    from vae.errors import RunError
+    from vae.run.directory import RunDir
+    from vae.run.loading import load_run
 
     final = subprocess.run(command, capture_output=True, text=True)
     if final.returncode != 0 and "already trained" not in final.stderr:
         say(f"final resume failed: {final.stderr.strip()}")
     try:
-        model, _, history = storage.load_run(victim)
-    except storage.RunError as error:
+        model, _, history = load_run(RunDir(victim))
+    except RunError as error:
         say(f"final run does not load: {error}")
         return False
     identical = same_weights(model, reference)
@@ -189,7 +195,8 @@ def inject_random(
     trains in less than RANDOM_MARGIN times the sum of the delays, it is trained again with proportionally more
     epochs, and the victim trains as many.
     """
-    from vae.run import storage
+    from vae.run.checkpoints import read_checkpoint_safe
+    from vae.run.directory import RunDir
 
     moments = random.Random(seed)
     waits = [moments.uniform(*delays) for _ in range(kills)]
@@ -204,8 +211,8 @@ def inject_random(
 
     survived = 0
     for kill in range(1, kills + 1):
-        resume = storage.read_checkpoint_safe(victim) is not None
-        if storage.has_finished_run(victim):
+        resume = read_checkpoint_safe(RunDir(victim)) is not None
+        if RunDir(victim).has_finished_run():
             say(f"kill {kill}: the run finished before it could be killed")
             break
         stderr_path = work / f"kill-{kill}.stderr"
@@ -224,7 +231,7 @@ def inject_random(
         survived += ok
         say(f"kill {kill:2d} after {delay:4.1f} s: {'readable' if ok else 'BROKEN'} ({state})")
 
-    resume = storage.read_checkpoint_safe(victim) is not None
+    resume = read_checkpoint_safe(RunDir(victim)) is not None
     identical = finish(victim, reference, train_command(victim, data_dir, epochs, limit, resume))
     return Tally("random kills", "survived", survived, kills, [] if identical else ["final weights differ"])
 
@@ -235,17 +242,18 @@ def final_save_temporary(run_dir: Path, epochs: int) -> str | None:
     Checkpoints live in checkpoint/, but the epoch count is checked too, so that only the save after the last epoch
     counts, whatever the package writes at the top level before it.
     """
-    from vae.run import storage
+    from vae.run.checkpoints import read_checkpoint_safe
+    from vae.run.directory import MODEL_FILE, WEIGHTS_FILE, RunDir
 
     try:
         names = [entry.name for entry in os.scandir(run_dir)]
     except FileNotFoundError:
         return None
-    suffixes = (storage.MODEL_FILE, storage.WEIGHTS_FILE)
+    suffixes = (MODEL_FILE, WEIGHTS_FILE)
     temporary = next((name for name in names if name.startswith(".tmp-") and name.endswith(suffixes)), None)
     if temporary is None:
         return None
-    checkpoint = storage.read_checkpoint_safe(run_dir)
+    checkpoint = read_checkpoint_safe(RunDir(run_dir))
     return temporary if checkpoint is not None and checkpoint.epochs_done == epochs else None
 
 
@@ -301,10 +309,11 @@ def final_save_problems(run_dir: Path, data_dir: Path, reference: Path) -> list[
 def wait_for_new_checkpoint(process: subprocess.Popen, run_dir: Path, epochs_before: int) -> int | None:
     """Wait until `process` commits a checkpoint past `epochs_before`, so that the signal lands mid-training rather
     than during start-up; return its epoch, or None when the process ended first."""
-    from vae.run import storage
+    from vae.run.checkpoints import read_checkpoint_safe
+    from vae.run.directory import RunDir
 
     while process.poll() is None:
-        checkpoint = storage.read_checkpoint_safe(run_dir)
+        checkpoint = read_checkpoint_safe(RunDir(run_dir))
         if checkpoint is not None and checkpoint.epochs_done > epochs_before:
             return checkpoint.epochs_done
         time.sleep(0.05)
@@ -328,7 +337,8 @@ def sigterm_problems(process: subprocess.Popen, stderr_path: Path) -> list[str]:
 
 def inject_sigterm(work: Path, data_dir: Path, count: int, seed: int) -> Tally:
     """SIGTERM one training `count` times, each a random 0-3 s after a new checkpoint, resuming in between."""
-    from vae.run import storage
+    from vae.run.checkpoints import read_checkpoint_safe
+    from vae.run.directory import RunDir
 
     moments = random.Random(seed)
     # A try advances the run one epoch to its new checkpoint plus up to 3 s (a few epochs of 512 digits): 6 each
@@ -338,7 +348,7 @@ def inject_sigterm(work: Path, data_dir: Path, count: int, seed: int) -> Tally:
     train_reference(train_command(reference, data_dir, epochs, SHORT_LIMIT, resume=False))
     survived = 0
     for number in range(1, count + 1):
-        checkpoint = storage.read_checkpoint_safe(victim)
+        checkpoint = read_checkpoint_safe(RunDir(victim))
         epochs_before = checkpoint.epochs_done if checkpoint else 0
         stderr_path = work / f"sigterm-{number}.stderr"
         process = start(train_command(victim, data_dir, epochs, SHORT_LIMIT, checkpoint is not None), stderr_path)
@@ -359,7 +369,7 @@ def inject_sigterm(work: Path, data_dir: Path, count: int, seed: int) -> Tally:
         verdict = "; ".join(problems) if problems else f"exit 143, readable ({state})"
         say(f"SIGTERM {number} at epoch {epoch} + {delay:.1f} s, gone in {seconds:.1f} s: {verdict}")
 
-    resume = storage.read_checkpoint_safe(victim) is not None
+    resume = read_checkpoint_safe(RunDir(victim)) is not None
     identical = finish(victim, reference, train_command(victim, data_dir, epochs, SHORT_LIMIT, resume))
     return Tally("SIGTERM", "survived", survived, count, [] if identical else ["final weights differ"])
 

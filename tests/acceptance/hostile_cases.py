@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vae.run.storage import RUN_FILES
+from vae.run.directory import RUN_FILES
 
 from .damage import (
     NO_TEST_DIGITS,

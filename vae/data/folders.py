@@ -1,41 +1,21 @@
-"""A folder of your own images as a data set: its layout, its classes, the run's image shape, and reading it.
+"""Reading a folder of your own images at a run's shape: the shape, a pool of processes, the damaged files.
 
-Three layouts, as people keep them (`keras.utils.image_dataset_from_directory`, torchvision's `ImageFolder`):
-
-    DIR/train/<class>/... and DIR/test/<class>/...   two splits; a class is its subfolder's name
-    DIR/<class>/...                                  one split; the test split is held out, stratified by class
-    DIR/*.png                                        images without labels; the test split is held out at random
-
-Both splits must name the same classes. DIR/train/ alone, with no test/, is read as the layout train/ holds, with a
-test split held out of it (the scan's `note` says so), never as one class called "train".
-
-Class names are sorted as strings, and label i is the i-th. Files are PNG, JPEG, BMP, GIF (the first frame) or
-WebP; other files, and names that start with ".", are not images and are passed over. A class folder may hold
-folders of its own. A symbolic link is followed while it stays inside DIR; one that leads out of it, or round in a
-loop, is refused.
-
-Every image becomes the run's shape, side x side x channels (`fit_image`): a JPEG's EXIF orientation applied,
-transparency (an alpha channel or a tRNS colour key) composited onto white, a 16-bit image scaled by its range, gray
-or RGB as the run asks (RGB to gray by ITU-R 601-2 luma), and, when its size differs, scaled so that its shorter side
-is the run's side, keeping its aspect ratio, and cut to the middle square ("crop"). An image already of the run's
-size and mode is taken pixel for pixel.
+Every image becomes the run's shape, side x side x channels (`vae.data.decode.fit_image`): a JPEG's EXIF
+orientation applied, transparency (an alpha channel or a tRNS colour key) composited onto white, a 16-bit image
+scaled by its range, gray or RGB as the run asks (RGB to gray by ITU-R 601-2 luma), and, when its size differs,
+scaled so that its shorter side is the run's side, keeping its aspect ratio, and cut to the middle square ("crop").
+An image already of the run's size and mode is taken pixel for pixel.
 
 Everything is read once into memory as uint8, in a pool of processes, and fed to training by the same pipeline as
 MNIST. Before any pixel is decoded, each header is read: an image of more than `MAX_IMAGE_PIXELS` or with a side
 under `MIN_IMAGE_SIDE` is refused, and so is a folder whose images would take more than `MAX_DATA_BYTES` in memory
-(count x side^2 x channels bytes).
-
-What a run was trained on is its manifest, `data.json` in the run directory: the folder, its layout, the class
-names, the shape, the fitting rule, and every file with its label, its split and a digest of its bytes. A resumed run
-and every command that reads its test split check the folder against it, naming what changed; the damaged files it
-skipped are no part of it.
+(count x side^2 x channels bytes). The folder's layout and classes are `vae.data.layouts`'; what a run records of it,
+its manifest, is `vae.data.manifests`'.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import io
 import os
 import warnings
 from collections.abc import Callable
@@ -46,259 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
-from vae.config import MAX_CLASSES, MAX_IMAGE_PIXELS, MAX_IMAGE_SIZE, MIN_IMAGE_SIDE, MIN_IMAGE_SIZE
+from vae.config import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+from vae.data.decode import Header, decode, read_header
+from vae.data.layouts import NAMED, SPLIT_FOLDERS, ImageFile, Scan, classes_named
+from vae.data.manifests import manifest
 from vae.errors import DataError, ImageWarning, UsageError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-PILLOW_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
-SPLIT_FOLDERS = ("train", "test")
 # At most this many bytes of uint8 pixels in memory: 8 GiB, a third of this machine's memory.
 MAX_DATA_BYTES = 8 * 2**30
-# Pillow's modes of gray images; any other mode is a colour image.
-GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
-WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
-# Damaged files named in one error line before "and N more".
-NAMED_DAMAGED_FILES = 3
 # Files per task of the reading pool: enough to make the pool's overhead small.
 CHUNK_FILES = 500
-
-
-@dataclass(frozen=True)
-class ImageFile:
-    """One image of the folder: its path relative to the folder (POSIX), its label (-1 without labels), its split."""
-
-    path: str
-    label: int
-    split: str
-
-
-@dataclass(frozen=True)
-class Scan:
-    """What a folder holds, before any image is read."""
-
-    root: Path
-    layout: str
-    class_names: tuple[str, ...]
-    files: tuple[ImageFile, ...]  # for "split", with their splits; otherwise all "train" until `hold_out_test`
-    note: str = ""  # a line on how the folder was read, where its layout could be taken for another
-
-
-@dataclass(frozen=True)
-class Header:
-    width: int
-    height: int
-    gray: bool
-
-
-def is_image_folder(directory: Path) -> bool:
-    """Whether `directory` holds images (in any layout) rather than IDX files or an npz: any image file in it or in
-    its subfolders."""
-    if not directory.is_dir():
-        return False
-    for _, _, names in os.walk(directory):
-        if any(_is_image_name(name) for name in names):
-            return True
-    return False
-
-
-def _is_image_name(name: str) -> bool:
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
-
-
-def scan_folder(root: str | os.PathLike) -> Scan:
-    """The layout, classes and image files of the folder `root`; a DataError names what is wrong with it."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root} does not exist or is not a folder")
-    root = root.resolve()
-    folders, images = _entries(root, root)
-    names = {Path(folder).name for folder in folders}
-    if not images and names >= set(SPLIT_FOLDERS):
-        others = sorted(names - set(SPLIT_FOLDERS))
-        if others:
-            raise DataError(f"{root} holds {others[0]}/ beside train/ and test/: keep each split's classes inside it")
-        train_classes = _class_folders("train", root)
-        test_classes = _class_folders("test", root)
-        unknown = sorted(set(test_classes) - set(train_classes))
-        if unknown:
-            raise DataError(
-                f"{root / 'test' / unknown[0]} names a class that {root / 'train'} lacks: both splits must name the "
-                "same classes"
-            )
-        untested = sorted(set(train_classes) - set(test_classes))
-        if untested:
-            raise DataError(
-                f"{root / 'test'} lacks {_classes_named(untested)} of {root / 'train'}: both splits must name the "
-                "same classes"
-            )
-        class_names = tuple(sorted(train_classes))
-        files = [
-            ImageFile(path, class_names.index(name), split)
-            for split, classes in (("train", train_classes), ("test", test_classes))
-            for name in sorted(classes)
-            for path in classes[name]
-        ]
-        return _checked(Scan(root, "split", class_names, tuple(files)))
-    if not images and names == {"train"}:
-        # train/ alone holds the images to learn from, not one class called "train": its own layout is read, and a
-        # test split is held out from it as from any folder without test/.
-        scan = _one_split(root, "train", *_entries(root / "train", root))
-        read_as = "its subfolders are read as the classes" if scan.layout == "classed" else "read without classes"
-        note = f"{root} holds train/ and no test/: {read_as}, and a test split is held out of its images"
-        return dataclasses.replace(scan, note=note)
-    return _one_split(root, "", folders, images)
-
-
-def _one_split(root: Path, folder: str, folders: list[str], images: list[str]) -> Scan:
-    """The classed or flat layout of `root / folder`, whose subfolders and images are `folders` and `images`
-    (paths relative to `root`)."""
-    where = root / folder
-    if folders and images:
-        raise DataError(
-            f"{where} holds both images ({Path(images[0]).name}) and folders ({Path(folders[0]).name}): keep the "
-            "images of each class in a folder of its own, or put them all in the folder itself"
-        )
-    if images:
-        return _checked(Scan(root, "flat", (), tuple(ImageFile(path, -1, "train") for path in images)))
-    if not folders:
-        raise DataError(f"{where} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    classes = _class_folders(folder, root)
-    class_names = tuple(sorted(classes))
-    files = tuple(ImageFile(path, label, "train") for label, name in enumerate(class_names) for path in classes[name])
-    return _checked(Scan(root, "classed", class_names, files))
-
-
-def _classes_named(names: list[str]) -> str:
-    """ "class a" or "classes a, b, c and 2 more", naming the first few."""
-    more = len(names) - NAMED_DAMAGED_FILES
-    shown = ", ".join(names[:NAMED_DAMAGED_FILES]) + (f" and {more} more" if more > 0 else "")
-    return f"class{'es' * (len(names) > 1)} {shown}"
-
-
-def _checked(scan: Scan) -> Scan:
-    if len(scan.files) < 2:
-        raise DataError(f"{scan.root} holds a single image: a run needs images to train on and to test on")
-    if len(scan.class_names) > MAX_CLASSES:
-        raise DataError(f"{scan.root} holds {len(scan.class_names):,} classes, more than the {MAX_CLASSES:,} allowed")
-    return scan
-
-
-def _entries(folder: Path, root: Path) -> tuple[list[str], list[str]]:
-    """The subfolders and the image files of `folder` (paths relative to `root`, sorted), hidden ones left out; a
-    symbolic link is checked not to lead out of `root` or round in a loop."""
-    subfolders, images = [], []
-    try:
-        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-    except OSError as error:
-        raise DataError(f"{folder} cannot be read ({error.strerror or error})") from None
-    skip = len(str(root)) + 1  # the entries' paths start with the root's
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        if entry.is_symlink():
-            try:
-                target = Path(entry.path).resolve(strict=True)
-            except (OSError, RuntimeError):
-                raise DataError(f"{entry.path} is a symbolic link that leads nowhere or round in a loop") from None
-            if not target.is_relative_to(root):
-                raise DataError(f"{entry.path} is a symbolic link that leads out of {root}: copy the file in instead")
-        relative = entry.path[skip:].replace(os.sep, "/")
-        if entry.is_dir():
-            subfolders.append(relative)
-        elif entry.is_file() and _is_image_name(entry.name):
-            images.append(relative)
-    return subfolders, images
-
-
-def _class_folders(folder: str, root: Path) -> dict[str, list[str]]:
-    """{class name: its images} of the class subfolders of `root / folder`; a class folder without images is
-    refused."""
-    subfolders, _ = _entries(root / folder, root)
-    classes = {}
-    for subfolder in subfolders:
-        images = _images_below(root / subfolder, root, set())
-        if not images:
-            raise DataError(f"{root / subfolder} holds no images ({', '.join(IMAGE_SUFFIXES)}): a class needs some")
-        classes[Path(subfolder).name] = images
-    if not classes:
-        raise DataError(f"{root / folder} holds no class folders with images")
-    return classes
-
-
-def _images_below(folder: Path, root: Path, seen: set) -> list[str]:
-    """The images in `folder` and its subfolders, each folder walked once even where links lead back into it."""
-    real = folder.resolve()
-    if real in seen:
-        raise DataError(f"{folder} leads round in a loop of symbolic links")
-    seen.add(real)
-    subfolders, images = _entries(folder, root)
-    for subfolder in subfolders:
-        images += _images_below(root / subfolder, root, seen)
-    return images
-
-
-def hold_out_test(scan: Scan, fraction: float, seed: int) -> Scan:
-    """`scan` with a test split: of each class, round(fraction x its images) drawn with `seed` (at least one of a
-    class of two or more); of a folder without labels, that share of all. A split layout keeps its own."""
-    if scan.layout == "split":
-        return scan
-    if not 0 < fraction < 1:
-        raise UsageError(f"--test-fraction must be between 0 and 1, got {fraction}")
-    rng = np.random.default_rng(seed)
-    labels = np.array([file.label for file in scan.files])
-    test = np.zeros(len(scan.files), bool)
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        count = min(len(members) - 1, max(1, round(fraction * len(members)))) if len(members) > 1 else 0
-        test[rng.permutation(members)[:count]] = True
-    if not test.any():
-        raise DataError(f"{scan.root}: too few images to hold out a test split; add images or give train/ and test/")
-    files = tuple(
-        ImageFile(file.path, file.label, "test" if held else "train")
-        for file, held in zip(scan.files, test, strict=True)
-    )
-    return dataclasses.replace(scan, files=files)
-
-
-def read_header(path: Path) -> Header:
-    """An image file's size and whether it is gray, from its header alone; a file that is no image, or too large or
-    too small, is a DataError naming it."""
-    from PIL import UnidentifiedImageError
-
-    try:
-        with _open_lazily(path) as image:
-            width, height = image.size
-            mode = image.mode
-    except UnidentifiedImageError:
-        raise DataError(f"{path} is not an image that can be read (PNG, JPEG, BMP, GIF or WebP)") from None
-    except OSError as error:
-        raise DataError(f"{path} could not be read as an image ({error.strerror or error})") from None
-    except (ValueError, SyntaxError) as error:
-        raise DataError(f"{path} could not be read as an image ({error})") from None
-    _check_size(path, width, height)
-    return Header(width, height, mode in GRAY_MODES)
-
-
-def _check_size(path: Path, width: int, height: int) -> None:
-    if width * height > MAX_IMAGE_PIXELS:
-        raise DataError(
-            f"{path} is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} read at most: scale it down first"
-        )
-    if min(width, height) < MIN_IMAGE_SIDE:
-        raise DataError(f"{path} is {width}x{height} pixels: give at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}")
-
-
-def _open_lazily(path: Path):
-    """The image in `path` with its header read and no pixel decoded; Pillow's own guard against huge images is
-    lifted for the header, so that every large image is refused alike, below its limit, by `_check_size`."""
-    from PIL import Image
-
-    limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        return Image.open(path, formats=PILLOW_FORMATS)
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
 
 
 def check_memory(count: int, side: int, channels: int) -> None:
@@ -309,33 +46,6 @@ def check_memory(count: int, side: int, channels: int) -> None:
             f"{count:,} images of {side}x{side}x{channels} take {size / 2**30:.1f} GiB, more than the "
             f"{MAX_DATA_BYTES / 2**30:.0f} GiB held in memory at most: use a smaller --image-size or fewer images"
         )
-
-
-def fit_image(image, side: int, channels: int) -> np.ndarray:
-    """A Pillow image as the run's uint8 (side, side, channels) array (see the module's docstring)."""
-    from PIL import Image, ImageOps
-
-    if "exif" in image.info:  # only an EXIF block can hold an orientation
-        image = ImageOps.exif_transpose(image)
-    if image.mode in WIDE_GRAY_MODES:
-        # Pillow's conversion of these to 8-bit clips every value above 255 instead of scaling it.
-        values = np.asarray(image)
-        levels = values.astype(np.float64) / 65535.0
-        if isinstance(image.info.get("transparency"), int):  # a tRNS colour key: its pixels are transparent
-            levels[values == image.info["transparency"]] = 1.0
-        image = Image.fromarray(np.round(np.clip(levels, 0, 1) * 255).astype(np.uint8), mode="L")
-    # Transparency is an alpha channel (RGBA, LA, PA) or a tRNS colour key (P, L, RGB), which convert("RGBA") turns
-    # into alpha.
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        image = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image)
-    mode = "L" if channels == 1 else "RGB"
-    if image.mode != mode:
-        image = image.convert(mode)
-    if image.size != (side, side):
-        image = ImageOps.fit(image, (side, side), method=Image.Resampling.LANCZOS)
-    pixels = np.asarray(image, dtype=np.uint8)
-    return pixels[..., None] if channels == 1 else pixels
 
 
 def _read_chunk(task) -> tuple:
@@ -362,30 +72,6 @@ def _read_chunk(task) -> tuple:
             digests.append(digest)
             headers.append(header)
     return pixels, headers, digests, damaged, warned
-
-
-def decode(content: bytes, path: Path, side: int, channels: int) -> tuple[Header, np.ndarray]:
-    """The image file's header, and its bytes as the run's uint8 (side, side, channels); a DataError names what is
-    wrong."""
-    from PIL import Image, UnidentifiedImageError
-
-    limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        image = Image.open(io.BytesIO(content), formats=PILLOW_FORMATS)
-    except UnidentifiedImageError:
-        raise DataError(f"{path} is not an image that can be read (PNG, JPEG, BMP, GIF or WebP)") from None
-    except (OSError, ValueError, SyntaxError) as error:
-        raise DataError(f"{path} could not be read as an image ({error})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
-    with image:
-        _check_size(path, *image.size)
-        header = Header(*image.size, image.mode in GRAY_MODES)
-        try:
-            return header, fit_image(image, side, channels)
-        except (OSError, ValueError, SyntaxError) as error:  # truncated or corrupt data, found while decoding
-            raise DataError(f"{path} could not be read as an image ({error})") from None
 
 
 @dataclass(frozen=True)
@@ -449,10 +135,10 @@ def read_images(
     if damaged and not skip_damaged:
         raise DataError(damaged_line([reason for _, reason in damaged], hint=len(files) > 1))
     warned = list(dict.fromkeys(warned))
-    for message in warned[:NAMED_DAMAGED_FILES]:
+    for message in warned[:NAMED]:
         warnings.warn(message, ImageWarning, stacklevel=2)
-    if len(warned) > NAMED_DAMAGED_FILES:
-        warnings.warn(f"and {len(warned) - NAMED_DAMAGED_FILES} more warnings of {root}", ImageWarning, stacklevel=2)
+    if len(warned) > NAMED:
+        warnings.warn(f"and {len(warned) - NAMED} more warnings of {root}", ImageWarning, stacklevel=2)
     left_out = {path for path, _ in damaged}
     kept = tuple(file for file in files if file.path not in left_out)
     return ReadImages(
@@ -472,69 +158,8 @@ def damaged_line(reasons: list[str], hint: bool = True) -> str:
 
 
 def _first_reasons(reasons: list[str]) -> str:
-    more = f", and {len(reasons) - NAMED_DAMAGED_FILES} more" if len(reasons) > NAMED_DAMAGED_FILES else ""
-    return "; ".join(reasons[:NAMED_DAMAGED_FILES]) + more
-
-
-def files_digest(files, digests) -> str:
-    """One digest of the file list: every file's path, label, split and content digest, in order."""
-    whole = hashlib.sha256()
-    for file, digest in zip(files, digests, strict=True):
-        whole.update(f"{file.path}\0{file.label}\0{file.split}\0{digest}\n".encode())
-    return whole.hexdigest()
-
-
-def manifest(scan: Scan, read: ReadImages, side: int, channels: int, fit: str) -> dict:
-    """What a run records of the folder it trained on (`data.json`)."""
-    return {
-        "root": str(scan.root),
-        "layout": scan.layout,
-        "class_names": list(scan.class_names),
-        "image_shape": [side, side, channels],
-        "fit": fit,
-        "files": [
-            [file.path, file.label, file.split, digest] for file, digest in zip(read.files, read.digests, strict=True)
-        ],
-        "skipped": [[path, reason] for path, reason in read.damaged],
-        "digest": files_digest(read.files, read.digests),
-    }
-
-
-def manifest_files(record: dict, split: str | None = None) -> list[tuple[ImageFile, str]]:
-    """The files a manifest lists, of `split` or all, with their digests."""
-    return [
-        (ImageFile(path, int(label), file_split), digest)
-        for path, label, file_split, digest in record["files"]
-        if split is None or file_split == split
-    ]
-
-
-def changes(record: dict, scan: Scan) -> list[str]:
-    """What differs between the files a manifest lists and those a new scan of the folder finds, by name. The
-    damaged files the run skipped are no part of its data: one removed, repaired or still there changes nothing."""
-    recorded = {path for path, *_ in record["files"]}
-    skipped = {path for path, _ in record.get("skipped", [])}
-    found = {file.path for file in scan.files} - skipped
-    added, removed = sorted(found - recorded), sorted(recorded - found)
-    return [described(paths, what) for what, paths in (("added", added), ("removed", removed)) if paths]
-
-
-def missing(root: Path, record_files: list[tuple[ImageFile, str]]) -> list[str]:
-    """The files a manifest lists that are no longer in `root`, as `changes` describes them."""
-    gone = [file.path for file, _ in record_files if not (root / file.path).is_file()]
-    return [described(gone, "removed")] if gone else []
-
-
-def described(paths: list[str], what: str) -> str:
-    """ "2 files removed (a.png, b.png)", naming the first few."""
-    more = len(paths) - NAMED_DAMAGED_FILES
-    shown = ", ".join(paths[:NAMED_DAMAGED_FILES]) + (f" and {more} more" if more > 0 else "")
-    return f"{len(paths)} file{'s' * (len(paths) != 1)} {what} ({shown})"
-
-
-def changed_contents(record_files: list[tuple[ImageFile, str]], digests) -> list[str]:
-    """The paths whose content digest differs from the one the manifest records."""
-    return [file.path for (file, recorded), digest in zip(record_files, digests, strict=True) if recorded != digest]
+    more = f", and {len(reasons) - NAMED} more" if len(reasons) > NAMED else ""
+    return "; ".join(reasons[:NAMED]) + more
 
 
 @dataclass(frozen=True)
@@ -602,7 +227,7 @@ def _check_kept(scan: Scan, read: ReadImages) -> None:
             lost = [name for label, name in enumerate(scan.class_names) if label not in kept]
             if lost:
                 raise DataError(
-                    f"{scan.root / split}: every image of {_classes_named(lost)} is damaged: both splits must hold "
+                    f"{scan.root / split}: every image of {classes_named(lost)} is damaged: both splits must hold "
                     "images of every class"
                 )
 

@@ -5,9 +5,8 @@ scaled to fit a 20 x 20 box, keeping its aspect ratio, anti-aliased, and the box
 the digit's centre of mass is at the centre. `preprocess` repeats it, after making the ink light on a dark ground as
 MNIST's is, so that a digit drawn in black on white paper looks to the model like the digits it learned from.
 
-Every problem with a file is a `DataError` naming it. A file is opened lazily and its size read from its header
-before any pixel is decoded, so a "decompression bomb" (a small file that claims a huge image) is refused before it
-can fill the memory.
+Every problem with a file is a `DataError` naming it. Files are opened and decoded by `vae.data.decode`, the
+decoder of folders of images too; `vae-encode` reads the suffixes a folder of images does.
 """
 
 from __future__ import annotations
@@ -18,14 +17,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from vae.config import IMAGE_SIDE, MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE
-from vae.data.folders import IMAGE_SUFFIXES, PILLOW_FORMATS
-from vae.errors import DataError, ImageWarning, UsageError
+from vae.config import IMAGE_SIDE
+from vae.data.decode import IMAGE_SUFFIXES, check_size, flattened, open_image, unreadable
+from vae.errors import DataError, ImageWarning
 
-# The formats `vae-encode` reads, and the file suffixes it picks out of a folder: those of a folder of images.
-IMAGE_FORMATS = PILLOW_FORMATS
-FORMAT_NAMES = "PNG, JPEG, BMP, GIF or WebP"
 # MNIST's box for the ink, inside its 28 x 28 field.
 INK_BOX = 20
 # After the ground is made dark and the contrast stretched to [0, 1], a pixel this bright or brighter is ink; fainter
@@ -60,12 +57,9 @@ def find_images(paths) -> list[Path]:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """The image in `path` as float32 gray levels in [0, 1], (height, width); transparency composited onto white,
-    a JPEG's EXIF orientation applied, an animation's first frame. A 16-bit image is scaled by its range, 65,535, so
-    that it gives the gray levels of the same picture in 8 bits. What Pillow warns of while reading (a damaged EXIF
-    block, say) becomes one `ImageWarning` naming the file."""
-    from PIL import UnidentifiedImageError
-
+    """The image in `path` as float32 gray levels in [0, 1], (height, width), made flat by `vae.data.decode`
+    (orientation, 16-bit range, transparency onto white), an animation's first frame. What Pillow warns of while
+    reading (a damaged EXIF block, say) becomes one `ImageWarning` naming the file."""
     path = Path(path)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -73,70 +67,21 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             gray = _read_gray(path)
     except DataError:
         raise
-    except UnidentifiedImageError:
-        raise DataError(f"{path} is not an image that can be read ({FORMAT_NAMES})") from None
     except (OSError, ValueError, SyntaxError) as error:  # truncated or corrupt data, found while decoding
-        raise DataError(f"{path} could not be read as an image ({error})") from None
+        raise unreadable(path, error) from None
     for message in dict.fromkeys(str(warning.message).strip() for warning in caught):
         warnings.warn(f"{path}: {message.splitlines()[0] if message else 'damaged data'}", ImageWarning, stacklevel=2)
     return gray
 
 
-# Pillow's modes of 16-bit (and wider integer) gray images, whose values span 0-65535 in a PNG.
-WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
-
-
 def _read_gray(path: Path) -> np.ndarray:
-    from PIL import Image, ImageOps
-
-    image = open_lazily(path)
-    with image:
-        width, height = image.size
-        if width * height > MAX_IMAGE_PIXELS:
-            raise DataError(
-                f"{path} is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS:,} read at most: scale it down "
-                "first"
-            )
-        if min(width, height) < MIN_IMAGE_SIDE:
-            raise DataError(
-                f"{path} is {width}x{height} pixels, too small to hold a digit: give at least "
-                f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE}"
-            )
-        image = ImageOps.exif_transpose(image)
-        if image.mode in WIDE_GRAY_MODES:
-            # Pillow's conversion of these to 8-bit "L" clips every value above 255 instead of scaling it.
-            values = np.asarray(image)
-            levels = values.astype(np.float32) / 65535.0
-            if isinstance(image.info.get("transparency"), int):  # a tRNS colour key: its pixels are transparent
-                levels[values == image.info["transparency"]] = 1.0
-            image = Image.fromarray(np.clip(levels, 0.0, 1.0), mode="F")
-        else:
-            # An alpha channel (RGBA, LA, PA) or a tRNS colour key (P, L, RGB), which convert("RGBA") turns into alpha.
-            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                image = image.convert("RGBA")
-                ground = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(ground, image)
-            image = image.convert("L")
+    with open_image(path) as image:
+        check_size(path, *image.size, too_small=", too small to hold a digit")
+        image = flattened(image, "F")
         # The digit ends up 20 pixels tall; a smaller working copy loses nothing and bounds the memory used.
         image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.LANCZOS)
         gray = np.asarray(image, dtype=np.float32)
     return gray if image.mode == "F" else gray / 255.0
-
-
-def open_lazily(path: Path):
-    """The image in `path` opened, its header read and no pixel decoded.
-
-    Pillow's own guard refuses to open images past twice its limit, with a message of its own; it is lifted while
-    the header is read so that `read_image` refuses every large image alike, below its lower `MAX_IMAGE_PIXELS`.
-    """
-    from PIL import Image
-
-    limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        return Image.open(path, formats=IMAGE_FORMATS)
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
 
 
 def preprocess(gray: np.ndarray, name: str = "the image") -> np.ndarray:
@@ -149,8 +94,6 @@ def preprocess(gray: np.ndarray, name: str = "the image") -> np.ndarray:
     4. The crop is scaled to fit a 20 x 20 box, keeping its aspect ratio, with an anti-aliasing filter.
     5. It is placed in a 28 x 28 field with its centre of mass at the centre, as far as the field allows.
     """
-    from PIL import Image
-
     gray = np.asarray(gray, dtype=np.float32)
     ground = ground_plane(gray)
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
@@ -211,50 +154,19 @@ def load_digits(paths, preprocessed: bool = True) -> tuple[list[Path], np.ndarra
     """The image files among `paths` (see `find_images`) and their digits as the model takes them: float32
     (N, 28, 28, 1), through `preprocess` unless `preprocessed` is False (`as_mnist_form`)."""
     files = find_images(paths)
+    return files, digits_of(files, preprocessed)
+
+
+def digits_of(files, preprocessed: bool = True) -> np.ndarray:
+    """The image files `files` as digits the model takes, float32 (N, 28, 28, 1): through `preprocess`, or without
+    `preprocessed` taken as they are (`as_mnist_form`)."""
     prepare = preprocess if preprocessed else as_mnist_form
-    digits = np.stack([prepare(read_image(path), str(path)) for path in files])
-    return files, digits[..., None]
-
-
-def load_images(paths, config, preprocessed: bool = True) -> tuple[list[Path], np.ndarray]:
-    """The image files among `paths` and the images as the run `config` takes them, float32 (N, side, side,
-    channels): a digit run's through MNIST's procedure (`load_digits`), a folder run's fitted to its shape as its
-    training images were (`vae.data.folders.fit_image`). Without `preprocessed`, a folder run's images must already have
-    its size and its gray or colour."""
-    if config.dataset != "folder":
-        return load_digits(paths, preprocessed)
-    from vae.data import folders
-
-    files = find_images(paths)
-    side, channels = config.image_size, config.channels
-    images = []
-    for path in files:
-        if not preprocessed:
-            header = folders.read_header(path)
-            if (header.width, header.height) != (side, side) or header.gray != (channels == 1):
-                colour = "gray" if channels == 1 else "colour"
-                raise UsageError(
-                    f"{path} is {header.width}x{header.height} {'gray' if header.gray else 'colour'}: without "
-                    f"preprocessing an image must be this run's shape, {side}x{side} {colour}"
-                )
-        try:
-            content = Path(path).read_bytes()
-        except OSError as error:
-            raise DataError(f"{path} cannot be read ({error.strerror or error})") from None
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            _, pixels = folders.decode(content, Path(path), side, channels)
-        for message in dict.fromkeys(str(warning.message).strip().splitlines()[0] for warning in caught):
-            warnings.warn(f"{path}: {message}", ImageWarning, stacklevel=2)
-        images.append(pixels.astype(np.float32) / 255.0)
-    return files, np.stack(images)
+    return np.stack([prepare(read_image(path), str(path)) for path in files])[..., None]
 
 
 def preprocessed_pngs(images: np.ndarray, files: list[Path], directory: str | os.PathLike) -> dict[Path, bytes]:
     """Each image (N, side, side, channels) as the PNG of what the model saw, keyed by its path: `<directory>/<index>-
     <file stem>.png`, numbered so that two files of the same stem never collide. Nothing is written here."""
-    from PIL import Image
-
     pngs = {}
     for index, (image, file) in enumerate(zip(images, files, strict=True)):
         buffer = io.BytesIO()

@@ -1,4 +1,4 @@
-"""Evaluation as papers report it: the test negative ELBO and the importance-weighted estimate of -log p(x).
+"""The estimators of -log p(x) that the VAE literature reports: the negative ELBO and the importance-weighted estimate.
 
 The ELBO is a lower bound on log p(x) whose gap, KL(q(z|x) || p(z|x)), depends on how good the encoder is, so two
 models cannot be ranked by it alone. The importance-weighted estimate with k samples (Burda et al. 2015) is a
@@ -11,27 +11,22 @@ score may be images alone or a tuple (images, labels): a conditional VAE's calla
 computation then estimates log p(x|y). Under the binarized protocol log p(x|z) is an exact Bernoulli log-likelihood
 and the result is the literature's test NLL; on grayscale digits the Bernoulli "likelihood" is not normalised over
 [0, 1], so the same computation gives a bound on a BCE objective and is reported as such, never as a log-likelihood.
+They return per-image numbers; `vae.evaluation.workflow` averages them over a run's test split (`vae-eval`).
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
 
-from vae import files
-from vae.config import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES, VAEConfig
-from vae.data.datasets import run_dataset, test_inputs, to_float
 from vae.errors import UsageError
-from vae.evaluation.generation import kept_sample_quality
+from vae.evaluation import EVALUATION_BATCH_SIZE
 from vae.model.gaussian import kl_from_standard_normal
 from vae.model.structures.gaussian_layer import importance_terms
-from vae.run import storage
-from vae.run.storage import EVAL_FILE
 
 # The noise is drawn in chunks of at most this many (sample, digit) pairs, each chunk from its own seed: the chunking
 # is part of what fixes the numbers of a seed, so it does not change with the memory below.
@@ -43,21 +38,10 @@ MAX_DECODER_ROWS = 2_000
 # The two estimators draw from separate noise streams of the one seed, so neither depends on whether the other ran.
 ELBO_STREAM = 0
 IMPORTANCE_STREAM = 1
-DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 Encoder = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]
 LogLikelihood = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 LogPrior = Callable[[tf.Tensor], tf.Tensor]
-
-
-def protocol(config: VAEConfig) -> str:
-    """What the numbers of a run mean: a test NLL only when the pixels are binary, so Bernoulli is a true likelihood;
-    of x given its label y on a conditional run."""
-    if config.binarize:
-        given = " -log p(x|y), conditional" if config.conditional else ""
-        return f"test NLL{given}, binarized {DATASET_TITLES[config.dataset]} (nats)"
-    given = " on -log p(x|y), conditional" if config.conditional else ""
-    return f"grayscale BCE bound{given} (nats), not a log-likelihood"
 
 
 def importance_weighted_metric_name(binarize: bool) -> str:
@@ -274,98 +258,6 @@ def _first_batch_rows(images, keys, batch_size: int) -> int:
     return batch_size if keys is not None else min(batch_size, _count(images))
 
 
-def evaluate(
-    model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, batch_size: int = EVALUATION_BATCH_SIZE, seed: int = 0
-) -> dict:
-    """The mean negative ELBO, its two parts, and the mean importance-weighted -log p(x) of `images`, in nats; on a
-    conditional model, of x given its `labels`, -log p(x|y).
-
-    Args:
-        model: a `VAE`.
-        images: float images in [0, 1], (N, 28, 28, 1), as the model scores them (binarized under --binarize).
-        k: importance samples per image.
-        labels: a conditional model's labels, one per image.
-        batch_size: images per batch; the noise is drawn per batch, so the numbers depend on it.
-        seed: the seed of the noise.
-
-    Returns:
-        {"negative_elbo", "reconstruction_loss", "kl_loss", and the importance-weighted estimate named after the
-        run's protocol (`importance_weighted_metric_name`)}, floats in nats.
-    """
-    latent = of_vae(model)
-    images = model_inputs(model, np.asarray(images, dtype=np.float32), labels)
-    reconstruction, kl = negative_elbo_terms(latent, images, seed=seed, batch_size=batch_size)
-    log_marginal = importance_weighted_log_likelihood(latent, images, k, seed=seed, batch_size=batch_size)
-    return {
-        "negative_elbo": _mean(reconstruction + kl),
-        "reconstruction_loss": _mean(reconstruction),
-        "kl_loss": _mean(kl),
-        importance_weighted_metric_name(model.vae_config.binarize): -_mean(log_marginal),
-    }
-
-
-def evaluate_run(
-    run_dir: str | os.PathLike,
-    data_dir: str | os.PathLike | None = None,
-    *,
-    k: int = IMPORTANCE_SAMPLES,
-    limit: int | None = None,
-    batch_size: int = EVALUATION_BATCH_SIZE,
-    seed: int = 0,
-    outliers=None,
-) -> dict:
-    """Evaluate the trained run in `run_dir` on its test split and save eval.json there (`vae-eval`).
-
-    Args:
-        run_dir: a finished run.
-        data_dir: where its data set is (see `vae.data.datasets.load_dataset`).
-        k: importance samples per image, as for `evaluate`.
-        limit: score the first `limit` test digits only.
-        batch_size: images per scoring batch, as for `evaluate`.
-        seed: the seed of the sampling noise, as for `evaluate`.
-        outliers: image files or folders to score as outliers against the test split (`vae.evaluation.outliers`).
-
-    The test digits are those training scored: grayscale, or binarized once with a fixed seed under --binarize.
-
-    Returns:
-        dict: what eval.json holds: the protocol, the digits, k, seed and batch size, the weights scored (their
-        epochs and SHA-256), the metrics of `evaluate`, and with `outliers` how well the scores tell them from the
-        test split (`vae.evaluation.outliers.score_as_outliers`). The sample quality that eval.json held of the same
-        weights (`vae-eval --sample-quality`) is kept.
-    """
-    if limit is not None and limit < 1:
-        raise UsageError(f"limit must be at least 1, got {limit}")
-    model, config, history = storage.load_run(run_dir)
-    if outliers:
-        from vae.data.images import find_images
-
-        find_images(outliers)  # a bad path is refused before the test split is scored
-    dataset = run_dataset(run_dir, config, data_dir, test_only=True)
-    images = test_inputs(dataset, config.binarize)[:limit]
-    metrics = evaluate(model, images, k, labels=dataset.test_labels[:limit], batch_size=batch_size, seed=seed)
-    record = {
-        "protocol": protocol(config),
-        "dataset": config.dataset,
-        "binarize": config.binarize,
-        "conditional": config.conditional,
-        "digits": len(images),
-        "k": k,
-        "seed": seed,
-        "batch_size": batch_size,  # the noise is drawn per batch, so the numbers depend on it
-        # Which weights were scored, so that a page or table can tell when the run has trained on since.
-        "weights": {"epochs": len(history["loss"]), "sha256": storage.weights_digest(run_dir)},
-        "metrics": metrics,
-    }
-    if outliers:
-        from vae.evaluation.outliers import score_as_outliers
-
-        gray = to_float(dataset.test_images)[:limit]  # binarized per image, as vae-encode does, under --binarize
-        record["outliers"] = score_as_outliers(model, gray, outliers, k, seed=seed)
-    record.update(kept_sample_quality(run_dir, record["weights"]["sha256"]))
-    files.write_json(storage.output_dir(run_dir) / EVAL_FILE, record)
-    return record
-
-
 def _posterior(latent: LatentVariableModel, inputs):
     """q's mean and log-variance in the images' precision, so float64 test models stay float64."""
     mean, log_var = latent.posterior(inputs)
@@ -479,7 +371,3 @@ def _check_integer(name: str, value, minimum: int) -> None:
     # bool is an int to Python, but a flag where a count belongs is a mistake.
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not minimum <= value < 2**63:
         raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _mean(values: np.ndarray) -> float:
-    return float(np.mean(values, dtype=np.float64))

@@ -20,16 +20,22 @@ import os
 import numpy as np
 
 from vae import files
-from vae.config import MAX_SAMPLE_QUALITY_SAMPLES, MAX_TEMPERATURE, MIN_SAMPLE_QUALITY_SAMPLES, SAMPLE_QUALITY_SAMPLES
-from vae.data.datasets import run_dataset, to_float
+from vae.data.datasets import to_float
 from vae.errors import RunError, UsageError
-from vae.evaluation import judges
+from vae.evaluation import (
+    MAX_SAMPLE_QUALITY_SAMPLES,
+    MAX_TEMPERATURE,
+    MIN_SAMPLE_QUALITY_SAMPLES,
+    SAMPLE_QUALITY_SAMPLES,
+    judges,
+)
 from vae.evaluation.sample_quality import measure
-from vae.run import storage
-from vae.run.storage import SAMPLE_QUALITY_KEY
-
-# The decoder runs this many latent vectors at a time, as `vae-plot samples` does.
-SAMPLE_BATCH_SIZE = 500
+from vae.model import INFERENCE_BATCH_SIZE
+from vae.model.latent import decode
+from vae.run.dataset import run_dataset
+from vae.run.directory import EVAL_FILE, RunDir
+from vae.run.loading import load_run
+from vae.run.records import SAMPLE_QUALITY_KEY, read_config, read_evaluation, weights_digest
 
 
 def check_settings(samples, temperature, seed) -> None:
@@ -50,24 +56,22 @@ def check_settings(samples, temperature, seed) -> None:
 
 def draw_samples(model, samples: int, temperature: float, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """`samples` images decoded from the run's prior at `temperature`, float32 (N, 28, 28, 1) pixel means, and on a
-    conditional model the label each was drawn as (uniform over the classes, from the same seed), else None."""
-    from vae.model.latent import decode
-
-    config = model.vae_config
+    conditional model the class each was asked to be of (uniform over the classes, from the same seed), else None."""
     rng = np.random.default_rng(seed)
     z = model.latent.prior.sample(samples, rng, temperature)
-    labels = rng.integers(0, len(config.classes), samples).astype("int32") if config.conditional else None
-    pictures = decode(model, z, labels, SAMPLE_BATCH_SIZE)
-    return pictures.reshape(samples, *config.image_shape).astype(np.float32), labels
+    labels = model.latent.labels.drawn_labels(samples, rng)
+    pictures = decode(model, z, labels, INFERENCE_BATCH_SIZE)
+    return pictures.reshape(samples, *model.vae_config.image_shape).astype(np.float32), labels
 
 
 def floor(dataset, judge, test, samples: int, seed: int, classes=None) -> dict:
     """The numbers of `samples` training images (all of them where there are fewer), chosen with `seed`, against
-    the test split's `Judgement` `test`; with `classes` (a conditional run's), the judge's accuracy on them too."""
+    the test split's `Judgement` `test`; with the `classes`' names, the judge's accuracy on them too, for a
+    conditional run's class accuracy to be read against."""
     count = min(samples, len(dataset.train_images))
     chosen = np.sort(np.random.default_rng(seed).choice(len(dataset.train_images), count, replace=False))
     real = judge(to_float(dataset.train_images[chosen]))
-    labels = dataset.train_labels[chosen] if classes else None
+    labels = None if classes is None else dataset.train_labels[chosen]
     return {"images": int(count), "metrics": measure(test, real, labels, classes)}
 
 
@@ -80,17 +84,15 @@ def measure_samples(
     config = model.vae_config
     judges.check_judged(config.dataset)
     images, labels = draw_samples(model, int(samples), float(temperature), int(seed))
-    record = judge_samples(
-        images, dataset, config.dataset, labels, config.classes if config.conditional else None, seed
-    )
+    record = judge_samples(images, dataset, config.dataset, labels, config.classes, seed)
     return {**record, "temperature": float(temperature), "prior": model.latent.prior.title}
 
 
 def judge_samples(images, dataset, name: str, labels=None, classes=None, seed: int = 0) -> dict:
     """The numbers of generated `images` (float (N, 28, 28, 1) in [0, 1]) of the data set `name`, against the test
     split of `dataset`, and the floor: as many of its training images, chosen with `seed`. With `labels`, the class
-    each image was asked to be of, and the `classes`' names, the judge's accuracy too. For a generator that is no
-    run of this package (the keras.io example's decoder): `measure_samples` says the rest."""
+    each image was asked to be of, the judge's accuracy too, per class by the `classes`' names. For a generator that
+    is no run of this package (the keras.io example's decoder); `measure_samples` says the rest of a run's."""
     judges.check_judged(name)
     judge = judges.load_judge(name)
     if len(dataset.train_images) < MIN_SAMPLE_QUALITY_SAMPLES:
@@ -98,9 +100,9 @@ def judge_samples(images, dataset, name: str, labels=None, classes=None, seed: i
             f"the floor needs at least {MIN_SAMPLE_QUALITY_SAMPLES} training images, got {len(dataset.train_images)}"
         )
     test = judge(to_float(dataset.test_images))
-    metrics = measure(test, judge(images), labels, classes)
-    # A conditional run's floor judges real images with their true labels, for comparison with its class accuracy.
-    floor_metrics = floor(dataset, judge, test, len(images), int(seed), classes)
+    judged = None if labels is None else classes
+    metrics = measure(test, judge(images), labels, judged)
+    floor_metrics = floor(dataset, judge, test, len(images), int(seed), judged)
     manifest = judges.read_manifest()[name]
     return {
         "judge": {"dataset": name, "sha256": manifest["sha256"], "test_accuracy": manifest["test_accuracy"]},
@@ -113,7 +115,7 @@ def judge_samples(images, dataset, name: str, labels=None, classes=None, seed: i
 
 
 def sample_quality(
-    run_dir: str | os.PathLike,
+    run_dir: RunDir | str | os.PathLike,
     data_dir: str | os.PathLike | None = None,
     *,
     samples: int = SAMPLE_QUALITY_SAMPLES,
@@ -121,28 +123,29 @@ def sample_quality(
     seed: int = 0,
     loaded: tuple | None = None,
 ) -> dict:
-    """The sample quality of the run in `run_dir` (a folder or `pretrained:NAME`), measured on its data set read
-    from `data_dir` (see `vae.data.datasets.load_dataset`), with the weights it scored; nothing is written.
+    """The sample quality of the run in `run_dir` (a folder, `pretrained:NAME` or a `RunDir`), measured on its data
+    set read from `data_dir` (see `vae.data.datasets.load_dataset`), with the weights it scored; nothing is written.
     `loaded` is the run's (model, config, history) where it is open already.
 
     Raises:
         UsageError: a count, temperature or seed out of range, or a run of data no judge knows (a folder of images).
     """
+    run_dir = RunDir(run_dir)
     check_settings(samples, temperature, seed)
-    config = loaded[1] if loaded else storage.read_config(storage.resolve_run_dir(run_dir))
+    config = loaded[1] if loaded else read_config(run_dir)
     judges.check_judged(config.dataset)  # before the model and the data are loaded
-    model, config, history = loaded or storage.load_run(run_dir)
+    model, config, history = loaded or load_run(run_dir)
     dataset = run_dataset(run_dir, config, data_dir)
     record = measure_samples(model, dataset, samples=samples, temperature=temperature, seed=seed)
-    return {**record, "weights": {"epochs": len(history["loss"]), "sha256": storage.weights_digest(run_dir)}}
+    return {**record, "weights": {"epochs": len(history["loss"]), "sha256": weights_digest(run_dir)}}
 
 
-def save_sample_quality(run_dir: str | os.PathLike, record: dict) -> dict:
+def save_sample_quality(run_dir: RunDir, record: dict) -> dict:
     """Put `record` into the run's eval.json under `SAMPLE_QUALITY_KEY`, the rest of it kept as it is where it
     scored the same weights; otherwise eval.json holds the weights and the sample quality alone, until `vae-eval`
     adds the test bound. Returns what eval.json holds."""
     try:
-        evaluation = storage.read_evaluation(run_dir)
+        evaluation = read_evaluation(run_dir)
     except RunError:
         evaluation = None  # a damaged eval.json is replaced, as vae-eval replaces it
     if evaluation is None or evaluation.get("weights", {}).get("sha256") != record["weights"]["sha256"]:
@@ -150,15 +153,15 @@ def save_sample_quality(run_dir: str | os.PathLike, record: dict) -> dict:
     elif not evaluation["metrics"]:  # one of the sample quality alone: it holds no metrics to keep
         evaluation = {key: value for key, value in evaluation.items() if key != "metrics"}
     written = {**evaluation, SAMPLE_QUALITY_KEY: record}
-    files.write_json(storage.output_dir(run_dir) / storage.EVAL_FILE, written)
+    files.write_json(run_dir.output_dir() / EVAL_FILE, written)
     return written
 
 
-def kept_sample_quality(run_dir: str | os.PathLike, weights_sha256: str) -> dict:
+def kept_sample_quality(run_dir: RunDir, weights_sha256: str) -> dict:
     """{SAMPLE_QUALITY_KEY: ...} of the run's eval.json where it measured the weights `weights_sha256`, else {}:
     what `vae-eval` keeps when it rewrites eval.json."""
     try:
-        evaluation = storage.read_evaluation(run_dir)
+        evaluation = read_evaluation(run_dir)
     except RunError:
         return {}
     kept = (evaluation or {}).get(SAMPLE_QUALITY_KEY)

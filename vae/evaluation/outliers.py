@@ -1,8 +1,8 @@
 """The model as an outlier detector: how well its per-image scores tell its own test split from other images.
 
 The run's test images are the inliers, the images of a folder the outliers, each prepared as `vae-encode` prepares
-it and scored as `vae-encode` scores it (`vae.evaluation.scores.score_images`): the negative ELBO and the importance-weighted
--log p(x), higher meaning less like the training data. For each score:
+it and scored as `vae-encode` scores it (`vae.evaluation.scores.score_images`): the negative ELBO and the
+importance-weighted -log p(x), higher meaning less like the training data. For each score:
 
 - the AUROC, the probability that an outlier scores higher than an inlier, ties counting one half: the
   Mann-Whitney U statistic over both sets of scores, from their ranks (1 is a perfect detector, 0.5 chance);
@@ -16,6 +16,10 @@ images.
 from __future__ import annotations
 
 import numpy as np
+
+from vae.data.images import find_images
+from vae.data.sources import load_images
+from vae.evaluation.scores import image_labels, score_images
 
 # The false-alarm rates on the inliers whose thresholds are reported.
 FALSE_ALARM_RATES = (0.01, 0.05)
@@ -71,9 +75,6 @@ def score_as_outliers(model, inlier_images: np.ndarray, paths, k: int, *, seed: 
     """Score the run's test images `inlier_images` and the images among `paths` (files or folders), prepared as
     `vae-encode` prepares them, as `vae-encode` does (a conditional run: each as its most likely label); return
     what eval.json records of them (see the module's docstring)."""
-    from vae.data.images import find_images, load_images
-    from vae.evaluation.scores import image_labels, score_images
-
     files = find_images(paths)
     _, outlier_images = load_images(files, model.vae_config)
     scores = []

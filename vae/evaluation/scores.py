@@ -2,8 +2,8 @@
 table `vae-encode` prints.
 
 The scores are the negative ELBO and the importance-weighted estimate of -log p(x) (Burda et al. 2015), the same
-estimators `vae-eval` averages over the test split (`vae.evaluation.estimators`), here kept per image. An image unlike the
-training data gets a high score, so either serves as an outlier score.
+estimators `vae-eval` averages over the test split (`vae.evaluation.estimators`), here kept per image. An image
+unlike the training data gets a high score, so either serves as an outlier score.
 
 An image's scores depend on the run, the image and the seed alone: its sampling noise is seeded by the seed and a
 digest of its pixels (`content_keys`), not drawn per batch. The same image scores the same alone, among 500 others,
@@ -15,10 +15,10 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+from keras import ops
 
-from vae.config import IMPORTANCE_SAMPLES, SCORING_BATCH_SIZE
 from vae.data.datasets import TEST_BINARIZATION_SEED
-from vae.errors import UsageError
+from vae.evaluation import IMPORTANCE_SAMPLES, SCORING_BATCH_SIZE
 from vae.evaluation.estimators import (
     importance_weighted_log_likelihood,
     importance_weighted_metric_name,
@@ -28,6 +28,7 @@ from vae.evaluation.estimators import (
     padded,
     rows_of,
 )
+from vae.model.objectives import importance_weighted_bound
 
 
 def score_images(model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, seed: int = 0) -> dict[str, np.ndarray]:
@@ -63,10 +64,7 @@ def classify(model, images, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0) -> tu
     """A conditional VAE as a classifier: each image's label argmax_y p(x|y), with the importance-weighted estimate of
     log p(x|y) from k samples, and the (N, 10) estimates. Under a uniform prior over labels, p(y|x) is proportional
     to p(x|y), so this is the Bayes classifier of the generative model (Kingma et al. 2014)."""
-    if not model.vae_config.conditional:
-        raise UsageError(
-            "only a conditional run can name the label of an image: train one with vae-train --conditional"
-        )
+    model.latent.labels.require("only a conditional run can name the label of an image")
     images, keys = scored_images(model, images)
     # Every image with every label in one call, label-major, so that the estimator is compiled once.
     classes = len(model.vae_config.classes)
@@ -84,11 +82,7 @@ def classify(model, images, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0) -> tu
 def image_labels(model, images, label: int | None, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0):
     """The labels a model takes for `images`: None for an unconditional model; for a conditional one, `label` for all
     of them, or with no label each image's most likely label (`classify`)."""
-    if not model.vae_config.conditional:
-        return None
-    if label is not None:
-        return np.full(len(images), label, np.int32)
-    return classify(model, images, k, seed=seed)[0].astype(np.int32)
+    return model.latent.labels.image_labels(len(images), label, lambda: classify(model, images, k, seed=seed)[0])
 
 
 def content_keys(images: np.ndarray) -> np.ndarray:
@@ -115,7 +109,8 @@ def scored_images(model, images) -> tuple[np.ndarray, np.ndarray]:
 
 def binarization_step() -> dict:
     """How `scored_images` binarizes an image under --binarize, in words and numbers a client can follow without
-    this package: the last preparation step of a --binarize run's model.json (`vae.serving.export.preparation_steps`)."""
+    this package: the last preparation step of a --binarize run's model.json
+    (`vae.serving.export.preparation_steps`)."""
     return {
         "step": "binarize",
         "pixel": "1.0 where u < p, else 0.0 (a Bernoulli draw with probability p)",
@@ -134,13 +129,13 @@ def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *,
     labels = image_labels(model, images, label, k, seed=seed)
     scores = score_images(model, images, k, labels=labels, seed=seed)
     latent_dim = model.vae_config.latent_dim
-    classes = model.vae_config.classes
-    header = ["path"] + (["label", "class"] if labels is not None else [])
+    conditioning = model.latent.labels
+    header = ["path"] + conditioning.columns
     header += [f"z_mean_{index}" for index in range(latent_dim)] + [f"z_log_var_{index}" for index in range(latent_dim)]
     header += ["negative_elbo", importance_weighted_metric_name(model.vae_config.binarize)]
     rows = []
     for index, name in enumerate(names):
-        row = [name] + ([int(labels[index]), classes[int(labels[index])]] if labels is not None else [])
+        row = [name] + conditioning.cells(labels, index)
         row += [float(value) for value in scores["z_mean"][index]] + [
             float(value) for value in scores["z_log_var"][index]
         ]
@@ -155,10 +150,6 @@ def scores_at_noise(model, images, noise, labels=None) -> dict:
     al. 2015, equation 8). A pure function of the model, the images (and labels) and the noise, in `keras.ops`: what
     an exported model's `score` endpoint computes. `vae-encode` computes the same estimators with noise it draws
     itself (`score_images`)."""
-    from keras import ops
-
-    from vae.model.objectives import importance_weighted_bound
-
     latent = model.latent
     posterior = latent.posterior(images, labels)
     log_p_x, log_p_h, log_q_h = latent.terms(latent.labels.join(images, labels), posterior, noise)

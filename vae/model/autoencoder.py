@@ -2,15 +2,16 @@
 
 What the model is lives in the objects the config chooses (`VAE.latent`): the latent structure (`vae.model.structures`:
 one Gaussian layer, or two stochastic layers), which holds the networks, the label adapter of a conditional run
-(`vae.model.conditioning`) and the prior (`vae.model.prior`); and the objective (`vae.model.objectives`: the ELBO, or the
-importance-weighted bound). The trainer draws the noise, hands it to the structure, and minimises what the
-objective makes of the log terms, in `fit()`'s `train_step` and `test_step`, reporting the negative ELBO's parts
-through `Mean` trackers.
+(`vae.model.conditioning`) and the prior (`vae.model.prior`); and the objective (`vae.model.objectives`: the ELBO, or
+the importance-weighted bound). The trainer draws the noise, hands it to the structure, and minimises what the objective
+makes of the log terms, in `fit()`'s `train_step` and `test_step`, reporting the negative ELBO's parts through `Mean`
+trackers.
 """
 
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from vae.config import VAEConfig
@@ -114,8 +115,6 @@ class VAE(keras.Model):
         return self.objective(*terms, self.latent.closed_form_kl(posterior), self.vae_config.beta)
 
     def train_step(self, data):
-        import tensorflow as tf
-
         images, labels = self.latent.labels.split(data)
         images = self.training_images(images, self.binarization_seed_generator)
         with tf.GradientTape() as tape:
@@ -151,8 +150,6 @@ class VAE(keras.Model):
         issue 72388); there each result goes out as a one-element vector, which that reduction turns into a scalar.
         The epoch's results do not come from here: Keras reads them from the metrics, summed over all replicas.
         """
-        import tensorflow as tf
-
         results = self.get_metrics_result()
         if not spans_several_workers(tf.distribute.get_strategy()):
             return results

@@ -4,8 +4,8 @@ import math
 
 import keras
 
-from vae.config import NETWORKS
 from vae.errors import UsageError
+from vae.model import NETWORKS
 from vae.model.encoder import MLP_HIDDEN_UNITS, UPPER_HIDDEN_UNITS, dense_layers
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import warnings
 
-from vae.config import PRECISIONS, STRATEGIES
 from vae.errors import PrecisionWarning, UsageError
+from vae.model import PRECISIONS, STRATEGIES
 
 
 def make_strategy(name: str):

@@ -3,8 +3,8 @@ Gaussian over a latent layer."""
 
 import keras
 
-from vae.config import NETWORKS
 from vae.errors import UsageError
+from vae.model import NETWORKS
 
 MLP_HIDDEN_UNITS = (512, 512)
 # The two-layer model's layers between z1 and z2, both ways. Burda et al. (2015) halve the width from the x-z1
@@ -14,7 +14,7 @@ UPPER_HIDDEN_UNITS = (256, 256)
 
 
 def build_encoder(network: str, latent_dim: int, classes: int = 0, image_shape=(28, 28, 1)) -> keras.Model:
-    """The encoder of the network `network` ("conv" or "mlp", see `vae.config.NETWORKS`) from images of
+    """The encoder of the network `network` ("conv" or "mlp", see `vae.model.NETWORKS`) from images of
     `image_shape` onto a `latent_dim`-D Gaussian, taking a one-hot label of `classes` classes beside the images when
     `classes` is not 0.
 

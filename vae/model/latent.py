@@ -1,8 +1,9 @@
-"""The latent space as arrays: the test images a run is shown, their latent means, decoded latent points and grids.
+"""The latent space as arrays: the test images a run is shown, their latent means, decoded latent points and grids,
+and new images sampled from the prior.
 
-No pictures here: `vae.views.figures`, `vae.views.report` and `vae.run.snapshots` draw or store what these functions return, and
-tests and benchmarks check the arrays directly. Every call that runs the model does so in batches of
-`INFERENCE_BATCH_SIZE` or in one batched call.
+No pictures here: `vae.views.figures`, `vae.views.report` and `vae.run.snapshots` draw or store what these
+functions return, the Python API (`vae.serving.api`) returns it, and tests and benchmarks check the arrays
+directly. Every call that runs the model does so in batches of `INFERENCE_BATCH_SIZE` or in one batched call.
 
 Images the model takes are float32 (N, side, side, channels). Images these functions return to be drawn are
 "pictures": (..., side, side) for a gray run, (..., side, side, 3) for an RGB one, values in [0, 1].
@@ -20,17 +21,9 @@ from statistics import NormalDist
 
 import numpy as np
 
-from vae.config import GAUSSIAN_QUANTILES, INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
 from vae.errors import UsageError
-
-
-def load_test_digits(config, data_dir=None, run_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """The run's test images as the model saw them (binarized once under --binarize) and their labels. Only the test
-    split is read: the IDX test files, or the test images of the run's folder (`vae.data.datasets.run_dataset`)."""
-    from vae.data.datasets import run_dataset, test_inputs
-
-    dataset = run_dataset(run_dir, config, data_dir, test_only=True)
-    return test_inputs(dataset, config.binarize), dataset.test_labels
+from vae.model import GAUSSIAN_QUANTILES, INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
+from vae.model.conditioning import labels_of
 
 
 def pictures(images: np.ndarray) -> np.ndarray:
@@ -54,8 +47,7 @@ def label_index(config, request: LabelRequest | None) -> int | None:
     if request is None:
         return None
     asked = f"{request.option} {request.text}"
-    if not config.conditional:
-        raise UsageError(f"{asked} needs a conditional run: train one with vae-train --conditional")
+    labels_of(config).require(f"{asked} needs a conditional run")
     text = request.text.strip()
     if text in config.classes:  # an exact name first: classes may differ only in case
         return list(config.classes).index(text)
@@ -98,7 +90,7 @@ def check_indices(indices, count: int) -> list[int]:
 
 def model_labels(model, labels) -> np.ndarray | None:
     """The labels a call of `model` takes: `labels` as int32 for a conditional model, None for another."""
-    return np.asarray(labels, dtype="int32") if model.vae_config.conditional else None
+    return model.latent.labels.model_labels(labels)
 
 
 def encode_means(model, images: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
@@ -136,6 +128,25 @@ def decode(model, z: np.ndarray, labels: np.ndarray | None = None, batch_size: i
     )
 
 
+def prior_samples(
+    model, n: int, seed: int, label: int | None = None, batch_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """n pictures decoded from seeded z ~ p(z) (N(0, I), or the VampPrior's mixture), as the class `label` on a
+    conditional model, and the labels the decoder was given. A conditional model with no label draws every class
+    from the same ceil(n / classes) latent vectors: (classes, ceil(n / classes), ...), one row per class; otherwise
+    (n, ...). The pictures are decoded as `decode` decodes, in one call or in batches of `batch_size`."""
+    if model.latent.labels.every_class(label):
+        classes = model.latent.labels.classes
+        per_class = math.ceil(n / classes)
+        z = model.latent.prior.sample(per_class, np.random.default_rng(seed))
+        labels = np.repeat(np.arange(classes, dtype="int32"), per_class)
+        images = decode(model, np.tile(z, (classes, 1)), labels, batch_size)
+        return images.reshape(classes, per_class, *images.shape[1:]), labels
+    z = model.latent.prior.sample(n, np.random.default_rng(seed))
+    labels = model_labels(model, repeated_label(label, n))
+    return decode(model, z, labels, batch_size), labels
+
+
 def analogies(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """(N, classes, ...) pictures: each image's latent mean, encoded with its label by a conditional model, decoded
     as every class in one batched call."""
@@ -148,8 +159,8 @@ def analogies(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def check_conditional(model, what: str) -> None:
-    if not model.vae_config.conditional:
-        raise UsageError(f"{what} need a conditional run: train one with vae-train --conditional")
+    """Refuse `what`, which only a conditional run draws, on another."""
+    model.latent.labels.require(f"{what} need a conditional run")
 
 
 PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")

@@ -10,7 +10,6 @@ uint8 and read back with `allow_pickle=False`.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 from vae.errors import RunError, UsageError
 from vae.files import atomic_path
 from vae.model.latent import decode_latent_grid, model_labels, pictures, reconstruct
-from vae.run.storage import SNAPSHOTS_DIR
+from vae.run.directory import RunDir
 
 SNAPSHOT_GRID_SIZE = 12
 SNAPSHOT_DIGITS = 8
@@ -48,18 +47,18 @@ def take_snapshot(model, originals: tuple[np.ndarray, np.ndarray], epoch: int, t
     side x channels) of `originals`, (images, labels). A conditional model draws its grid as the first original's
     label."""
     images, labels = originals
+    label = model.latent.labels.first_label(labels)
     labels = model_labels(model, labels)
-    label = None if labels is None else int(labels[0])
     grid, axis = decode_latent_grid(model, SNAPSHOT_GRID_SIZE, quantiles=True, label=label)
     reconstructions = reconstruct(model, images, labels)
     return Snapshot(epoch, float(test_loss), axis, grid, pictures(images), reconstructions)
 
 
-def snapshot_path(run_dir: str | os.PathLike, epoch: int) -> Path:
-    return Path(run_dir) / SNAPSHOTS_DIR / f"epoch-{epoch:04d}.npz"
+def snapshot_path(run_dir: RunDir, epoch: int) -> Path:
+    return run_dir.snapshots_dir / f"epoch-{epoch:04d}.npz"
 
 
-def save_snapshot(run_dir: str | os.PathLike, snapshot: Snapshot) -> Path:
+def save_snapshot(run_dir: RunDir, snapshot: Snapshot) -> Path:
     path = snapshot_path(run_dir, snapshot.epoch)
     with atomic_path(path) as temporary, open(temporary, "wb") as stream:
         np.savez_compressed(
@@ -112,11 +111,9 @@ def read_snapshot(path: Path) -> Snapshot:
     )
 
 
-def read_snapshots(run_dir: str | os.PathLike) -> list[Snapshot]:
+def read_snapshots(run_dir: RunDir) -> list[Snapshot]:
     """All snapshots of a run, in epoch order, or a RunError saying how to make them."""
-    from vae.run.storage import resolve_run_dir
-
-    directory = resolve_run_dir(run_dir) / SNAPSHOTS_DIR
+    directory = run_dir.snapshots_dir
     paths = sorted(directory.glob("epoch-*.npz"))
     if not paths:
         raise RunError(f"no training snapshots in {directory}/: train with vae-train --snapshots")

@@ -22,12 +22,30 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vae.config import IMPORTANCE_SAMPLES, SAMPLE_QUALITY_SAMPLES
+from vae.config import VAEConfig
+from vae.data.sources import load_images
 from vae.errors import UsageError, first_line
-from vae.run.storage import DEFAULT_RUN_DIR
+from vae.evaluation import IMPORTANCE_SAMPLES, SAMPLE_QUALITY_SAMPLES, generation
+from vae.model import INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
+from vae.model.latent import (
+    LabelRequest,
+    decode,
+    encode_means,
+    label_index,
+    pictures,
+    prior_samples,
+    reconstruct,
+    repeated_label,
+)
+from vae.run.directory import DEFAULT_RUN_DIR, RunDir
+from vae.run.loading import load_run
+
+if TYPE_CHECKING:  # for the annotations alone: importing the model would bring in Keras
+    from vae.model.autoencoder import VAE
 
 # Pixel values a little outside [0, 1] by float rounding (1.0000001 from arithmetic in float32) are taken as they
 # are; anything further out is on another scale, which the model would score as absurdly unlikely.
@@ -40,17 +58,17 @@ MAX_PICTURE_VALUES = 2**28
 
 @dataclass(frozen=True)
 class Run:
-    """A trained run: its model, config and history. Open one with `open_run`.
+    """A trained run: its model, config and history. Open one with `open_run`, or train one with `vae.train`.
 
     Every method checks its arguments before it runs the model and raises `vae.UsageError` (a `ValueError`) for one
     it cannot take: an array of the wrong shape, pixels outside [0, 1] or not finite numbers, a label the run does
     not have, a count or seed that is not a whole number. An empty batch gives empty results of the usual shapes.
     """
 
-    model: object
-    config: object
-    history: dict
-    run_dir: str
+    model: VAE
+    config: VAEConfig
+    history: dict[str, list[float]]
+    run_dir: RunDir
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -62,12 +80,10 @@ class Run:
         prepares them; arrays as they are, a channel axis added to gray ones. Floating-point pixels must lie in
         [0, 1] (give or take 1e-6 of rounding) and be finite; integer ones (uint8, or any integer type) are read on
         uint8's scale, 0 to 255, and divided by 255; booleans are 0 or 1."""
-        from vae.data.images import load_images
-
         paths = _paths(images)
         if paths is not None:
             return load_images(paths, self.config)[1]
-        array = _numbers(images, "images")
+        array = number_array(images, "images")
         expected = self.config.image_shape
         if array.ndim == 1 and array.size == 0:  # an empty list: a batch of no images
             array = array.reshape(0, *expected)
@@ -75,25 +91,10 @@ class Run:
             array = array[..., None]
         if array.shape[1:] != expected:
             raise UsageError(_shape_problem(np.shape(images), expected))
-        if array.dtype.kind in "iu":
-            low, high = _extremes(array)
-            if low < 0 or high > 255:
-                raise UsageError(
-                    f"integer images are read on uint8's scale, 0 to 255, but these hold values from {low} to "
-                    f"{high}: scale them to 0-255, or pass floats in [0, 1]"
-                )
-            return array.astype(np.float32) / 255.0
-        if array.dtype.kind == "f":
-            _check_finite(array, "images")
-            low, high = _extremes(array)
-            if low < -IMAGE_RANGE_TOLERANCE or high > 1 + IMAGE_RANGE_TOLERANCE:
-                raise UsageError(_scale_problem(low, high))
-        return array.astype(np.float32)
+        return unit_pixels(array)
 
     def label(self, label) -> int | None:
         """A label given by a class's name or index, checked against the run (None for none)."""
-        from vae.model.latent import LabelRequest, label_index
-
         return label_index(self.config, None if label is None else LabelRequest(str(label), "label"))
 
     def _inputs(self, images, label, k: int = IMPORTANCE_SAMPLES, seed: int = 0):
@@ -121,8 +122,6 @@ class Run:
     def encode(self, images, label=None) -> np.ndarray:
         """The latent means of the images, (N, latent_dim); a conditional run takes `label` for all of them, or
         finds each one's most likely label."""
-        from vae.model.latent import encode_means
-
         images, labels = self._inputs(images, label)
         if not len(images):
             return np.zeros((0, self.config.latent_dim), np.float32)
@@ -130,25 +129,20 @@ class Run:
 
     def decode(self, z, label=None) -> np.ndarray:
         """The decoder's mean images at the latent vectors z, (N, latent_dim): pictures."""
-        from vae.config import INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
-        from vae.model.latent import decode, repeated_label
-
-        z = _numbers(z, "z").astype(np.float32)
+        z = number_array(z, "z").astype(np.float32)
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
             raise UsageError(f"z must be (N, {self.config.latent_dim}), this run's latent size; got {z.shape}")
         if not np.all(np.isfinite(z)) or np.abs(z).max(initial=0) > MAX_GRID_SPAN:
             raise UsageError(f"z must be finite numbers in [-{MAX_GRID_SPAN:g}, {MAX_GRID_SPAN:g}]")
         label = self.label(label)
-        if label is None and self.config.conditional:
-            raise UsageError("decode needs label=, a class's name or index, on a conditional run")
+        self.model.latent.labels.require_label(
+            label, "decode needs label=, a class's name or index, on a conditional run"
+        )
         self._check_picture_count(len(z), f"{len(z):,} latent vectors", "decode them in several calls")
         return decode(self.model, z, repeated_label(label, len(z)), INFERENCE_BATCH_SIZE)
 
     def reconstruct(self, images, label=None) -> np.ndarray:
         """The images' reconstructions from their latent means: pictures."""
-        from vae.config import INFERENCE_BATCH_SIZE
-        from vae.model.latent import pictures, reconstruct
-
         images, labels = self._inputs(images, label)
         if not len(images):
             return pictures(images)
@@ -177,13 +171,11 @@ class Run:
 
         The decoder runs in batches, so n is bounded by the pictures alone: one call returns at most 1 GiB of them
         (342,392 digits of 28x28); more is a `UsageError`, and calls with other seeds draw more."""
-        from vae.config import INFERENCE_BATCH_SIZE
-        from vae.views.figures import prior_samples
-
         _whole_number("n", n, 0)
         _whole_number("seed", seed, 0)
         label = self.label(label)
-        classes = len(self.classes) if self.config.conditional and label is None else 1
+        conditioning = self.model.latent.labels
+        classes = conditioning.classes if conditioning.every_class(label) else 1
         self._check_picture_count(
             classes * math.ceil(n / classes), f"n={n:,}", "draw more in several calls with other seeds"
         )
@@ -206,9 +198,7 @@ class Run:
             UsageError: samples outside 4-50,000, a temperature outside (0, 4], a negative seed, or a run of data
                 no judge knows (a folder of images).
         """
-        from vae.evaluation.generation import sample_quality
-
-        return sample_quality(
+        return generation.sample_quality(
             self.run_dir,
             data_dir,
             samples=samples,
@@ -235,7 +225,7 @@ def _paths(images) -> list | None:
 NOT_NUMBERS = {"U": "text", "S": "bytes", "O": "Python objects", "c": "complex numbers", "M": "dates", "m": "durations"}
 
 
-def _numbers(values, name: str) -> np.ndarray:
+def number_array(values, name: str) -> np.ndarray:
     """`values` as an array of real numbers (booleans, integers or floats), or a UsageError naming `name`."""
     try:
         array = np.asarray(values)
@@ -245,6 +235,25 @@ def _numbers(values, name: str) -> np.ndarray:
         held = repr(values) if array.ndim == 0 else NOT_NUMBERS.get(array.dtype.kind, f"{array.dtype} values")
         raise UsageError(f"{name} must be an array of numbers, got {held}")
     return array
+
+
+def unit_pixels(array: np.ndarray) -> np.ndarray:
+    """An array of real numbers as float32 pixels in [0, 1]: integers read on uint8's scale and divided by 255,
+    booleans as 0 or 1, floats checked to be finite and in [0, 1] (give or take 1e-6 of rounding)."""
+    if array.dtype.kind in "iu":
+        low, high = _extremes(array)
+        if low < 0 or high > 255:
+            raise UsageError(
+                f"integer images are read on uint8's scale, 0 to 255, but these hold values from {low} to "
+                f"{high}: scale them to 0-255, or pass floats in [0, 1]"
+            )
+        return array.astype(np.float32) / 255.0
+    if array.dtype.kind == "f":
+        _check_finite(array, "images")
+        low, high = _extremes(array)
+        if low < -IMAGE_RANGE_TOLERANCE or high > 1 + IMAGE_RANGE_TOLERANCE:
+            raise UsageError(_scale_problem(low, high))
+    return array.astype(np.float32)
 
 
 def _extremes(array: np.ndarray) -> tuple:
@@ -312,7 +321,6 @@ def open_run(run_dir: str | os.PathLike = DEFAULT_RUN_DIR) -> Run:
     Returns:
         The `Run`, whose methods encode, decode, score, sample and reconstruct.
     """
-    from vae.run.storage import load_run
-
+    run_dir = RunDir(run_dir)
     model, config, history = load_run(run_dir)
-    return Run(model, config, history, str(run_dir))
+    return Run(model, config, history, run_dir)

@@ -26,18 +26,27 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import json
 import os
 import re
 import shutil
+from contextlib import redirect_stderr, redirect_stdout
 from importlib import resources
 from pathlib import Path
 from string import Template
 
-from vae import files
-from vae.config import EXPORT_FORMATS
+import numpy as np
+
+from vae import __version__, files
+from vae.config import VAEConfig
+from vae.data.sources import source_of
 from vae.errors import UsageError
-from vae.run import storage
+from vae.model.conditioning import labels_of
+from vae.run.directory import RunDir
+from vae.run.loading import load_run
+from vae.run.records import load_test_results
+from vae.serving import EXPORT_FORMATS
 
 CONTRACT_FILE = "model.json"
 CARD_FILE = "README.md"
@@ -89,7 +98,7 @@ def endpoints(model) -> dict:
     images = tf.TensorSpec((None, *config.image_shape), tf.float32, name="images")
     z = tf.TensorSpec((None, config.latent_dim), tf.float32, name="z")
     noise = tf.TensorSpec((None, None, model.latent.noise_width), tf.float32, name="noise")
-    labels = [tf.TensorSpec((None,), tf.int32, name="labels")] if config.conditional else []
+    labels = model.latent.labels.signature_inputs()
 
     @tf.function(input_signature=[images, *labels])
     def encode(images, labels=None):
@@ -108,7 +117,12 @@ def endpoints(model) -> dict:
 
 
 def export_run(
-    run_dir, output, format: str = "saved-model", *, overwrite: bool = False, command: str = "vae-export"
+    run_dir: RunDir | str | os.PathLike,
+    output,
+    format: str = "saved-model",
+    *,
+    overwrite: bool = False,
+    command: str = "vae-export",
 ) -> Path:
     """Export the finished run in `run_dir` to the folder `output` in `format`; return the folder.
 
@@ -116,14 +130,15 @@ def export_run(
         run_dir: a finished run, or a pretrained one (`pretrained:mnist`).
         output: the folder to write; an existing one that holds files is replaced only with `overwrite`. A symbolic
             link is kept, and the folder it leads to written.
-        format: "saved-model", "litert" or "onnx" (`vae.config.EXPORT_FORMATS`).
+        format: "saved-model", "litert" or "onnx" (`vae.serving.EXPORT_FORMATS`).
         overwrite: replace what `output` holds.
         command: the command line that asked for the export, recorded in the model card.
     """
+    run_dir = RunDir(run_dir)
     check_format(format)
     output = Path(output)
     check_output(output, overwrite)
-    model, config, history = storage.load_run(run_dir)
+    model, config, history = load_run(run_dir)
     functions = endpoints(model)
     # Through a symbolic link, the folder it leads to is replaced, and the link kept.
     target = files.followed(output)
@@ -132,7 +147,7 @@ def export_run(
     try:
         temporary.mkdir()
         written = write_model(model, functions, temporary, format)
-        contract = contract_of(model, functions, format, written, storage.load_test_results(run_dir, history), command)
+        contract = contract_of(model, functions, format, written, load_test_results(run_dir, history), command)
         (temporary / CONTRACT_FILE).write_text(json.dumps(contract, indent=2) + "\n")
         (temporary / CARD_FILE).write_text(model_card(contract))
         replace_folder(temporary, target)
@@ -182,7 +197,6 @@ def write_model(model, functions: dict, folder: Path, format: str) -> list[str]:
 def _log1p_as_log(context, node, name, arguments):
     """ONNX has no Log1p, which TensorFlow's Bernoulli cross-entropy uses for log(1 + exp(-|logit|)): it becomes
     Log(1 + x). Where x is below float32's resolution at 1 the term is lost, less than 1e-7 nats a pixel."""
-    import numpy as np
     from tf2onnx import utils
 
     one = context.make_const(utils.make_name(f"{name}_one"), np.array(1, dtype=np.float32))
@@ -206,9 +220,6 @@ def _set_serving_default(saved_model: Path, functions: dict) -> None:
 @contextlib.contextmanager
 def _quiet():
     """TensorFlow's converters print pages of progress on stdout and stderr; a command prints one line."""
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
         yield
 
@@ -241,8 +252,6 @@ def contract_of(model, functions: dict, format: str, written: list[str], results
     """What model.json states: the input contract, the endpoints with their inputs and outputs, and the run."""
     import tensorflow as tf
 
-    from vae import __version__
-
     config = model.vae_config
     described = {}
     for name in ENDPOINT_NAMES:
@@ -264,7 +273,7 @@ def contract_of(model, functions: dict, format: str, written: list[str], results
             "preparation": preparation(config),
             "preparation_steps": preparation_steps(config),
             "class_names": list(config.classes),
-            "labels": "int32, one per image, the index of its class" if config.conditional else None,
+            "labels": model.latent.labels.contract_labels,
         },
         "endpoints": described,
         "noise_width": model.latent.noise_width,
@@ -282,7 +291,7 @@ def _shape(shape) -> list:
 def preparation(config) -> str:
     """How an image becomes an input, as `vae-encode` prepares it for this run: `preparation_steps` in a sentence."""
     steps = preparation_steps(config)
-    text = steps[0]["description"] + (", " if config.dataset == "folder" else "; ") + "then divided by 255"
+    text = steps[0]["description"] + source_of(config).PREPARATION_SEPARATOR + "then divided by 255"
     if config.binarize:
         binarize = steps[-1]
         text += (
@@ -298,18 +307,7 @@ def preparation_steps(config) -> list[dict]:
     (`vae.evaluation.scores.binarization_step`), which `vae-encode` and `vae.open_run(...).score` take too."""
     from vae.evaluation.scores import binarization_step
 
-    if config.dataset == "folder":
-        shape = (
-            f"as the run's training images were: a JPEG's EXIF orientation applied, transparency composited onto "
-            f"white, {'gray (ITU-R 601-2 luma)' if config.channels == 1 else 'RGB'}, scaled so that its shorter side "
-            f"is {config.image_size} pixels and cut to the middle square"
-        )
-    else:
-        shape = (
-            "MNIST's procedure: gray, light ink on a dark ground (a light ground is inverted), cropped to the ink, "
-            "scaled into a 20x20 box keeping its aspect ratio, and placed in 28x28 with its centre of mass at the "
-            "centre"
-        )
+    shape = source_of(config).shape_preparation()
     steps = [{"step": "shape", "description": shape}, {"step": "divide", "by": 255, "dtype": "float32"}]
     return steps + ([binarization_step()] if config.binarize else [])
 
@@ -319,7 +317,7 @@ def model_card(contract: dict) -> str:
     config = contract["config"]
     side, _, channels = contract["input"]["shape"][1:]
     classes = contract["input"]["class_names"]
-    conditional = contract["input"]["labels"] is not None
+    conditioning = labels_of(VAEConfig.from_dict(config))
     endpoint_lines = []
     for name, endpoint in contract["endpoints"].items():
         inputs = ", ".join(f"`{key}` {_spelled(shape, name=key)}" for key, shape in endpoint["inputs"].items())
@@ -343,7 +341,7 @@ def model_card(contract: dict) -> str:
     if where:
         result_lines.insert(0, f"On the run's test split ({where}):")
     values = {
-        "title": f"{'Conditional ' if conditional else ''}VAE of {config['dataset']}, {side}x{side}x{channels}",
+        "title": f"{conditioning.title}VAE of {config['dataset']}, {side}x{side}x{channels}",
         "version": contract["versions"]["vae"],
         "tensorflow": contract["versions"]["tensorflow"],
         "format_name": FORMAT_NAMES[contract["format"]],
@@ -354,7 +352,7 @@ def model_card(contract: dict) -> str:
         "preparation": contract["input"]["preparation"],
         "classes": (
             f"Classes, by label: {', '.join(f'{index} {name}' for index, name in enumerate(classes))}."
-            + (" Every endpoint also takes `labels`, int32, one per image." if conditional else "")
+            + conditioning.card_labels
             if classes
             else "The run's images have no classes."
         ),

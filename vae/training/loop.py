@@ -1,45 +1,56 @@
-"""Training: `train(config, dataset, run_dir)` fits the VAE, checkpoints every epoch, and saves the finished run."""
+"""Training: `train(config, dataset, run_dir)` fits the VAE, checkpoints every epoch, and saves the finished run.
+
+The model and its optimizer come from `vae.training.setup`, what runs after every epoch from
+`vae.training.callbacks`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import math
+import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import keras
-import numpy as np
-
 from vae import files
-from vae.config import INFERENCE_BATCH_SIZE, VAEConfig
-from vae.data.datasets import Dataset, evaluation_dataset, steps_per_epoch, test_inputs, training_dataset
+from vae.config import VAEConfig
+from vae.data.datasets import Dataset, test_inputs
+from vae.data.pipeline import evaluation_dataset, steps_per_epoch, training_dataset
 from vae.errors import DiskFullError, RunError, TrainingDivergedError, UsageError
+from vae.model import INFERENCE_BATCH_SIZE
 from vae.model.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
-from vae.model.latent import model_labels, pictures, reconstruct
-from vae.run import storage
-from vae.run.snapshots import (
-    SNAPSHOT_DIGITS,
+from vae.model.latent import model_labels
+from vae.run.checkpoints import finished_run_matches, read_checkpoint, read_checkpoint_safe
+from vae.run.directory import (
+    CHECKPOINT_DIR,
+    DATA_FILE,
+    DEFAULT_RUN,
+    EVAL_FILE,
+    LOCK_FILE,
+    LOGS_DIR,
     SNAPSHOTS_DIR,
-    check_latent_dim,
-    save_snapshot,
-    snapshot_path,
-    take_snapshot,
+    RunDir,
+)
+from vae.run.records import drop_stale_evaluation, save_run
+from vae.run.snapshots import SNAPSHOT_DIGITS, check_latent_dim
+from vae.training.callbacks import (
+    TENSORBOARD_DIGITS,
+    DivergenceGuard,
+    EpochCheckpoint,
+    EpochSnapshots,
+    TensorBoardLogs,
 )
 from vae.training.profiling import NO_PROFILE
-
-# How many fixed test digits TensorBoard shows above their reconstructions after every epoch.
-TENSORBOARD_DIGITS = 8
+from vae.training.setup import build_model, check_last_batches, configure_determinism, restore_model
 
 
 @dataclass(frozen=True)
 class TrainingResult:
     config: VAEConfig
     history: dict[str, list[float]]
-    run_dir: Path
+    run_dir: RunDir
     seconds: float
     wrote_run_dir: bool = True  # False on the workers of a multi-worker run other than the chief
     finished_from_checkpoint: bool = False  # True when a resumed run only had its final save left to do
@@ -51,7 +62,7 @@ class TrainingResult:
         return {key: self.history[f"test_{key}"][-1] for key in ("loss", "reconstruction_loss", "kl_loss")}
 
 
-def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
+def check_run_dir(run_dir: RunDir, overwrite: bool, resume: bool) -> None:
     """Check, before any training, that the run directory can take this run.
 
     Refuses to start over a run the user has unless told to, and refuses to resume what is not there. It only reads,
@@ -59,15 +70,16 @@ def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
     prove it writable, so that no one learns after 30 epochs that the results cannot be saved.
     """
     if resume:
-        if storage.read_checkpoint(run_dir) is None:
-            raise RunError(f"no checkpoint in {run_dir}/ to resume: start a run with vae-train")
+        if read_checkpoint(run_dir) is None:
+            raise RunError(f"no checkpoint in {run_dir.path}/ to resume: start a run with vae-train")
     elif not overwrite:
-        checkpoint = storage.read_checkpoint_safe(run_dir)
-        if storage.has_finished_run(run_dir):
-            raise RunError(f"{run_dir}/ already holds a trained run: pass --overwrite to replace it")
+        checkpoint = read_checkpoint_safe(run_dir)
+        if run_dir.has_finished_run():
+            raise RunError(f"{run_dir.path}/ already holds a trained run: pass --overwrite to replace it")
         if checkpoint is not None:
             raise RunError(
-                f"{run_dir}/ holds an unfinished run ({checkpoint.epochs_done}/{checkpoint.config.epochs} epochs): "
+                f"{run_dir.path}/ holds an unfinished run "
+                f"({checkpoint.epochs_done}/{checkpoint.config.epochs} epochs): "
                 "continue it with --resume, or pass --overwrite to start again"
             )
 
@@ -82,50 +94,6 @@ def resumed_config(saved: VAEConfig, requested: dict) -> VAEConfig:
                 f"drop {option}, or start a new run with --overwrite"
             )
     return saved.replace(epochs=requested.get("epochs", saved.epochs))
-
-
-def configure_determinism(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow from one seed and ask TensorFlow for deterministic kernels."""
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-
-
-def learning_rate_schedule(config: VAEConfig, steps_per_epoch: int):
-    """The learning rate as a function of the step.
-
-    "cosine": a linear warm-up over the first `warmup_epochs` to `learning_rate` (at most half the run), then a
-    cosine decay (Loshchilov & Hutter 2017) to 1 % of it at the last step. The warm-up lets a higher peak rate be
-    used safely while Adam's moment estimates are still poor; the decay settles the weights at the end. "constant"
-    is the keras.io example's.
-    """
-    if config.schedule == "constant":
-        return config.learning_rate
-    total_steps = config.epochs * steps_per_epoch
-    warmup_steps = min(round(config.warmup_epochs * steps_per_epoch), total_steps // 2)
-    if warmup_steps == 0:
-        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total_steps, alpha=0.01)
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0,
-        warmup_target=config.learning_rate,
-        warmup_steps=warmup_steps,
-        decay_steps=max(total_steps - warmup_steps, 1),
-        alpha=0.01,
-    )
-
-
-def build_model(config: VAEConfig, steps_per_epoch: int, dtype_policy: str = "float32"):
-    """A new compiled VAE under `dtype_policy`; under "mixed_float16" Keras' compile wraps Adam in a
-    LossScaleOptimizer, which keeps small float16 gradients from flushing to zero. Under a distribution strategy,
-    call it inside `strategy.scope()` so that the weights, optimizer state and metrics are created on every replica.
-    """
-    from vae.model.autoencoder import VAE
-
-    model = VAE(config, dtype=dtype_policy)
-    model.build()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate_schedule(config, steps_per_epoch)))
-    return model
 
 
 @dataclass(frozen=True)
@@ -167,34 +135,34 @@ class Destination:
     """Where a training writes: the run directory, and the folder this process saves into (the run directory on
     the chief, a temporary folder on the other workers of a multi-worker run)."""
 
-    run_dir: Path
-    save_dir: Path
+    run_dir: RunDir
+    save_dir: RunDir
     chief: bool
 
 
 def train(
-    config: VAEConfig, dataset: Dataset, run_dir: str | Path = storage.DEFAULT_RUN_DIR, **options
+    config: VAEConfig, dataset: Dataset, run_dir: RunDir | str | os.PathLike = DEFAULT_RUN, **options
 ) -> TrainingResult:
     """Fit a VAE described by `config` on `dataset`, scoring the test split after every `config.eval_every`-th epoch
-    and after the last, checkpointing every epoch, and save the finished run in `run_dir` (see `vae.run.storage`).
+    and after the last, checkpointing every epoch, and save the finished run in `run_dir` (see `vae.run.directory`).
 
     Args:
         config: the run.
         dataset: the data, of which `config.limit` training digits are used.
-        run_dir: the run directory.
+        run_dir: the run folder.
         **options: the fields of `TrainingOptions`.
 
     Returns:
         The `TrainingResult`: the config, the history, the run directory and the training's wall time.
     """
+    run_dir = RunDir(run_dir)
     options = TrainingOptions(**options)
-    storage.refuse_pretrained(run_dir)
+    run_dir.refuse_pretrained()
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any operation.
     distribution_strategy = make_strategy(options.strategy)
     chief = is_chief(distribution_strategy)
-    run_dir = Path(run_dir)
     check_run_dir(run_dir, overwrite=options.overwrite, resume=options.resume)
-    if options.resume and (run_dir / SNAPSHOTS_DIR).is_dir():
+    if options.resume and run_dir.snapshots_dir.is_dir():
         options = dataclasses.replace(options, snapshots=True)
     if options.snapshots:
         check_latent_dim(config.latent_dim)
@@ -203,18 +171,18 @@ def train(
                 f"--snapshots needs --eval-every 1 (each snapshot shows its epoch's test loss), got {config.eval_every}"
             )
     if not chief:
-        destination = Destination(run_dir, Path(tempfile.mkdtemp(prefix="vae-worker-")), chief=False)
+        destination = Destination(run_dir, RunDir(tempfile.mkdtemp(prefix="vae-worker-")), chief=False)
         try:
             return _train(config, dataset, destination, distribution_strategy, options)
         finally:
-            shutil.rmtree(destination.save_dir, ignore_errors=True)
-    created = not run_dir.exists()
-    files.check_writable(run_dir)
-    with storage.run_lock(run_dir):
+            shutil.rmtree(destination.save_dir.path, ignore_errors=True)
+    created = not run_dir.path.exists()
+    files.check_writable(run_dir.path)
+    with run_dir.lock():
         try:
             # Read again under the lock: another training may have finished here since the first look.
             check_run_dir(run_dir, overwrite=options.overwrite, resume=options.resume)
-            files.sweep_stale_temporaries(run_dir)
+            files.sweep_stale_temporaries(run_dir.path)
             return _train(config, dataset, Destination(run_dir, run_dir, chief=True), distribution_strategy, options)
         except BaseException:
             if created:
@@ -222,12 +190,12 @@ def train(
             raise
 
 
-def remove_if_empty(run_dir: Path) -> None:
+def remove_if_empty(run_dir: RunDir) -> None:
     """Remove a run directory this training created when it holds nothing but the lock file: a run that failed
     before its first checkpoint leaves no trace. Only the lock's holder calls this, so no other training can be
     using the directory."""
-    if {path.name for path in run_dir.iterdir()} <= {storage.LOCK_FILE}:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    if {path.name for path in run_dir.path.iterdir()} <= {LOCK_FILE}:
+        shutil.rmtree(run_dir.path, ignore_errors=True)
 
 
 def _train(config, dataset, destination: Destination, distribution_strategy, options: TrainingOptions):
@@ -241,7 +209,7 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
     steps = steps_per_epoch(len(dataset.train_images), config.batch_size)
     with distribution_strategy.scope():
         if options.resume:
-            checkpoint = storage.read_checkpoint(run_dir)
+            checkpoint = read_checkpoint(run_dir)
             model = restore_model(checkpoint, config, steps, options.precision)
             initial_epoch, history = checkpoint.epochs_done, checkpoint.history
         else:
@@ -252,11 +220,12 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
         return finish_from_checkpoint(run_dir, model, checkpoint, destination.chief)
     if initial_epoch > config.epochs:
         raise RunError(
-            f"the run in {run_dir}/ has already trained {epochs(initial_epoch)}: pass a larger --epochs to continue"
+            f"the run in {run_dir.path}/ has already trained {epochs(initial_epoch)}: "
+            "pass a larger --epochs to continue"
         )
     # A conditional model takes each digit's label with it; an unconditional one never sees them. Keras splits each
     # global batch among the replicas of the strategy the model was built under.
-    train_labels, test_labels = (dataset.train_labels, dataset.test_labels) if config.conditional else (None, None)
+    train_labels, test_labels = model_labels(model, dataset.train_labels), model_labels(model, dataset.test_labels)
     train_data = shard_by_data(
         training_dataset(
             dataset.train_images, config.batch_size, config.seed, initial_epoch, config.epochs, labels=train_labels
@@ -282,8 +251,8 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
         )
         profile.close("end of fit")
         with profile.phase("final save"):
-            storage.save_run(destination.save_dir, model, config, history, dataset.manifest)
-            dropped = destination.chief and storage.drop_stale_evaluation(run_dir)
+            save_run(destination.save_dir, model, config, history, dataset.manifest)
+            dropped = destination.chief and drop_stale_evaluation(run_dir)
     except TrainingDivergedError as error:
         raise TrainingDivergedError(f"{error}; {kept_checkpoint(run_dir)}; try a lower --learning-rate") from None
     except DiskFullError as error:
@@ -296,16 +265,6 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
     )
 
 
-def restore_model(checkpoint, config: VAEConfig, steps: int, precision: str | None):
-    """The checkpoint's model, ready to continue to `config.epochs`: its weights, optimizer and random state, and
-    the learning-rate schedule stretched to the new end when the run grows (the step count carries on)."""
-    model = storage.load_model(checkpoint.model_path)
-    storage.check_finite(model, checkpoint.model_path)
-    check_resumed_precision(model.dtype_policy.name, precision)
-    model.continue_as(config, learning_rate_schedule(config, steps))
-    return model
-
-
 def training_callbacks(config, destination: Destination, options: TrainingOptions, history, shown, started, manifest):
     """Per epoch: the divergence guard, the checkpoint, and on the chief the snapshots and the TensorBoard logs of
     the first of the test digits and labels `shown`."""
@@ -314,8 +273,8 @@ def training_callbacks(config, destination: Destination, options: TrainingOption
     elapsed_before = history["wall_seconds"][-1] if history.get("wall_seconds") else 0.0
     # A new run replaces what was derived from the run it overwrites, and its manifest, once its own first checkpoint
     # is on disk.
-    derived = (storage.LOGS_DIR, SNAPSHOTS_DIR, storage.EVAL_FILE, storage.DATA_FILE)
-    replaced = [] if options.resume or not destination.chief else [run_dir / name for name in derived]
+    derived = (LOGS_DIR, SNAPSHOTS_DIR, EVAL_FILE, DATA_FILE)
+    replaced = [] if options.resume or not destination.chief else [run_dir.path / name for name in derived]
     checkpoints = EpochCheckpoint(
         destination.save_dir, config, history, started, elapsed_before, replaced=replaced, manifest=manifest
     )
@@ -326,7 +285,7 @@ def training_callbacks(config, destination: Destination, options: TrainingOption
         callbacks.append(EpochSnapshots(run_dir, originals, initial_epoch, history))
     if destination.chief:
         shown = (test_images[:TENSORBOARD_DIGITS], test_labels[:TENSORBOARD_DIGITS])
-        callbacks.append(TensorBoardLogs(run_dir / storage.LOGS_DIR, shown))
+        callbacks.append(TensorBoardLogs(run_dir.logs_dir, shown))
     return callbacks
 
 
@@ -334,25 +293,25 @@ def epochs(count: int) -> str:
     return f"{count} epoch{'s' * (count != 1)}"
 
 
-def kept_checkpoint(run_dir: Path) -> str:
-    checkpoint = storage.read_checkpoint_safe(run_dir)
+def kept_checkpoint(run_dir: RunDir) -> str:
+    checkpoint = read_checkpoint_safe(run_dir)
     if checkpoint is None:
         return "no epoch had finished, so nothing was saved"
-    return f"the last good checkpoint (epoch {checkpoint.epochs_done}) stays in {run_dir}/{storage.CHECKPOINT_DIR}"
+    return f"the last good checkpoint (epoch {checkpoint.epochs_done}) stays in {run_dir.path}/{CHECKPOINT_DIR}"
 
 
-def finish_from_checkpoint(run_dir: Path, model, checkpoint, chief: bool) -> TrainingResult:
+def finish_from_checkpoint(run_dir: RunDir, model, checkpoint, chief: bool) -> TrainingResult:
     """Write the finished run of a checkpoint that has trained all its epochs, with no training: what a run killed,
     or stopped by a full disk, during its final save needs. A run already finished from it is left alone."""
-    if storage.finished_run_matches(run_dir, checkpoint):
+    if finished_run_matches(run_dir, checkpoint):
         raise RunError(
-            f"the run in {run_dir}/ has already trained {epochs(checkpoint.epochs_done)}: pass a larger --epochs "
+            f"the run in {run_dir.path}/ has already trained {epochs(checkpoint.epochs_done)}: pass a larger --epochs "
             "to continue"
         )
     dropped = False
     if chief:
-        storage.save_run(run_dir, model, checkpoint.config, checkpoint.history, checkpoint.manifest)
-        dropped = storage.drop_stale_evaluation(run_dir)
+        save_run(run_dir, model, checkpoint.config, checkpoint.history, checkpoint.manifest)
+        dropped = drop_stale_evaluation(run_dir)
     seconds = checkpoint.history.get("wall_seconds", [0.0])[
         -1
     ]  # the training's own time, as the checkpoint recorded it
@@ -365,173 +324,3 @@ def finish_from_checkpoint(run_dir: Path, model, checkpoint, chief: bool) -> Tra
         finished_from_checkpoint=True,
         dropped_evaluation=dropped,
     )
-
-
-def check_last_batches(dataset: Dataset, batch_size: int, replicas: int) -> None:
-    """Refuse a split whose last batch has fewer digits than there are replicas.
-
-    The last batch of an epoch may be smaller than the others; split among the replicas, it would leave some of them
-    an empty batch, which TensorFlow's CPU convolutions reject with an error about filter depths.
-    """
-    for split, count, size in (
-        ("training", len(dataset.train_images), batch_size),
-        ("test", len(dataset.test_images), INFERENCE_BATCH_SIZE),
-    ):
-        remainder = count % size
-        if 0 < remainder < replicas:
-            if split == "training":
-                hint = f"choose a --limit or --batch-size that leaves none or at least {replicas}"
-            else:
-                hint = "use fewer replicas"
-            raise UsageError(
-                f"the last {split} batch would hold {remainder} of {count} digits, too few for {replicas} replicas: "
-                + hint
-            )
-
-
-def check_resumed_precision(saved_policy: str, precision: str | None) -> None:
-    """Refuse a `--mixed-precision` that asks a resumed run for another dtype policy than the one it was started
-    with: the model's layers and its optimizer (loss-scaled or not) were built for that one."""
-    if precision is not None and dtype_policy_name(precision) != saved_policy:
-        raise UsageError(
-            f"--mixed-precision {precision} contradicts the run being resumed (dtype policy {saved_policy}); "
-            "drop --mixed-precision, or start a new run with --overwrite"
-        )
-
-
-class DivergenceGuard(keras.callbacks.Callback):
-    """Stops training at the first step whose running loss is NaN or infinite, naming the epoch and step."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = float((logs or {}).get("loss", 0.0))
-        if not math.isfinite(loss):
-            raise TrainingDivergedError(
-                f"training diverged: the loss became {loss} at epoch {self.epoch + 1}, step {batch + 1}"
-            )
-
-
-class EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch, appends the epoch's metrics to the history and commits a checkpoint to disk."""
-
-    def __init__(
-        self,
-        run_dir: Path,
-        config: VAEConfig,
-        history: dict,
-        started_at: float,
-        elapsed_before: float,
-        replaced: list[Path] = (),
-        manifest: dict | None = None,
-    ):
-        super().__init__()
-        self.run_dir = run_dir
-        self.config = config
-        self.history = history
-        self.started_at = started_at
-        self.elapsed_before = elapsed_before
-        # Files and directories of an overwritten run, deleted once the first checkpoint has replaced its own.
-        self.replaced = list(replaced)
-        self.manifest = manifest
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        for key, value in logs.items():
-            # Keras calls the validation split "val_"; here it is the test split.
-            name = "test_" + key[len("val_") :] if key.startswith("val_") else key
-            self.history.setdefault(name, []).append(float(value))
-            # An epoch whose test split was not scored (--eval-every) holds null in the test series.
-            if not key.startswith("val_") and "val_" + key not in logs:
-                self.history.setdefault("test_" + key, []).append(None)
-        elapsed = self.elapsed_before + time.perf_counter() - self.started_at
-        self.history.setdefault("wall_seconds", []).append(round(elapsed, 3))
-        storage.save_checkpoint(self.run_dir, self.model, self.config, epoch + 1, self.history, self.manifest)
-        for path in self.replaced:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-        self.replaced = []
-
-
-class EpochSnapshots(keras.callbacks.Callback):
-    """After every epoch's checkpoint, saves a snapshot (`vae.run.snapshots`) of the model for the training animation.
-
-    A resumed run first takes the snapshot of the epoch it resumes from if a kill came between that epoch's
-    checkpoint and its snapshot, so that every finished epoch has one.
-    """
-
-    def __init__(self, run_dir: Path, originals: tuple[np.ndarray, np.ndarray], initial_epoch: int, history: dict):
-        super().__init__()
-        self.run_dir = run_dir
-        self.originals = originals
-        self.initial_epoch = initial_epoch
-        self.history = history
-
-    def on_train_begin(self, logs=None):
-        epoch = self.initial_epoch
-        if epoch > 0 and not snapshot_path(self.run_dir, epoch).is_file():
-            self.save(epoch, self.history["test_loss"][-1])
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.save(epoch + 1, (logs or {})["val_loss"])
-
-    def save(self, epoch: int, test_loss: float) -> None:
-        save_snapshot(self.run_dir, take_snapshot(self.model, self.originals, epoch, float(test_loss)))
-
-
-class TensorBoardLogs(keras.callbacks.Callback):
-    """After every epoch, writes TensorBoard summaries to `log_dir`: the epoch's losses under train/ and test/ (one
-    chart per loss, one curve per split), the learning rate, and an image of fixed test digits (top row) above their
-    reconstructions from the latent mean (bottom row). The step is the number of epochs done.
-
-    Keras' own TensorBoard callback opens its event files when training begins, so a run that fails in its first
-    epoch would leave files behind in a directory that must then stay as it was. This one writes nothing until an
-    epoch's checkpoint is on disk (and `EpochCheckpoint` has deleted the logs of a run this one replaces).
-    """
-
-    def __init__(self, log_dir: Path, shown: tuple[np.ndarray, np.ndarray]):
-        super().__init__()
-        self.log_dir = log_dir
-        self.images, self.labels = shown
-        self.writers = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        import tensorflow as tf
-
-        logs = logs or {}
-        if self.writers is None:
-            self.writers = {
-                split: tf.summary.create_file_writer(str(self.log_dir / split)) for split in ("train", "test")
-            }
-        step = epoch + 1
-        with self.writers["train"].as_default(step=step):
-            for key, value in logs.items():
-                if not key.startswith("val_"):
-                    tf.summary.scalar(key, value)
-            tf.summary.scalar("learning_rate", keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        with self.writers["test"].as_default(step=step):
-            for key, value in logs.items():
-                if key.startswith("val_"):
-                    tf.summary.scalar(key[len("val_") :], value)
-            tf.summary.image(
-                "reconstructions",
-                self.reconstruction_strip()[None],
-                description="top: fixed test digits; bottom: their reconstructions from the latent mean",
-            )
-        for writer in self.writers.values():
-            writer.flush()
-
-    def reconstruction_strip(self) -> np.ndarray:
-        """The images side by side in one row, their reconstructions in a second row below: (2 x side, side x count,
-        channels)."""
-        reconstructions = reconstruct(self.model, self.images, model_labels(self.model, self.labels))
-        rows = [np.concatenate(list(pictures(self.images)), axis=1), np.concatenate(list(reconstructions), axis=1)]
-        strip = np.concatenate(rows)
-        return strip[..., None] if strip.ndim == 2 else strip
-
-    def on_train_end(self, logs=None):
-        for writer in (self.writers or {}).values():
-            writer.close()

@@ -17,12 +17,12 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import keras
 
 from vae import files
 from vae.errors import RunError
+from vae.run.directory import RunDir
 
 PROFILE_FILE = "profile.json"
 
@@ -71,13 +71,13 @@ class PhaseLog:
         if name in self.marks:
             self.add(name, self.marks.pop(name), self.now())
 
-    def write_at_exit(self, run_dir: Path) -> None:
+    def write_at_exit(self, run_dir: RunDir) -> None:
         """At the interpreter's exit: end the exit phase if one was marked, write profile.json, print the table."""
 
         def finish() -> None:
             self.close("exit")
             with contextlib.suppress(OSError, RunError):
-                files.write_json(Path(run_dir) / PROFILE_FILE, self.phases)
+                files.write_json(run_dir.path / PROFILE_FILE, self.phases)
             print(self.table(), file=sys.stderr)
 
         atexit.register(finish)

@@ -1,8 +1,8 @@
-"""Pictures of what a trained VAE learned: reconstructions, the latent grid, clusters, samples, analogies,
-interpolations and training curves. Rendering uses matplotlib's Agg backend, so no display is needed; every PNG is
-written atomically.
+"""Pictures of what a trained VAE learned: reconstructions, the latent grid, clusters, samples, analogies and
+interpolations (how it learned: `vae.views.learning`). Rendering uses matplotlib's Agg backend, so no display is
+needed; every PNG is written atomically.
 
-The decoding and encoding helpers return arrays, so benchmarks and tests can check them without pictures. Gray runs
+The arrays drawn come from `vae.model.latent`, so benchmarks and tests can check them without pictures. Gray runs
 are drawn in gray, RGB runs in colour; captions and legends use the run's class names.
 """
 
@@ -12,10 +12,12 @@ import math
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
+from PIL import Image
 
-from vae.config import GAUSSIAN_QUANTILES, MAX_FPS, MIN_FPS
 from vae.errors import UsageError
 from vae.files import atomic_path
+from vae.model import GAUSSIAN_QUANTILES
 from vae.model.latent import (
     analogies,
     class_name,
@@ -24,8 +26,8 @@ from vae.model.latent import (
     encode_means,
     model_labels,
     pictures,
+    prior_samples,
     reconstruct,
-    repeated_label,
 )
 
 DPI = 100
@@ -35,13 +37,13 @@ DIGIT_STYLE = {"cmap": "gray", "interpolation": "nearest", "vmin": 0.0, "vmax": 
 GRID_MINIMUM_SIDE = 560
 # Room around the latent grid, in screen pixels, for the tick labels, the axis labels and the title.
 GRID_MARGINS = {"left": 70, "right": 25, "bottom": 55, "top": 40}
-GIF_GRAY_LEVELS = 32
 # A legend names each class up to this many; more are told apart by colour alone.
 MAX_LEGEND_CLASSES = 20
 
 
 def pyplot():
-    """matplotlib.pyplot on the Agg backend, imported only when a picture is drawn."""
+    """matplotlib.pyplot on the Agg backend, chosen when the first picture is drawn: choosing a backend at import
+    time would change matplotlib for the whole process of whoever imports this module."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,8 +88,6 @@ def image_bytes(picture: np.ndarray) -> np.ndarray:
 def save_digit_row(images: np.ndarray, path) -> Path:
     """Pictures (N x side x side[, 3], in [0, 1]) side by side in one PNG, pixel for pixel, one black column between
     neighbours: a single one is exactly an image of the run's shape, gray or RGB."""
-    from PIL import Image
-
     padding = ((0, 0), (0, 1)) + ((0, 0),) * (images.ndim - 3)
     canvas = np.concatenate([np.pad(image, padding) for image in images], axis=1)[:, :-1]
     path = Path(path)
@@ -121,10 +121,7 @@ def plot_image_reconstructions(model, images: np.ndarray, names: list[str], labe
     """Your own images as the model saw them (upper rows), titled with their file names (and the class a conditional
     model was given), above their reconstructions."""
     reconstructions = reconstruct(model, images, labels)
-    titles = [
-        shorten(name) + ("" if labels is None else f": {class_name(model.vae_config, int(labels[index]))}")
-        for index, name in enumerate(names)
-    ]
+    titles = [shorten(name) + model.latent.labels.caption(labels, index) for index, name in enumerate(names)]
     return plot_pairs(
         pictures(images), reconstructions, titles, "Your images, prepared, above their reconstructions", path
     )
@@ -161,8 +158,6 @@ def grid_ticks(axis: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, list[
     """Tick positions and labels at round z values (-2, -1, 0, ...) instead of at cells, whose values are rarely
     round (an even n has no cell at 0). Positions are interpolated between the cell centres, so the uneven spacing
     of a quantile axis shows in the ticks."""
-    from matplotlib.ticker import MaxNLocator
-
     values = MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(float(axis[0]), float(axis[-1]))
     tolerance = 1e-6 * float(axis[-1] - axis[0])
     values = values[(values >= axis[0] - tolerance) & (values <= axis[-1] + tolerance)]
@@ -246,32 +241,13 @@ def plot_clusters(model, images: np.ndarray, labels: np.ndarray, path) -> Path:
     return save_figure(figure, path)
 
 
-def prior_samples(
-    model, n: int, seed: int, label: int | None = None, batch_size: int | None = None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """n pictures decoded from seeded z ~ p(z) (N(0, I), or the VampPrior's mixture), as the class `label` on a
-    conditional model, and the labels the decoder was given. A conditional model with no label draws every class
-    from the same ceil(n / classes) latent vectors: (classes, ceil(n / classes), ...), one row per class; otherwise
-    (n, ...). The pictures are decoded as `vae.model.latent.decode` decodes, in one call or in batches of `batch_size`."""
-    if model.vae_config.conditional and label is None:
-        classes = len(model.vae_config.classes)
-        per_class = math.ceil(n / classes)
-        z = model.latent.prior.sample(per_class, np.random.default_rng(seed))
-        labels = np.repeat(np.arange(classes, dtype="int32"), per_class)
-        images = decode(model, np.tile(z, (classes, 1)), labels, batch_size)
-        return images.reshape(classes, per_class, *images.shape[1:]), labels
-    z = model.latent.prior.sample(n, np.random.default_rng(seed))
-    labels = model_labels(model, repeated_label(label, n))
-    return decode(model, z, labels, batch_size), labels
-
-
 def plot_samples(model, path, n: int, seed: int, label: int | None = None) -> Path:
     """New images decoded from z ~ p(z), seeded, in a square-ish grid; on a conditional model, n of the class
     `label`, or one row per class with the same latent vectors down each column."""
     plt = pyplot()
     config = model.vae_config
     images, _ = prior_samples(model, n, seed, label)
-    if config.conditional and label is None:
+    if model.latent.labels.every_class(label):
         rows, columns = images.shape[:2]
         cells = images
         title = f"Every class (rows) from the same z ~ N(0, I) down each column, seed {seed}"
@@ -333,111 +309,3 @@ def plot_interpolation(model, images: np.ndarray, labels: np.ndarray, start: int
     figure.suptitle(f"Test image #{start} to #{end} along a straight line in z, {steps} steps")
     figure.tight_layout()
     return save_figure(figure, path)
-
-
-def history_panels(config) -> list[tuple[str, str, str]]:
-    """(history key, title, y label) for the three panels. Under grayscale targets the Bernoulli cross-entropy is
-    a surrogate, not a log-likelihood, and with beta != 1 the total is no ELBO: the labels say so."""
-    nats = "nats per image"
-    total = "negative ELBO" if config.beta == 1 else f"loss: reconstruction + {config.beta:g} x KL"
-    kl = ("kl_loss", "KL(q(z|x) || p(z))", nats)
-    if config.binarize:
-        return [("loss", total, nats), ("reconstruction_loss", "reconstruction: -log p(x|z)", nats), kl]
-    bce = f"grayscale BCE ({nats})"
-    return [
-        ("loss", f"{total} (grayscale BCE)", bce),
-        ("reconstruction_loss", "reconstruction: grayscale BCE", bce),
-        kl,
-    ]
-
-
-def plot_history(history: dict, config, path) -> Path:
-    """Train and test curves per epoch for the total loss and its two parts."""
-    from matplotlib.ticker import MaxNLocator
-
-    plt = pyplot()
-    figure, axes = plt.subplots(1, 3, figsize=(14, 4))
-    epochs = max([len(values) for values in history.values()] + [1])
-    for ax, (key, title, unit) in zip(axes, history_panels(config), strict=True):
-        later = []
-        for prefix, name in (("", "train"), ("test_", "test")):
-            # Epochs whose test split was not scored (--eval-every) hold None and are left out.
-            points = [
-                (epoch, value)
-                for epoch, value in enumerate(history.get(prefix + key, []), start=1)
-                if value is not None
-            ]
-            ax.plot(
-                [epoch for epoch, _ in points], [value for _, value in points], marker="o", markersize=3, label=name
-            )
-            later += [value for epoch, value in points if epoch > 1]
-        if key != "kl_loss" and len(later) > 4:
-            # The first epoch's loss is far above the rest; cut it off so the later progress stays visible.
-            low, high = min(later), max(later)
-            ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
-        # Whole epochs only, also for a run of one or two epochs, where matplotlib would tick at 0.95, 1.00, ...
-        ax.set_xlim(0.5, epochs + 0.5)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(unit)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    targets = "binarized" if config.binarize else "grayscale"
-    figure.suptitle(f"Training history: {config.dataset}, {targets}, latent size {config.latent_dim}")
-    figure.tight_layout()
-    return save_figure(figure, path)
-
-
-def progress_frame(snapshot, total_epochs: int, loss_name: str) -> np.ndarray:
-    """One frame of the training animation, gray for a gray run: the snapshot's latent grid beside its test images
-    and their reconstructions, titled with the epoch and the test loss."""
-    plt = pyplot()
-    width, height = 840, 440
-    figure = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI)
-    # The grid gets exactly one screen pixel per digit pixel, so no rows are dropped or doubled.
-    side = snapshot.latent_grid.shape[2] * len(snapshot.grid_axis)
-    grid_ax = figure.add_axes((20 / width, 20 / height, side / width, side / height))
-    grid_ax.imshow(tile(snapshot.latent_grid, padding=0), **DIGIT_STYLE)
-    grid_ax.set_axis_off()
-    grid_ax.set_title(f"latent grid, Gaussian quantiles {quantile_range()}", fontsize=9)
-    pairs_ax = figure.add_axes(((side + 50) / width, 0.25, 1 - (side + 70) / width, 0.4))
-    pairs_ax.imshow(tile(np.stack([snapshot.originals, snapshot.reconstructions])), **DIGIT_STYLE)
-    pairs_ax.set_axis_off()
-    pairs_ax.set_title("test images above their reconstructions", fontsize=9)
-    figure.suptitle(f"Epoch {snapshot.epoch} of {total_epochs}: {loss_name} {snapshot.test_loss:.2f}")
-    try:
-        figure.canvas.draw()
-        rgb = np.asarray(figure.canvas.buffer_rgba())[..., :3]
-    finally:
-        plt.close(figure)
-    if snapshot.latent_grid.ndim == 5:  # RGB pictures: the frame stays in colour
-        return rgb.copy()
-    # Everything drawn is gray, so one channel loses nothing. 32 gray levels look the same as 256 on these digits
-    # and compress about 3 times better (a 30-epoch GIF: 0.97 MB against 2.7 MB).
-    levels = GIF_GRAY_LEVELS - 1
-    return (np.round(rgb.mean(axis=2) / 255 * levels) * (255 / levels)).round().astype("uint8")
-
-
-def render_progress(snapshots: list, config, path, fps: float = 4.0) -> Path:
-    """An animated GIF with one frame per snapshot (per epoch of a `--snapshots` run), looping, the last frame held
-    a little longer so the final state can be seen."""
-    from PIL import Image  # matplotlib depends on Pillow, so it is always there
-
-    if not MIN_FPS <= fps <= MAX_FPS:
-        raise UsageError(f"fps must be a number in [{MIN_FPS:g}, {MAX_FPS:g}], got {fps}")
-    loss_name = "test " + history_panels(config)[0][1]
-    total_epochs = max(config.epochs, snapshots[-1].epoch)
-    frames = [Image.fromarray(progress_frame(snapshot, total_epochs, loss_name)) for snapshot in snapshots]
-    duration = round(1000 / fps)
-    path = Path(path)
-    with atomic_path(path) as temporary:
-        frames[0].save(
-            temporary,
-            format="GIF",
-            save_all=True,
-            append_images=frames[1:],
-            duration=[duration] * (len(frames) - 1) + [4 * duration],
-            loop=0,
-        )
-    return path

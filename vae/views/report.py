@@ -31,14 +31,19 @@ from pathlib import Path
 from string import Template
 
 import numpy as np
+from PIL import Image
 
 from vae import files
-from vae.config import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE
 from vae.errors import UsageError, VAEWarning
 from vae.evaluation.sample_quality import METRIC_NAMES as METRIC_NAMES_OF_SAMPLES
 from vae.model import latent
-from vae.run import storage
-from vae.run.snapshots import SNAPSHOTS_DIR, read_snapshots, to_bytes
+from vae.model.conditioning import labels_of
+from vae.run.dataset import load_test_digits
+from vae.run.directory import DEFAULT_RUN, PROGRESS_FILE, REPORT_FILE, RunDir
+from vae.run.loading import load_run
+from vae.run.records import SAMPLE_QUALITY_KEY, evaluation_is_current, evaluation_path, read_evaluation
+from vae.run.snapshots import read_snapshots, to_bytes
+from vae.views import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE, learning
 from vae.views import figures as plots
 
 EXPLORER_SIDE = 560  # canvas pixels of the scatter the pointer moves over
@@ -65,8 +70,6 @@ def data_uri(content: bytes, media_type: str) -> str:
 
 def png_bytes(image: np.ndarray) -> bytes:
     """A PNG of the picture `image` (floats in [0, 1]), gray or RGB."""
-    from PIL import Image
-
     buffer = io.BytesIO()
     Image.fromarray(to_bytes(image)).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -89,8 +92,10 @@ def explorer_data(model, images: np.ndarray, labels: np.ndarray, size: int, dims
     config = model.vae_config
     means = latent.encode_means(model, images, latent.model_labels(model, labels))[:, list(dims)]
     span = latent.span_covering(means)  # as `vae-plot latent-grid` chooses it, from the same means
-    classes = list(range(len(config.classes))) if config.conditional else [None]
-    grids = [latent.decode_latent_grid(model, size, span=span, dims=dims, label=label) for label in classes]
+    grids = [
+        latent.decode_latent_grid(model, size, span=span, dims=dims, label=label)
+        for label in model.latent.labels.grid_labels()
+    ]
     grid, axis = np.concatenate([grid for grid, _ in grids]), grids[0][1]
     return {
         "names": list(config.classes),
@@ -110,7 +115,7 @@ def explorer_data(model, images: np.ndarray, labels: np.ndarray, size: int, dims
 
 
 def build_report(
-    run_dir: str | os.PathLike = storage.DEFAULT_RUN_DIR,
+    run_dir: RunDir | str | os.PathLike = DEFAULT_RUN,
     output: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
     *,
@@ -122,38 +127,38 @@ def build_report(
 
     `explorer_size` defaults to `EXPLORER_SIZE` cells a side, or `class_grid_size` for each class's grid of
     a conditional run."""
-    model, config, history = storage.load_run(run_dir)
-    written_to = storage.output_dir(run_dir)
+    run_dir = RunDir(run_dir)
+    model, config, history = load_run(run_dir)
+    written_to = run_dir.output_dir()
     if explorer_size is None:
-        explorer_size = class_grid_size(len(config.classes)) if config.conditional else EXPLORER_SIZE
-    evaluation = storage.read_evaluation(run_dir)
-    stale = evaluation is not None and storage.evaluation_is_current(evaluation, run_dir) is False
+        explorer_size = model.latent.labels.grid_size(EXPLORER_SIZE, class_grid_size)
+    evaluation = read_evaluation(run_dir)
+    stale = evaluation is not None and evaluation_is_current(evaluation, run_dir) is False
     if stale:
         warnings.warn(
-            f"{storage.evaluation_path(run_dir)} scored other weights than the run's: the report leaves it out; run "
+            f"{evaluation_path(run_dir)} scored other weights than the run's: the report leaves it out; run "
             "vae-eval again",
             VAEWarning,
             stacklevel=2,
         )
     if config.latent_dim >= 2:
         dims = latent.check_dims(tuple(dims), config.latent_dim)
-    images, labels = latent.load_test_digits(config, data_dir, run_dir)
+    images, labels = load_test_digits(config, data_dir, run_dir)
     chosen = latent.choose_test_digits(len(images), REPORT_DIGITS, seed)
-    folder = storage.resolve_run_dir(run_dir)
-    snapshots = read_snapshots(folder) if any((folder / SNAPSHOTS_DIR).glob("epoch-*.npz")) else []
+    snapshots = read_snapshots(run_dir) if any(run_dir.snapshots_dir.glob("epoch-*.npz")) else []
 
     pictures = {}
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         drawings = {
-            "history": lambda path: plots.plot_history(history, config, path),
+            "history": lambda path: learning.plot_history(history, config, path),
             "reconstruction": lambda path: plots.plot_reconstructions(model, images, labels, chosen, path),
             "samples": lambda path: plots.plot_samples(model, path, REPORT_SAMPLES, seed),
         }
         for name, draw in drawings.items():
             pictures[name] = data_uri(draw(scratch / f"{name}.png").read_bytes(), "image/png")
         if snapshots:
-            progress = plots.render_progress(snapshots, config, scratch / storage.PROGRESS_FILE)
+            progress = learning.render_progress(snapshots, config, scratch / PROGRESS_FILE)
             pictures["progress"] = data_uri(progress.read_bytes(), "image/gif")
     explorer = explorer_data(model, images, labels, explorer_size, dims) if config.latent_dim >= 2 else None
 
@@ -167,18 +172,18 @@ def build_report(
         snapshots=len(snapshots),
         stale=stale,
     )
-    path = Path(output) if output is not None else written_to / storage.REPORT_FILE
+    path = Path(output) if output is not None else written_to / REPORT_FILE
     files.write_text(path, page)
     return path
 
 
 def render_page(
-    run_dir: Path, config, history: dict, evaluation, pictures: dict, explorer, snapshots: int, stale: bool = False
+    run_dir: RunDir, config, history: dict, evaluation, pictures: dict, explorer, snapshots: int, stale: bool = False
 ) -> str:
     """The page: `report_page/page.html` filled in, with its style sheet and script inlined. With `stale`, the
     run's eval.json scored other weights and the page says so instead of showing it."""
     escape = html.escape
-    loss_name = plots.history_panels(config)[0][1]
+    loss_name = learning.history_panels(config)[0][1]
     final = [
         (f"test {loss_name}", history["test_loss"][-1]),
         ("test reconstruction", history["test_reconstruction_loss"][-1]),
@@ -200,7 +205,7 @@ def render_page(
         dataset=escape(config.dataset),
         latent_dim=config.latent_dim,
         written=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
-        explorer=explorer_section(explorer, config.latent_dim) if explorer else "",
+        explorer=explorer_section(explorer, config.latent_dim, labels_of(config)) if explorer else "",
         summary_rows=summary,
         evaluation=evaluation_table(evaluation, stale),
         config_rows="".join(table_row(key, json.dumps(value)) for key, value in config.to_dict().items()),
@@ -232,7 +237,7 @@ def table_row(name: str, value: str) -> str:
 def evaluation_table(evaluation: dict | None, stale: bool = False) -> str:
     if evaluation is None:
         return f"<p class=note>{STALE_EVALUATION if stale else NO_EVALUATION}</p>"
-    quality = sample_quality_table(evaluation.get(storage.SAMPLE_QUALITY_KEY))
+    quality = sample_quality_table(evaluation.get(SAMPLE_QUALITY_KEY))
     if not evaluation["metrics"]:  # eval.json of `vae-eval --sample-quality` alone
         return f"<p class=note>{NO_EVALUATION}</p>{quality}"
     rows = "".join(
@@ -264,8 +269,9 @@ def sample_quality_table(record: dict | None) -> str:
     return f"<table><caption>{caption}</caption>{rows}</table>"
 
 
-def explorer_section(explorer: dict, latent_dim: int) -> str:
-    """`report_page/explorer.html` filled in: the canvas, the readout, the legend, the sprite and the data."""
+def explorer_section(explorer: dict, latent_dim: int, conditioning) -> str:
+    """`report_page/explorer.html` filled in: the canvas, the readout, the legend, the sprite and the data, with a
+    class selector where the run's `conditioning` (`vae.model.conditioning`) draws a grid for each class."""
     i, j = explorer["dims"]
     names = explorer["names"] if len(explorer["names"]) <= plots.MAX_LEGEND_CLASSES else []
     legend = "".join(
@@ -273,18 +279,16 @@ def explorer_section(explorer: dict, latent_dim: int) -> str:
         for name, colour in zip(names, explorer["colours"], strict=False)
     )
     data = json.dumps({key: value for key, value in explorer.items() if key != "sprite"}, separators=(",", ":"))
-    selector = ""
-    if explorer["conditional"]:
-        options = "".join(
-            f"<option value={label}>{html.escape(name)}</option>" for label, name in enumerate(explorer["names"])
-        )
-        selector = f"<p><label>Draw the class <select id=explorer-select>{options}</select></label></p>"
+    options = "".join(
+        f"<option value={label}>{html.escape(name)}</option>" for label, name in conditioning.class_choices()
+    )
+    selector = f"<p><label>Draw the class <select id=explorer-select>{options}</select></label></p>" if options else ""
     return page_template("explorer.html").substitute(
         i=i,
         j=j,
         size=explorer["size"],
         selector=selector,
-        grids=" for each class" if explorer["conditional"] else "",
+        grids=conditioning.each_class,
         cell=explorer["cell"],
         others="" if latent_dim == 2 else f" The other {latent_dim - 2} latent axes stay at 0.",
         side=EXPLORER_SIDE,

@@ -64,7 +64,7 @@ class GaussianLayer:
         prior.bind(self.encode)
 
     def build(self, image_shape) -> None:
-        labels = [(None, self.labels.classes)] if self.labels.classes else []
+        labels = self.labels.label_inputs()
         self.encoder.build([(None, *image_shape), *labels])
         self.decoder.build([(None, self.latent_dim), *labels])
 

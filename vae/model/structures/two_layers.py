@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from keras import ops
 
-from vae.config import HIERARCHICAL_LOWER_LATENT_DIM
-from vae.model import gaussian
+from vae.model import HIERARCHICAL_LOWER_LATENT_DIM, gaussian
 from vae.model.decoder import build_decoder, build_upper_decoder
 from vae.model.encoder import build_encoder, build_upper_encoder
 from vae.model.objectives import reconstruction_loss

@@ -1,0 +1,138 @@
+"""`vae-eval`: a trained run scored as papers report it, the test negative ELBO and the importance-weighted
+estimate of -log p(x), saved in its eval.json.
+
+The numbers are the means over the test split of the per-image estimates of `vae.evaluation.estimators`; what they
+mean follows the run's protocol (`protocol`): a test NLL only when the pixels are binary, a bound on a BCE objective
+on grayscale digits.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from vae import files
+from vae.config import VAEConfig
+from vae.data.datasets import test_inputs, to_float
+from vae.data.images import find_images
+from vae.errors import UsageError
+from vae.evaluation import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
+from vae.evaluation.estimators import (
+    importance_weighted_log_likelihood,
+    importance_weighted_metric_name,
+    model_inputs,
+    negative_elbo_terms,
+    of_vae,
+)
+from vae.evaluation.generation import kept_sample_quality
+from vae.evaluation.outliers import score_as_outliers
+from vae.model.conditioning import labels_of
+from vae.run.dataset import run_dataset
+from vae.run.directory import EVAL_FILE, RunDir
+from vae.run.loading import load_run
+from vae.run.records import weights_digest
+
+DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
+def protocol(config: VAEConfig) -> str:
+    """What the numbers of a run mean: a test NLL only when the pixels are binary, so Bernoulli is a true likelihood;
+    of x given its label y on a conditional run."""
+    labels = labels_of(config)
+    if config.binarize:
+        return f"test NLL{labels.likelihood()}, binarized {DATASET_TITLES[config.dataset]} (nats)"
+    return f"grayscale BCE bound{labels.likelihood(' on')} (nats), not a log-likelihood"
+
+
+def evaluate(
+    model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, batch_size: int = EVALUATION_BATCH_SIZE, seed: int = 0
+) -> dict:
+    """The mean negative ELBO, its two parts, and the mean importance-weighted -log p(x) of `images`, in nats; on a
+    conditional model, of x given its `labels`, -log p(x|y).
+
+    Args:
+        model: a `VAE`.
+        images: float images in [0, 1], (N, 28, 28, 1), as the model scores them (binarized under --binarize).
+        k: importance samples per image.
+        labels: a conditional model's labels, one per image.
+        batch_size: images per batch; the noise is drawn per batch, so the numbers depend on it.
+        seed: the seed of the noise.
+
+    Returns:
+        {"negative_elbo", "reconstruction_loss", "kl_loss", and the importance-weighted estimate named after the
+        run's protocol (`importance_weighted_metric_name`)}, floats in nats.
+    """
+    latent = of_vae(model)
+    images = model_inputs(model, np.asarray(images, dtype=np.float32), labels)
+    reconstruction, kl = negative_elbo_terms(latent, images, seed=seed, batch_size=batch_size)
+    log_marginal = importance_weighted_log_likelihood(latent, images, k, seed=seed, batch_size=batch_size)
+    return {
+        "negative_elbo": _mean(reconstruction + kl),
+        "reconstruction_loss": _mean(reconstruction),
+        "kl_loss": _mean(kl),
+        importance_weighted_metric_name(model.vae_config.binarize): -_mean(log_marginal),
+    }
+
+
+def evaluate_run(
+    run_dir: RunDir | str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    k: int = IMPORTANCE_SAMPLES,
+    limit: int | None = None,
+    batch_size: int = EVALUATION_BATCH_SIZE,
+    seed: int = 0,
+    outliers=None,
+) -> dict:
+    """Evaluate the trained run in `run_dir` on its test split and save eval.json there (`vae-eval`).
+
+    Args:
+        run_dir: a finished run.
+        data_dir: where its data set is (see `vae.data.datasets.load_dataset`).
+        k: importance samples per image, as for `evaluate`.
+        limit: score the first `limit` test digits only.
+        batch_size: images per scoring batch, as for `evaluate`.
+        seed: the seed of the sampling noise, as for `evaluate`.
+        outliers: image files or folders to score as outliers against the test split (`vae.evaluation.outliers`).
+
+    The test digits are those training scored: grayscale, or binarized once with a fixed seed under --binarize.
+
+    Returns:
+        dict: what eval.json holds: the protocol, the digits, k, seed and batch size, the weights scored (their
+        epochs and SHA-256), the metrics of `evaluate`, and with `outliers` how well the scores tell them from the
+        test split (`vae.evaluation.outliers.score_as_outliers`). The sample quality that eval.json held of the same
+        weights (`vae-eval --sample-quality`) is kept.
+    """
+    run_dir = RunDir(run_dir)
+    if limit is not None and limit < 1:
+        raise UsageError(f"limit must be at least 1, got {limit}")
+    model, config, history = load_run(run_dir)
+    if outliers:
+        find_images(outliers)  # a bad path is refused before the test split is scored
+    dataset = run_dataset(run_dir, config, data_dir, test_only=True)
+    images = test_inputs(dataset, config.binarize)[:limit]
+    metrics = evaluate(model, images, k, labels=dataset.test_labels[:limit], batch_size=batch_size, seed=seed)
+    record = {
+        "protocol": protocol(config),
+        "dataset": config.dataset,
+        "binarize": config.binarize,
+        "conditional": config.conditional,
+        "digits": len(images),
+        "k": k,
+        "seed": seed,
+        "batch_size": batch_size,  # the noise is drawn per batch, so the numbers depend on it
+        # Which weights were scored, so that a page or table can tell when the run has trained on since.
+        "weights": {"epochs": len(history["loss"]), "sha256": weights_digest(run_dir)},
+        "metrics": metrics,
+    }
+    if outliers:
+        gray = to_float(dataset.test_images)[:limit]  # binarized per image, as vae-encode does, under --binarize
+        record["outliers"] = score_as_outliers(model, gray, outliers, k, seed=seed)
+    record.update(kept_sample_quality(run_dir, record["weights"]["sha256"]))
+    files.write_json(run_dir.output_dir() / EVAL_FILE, record)
+    return record
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values, dtype=np.float64))
