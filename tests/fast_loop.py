@@ -3,8 +3,9 @@
 A test is slow when it trains a model, starts a process, or uses a fixture that does. It says so with
 `@pytest.mark.slow`, or through its fixtures: a fixture that trains asks for the `trains` fixture (tests/conftest.py),
 and every test that uses it, directly or through other fixtures, is marked slow at collection. In a test not marked
-slow, the guard fails the test, naming it, as soon as it trains a Keras model or starts a process: a forgotten mark,
-or a training reached through a helper, shows at the next run of the fast loop rather than as a slower loop.
+slow, the guard fails the test, naming it, as soon as it trains a Keras model or starts Python or a vae command: a
+forgotten mark, or a training reached through a helper, shows at the next run of the fast loop rather than as a
+slower loop.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib.abc
 import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +68,13 @@ def refuse(test: str, doing: str):
     )
 
 
+def runs_python_or_the_package(command) -> bool:
+    """Whether a process runs Python or one of the package's commands: what a test starts to train or to run vae."""
+    words = [command] if isinstance(command, (str, bytes)) else list(command)
+    names = [Path(str(word).split()[0]).name for word in words[:1]] + [Path(str(word)).name for word in words[1:2]]
+    return any(name.startswith(("python", "vae")) for name in names) or sys.executable in map(str, words)
+
+
 class Guard:
     """While it stands, training a model (TRAINING) or starting a process fails the test named `test`.
 
@@ -76,7 +85,12 @@ class Guard:
         self.monkeypatch = pytest.MonkeyPatch()
         self.finder = None
 
+        original_start = subprocess.Popen.__init__
+
         def start(process, command, *arguments, **options):
+            if not runs_python_or_the_package(command):
+                # A library's own probe (`uname -p` from platform, on TensorFlow's first import) is not a test's work.
+                return original_start(process, command, *arguments, **options)
             refuse(test, f"starts a process ({command!r:.100})")
 
         self.monkeypatch.setattr(subprocess.Popen, "__init__", start)

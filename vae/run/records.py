@@ -68,12 +68,18 @@ def read_config(run_dir: RunDir) -> VAEConfig:
 
 
 def read_history(run_dir: RunDir) -> dict[str, list[float]]:
-    path = run_dir.history_file
+    return read_record(
+        run_dir.history_file, f"the run in {run_dir}/ is incomplete; train it again with vae-train", check_history
+    )
+
+
+def read_record(path, missing: str, check):
+    """The JSON record at `path`, passed through `check`; a RunError says it is `missing`, or that it is damaged."""
     if not path.is_file():
-        raise RunError(f"{path} is missing: the run in {run_dir}/ is incomplete; train it again with vae-train")
+        raise RunError(f"{path} is missing: {missing}")
     try:
-        return check_history(json.loads(path.read_text()))
-    except (ValueError, TypeError, AttributeError) as error:
+        return check(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise RunError(f"{path} is damaged ({error}); train the run again with vae-train --overwrite") from None
 
 
@@ -101,13 +107,11 @@ def check_history(values: Any) -> dict[str, list[float]]:
 
 def read_manifest(run_dir: RunDir) -> dict:
     """The manifest of a run on a folder of images (`data.json`, see `vae.data.manifests`), checked."""
-    path = run_dir.manifest_file
-    if not path.is_file():
-        raise RunError(f"{path} is missing: the run in {run_dir}/ does not say which images it was trained on")
-    try:
-        return checked_manifest(json.loads(path.read_text()))
-    except (ValueError, KeyError, TypeError) as error:
-        raise RunError(f"{path} is damaged ({error}); train the run again with vae-train --overwrite") from None
+    return read_record(
+        run_dir.manifest_file,
+        f"the run in {run_dir}/ does not say which images it was trained on",
+        checked_manifest,
+    )
 
 
 def checked_manifest(record: dict) -> dict:
