@@ -56,6 +56,18 @@ def resolved(path: str | os.PathLike) -> Path | None:
         return None
 
 
+class InRun:
+    """A file or folder of a run, by name: `run_dir.config_file` is `run_dir.folder() / "config.json"`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, run_dir: RunDir | None, owner: type | None = None) -> Path:
+        if run_dir is None:
+            return self  # looked up on the class, as documentation tools do
+        return run_dir.folder() / self.name
+
+
 @dataclass(frozen=True)
 class RunDir:
     """A run folder, as the user named it: a path, or `pretrained:NAME` for a run shipped with the package.
@@ -143,45 +155,17 @@ class RunDir:
             return Path(DEFAULT_RUN_DIR) / f"pretrained-{name}"
         return self.path
 
-    # The run's files, in `folder()`.
-
-    @property
-    def config_file(self) -> Path:
-        return self.folder() / CONFIG_FILE
-
-    @property
-    def weights_file(self) -> Path:
-        return self.folder() / WEIGHTS_FILE
-
-    @property
-    def model_file(self) -> Path:
-        return self.folder() / MODEL_FILE
-
-    @property
-    def history_file(self) -> Path:
-        return self.folder() / HISTORY_FILE
-
-    @property
-    def eval_file(self) -> Path:
-        """The run's own eval.json; for a pretrained run, the one shipped with it (see `vae.run.records`)."""
-        return self.folder() / EVAL_FILE
-
-    @property
-    def manifest_file(self) -> Path:
-        """data.json: the manifest of a run on a folder of images."""
-        return self.folder() / DATA_FILE
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.folder() / CHECKPOINT_DIR
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.folder() / LOGS_DIR
-
-    @property
-    def snapshots_dir(self) -> Path:
-        return self.folder() / SNAPSHOTS_DIR
+    # The run's files, in `folder()`; `eval_file` is, for a pretrained run, the eval.json shipped with it, and
+    # `manifest_file` (data.json) the manifest of a run on a folder of images.
+    config_file = InRun(CONFIG_FILE)
+    weights_file = InRun(WEIGHTS_FILE)
+    model_file = InRun(MODEL_FILE)
+    history_file = InRun(HISTORY_FILE)
+    eval_file = InRun(EVAL_FILE)
+    manifest_file = InRun(DATA_FILE)
+    checkpoint_dir = InRun(CHECKPOINT_DIR)
+    logs_dir = InRun(LOGS_DIR)
+    snapshots_dir = InRun(SNAPSHOTS_DIR)
 
     def has_finished_run(self) -> bool:
         """Whether any of the four files of a finished run is there."""
