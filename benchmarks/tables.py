@@ -596,8 +596,24 @@ def sample_quality() -> str:
         if "per_class_accuracy" in metrics:
             shares = ", ".join(f"{name}: {100 * share:.1f} %" for name, share in metrics["per_class_accuracy"].items())
             per_class.append(f"{row['title']}, the share of samples the judge names as the asked class: {shares}.")
-    notes = "".join(f"\n\n{line}" for line in per_class)
+    notes = "".join(f"\n\n{line}" for line in per_class + sample_quality_summary(document["rows"]))
     return markdown(header, rows) + notes + "\n\n" + provenance(source, document)
+
+
+def sample_quality_summary(rows: dict) -> list[str]:
+    """The best MNIST model by Fréchet distance, and the default run's distance beside the keras.io loop's."""
+    models = [row for row in rows.values() if row["dataset"] == "mnist" and "temperature" in row]
+    lines = []
+    if models:
+        best = min(models, key=lambda row: row["metrics"]["frechet_distance"])
+        lines.append(
+            f"The best MNIST model in the judge's eyes: {best['title']}, at a Fréchet distance of "
+            f"{best['metrics']['frechet_distance']:.2f}."
+        )
+    if "pretrained" in rows and "keras-io" in rows:
+        ratio = rows["pretrained"]["metrics"]["frechet_distance"] / rows["keras-io"]["metrics"]["frechet_distance"]
+        lines.append(f"The default run's Fréchet distance is {ratio:.2f}× the keras.io loop's.")
+    return lines
 
 
 TABLES: dict[str, Callable[[], str]] = {
