@@ -60,12 +60,24 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
 @config_option(
     "schedule",
     click.Choice(SCHEDULES),
-    "cosine: one epoch of warm-up, then a cosine decay to 1 %. constant: the keras.io example's.",
+    "cosine: a warm-up of one epoch (and at least --min-warmup-steps), then a cosine decay to 1 %. constant: the "
+    "keras.io example's.",
 )
 @config_option(
     "warmup_epochs",
     FiniteFloatRange(min=0),
     "Epochs of the cosine schedule's linear warm-up to --learning-rate (fractions allowed; at most half the run).",
+)
+@config_option(
+    "min_warmup_steps",
+    click.IntRange(min=0),
+    "The warm-up lasts at least this many steps (at most half the run), however small the data set.",
+)
+@config_option(
+    "free_nats",
+    FiniteFloatRange(min=0, max=10),
+    "Free bits: the ELBO's KL term counts as at least this many nats per latent dimension (batch mean), which keeps "
+    "a small data set from collapsing to the mean image. 0 switches it off.",
 )
 @config_option(
     "eval_every",

@@ -54,7 +54,7 @@ def test_from_json_rejects_broken_json_unknown_and_missing_fields():
 
 
 def test_the_learning_rate_not_given_is_the_architectures_and_is_saved_as_a_number():
-    assert VAEConfig().learning_rate == LEARNING_RATES["conv"] == 1e-2
+    assert VAEConfig().learning_rate == LEARNING_RATES["conv"] == 6e-3
     assert VAEConfig(architecture="mlp").learning_rate == LEARNING_RATES["mlp"] == 3e-3
     assert VAEConfig(architecture="hierarchical").learning_rate == LEARNING_RATES["hierarchical"] == 3e-3
     assert VAEConfig(architecture="hierarchical", learning_rate=1e-3).learning_rate == 1e-3

@@ -32,10 +32,12 @@ DATASET_CLASSES = {
 # z1 has `vae.model.HIERARCHICAL_LOWER_LATENT_DIM` dimensions, as in that paper, and z2, the top, has `latent_dim`.
 ARCHITECTURE_PARTS = {"conv": ("conv", 1), "mlp": ("mlp", 1), "hierarchical": ("mlp", 2)}
 ARCHITECTURES = tuple(ARCHITECTURE_PARTS)
-# Adam's peak learning rate when none is given, by architecture (benchmarks/schedule_search.py). 1e-2 gave the conv
-# model its best 30-epoch test negative ELBO over three seeds; mlp did better at 3e-3 in 10 epochs and keeps it; two
-# stochastic layers diverge at 1e-2 within three epochs, and keep 3e-3.
-LEARNING_RATES = {"conv": 1e-2, "mlp": 3e-3, "hierarchical": 3e-3}
+# Adam's peak learning rate when none is given, by architecture (benchmarks/schedule_search.py). The conv model's
+# 6e-3 at batches of 64 was chosen by the worst of three seeds over 30 epochs (docs/models.md, "The default
+# schedule"): 1e-2 at 128 gave the best single seed but rode the edge of stability, and its seeds spread over 5 nats.
+# mlp did better at 3e-3 in 10 epochs and keeps it; two stochastic layers diverge at 1e-2 within three epochs, and
+# keep 3e-3.
+LEARNING_RATES = {"conv": 6e-3, "mlp": 3e-3, "hierarchical": 3e-3}
 SCHEDULES = ("cosine", "constant")
 # What training maximises: the ELBO (Kingma & Welling 2013), or the importance-weighted bound with `samples` draws
 # per digit (Burda et al. 2015).
@@ -64,6 +66,8 @@ MAX_BATCH_SIZE = 8192
 # its density per training step, 2 GB of float32 with its gradient.
 MAX_PSEUDO_INPUTS = 5000
 MAX_PRIOR_TERMS = 2**28
+# Free bits above a few nats per dimension would hold every posterior far from the prior: a typo, not a choice.
+MAX_FREE_NATS = 10.0
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,8 @@ class VAEConfig:
 
     The fields: the model (`architecture`, `latent_dim`, `conditional`, `prior`, `pseudo_inputs`), what it
     maximises (`objective`, `samples`, `beta`), the data (`dataset`, `binarize`, `limit`), and the optimisation
-    (`seed`, `epochs`, `batch_size`, `learning_rate`, `schedule`, `warmup_epochs`, `eval_every`); the comments
+    (`seed`, `epochs`, `batch_size`, `learning_rate`, `schedule`, `warmup_epochs`, `min_warmup_steps`, `free_nats`,
+    `eval_every`); the comments
     beside them and `vae-train --help` say what each means.
     """
 
@@ -104,10 +109,18 @@ class VAEConfig:
     limit: int | None = None
     seed: int = 0
     epochs: int = 30
-    batch_size: int = 128
+    batch_size: int = 64
     learning_rate: float | None = None  # None: the architecture's own, LEARNING_RATES
     schedule: str = "cosine"
     warmup_epochs: float = 1.0  # the cosine schedule's linear warm-up, in epochs (fractions allowed)
+    # ... and in steps at least this many (at most half the run), so that a small folder warms up as long as a large
+    # one: 32 steps of warm-up let a 2,048-image run collapse to the mean image (docs/models.md, "Against collapse").
+    min_warmup_steps: int = 500
+    # Free bits (Kingma et al. 2016, "Improved Variational Inference with Inverse Autoregressive Flow", equation 15),
+    # over the whole latent as one group: the ELBO objective's KL term counts as at least free_nats x latent_dim
+    # nats per image, averaged over the batch, so that nothing is gained by pushing q(z|x) onto the prior below that.
+    # The reported ELBO is always the true one.
+    free_nats: float = 0.5
     # The test split is scored after every eval_every-th epoch and after the last. Scoring draws sampling noise from
     # the run's stream, so it is part of what a seed's numbers depend on, and a field of the config.
     eval_every: int = 1
@@ -179,6 +192,10 @@ class VAEConfig:
             raise UsageError(f"eval_every must be at least 1, got {self.eval_every}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise UsageError(f"learning_rate must be a finite number > 0, got {self.learning_rate}")
+        if self.min_warmup_steps < 0:
+            raise UsageError(f"min_warmup_steps must be >= 0, got {self.min_warmup_steps}")
+        if not (math.isfinite(self.free_nats) and 0 <= self.free_nats <= MAX_FREE_NATS):
+            raise UsageError(f"free_nats must be a number from 0 to {MAX_FREE_NATS:g}, got {self.free_nats}")
         if not (math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs <= self.epochs):
             raise UsageError(
                 f"warmup_epochs must be a number from 0 to epochs ({self.epochs}), got {self.warmup_epochs}"
@@ -297,6 +314,8 @@ def _check_type(config: VAEConfig) -> None:
         "beta": (int, float),
         "learning_rate": (int, float),
         "warmup_epochs": (int, float),
+        "min_warmup_steps": (int,),
+        "free_nats": (int, float),
         "binarize": (bool,),
         "conditional": (bool,),
         "objective": (str,),
@@ -343,12 +362,14 @@ ADDED_FIELDS = {
     "class_names": None,
     "test_fraction": 0.1,
     "fit": "crop",
+    "min_warmup_steps": 0,
+    "free_nats": 0.0,
 }
 # Every field at its default: what the commands show and use when an option is not given.
 DEFAULTS = VAEConfig()
 # The shortest schedule that benchmarks/schedule_search.py found to reach the keras.io example's 30-epoch test
 # negative ELBO, as fields that differ from DEFAULTS; benchmarks/run.py times it beside that example's loop.
-FAST_RECIPE = {"epochs": 8, "batch_size": 64, "learning_rate": 6e-3}
+FAST_RECIPE = {"epochs": 8}
 
 
 def command_options(fields: dict[str, Any]) -> list[str]:

@@ -124,7 +124,8 @@ class VAE(keras.Model):
             # unevenly. scale_loss multiplies by the loss scale when the optimizer is a LossScaleOptimizer
             # (mixed_float16).
             _, global_rows = replica_rows(ops.shape(images)[0])
-            loss = ops.sum(losses.minimised(self.vae_config.beta)) / ops.cast(global_rows, "float32")
+            free_nats = self.vae_config.free_nats * self.latent.noise_width
+            loss = losses.batch_loss(self.vae_config.beta, free_nats, global_rows)
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.trainable_weights)
         self.optimizer.apply(gradients, self.trainable_weights)

@@ -50,9 +50,23 @@ class Losses:
     kl: Any
     negative_bound: Any = None
 
-    def minimised(self, beta: float):
-        """What training minimises per digit: minus the objective's bound, or the negative (beta-)ELBO."""
-        return self.reconstruction + beta * self.kl if self.negative_bound is None else self.negative_bound
+    def batch_loss(self, beta: float, free_nats: float, global_rows):
+        """What training minimises: this replica's share of the batch mean of minus the objective's bound, or of the
+        negative (beta-)ELBO, whose rows are divided by the `global_rows` of the whole batch (the replicas' shares
+        then sum to the mean).
+
+        The ELBO's KL term counts as at least `free_nats` per image on average over the batch (free bits, Kingma et
+        al. 2016, equation 15, with the whole latent as one group): below that the gradient stops pushing q(z|x)
+        onto the prior, which keeps a model from collapsing early, when the decoder alone can already draw the mean
+        image. The importance-weighted bound has no separate KL term, so it takes no free bits.
+        """
+        rows = ops.cast(global_rows, "float32")
+        if self.negative_bound is not None:
+            return ops.sum(self.negative_bound) / rows
+        if not free_nats:
+            return ops.sum(self.reconstruction + beta * self.kl) / rows
+        share = ops.cast(ops.shape(self.kl)[0], "float32") / rows
+        return ops.sum(self.reconstruction) / rows + beta * ops.maximum(free_nats * share, ops.sum(self.kl) / rows)
 
 
 def single_sample_parts(log_p_x_given_h, log_p_h, log_q_h, closed_form_kl):

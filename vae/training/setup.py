@@ -25,7 +25,8 @@ def configure_determinism(seed: int) -> None:
 def learning_rate_schedule(config: VAEConfig, steps_per_epoch: int):
     """The learning rate as a function of the step.
 
-    "cosine": a linear warm-up over the first `warmup_epochs` to `learning_rate` (at most half the run), then a
+    "cosine": a linear warm-up over the first `warmup_epochs`, and at least `min_warmup_steps` steps, to
+    `learning_rate` (at most half the run), then a
     cosine decay (Loshchilov & Hutter 2017) to 1 % of it at the last step. The warm-up lets a higher peak rate be
     used safely while Adam's moment estimates are still poor; the decay settles the weights at the end. "constant"
     is the keras.io example's.
@@ -33,7 +34,7 @@ def learning_rate_schedule(config: VAEConfig, steps_per_epoch: int):
     if config.schedule == "constant":
         return config.learning_rate
     total_steps = config.epochs * steps_per_epoch
-    warmup_steps = min(round(config.warmup_epochs * steps_per_epoch), total_steps // 2)
+    warmup_steps = min(warmup_steps_of(config, steps_per_epoch), total_steps // 2)
     if warmup_steps == 0:
         return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total_steps, alpha=0.01)
     return keras.optimizers.schedules.CosineDecay(
@@ -43,6 +44,13 @@ def learning_rate_schedule(config: VAEConfig, steps_per_epoch: int):
         decay_steps=max(total_steps - warmup_steps, 1),
         alpha=0.01,
     )
+
+
+def warmup_steps_of(config: VAEConfig, steps_per_epoch: int) -> int:
+    """The warm-up's steps before the half-run cap: `warmup_epochs` of them, and at least `min_warmup_steps` unless
+    the warm-up is switched off (`warmup_epochs` 0)."""
+    steps = round(config.warmup_epochs * steps_per_epoch)
+    return max(steps, config.min_warmup_steps) if config.warmup_epochs > 0 else 0
 
 
 def build_model(config: VAEConfig, steps_per_epoch: int, dtype_policy: str = "float32"):
