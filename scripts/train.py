@@ -14,6 +14,7 @@ from vae.config import (
     DATASETS,
     DEFAULTS,
     LEARNING_RATES,
+    LIKELIHOODS,
     MAX_BATCH_SIZE,
     MAX_IMAGE_SIZE,
     MAX_LATENT_DIM,
@@ -48,7 +49,13 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
     "Digits per step, over all devices together (the global batch). Growing it k times, e.g. for k devices? "
     "Multiply --learning-rate by k (the linear scaling rule); the cosine schedule's warm-up epoch eases it in.",
 )
-@config_option("latent_dim", click.IntRange(1, MAX_LATENT_DIM), "Size of z.")
+@click.option(
+    "--latent-dim",
+    "latent_dim",
+    type=click.IntRange(1, MAX_LATENT_DIM),
+    help="Size of z.  [default: 2 for mnist and fashion-mnist; for a folder, the power of two nearest half the "
+    "square root of side x side x channels: 16 at 28x28 gray, 32 at 32x32 RGB, 64 at 64x64 RGB]",
+)
 @click.option(
     "--learning-rate",
     "learning_rate",
@@ -85,13 +92,22 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
     "Score the test split after every N-th epoch and after the last; 1 scores every epoch. The history holds null "
     "for the epochs in between.",
 )
-@config_option(
+@click.option(
+    "--arch",
+    "--architecture",
     "architecture",
-    click.Choice(ARCHITECTURES),
-    "conv: the keras.io model. mlp: two dense layers of 512, cheap to evaluate with large --k. hierarchical: two "
-    f"stochastic layers (Burda et al. 2015), a {HIERARCHICAL_LOWER_LATENT_DIM}-D z1 below a --latent-dim z2; the "
-    "pictures show z2.",
-    names=("--arch", "--architecture"),
+    type=click.Choice(ARCHITECTURES),
+    help="conv: the keras.io model. mlp: two dense layers of 512, cheap to evaluate with large --k. hierarchical: "
+    f"two stochastic layers (Burda et al. 2015), a {HIERARCHICAL_LOWER_LATENT_DIM}-D z1 below a --latent-dim z2; the "
+    "pictures show z2. resnet: residual blocks whose depth follows the side, for sides of 16 to 256.  [default: "
+    "resnet for a folder of colour images or of images larger than 28x28, conv otherwise]",
+)
+@click.option(
+    "--likelihood",
+    type=click.Choice(LIKELIHOODS),
+    help="p(x|z). bernoulli: independent Bernoulli pixels. logistic: the discretised logistic of 8-bit levels "
+    "(Salimans et al. 2017), whose nats are a real likelihood, also reported in bits per dimension.  [default: "
+    "logistic for colour images, bernoulli otherwise]",
 )
 @config_option("beta", FiniteFloatRange(min=0), "Weight of the KL term.")
 @config_option(
@@ -263,6 +279,9 @@ def main(
         config, data = prepared.config, prepared.dataset
         if prepared.description:
             click.echo(prepared.description)
+        chosen = [name for name in CHOSEN_FROM_DATA if options[name] is None]
+        if chosen and config.dataset == "folder":
+            click.echo(chosen_line(config, chosen))
     if phases:
         phases.close("data")
     # A scheduler's or container's SIGTERM stops the run as Ctrl-C does: the last checkpoint stays, and we say so.
@@ -313,14 +332,32 @@ def raise_terminated(signal_number, frame):
     raise Terminated()
 
 
+# The config fields a run that leaves them out gets from its images, and the option that sets each.
+CHOSEN_FROM_DATA = {"architecture": "--arch", "latent_dim": "--latent-dim", "likelihood": "--likelihood"}
+
+
+def chosen_line(config, chosen) -> str:
+    """One line on the model a folder run gets from its images: its network, latent size and likelihood."""
+    size = f"{config.image_size}x{config.image_size}x{config.channels}"
+    options = ", ".join(CHOSEN_FROM_DATA[name] for name in chosen)
+    return (
+        f"model for {size} images: the {config.architecture} network, a {config.latent_dim}-D latent and the "
+        f"{config.likelihood} likelihood ({options} chosen from the images; docs/models.md says how)"
+    )
+
+
 def summary(result) -> str:
     """The last epoch's test result. With beta != 1 the training objective is no ELBO; the true negative ELBO,
     reconstruction + KL, is printed under its own name beside it."""
+    from vae.model.likelihoods import bits_per_dimension
+
     config, metrics = result.config, result.test_metrics
     reconstruction, kl = metrics["reconstruction_loss"], metrics["kl_loss"]
     name = labels_of(config).negative_elbo
-    name += "" if config.binarize else " (grayscale BCE)"
+    name += " (grayscale BCE)" if config.likelihood == "bernoulli" and not config.binarize else ""
     line = f"test {name} {reconstruction + kl:.2f} nats per image (reconstruction {reconstruction:.2f} + KL {kl:.2f})"
+    if config.likelihood == "logistic":
+        line += f", {bits_per_dimension(reconstruction + kl, config.image_shape):.3f} bits per dimension"
     if config.objective == "iwae":
         bound = result.history["test_negative_iw_bound"][-1]
         line += (

@@ -28,7 +28,7 @@ def test_config_is_frozen():
         ({"latent_dim": 0}, "latent_dim must be at least 1"),
         ({"beta": -1.0}, "beta must be a finite number >= 0"),
         ({"dataset": "cifar10"}, "dataset must be one of mnist, fashion-mnist"),
-        ({"architecture": "resnet"}, "architecture must be one of"),
+        ({"architecture": "vgg"}, "architecture must be one of"),
         ({"limit": 0}, "limit must be at least 1"),
         ({"latent_dim": "2"}, "latent_dim must be an integer"),
         ({"epochs": True}, "epochs must be an integer"),

@@ -126,7 +126,7 @@ def started(config, data=None, **options):
         ({}, np.zeros((28, 28)), UsageError, r"images must be \(N, side, side\) .* got \(28, 28\)"),
         ({}, np.zeros((4, 28, 27)), UsageError, r"got \(4, 28, 27\)"),
         ({}, np.zeros((4, 28, 28, 2)), UsageError, r"with 1 or 3 channels, got \(4, 28, 28, 2\)"),
-        ({}, np.zeros((4, 4, 4)), UsageError, "images must have a side from 8 to 128, got 4"),
+        ({}, np.zeros((4, 4, 4)), UsageError, "images must have a side from 8 to 256, got 4"),
         ({}, np.zeros((1, 28, 28)), UsageError, "images must be at least two, to train on and to test on; got 1"),
         ({}, (np.zeros((4, 28, 28)), [0, 1, 2]), UsageError, r"labels must be one per image, \(4,\), got \(3,\)"),
         ({}, (np.zeros((4, 28, 28)), [0.0, 1, 2, 3]), UsageError, "labels must be whole numbers .* got float64"),

@@ -30,14 +30,15 @@ DATASET_CLASSES = {
 # Each architecture names its network and its number of stochastic layers, which chooses the latent structure
 # (`vae.model.structures`). "hierarchical" is two stochastic layers, x -> z1 -> z2 (Burda et al. 2015, section 5):
 # z1 has `vae.model.HIERARCHICAL_LOWER_LATENT_DIM` dimensions, as in that paper, and z2, the top, has `latent_dim`.
-ARCHITECTURE_PARTS = {"conv": ("conv", 1), "mlp": ("mlp", 1), "hierarchical": ("mlp", 2)}
+# "resnet" is a residual convolutional network whose depth follows the image's side (`resnet_sides`).
+ARCHITECTURE_PARTS = {"conv": ("conv", 1), "mlp": ("mlp", 1), "hierarchical": ("mlp", 2), "resnet": ("resnet", 1)}
 ARCHITECTURES = tuple(ARCHITECTURE_PARTS)
 # Adam's peak learning rate when none is given, by architecture (benchmarks/schedule_search.py). The conv model's
 # 6e-3 at batches of 64 was chosen by the worst of three seeds over 30 epochs (docs/models.md, "The default
 # schedule"): 1e-2 at 128 gave the best single seed but rode the edge of stability, and its seeds spread over 5 nats.
 # mlp did better at 3e-3 in 10 epochs and keeps it; two stochastic layers diverge at 1e-2 within three epochs, and
-# keep 3e-3.
-LEARNING_RATES = {"conv": 6e-3, "mlp": 3e-3, "hierarchical": 3e-3}
+# keep 3e-3. resnet: see docs/models.md, "The residual network".
+LEARNING_RATES = {"conv": 6e-3, "mlp": 3e-3, "hierarchical": 3e-3, "resnet": 2e-3}
 SCHEDULES = ("cosine", "constant")
 # What training maximises: the ELBO (Kingma & Welling 2013), or the importance-weighted bound with `samples` draws
 # per digit (Burda et al. 2015).
@@ -45,13 +46,28 @@ OBJECTIVES = ("elbo", "iwae")
 # p(z): the standard normal, or the VampPrior, a mixture of the encoder's posteriors at learned pseudo-inputs
 # (Tomczak & Welling 2018).
 PRIORS = ("gaussian", "vamp")
+# p(x|z) (`vae.model.likelihoods`): independent Bernoulli pixels, or the discretised logistic of 8-bit levels
+# (Salimans et al. 2017), which colour runs take unless told otherwise.
+LIKELIHOODS = ("bernoulli", "logistic")
 # The side of the IDX data sets' images, and of the digits that `vae-encode` prepares for their runs.
 IMAGE_SIDE = 28
 # The images a run is made of: square, gray or RGB. The convolutional network halves the side twice, so it needs a
-# multiple of 4 in its range; dense layers take any side in the wider range.
+# multiple of 4 in its range; dense layers take any side up to MAX_DENSE_IMAGE_SIZE (a dense layer on 256x256x3
+# pixels would hold 100 million weights); the residual network, sides that halve down to a grid of 4 to 8.
 CHANNELS = (1, 3)
-MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 128
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 8, 256
+MAX_DENSE_IMAGE_SIZE = 128
 MIN_CONV_IMAGE_SIZE, MAX_CONV_IMAGE_SIZE = 16, 64
+# The residual network halves the side until it is at most RESNET_GRID, and its width at a side s is about
+# RESNET_WIDTH_AREA / s (a power of two, from 16 to 128): the width grows as the side shrinks, and every resolution
+# costs about as much arithmetic as the next.
+RESNET_GRID = 8
+MIN_RESNET_IMAGE_SIZE = 16
+RESNET_WIDTH_AREA = 1024
+MIN_RESNET_WIDTH, MAX_RESNET_WIDTH = 16, 128
+# The activations one training step may keep for the gradient, estimated from the network's shape before anything is
+# allocated: a third of this machine's memory.
+MAX_ACTIVATION_BYTES = 8 * 2**30
 # A conditional run's labels: at least two classes, and at most this many (its one-hot label is an input).
 MAX_CLASSES = 1000
 # How a folder's image of another size or shape becomes the run's: "crop" scales its shorter side to the run's
@@ -85,8 +101,9 @@ class VAEConfig:
     beside them and `vae-train --help` say what each means.
     """
 
-    architecture: str = "conv"
-    latent_dim: int = 2
+    # None: chosen from the data (`default_architecture`, `default_latent_dim`), then saved as chosen.
+    architecture: str | None = None
+    latent_dim: int | None = None
     beta: float = 1.0
     binarize: bool = False
     # q(z|x,y) and p(x|z,y) with the one-hot label y (Sohn, Lee & Yan 2015): a conditional VAE.
@@ -95,6 +112,7 @@ class VAEConfig:
     samples: int = 1  # importance samples per digit and step of the "iwae" objective
     prior: str = "gaussian"
     pseudo_inputs: int = 0  # the VampPrior's learned pseudo-inputs, its mixture components (500 in the paper)
+    likelihood: str | None = None  # p(x|z), LIKELIHOODS; None: chosen from the images (`default_likelihood`)
     dataset: str = "mnist"
     # The images' shape, side x side x channels: 28 x 28 x 1 for the IDX data sets, any within the limits for a
     # folder of images.
@@ -126,8 +144,14 @@ class VAEConfig:
     eval_every: int = 1
 
     def __post_init__(self) -> None:
+        # Frozen: the fields filled in on construction, so that config.json always holds what the run used.
+        if self.architecture is None:
+            object.__setattr__(self, "architecture", default_architecture(self.dataset, self.image_size, self.channels))
+        if self.latent_dim is None:
+            object.__setattr__(self, "latent_dim", default_latent_dim(self.dataset, self.image_size, self.channels))
+        if self.likelihood is None:
+            object.__setattr__(self, "likelihood", default_likelihood(self.channels, self.binarize))
         if self.learning_rate is None:
-            # Frozen: the one field filled in on construction, so that config.json always holds a number.
             object.__setattr__(self, "learning_rate", LEARNING_RATES.get(self.architecture, LEARNING_RATES["conv"]))
         _check_type(self)
         if self.architecture not in ARCHITECTURES:
@@ -170,6 +194,13 @@ class VAEConfig:
                 f"batch_size x samples must be at most {MAX_BATCH_SIZE} (the digits the decoder sees per step), "
                 f"got {self.batch_size} x {self.samples}"
             )
+        if self.likelihood not in LIKELIHOODS:
+            raise UsageError(f"likelihood must be one of {', '.join(LIKELIHOODS)}, got {self.likelihood!r}")
+        if self.binarize and self.likelihood != "bernoulli":
+            raise UsageError(
+                f"likelihood {self.likelihood} is of 8-bit levels, and --binarize makes the pixels 0 or 1: "
+                "use likelihood bernoulli with it"
+            )
         if self.prior not in PRIORS:
             raise UsageError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
         if self.prior == "vamp":
@@ -211,8 +242,26 @@ class VAEConfig:
         ):
             raise UsageError(
                 f"the conv network needs an image_size that is a multiple of 4 from {MIN_CONV_IMAGE_SIZE} to "
-                f"{MAX_CONV_IMAGE_SIZE}, got {self.image_size}; choose one, or --arch mlp"
+                f"{MAX_CONV_IMAGE_SIZE}, got {self.image_size}; choose one, or --arch resnet"
             )
+        if self.network == "mlp" and self.image_size > MAX_DENSE_IMAGE_SIZE:
+            raise UsageError(
+                f"the mlp network takes an image_size up to {MAX_DENSE_IMAGE_SIZE}, got {self.image_size}; "
+                "use --arch resnet"
+            )
+        if self.network == "resnet":
+            if resnet_sides(self.image_size) is None:
+                raise UsageError(
+                    f"the resnet network needs an image_size that halves to a grid of 4 to {RESNET_GRID} (16, 20, "
+                    f"24, 28, 32, 48, 64, 96, 128, 256, ...), got {self.image_size}"
+                )
+            needed = self.batch_size * resnet_activation_bytes(self.image_size, self.channels)
+            if needed > MAX_ACTIVATION_BYTES:
+                raise UsageError(
+                    f"batch_size {self.batch_size} of {self.image_size}x{self.image_size} images needs about "
+                    f"{needed / 2**30:.1f} GiB of activations, more than {MAX_ACTIVATION_BYTES / 2**30:.0f} GiB: "
+                    "use a smaller --batch-size or --image-size"
+                )
         if self.dataset in IDX_DATASETS:
             if (self.image_size, self.channels) != (IMAGE_SIDE, 1):
                 raise UsageError(f"{self.dataset} is {IMAGE_SIDE}x{IMAGE_SIDE} gray: image_size and channels are fixed")
@@ -247,7 +296,7 @@ class VAEConfig:
 
     @property
     def network(self) -> str:
-        """The network of the architecture: "conv" or "mlp"."""
+        """The network of the architecture: "conv", "mlp" or "resnet"."""
         return ARCHITECTURE_PARTS[self.architecture][0]
 
     @property
@@ -307,6 +356,7 @@ def _check_type(config: VAEConfig) -> None:
         "dataset": (str,),
         "schedule": (str,),
         "latent_dim": (int,),
+        "likelihood": (str,),
         "limit": (int, type(None)),
         "seed": (int,),
         "epochs": (int,),
@@ -364,7 +414,61 @@ ADDED_FIELDS = {
     "fit": "crop",
     "min_warmup_steps": 0,
     "free_nats": 0.0,
+    "likelihood": "bernoulli",
 }
+
+
+def default_architecture(dataset: str, image_size: int, channels: int) -> str:
+    """The architecture of a run that names none: the residual network for a folder of images larger than the IDX
+    data sets' 28x28 or in colour, the keras.io conv network otherwise."""
+    return "resnet" if dataset == "folder" and (image_size > IMAGE_SIDE or channels != 1) else "conv"
+
+
+def default_latent_dim(dataset: str, image_size: int, channels: int) -> int:
+    """The latent size of a run that names none: 2 for the IDX data sets, whose pictures need a plane; for a folder,
+    the power of two nearest to half the square root of the pixels and channels, from 2 to 256 (28x28 gray: 16;
+    32x32 RGB: 32; 64x64 RGB: 64; 128x128 RGB: 128).
+
+    A rule of thumb, not a search: the latent grows with the side, as the detail an image can hold does, and the
+    square root keeps it far below the pixel count. `--latent-dim` overrides it."""
+    if dataset in IDX_DATASETS:
+        return 2
+    target = math.sqrt(image_size * image_size * channels) / 2
+    return int(min(max(2 ** round(math.log2(target)), 2), 256))
+
+
+def default_likelihood(channels: int, binarize: bool) -> str:
+    """The likelihood of a run that names none: the discretised logistic for colour images, Bernoulli pixels for gray
+    ones (MNIST's usual protocol) and for binarized ones."""
+    return "logistic" if channels == 3 and not binarize else "bernoulli"
+
+
+def resnet_sides(image_size: int) -> list[int] | None:
+    """The sides of the residual network's resolutions, halving from `image_size` to a grid of 4 to RESNET_GRID, or
+    None when the side does not halve evenly down to one."""
+    sides = [image_size]
+    while sides[-1] > RESNET_GRID:
+        if sides[-1] % 2:
+            return None
+        sides.append(sides[-1] // 2)
+    return sides if image_size >= MIN_RESNET_IMAGE_SIZE and sides[-1] >= 4 else None
+
+
+def resnet_width(side: int) -> int:
+    """The residual network's channels at a resolution of `side`."""
+    width = 2 ** round(math.log2(RESNET_WIDTH_AREA / side))
+    return min(max(width, MIN_RESNET_WIDTH), MAX_RESNET_WIDTH)
+
+
+def resnet_activation_bytes(image_size: int, channels: int) -> int:
+    """About how many bytes of float32 activations a training step keeps per image in the residual network: six maps
+    per resolution (a block's two convolutions, their activations, the sum and the resampling), in the encoder and
+    again in the decoder. An estimate from the shape alone, checked before anything is allocated."""
+    sides = resnet_sides(image_size) or [image_size]
+    values = sum(6 * side * side * resnet_width(side) for side in sides) + image_size * image_size * channels
+    return 2 * 4 * values
+
+
 # Every field at its default: what the commands show and use when an option is not given.
 DEFAULTS = VAEConfig()
 # The shortest schedule that benchmarks/schedule_search.py found to reach the keras.io example's 30-epoch test

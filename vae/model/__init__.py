@@ -4,8 +4,9 @@ The model's own choices and limits sit here, in a module that imports nothing, s
 still answer `--help` without TensorFlow.
 """
 
-# The networks between the images and the latent variables: the keras.io convolutional ones, or dense layers.
-NETWORKS = ("conv", "mlp")
+# The networks between the images and the latent variables: the keras.io convolutional ones, dense layers, or the
+# residual network whose depth follows the side (`vae.model.residual`).
+NETWORKS = ("conv", "mlp", "resnet")
 # The lower stochastic layer z1 of the "hierarchical" architecture (`vae.config.ARCHITECTURE_PARTS`) has this many
 # dimensions, as in Burda et al. 2015, section 5; z2, the top, has `latent_dim`.
 HIERARCHICAL_LOWER_LATENT_DIM = 100

@@ -93,9 +93,9 @@ class VAE(keras.Model):
         return self.latent.encode(images, labels, training=training)
 
     def decode(self, z, labels=None, training=False):
-        """The decoder's mean image for points z of the top latent layer, given the labels on a conditional model:
-        Bernoulli pixel probabilities in [0, 1]."""
-        return ops.sigmoid(self.latent.decoder_logits(z, labels, training=training))
+        """The decoder's image for points z of the top latent layer, given the labels on a conditional model, in
+        [0, 1]: the likelihood's picture of its parameters (`vae.model.likelihoods`)."""
+        return self.latent.likelihood.mean(self.latent.decoder_outputs(z, labels, training=training))
 
     def call(self, inputs, training=False):
         """The reconstruction of the images from their latent mean, as probabilities (deterministic)."""

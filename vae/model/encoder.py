@@ -5,6 +5,7 @@ import keras
 
 from vae.errors import UsageError
 from vae.model import NETWORKS
+from vae.model.residual import residual_features
 
 MLP_HIDDEN_UNITS = (512, 512)
 # The two-layer model's layers between z1 and z2, both ways. Burda et al. (2015) halve the width from the x-z1
@@ -14,25 +15,23 @@ UPPER_HIDDEN_UNITS = (256, 256)
 
 
 def build_encoder(network: str, latent_dim: int, classes: int = 0, image_shape=(28, 28, 1)) -> keras.Model:
-    """The encoder of the network `network` ("conv" or "mlp", see `vae.model.NETWORKS`) from images of
+    """The encoder of the network `network` ("conv", "mlp" or "resnet", see `vae.model.NETWORKS`) from images of
     `image_shape` onto a `latent_dim`-D Gaussian, taking a one-hot label of `classes` classes beside the images when
     `classes` is not 0.
 
     "conv" is the well-known small convolutional encoder of the keras.io example. "mlp" is two dense hidden
     layers, the shape of the one-stochastic-layer VAE of the IWAE paper (Burda et al. 2015), made wider; the
-    two-layer model's q(z1|x) is this network too, and `build_upper_encoder` gives its q(z2|z1).
+    two-layer model's q(z1|x) is this network too, and `build_upper_encoder` gives its q(z2|z1). "resnet" is the
+    residual network of `vae.model.residual`, whose depth follows the side.
 
     A conditional model's encoder takes the one-hot label as a second input and concatenates it to the dense
     features, just before the two heads (Sohn, Lee & Yan 2015): the label then costs 2 x 10 x latent_dim weights,
     and the features need not rediscover what the label says.
     """
-    images = keras.Input(shape=tuple(image_shape), name="images")
-    if network == "conv":
-        x = convolutional_features(images)
-    elif network == "mlp":
-        x = dense_layers(keras.layers.Flatten(name="flatten")(images), MLP_HIDDEN_UNITS)
-    else:
+    if network not in FEATURES:
         raise UsageError(f"network must be one of {', '.join(NETWORKS)}, got {network!r}")
+    images = keras.Input(shape=tuple(image_shape), name="images")
+    x = FEATURES[network](images)
     inputs = images
     if classes:
         labels = keras.Input(shape=(classes,), name="labels")
@@ -63,3 +62,11 @@ def convolutional_features(images):
     x = keras.layers.Conv2D(64, 3, strides=2, padding="same", activation="relu", name="conv_2")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     return keras.layers.Dense(16, activation="relu", name="hidden")(x)
+
+
+def dense_features(images):
+    return dense_layers(keras.layers.Flatten(name="flatten")(images), MLP_HIDDEN_UNITS)
+
+
+# The features each network draws from the images, before the posterior's two heads.
+FEATURES = {"conv": convolutional_features, "mlp": dense_features, "resnet": residual_features}

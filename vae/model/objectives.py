@@ -24,16 +24,6 @@ from keras import ops
 NEGATIVE_IW_BOUND = "negative_iw_bound"
 
 
-def reconstruction_loss(images, logits):
-    """-log p(x|z) per image: Bernoulli cross-entropy summed over the pixels, computed from logits.
-
-    For grayscale targets this is the usual "BCE" surrogate; for binarized targets it is the exact negative
-    log-likelihood of independent Bernoulli pixels.
-    """
-    per_pixel = ops.binary_crossentropy(images, ops.cast(logits, "float32"), from_logits=True)
-    return ops.sum(ops.reshape(per_pixel, (ops.shape(images)[0], -1)), axis=1)
-
-
 def importance_weighted_bound(log_weights):
     """Per digit, log (1/K) sum_k w_k from the (K, digits) log weights, by a stable logsumexp (Burda et al. 2015,
     equation 8). It equals the ELBO's single-sample estimate at K = 1 and does not decrease in K, in expectation."""

@@ -10,7 +10,9 @@ Each structure is one class in its own module, behind one interface that trainin
                               draws (Burda et al. 2015, equation 8)
     closed_form_kl(posterior) KL(q(h|x) || p(h)) per digit where it has a closed form, else None
     encode(images, labels)    the (mean, log-variance) of the top layer, where the pictures put the images
-    decoder_logits(z, labels) the logits of p(x|z) for a point z of the top layer
+    decoder_outputs(z, labels)
+                              the parameters of p(x|z) for a point z of the top layer
+    likelihood                p(x|z) (`vae.model.likelihoods`)
     prior                     p over the top layer (`vae.model.prior`)
 
 A new structure is one new module and a name in `vae.config.ARCHITECTURE_PARTS`.

@@ -11,7 +11,7 @@ from keras import ops
 from vae.model import gaussian
 from vae.model.decoder import build_decoder
 from vae.model.encoder import build_encoder
-from vae.model.objectives import reconstruction_loss
+from vae.model.likelihoods import likelihood_of
 
 
 def tile_samples(rows, samples):
@@ -46,7 +46,7 @@ def _map_structure(function, inputs):
 
 
 class GaussianLayer:
-    """z ~ q(z|x) = N(mean(x), diag(exp(log_var(x)))), p(z) the prior, p(x|z) Bernoulli pixels.
+    """z ~ q(z|x) = N(mean(x), diag(exp(log_var(x)))), p(z) the prior, p(x|z) the run's likelihood.
 
     `networks` are its Keras networks, which the model tracks under these names: their paths in the weights file.
     """
@@ -55,9 +55,11 @@ class GaussianLayer:
         self.labels = labels
         self.latent_dim = config.latent_dim
         self.noise_width = config.latent_dim  # standard normal numbers per digit and sample that draw z
+        self.likelihood = likelihood_of(config)
+        parameters = self.likelihood.parameters
         self.networks = {
             "encoder": build_encoder(config.network, config.latent_dim, labels.classes, config.image_shape),
-            "decoder": build_decoder(config.network, config.latent_dim, labels.classes, config.image_shape),
+            "decoder": build_decoder(config.network, config.latent_dim, labels.classes, config.image_shape, parameters),
         }
         self.encoder, self.decoder = self.networks["encoder"], self.networks["decoder"]
         self.prior = prior
@@ -76,8 +78,8 @@ class GaussianLayer:
         """Where the images lie in the latent space: the parameters of q(z|x)."""
         return self.posterior(images, labels, training=training)
 
-    def decoder_logits(self, z, labels=None, training=False):
-        """The logits of p(x|z), or p(x|z,y), in float32."""
+    def decoder_outputs(self, z, labels=None, training=False):
+        """The parameters of p(x|z), or p(x|z,y), in float32."""
         return ops.cast(self.decoder(self.labels.attach(z, labels), training=training), "float32")
 
     def closed_form_kl(self, posterior):
@@ -91,7 +93,8 @@ class GaussianLayer:
 
         def log_likelihood(tiled_inputs, z):
             tiled_images, tiled_labels = self.labels.split(tiled_inputs)
-            return -reconstruction_loss(tiled_images, self.decoder_logits(z, tiled_labels, training=training))
+            outputs = self.decoder_outputs(z, tiled_labels, training=training)
+            return -self.likelihood.negative_log_likelihood(tiled_images, outputs)
 
         def log_prior(z):
             return self.prior.log_density(z, training=training)

@@ -2,7 +2,7 @@
 
 The latent variables h = (z1, z2) take the place of z in every bound. z1 has `HIERARCHICAL_LOWER_LATENT_DIM`
 dimensions, as in that paper, and z2, the top, has `latent_dim`; p(z2) is the run's prior. The top layer is what the
-pictures show: `encode` gives q(z2|z1) at the mean of q(z1|x), and `decoder_logits` decodes z2 through the mean of
+pictures show: `encode` gives q(z2|z1) at the mean of q(z1|x), and `decoder_outputs` decodes z2 through the mean of
 p(z1|z2). A label would have to enter both layers, so this structure is for unconditional runs only.
 """
 
@@ -13,7 +13,7 @@ from keras import ops
 from vae.model import HIERARCHICAL_LOWER_LATENT_DIM, gaussian
 from vae.model.decoder import build_decoder, build_upper_decoder
 from vae.model.encoder import build_encoder, build_upper_encoder
-from vae.model.objectives import reconstruction_loss
+from vae.model.likelihoods import likelihood_of
 from vae.model.structures.gaussian_layer import tile_samples
 
 
@@ -25,10 +25,14 @@ class TwoStochasticLayers:
         self.latent_dim = config.latent_dim
         self.lower_dim = HIERARCHICAL_LOWER_LATENT_DIM
         self.noise_width = self.lower_dim + self.latent_dim  # numbers that draw z1, then z2
+        self.likelihood = likelihood_of(config)
+        parameters = self.likelihood.parameters
         # In this order: the networks' weights are created, and initialised from the run's seed, as they are built.
         self.networks = {
             "encoder": build_encoder(config.network, self.lower_dim, image_shape=config.image_shape),
-            "decoder": build_decoder(config.network, self.lower_dim, image_shape=config.image_shape),
+            "decoder": build_decoder(
+                config.network, self.lower_dim, image_shape=config.image_shape, parameters=parameters
+            ),
             "upper_encoder": build_upper_encoder(self.lower_dim, self.latent_dim),
             "upper_decoder": build_upper_decoder(self.latent_dim, self.lower_dim),
         }
@@ -52,12 +56,12 @@ class TwoStochasticLayers:
         z1_mean, _ = self.posterior(images, labels, training=training)
         return self.upper_encoder(z1_mean, training=training)
 
-    def decoder_logits(self, z, labels=None, training=False):
-        """The logits of p(x|z1) at the mean of p(z1|z2), for the top latent z = z2, in float32."""
+    def decoder_outputs(self, z, labels=None, training=False):
+        """The parameters of p(x|z1) at the mean of p(z1|z2), for the top latent z = z2, in float32."""
         z1, _ = self.upper_decoder(self.labels.attach(z, labels), training=training)
-        return self.lower_logits(z1, training=training)
+        return self.lower_outputs(z1, training=training)
 
-    def lower_logits(self, z1, training=False):
+    def lower_outputs(self, z1, training=False):
         return ops.cast(self.decoder(z1, training=training), "float32")
 
     def closed_form_kl(self, posterior):
@@ -82,6 +86,7 @@ class TwoStochasticLayers:
         prior_mean_1, prior_log_var_1 = self.upper_decoder(z2, training=training)
         log_q = gaussian.log_density_of_draw(noise_1, log_var_1) + gaussian.log_density_of_draw(noise_2, log_var_2)
         log_p = gaussian.log_density(z1, prior_mean_1, prior_log_var_1) + self.prior.log_density(z2, training=training)
-        log_p_x = -reconstruction_loss(tile_samples(images, samples), self.lower_logits(z1, training=training))
+        outputs = self.lower_outputs(z1, training=training)
+        log_p_x = -self.likelihood.negative_log_likelihood(tile_samples(images, samples), outputs)
         shape = (samples, count)
         return ops.reshape(log_p_x, shape), ops.reshape(log_p, shape), ops.reshape(log_q, shape)
