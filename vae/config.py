@@ -300,6 +300,13 @@ class VAEConfig:
         return ARCHITECTURE_PARTS[self.architecture][0]
 
     @property
+    def exact_likelihood(self) -> bool:
+        """Whether the run's nats are a log-likelihood of its data: always under the discretised logistic, a
+        probability of 8-bit levels; under Bernoulli pixels only when the pixels are binary (--binarize), for the
+        cross-entropy of gray levels is not normalised over [0, 1]."""
+        return self.likelihood == "logistic" or self.binarize
+
+    @property
     def stochastic_layers(self) -> int:
         """How many stochastic layers the architecture has: 1, or 2 for "hierarchical"."""
         return ARCHITECTURE_PARTS[self.architecture][1]

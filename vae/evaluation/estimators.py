@@ -9,7 +9,8 @@ the mean and log-variance of a diagonal Gaussian q(z|x) and log p(x|z), so they 
 log p(x) is known in closed form; `of_vae` makes one of a trained VAE, with one stochastic layer or two. What they
 score may be images alone or a tuple (images, labels): a conditional VAE's callables take the tuple, and the same
 computation then estimates log p(x|y). Under the binarized protocol log p(x|z) is an exact Bernoulli log-likelihood
-and the result is the literature's test NLL; on grayscale digits the Bernoulli "likelihood" is not normalised over
+and the result is the literature's test NLL, as it is under the discretised logistic of 8-bit images; on grayscale
+digits the Bernoulli "likelihood" is not normalised over
 [0, 1], so the same computation gives a bound on a BCE objective and is reported as such, never as a log-likelihood.
 They return per-image numbers; `vae.evaluation.workflow` averages them over a run's test split (`vae-eval`).
 """
@@ -44,9 +45,10 @@ LogLikelihood = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 LogPrior = Callable[[tf.Tensor], tf.Tensor]
 
 
-def importance_weighted_metric_name(binarize: bool) -> str:
-    """The key of the importance-weighted result: a negative log-likelihood only under the binarized protocol."""
-    return "importance_weighted_nll" if binarize else "importance_weighted_bce_bound"
+def importance_weighted_metric_name(config) -> str:
+    """The key of the importance-weighted result: a negative log-likelihood only where the run's likelihood is one of
+    its data (`VAEConfig.exact_likelihood`)."""
+    return "importance_weighted_nll" if config.exact_likelihood else "importance_weighted_bce_bound"
 
 
 @dataclass(frozen=True)

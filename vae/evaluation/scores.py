@@ -56,7 +56,7 @@ def score_images(model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, see
         "z_mean": np.concatenate(means),
         "z_log_var": np.concatenate(log_vars),
         "negative_elbo": reconstruction + kl,
-        importance_weighted_metric_name(model.vae_config.binarize): -log_marginal,
+        importance_weighted_metric_name(model.vae_config): -log_marginal,
     }
 
 
@@ -132,7 +132,7 @@ def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *,
     conditioning = model.latent.labels
     header = ["path"] + conditioning.columns
     header += [f"z_mean_{index}" for index in range(latent_dim)] + [f"z_log_var_{index}" for index in range(latent_dim)]
-    header += ["negative_elbo", importance_weighted_metric_name(model.vae_config.binarize)]
+    header += ["negative_elbo", importance_weighted_metric_name(model.vae_config)]
     rows = []
     for index, name in enumerate(names):
         row = [name] + conditioning.cells(labels, index)
@@ -157,7 +157,7 @@ def scores_at_noise(model, images, noise, labels=None) -> dict:
     kl = log_q_h[0] - log_p_h[0] if closed_form is None else ops.cast(closed_form, log_p_x.dtype)
     return {
         "negative_elbo": -log_p_x[0] + kl,
-        importance_weighted_metric_name(model.vae_config.binarize): -importance_weighted_bound(
+        importance_weighted_metric_name(model.vae_config): -importance_weighted_bound(
             log_p_x + log_p_h - log_q_h
         ),
     }

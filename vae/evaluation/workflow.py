@@ -40,8 +40,10 @@ def protocol(config: VAEConfig) -> str:
     """What the numbers of a run mean: a test NLL only when the pixels are binary, so Bernoulli is a true likelihood;
     of x given its label y on a conditional run."""
     labels = labels_of(config)
+    if config.likelihood == "logistic":
+        return f"test NLL{labels.likelihood()} of 8-bit images, discretised logistic (nats)"
     if config.binarize:
-        return f"test NLL{labels.likelihood()}, binarized {DATASET_TITLES[config.dataset]} (nats)"
+        return f"test NLL{labels.likelihood()}, binarized {DATASET_TITLES.get(config.dataset, 'images')} (nats)"
     return f"grayscale BCE bound{labels.likelihood(' on')} (nats), not a log-likelihood"
 
 
@@ -71,7 +73,7 @@ def evaluate(
         "negative_elbo": _mean(reconstruction + kl),
         "reconstruction_loss": _mean(reconstruction),
         "kl_loss": _mean(kl),
-        importance_weighted_metric_name(model.vae_config.binarize): -_mean(log_marginal),
+        importance_weighted_metric_name(model.vae_config): -_mean(log_marginal),
     }
 
 

@@ -161,7 +161,7 @@ class Run:
                 "z_mean": np.zeros((0, latent_dim), np.float32),
                 "z_log_var": np.zeros((0, latent_dim), np.float32),
                 "negative_elbo": np.zeros(0, np.float32),
-                importance_weighted_metric_name(self.config.binarize): np.zeros(0, np.float32),
+                importance_weighted_metric_name(self.config): np.zeros(0, np.float32),
             }
         return score_images(self.model, images, k, labels=labels, seed=seed)
 

@@ -24,7 +24,7 @@ def history_panels(config) -> list[tuple[str, str, str]]:
     nats = "nats per image"
     total = "negative ELBO" if config.beta == 1 else f"loss: reconstruction + {config.beta:g} x KL"
     kl = ("kl_loss", "KL(q(z|x) || p(z))", nats)
-    if config.binarize:
+    if config.exact_likelihood:
         return [("loss", total, nats), ("reconstruction_loss", "reconstruction: -log p(x|z)", nats), kl]
     bce = f"grayscale BCE ({nats})"
     return [
@@ -64,7 +64,7 @@ def plot_history(history: dict, config, path) -> Path:
         ax.set_ylabel(unit)
         ax.grid(alpha=0.3)
         ax.legend()
-    targets = "binarized" if config.binarize else "grayscale"
+    targets = "binarized" if config.binarize else f"{config.likelihood} likelihood"
     figure.suptitle(f"Training history: {config.dataset}, {targets}, latent size {config.latent_dim}")
     figure.tight_layout()
     return save_figure(figure, path)
