@@ -74,8 +74,7 @@ def main(tarball, output, test_fraction, seed):
                     over_white(content).save(folder / name)
                     counts[split] += 1
     click.echo(
-        f"wrote {counts['train']:,} training and {counts['test']:,} test images of {len(groups)} categories "
-        f"to {output}"
+        f"wrote {counts['train']:,} training and {counts['test']:,} test images of {len(groups)} categories to {output}"
     )
 
 

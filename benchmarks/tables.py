@@ -616,7 +616,80 @@ def sample_quality_summary(rows: dict) -> list[str]:
     return lines
 
 
+def network_sizes() -> str:
+    """The networks' parameters, activation memory and training speed per image size."""
+    source = "benchmarks/network_sizes.json"
+    record = read(source)
+    rows = [
+        [
+            f"`{row['network']}`",
+            f"{row['side']}×{row['side']}×{row['channels']}",
+            row["latent_dim"],
+            row["likelihood"],
+            f"{row['parameters']:,}",
+            "-" if row["activation_bytes_per_image"] is None else f"{row['activation_bytes_per_image'] / 2**20:.1f} MB",
+            f"{row['images_per_second']:,.0f}",
+        ]
+        for row in record["rows"]
+    ]
+    header = ["network", "images", "latent", "likelihood", "parameters", "activations per image", "training images/s"]
+    when = {"date": record["date"], "machine": record["device"]}
+    return (
+        markdown(header, rows)
+        + "\n\n"
+        + provenance(source, when, f"python benchmarks/network_sizes.py --steps {record['steps']}")
+        + f" Training at the default batch of {record['rows'][0]['batch_size']}, the median of "
+        f"{record['steps']} timed steps."
+    )
+
+
+def collapse() -> str:
+    """Test KL and negative ELBO of 2,048 digits over 10 epochs, by the settings against collapse."""
+    source = "benchmarks/collapse.json"
+    record = read(source)
+    rows = [
+        [
+            name,
+            " / ".join(f"{value:.2f}" for value in run["test_kl"]),
+            f"{run['test_kl'][-1]:.2f}",
+            f"{run['test_negative_elbo']:.2f}",
+        ]
+        for name, run in record["runs"].items()
+    ]
+    header = ["setting", "test KL after each epoch", "test KL at the end", "test −ELBO"]
+    return markdown(header, rows) + "\n\n" + provenance(source, record, "python benchmarks/collapse.py")
+
+
+def default_seeds() -> str:
+    """The default run on every seed, with the CPU it ran on."""
+    source = "benchmarks/default_seeds.json"
+    record = read(source)
+    machine = record["machine"]
+    cpu = f"{machine['model']}, {machine['cores']} cores, {'with' if machine['avx512'] else 'without'} AVX-512"
+    rows = [
+        [seed, f"{run['test_negative_elbo'][-1]:.2f}", f"{run['test_kl'][-1]:.2f}"]
+        for seed, run in record["seeds"].items()
+    ]
+    goal = record["goal"]
+    summary = (
+        f"Median {record['median']:.2f}, range {min(r['test_negative_elbo'][-1] for r in record['seeds'].values()):.2f}"
+        f" to {record['worst']:.2f} (spread {record['spread']:.2f}); the goal, every seed ≤ "
+        f"{goal['every_seed_at_most']} with a spread under {goal['spread_under']}, is "
+        f"{'met' if record['met'] else 'missed'}."
+    )
+    return (
+        markdown(["seed", "test −ELBO after 30 epochs", "test KL"], rows)
+        + "\n\n"
+        + summary
+        + "\n\n"
+        + provenance(source, {"date": record["date"], "machine": cpu}, "python benchmarks/default_seeds.py")
+    )
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "network-sizes": network_sizes,
+    "collapse": collapse,
+    "default-seeds": default_seeds,
     "time-to-quality": time_to_quality,
     "speed": speed,
     "schedule-search": schedule_search,

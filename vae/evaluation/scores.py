@@ -157,7 +157,5 @@ def scores_at_noise(model, images, noise, labels=None) -> dict:
     kl = log_q_h[0] - log_p_h[0] if closed_form is None else ops.cast(closed_form, log_p_x.dtype)
     return {
         "negative_elbo": -log_p_x[0] + kl,
-        importance_weighted_metric_name(model.vae_config): -importance_weighted_bound(
-            log_p_x + log_p_h - log_q_h
-        ),
+        importance_weighted_metric_name(model.vae_config): -importance_weighted_bound(log_p_x + log_p_h - log_q_h),
     }
