@@ -319,15 +319,17 @@ np.savez(outputs_path, **{key: np.asarray(value) for key, value in results.items
 """
 
 
-@pytest.mark.parametrize("binarize", [False, True], ids=["plain", "binarize"])
-def test_images_prepared_as_model_json_says_score_as_run_score(trained_run, subset, tmp_path, binarize):
+@pytest.mark.parametrize(
+    "changes", [{}, {"binarize": True}, {"likelihood": "logistic"}], ids=["plain", "binarize", "logistic"]
+)
+def test_images_prepared_as_model_json_says_score_as_run_score(trained_run, subset, tmp_path, changes):
     import tensorflow as tf
 
     import vae
     from vae.evaluation.estimators import ELBO_STREAM, IMPORTANCE_STREAM, _keyed_normal, importance_weighted_metric_name
     from vae.evaluation.scores import content_keys
 
-    run_dir = trained_run(binarize=True) if binarize else trained_run()
+    run_dir = trained_run(**changes)
     folder = tmp_path / "model"
     assert invoke(export_command, "--run-dir", run_dir, "--output", folder).exit_code == 0
     contract = json.loads((folder / "model.json").read_text())
@@ -356,7 +358,7 @@ def test_images_prepared_as_model_json_says_score_as_run_score(trained_run, subs
     expected = vae.open_run(run_dir).score(digits, k=k, seed=seed)
     for key in ("z_mean", "z_log_var", "negative_elbo"):
         np.testing.assert_allclose(exported[key], expected[key], rtol=1e-5, atol=1e-4, err_msg=key)
-    bound = expected[importance_weighted_metric_name(VAEConfig(binarize=binarize))]
+    bound = expected[importance_weighted_metric_name(VAEConfig(**changes))]
     np.testing.assert_allclose(exported["bound"], bound, rtol=1e-5, atol=1e-4)
 
 
