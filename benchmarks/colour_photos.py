@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 import numpy as np
+
 PHOTOGRAPHS = (
     "astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "motorcycle_right.png", "rocket.jpg",
     "hubble_deep_field.jpg", "ihc.png", "retina.jpg",

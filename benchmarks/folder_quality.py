@@ -43,7 +43,9 @@ def main(name, data_dir, runs, k, output, options):
     run_command(["vae-eval", "--run-dir", run_dir, "--k", k], show=True)
     evaluation = json.loads((run_dir / "eval.json").read_text())
     IMAGES.mkdir(parents=True, exist_ok=True)
-    run_command(["vae-reconstruct", "--n", "10", "--run-dir", run_dir, "--output", IMAGES / f"{name}-reconstruction.png"])
+    run_command(
+        ["vae-reconstruct", "--n", "10", "--run-dir", run_dir, "--output", IMAGES / f"{name}-reconstruction.png"]
+    )
     run_command(["vae-plot", "samples", "--n", "64", "--run-dir", run_dir, "--output", IMAGES / f"{name}-samples.png"])
     record = json.loads(output.read_text()) if output.exists() else {}
     record[name] = {

@@ -82,6 +82,19 @@ def manifest_entry(name: str, target: Path, dataset: str, epochs: int) -> dict:
     }
 
 
+def adopted(run_dir: Path, name: str, epochs: int) -> Path:
+    """`run_dir`, a finished run whose config is the one that `name`'s command makes at `epochs`, or a refusal."""
+    from vae.config import VAEConfig
+
+    _, options, dataset = PRETRAINED[name]
+    expected = VAEConfig(epochs=epochs, dataset=dataset, conditional="--conditional" in options)
+    config = VAEConfig.from_json((run_dir / "config.json").read_text())
+    history = json.loads((run_dir / "history.json").read_text())
+    if config != expected or len(history["loss"]) != epochs:
+        raise click.ClickException(f"{run_dir} is not a finished run of `{command_of(name, epochs)}`")
+    return run_dir
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -97,7 +110,15 @@ def command_of(name: str, epochs: int) -> str:
 @click.option("--only", multiple=True, type=click.Choice(sorted(PRETRAINED)), help="Train these runs only.")
 @click.option("--check", is_flag=True, help="Train again and compare with the shipped weights; write nothing.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Train every run this many epochs instead of its own.")
-def main(mnist_dir: Path, fashion_dir: Path, only, check: bool, epochs: int | None) -> None:
+@click.option(
+    "--from-run",
+    "from_runs",
+    multiple=True,
+    metavar="NAME=RUN_DIR",
+    help="Ship this finished run as NAME instead of training it, when its config is the one NAME's command makes "
+    "(e.g. the seed-0 run of benchmarks/default_seeds.py as mnist).",
+)
+def main(mnist_dir: Path, fashion_dir: Path, only, check: bool, epochs: int | None, from_runs) -> None:
     from vae import files
     from vae.evaluation.workflow import evaluate_run
     from vae.run.directory import RunDir
@@ -107,13 +128,18 @@ def main(mnist_dir: Path, fashion_dir: Path, only, check: bool, epochs: int | No
     directories = {"mnist": mnist_dir, "fashion-mnist": fashion_dir}
     manifest_path = PRETRAINED_DIR / PRETRAINED_MANIFEST
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    given = dict(item.split("=", 1) for item in from_runs)
     work = Path(tempfile.mkdtemp(prefix="vae-pretrained-"))
     try:
         for name in only or PRETRAINED:
             run_epochs, _, dataset = PRETRAINED[name]
             run_epochs = epochs or run_epochs
-            run_dir = train(name, directories[dataset], work, run_epochs)
-            click.echo(f"{name}: trained ({command_of(name, run_epochs)})")
+            if name in given:
+                run_dir = adopted(Path(given[name]), name, run_epochs)
+                click.echo(f"{name}: taken from {run_dir} ({command_of(name, run_epochs)})")
+            else:
+                run_dir = train(name, directories[dataset], work, run_epochs)
+                click.echo(f"{name}: trained ({command_of(name, run_epochs)})")
             if check:
                 shipped, _, _ = load_run(RunDir(f"{PRETRAINED_PREFIX}{name}"))
                 trained, _, _ = load_run(RunDir(run_dir))
