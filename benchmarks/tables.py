@@ -78,9 +78,11 @@ def time_to_quality() -> str:
     results = read(source)
     reference = results["reference"]
     runs = [("the keras.io loop (constant Adam 1e-3)", "`python benchmarks/keras_io_reference.py`", reference)]
-    runs.append(("`vae-train` defaults", f"`{results['project']['command']}`", results["project"]))
+    project = results["project"]
+    runs.append((project.get("name", "`vae-train` defaults"), f"`{project['command']}`", project))
     if "fast_recipe" in results:
-        runs.append(("the fast recipe", f"`{results['fast_recipe']['command']}`", results["fast_recipe"]))
+        recipe = results["fast_recipe"]
+        runs.append((recipe.get("name", "the fast recipe"), f"`{recipe['command']}`", recipe))
     rows = []
     for name, command, run in runs:
         epochs = len(run["per_epoch"]) if "per_epoch" in run else len(run["per_epoch_test_loss"])
