@@ -61,8 +61,11 @@ def main(run_dir, data_dir, k, limit, batch_size, seed, outliers, sample_quality
     """Report the test negative ELBO, its parts and the importance-weighted -log p(x) of the run in --run-dir.
 
     The last is the test NLL only for runs trained with --binarize; on grayscale digits it is a bound on the BCE
-    objective, not a log-likelihood, and is labelled so. With --sample-quality, judge samples of the run instead.
+    objective, not a log-likelihood, and is labelled so. Beside them: the active latent units (Burda et al. 2015),
+    and the reconstruction error (MSE per pixel, PSNR) beside PCA's with as many components and the mean image's;
+    a warning when the run ignores its input. With --sample-quality, judge samples of the run instead.
     """
+    from vae.evaluation.collapse import active_units_line, reconstruction_line
     from vae.evaluation.workflow import evaluate_run
     from vae.run.directory import EVAL_FILE
 
@@ -78,6 +81,8 @@ def main(run_dir, data_dir, k, limit, batch_size, seed, outliers, sample_quality
     click.echo(f"{'metric':<{width}}  {'nats':>9}")
     for name, value in record["metrics"].items():
         click.echo(f"{name:<{width}}  {value:>9.2f}")
+    click.echo(active_units_line(record))
+    click.echo(reconstruction_line(record))
     if "outliers" in record:
         found = record["outliers"]
         click.echo(

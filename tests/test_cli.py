@@ -158,7 +158,7 @@ def test_profile_logs_every_phase_in_order(tmp_path):
     epoch_parts = ["train", "test", "end (checkpoint, snapshot, logs)"]
     expected = ["start-up", "data", "model", "epoch 1 train", "epoch 1 end (checkpoint, snapshot, logs)"]
     expected += [f"epoch 2 {part}" for part in epoch_parts]
-    assert [phase["phase"] for phase in phases] == [*expected, "end of fit", "final save", "exit"]
+    assert [phase["phase"] for phase in phases] == [*expected, "end of fit", "final save", "collapse check", "exit"]
     for before, after in zip(phases, phases[1:], strict=False):
         assert before["start"] + before["seconds"] <= after["start"] + 0.002, (before, after)
     assert phases[0]["seconds"] > 0.5  # the interpreter and TensorFlow's import take seconds

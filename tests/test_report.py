@@ -210,6 +210,9 @@ def test_report_is_self_contained_html_whose_images_decode(report, snapshot_run)
     for key, value in config.items():
         assert f"<tr><th>{key}</th><td>{html.escape(json.dumps(value))}</td></tr>" in text
     assert "eval.json: grayscale BCE bound (nats), not a log-likelihood, 100 test digits, k = 4" in text
+    # Collapse, measured: the last epoch's active units from the history, and eval.json's beside the PCA baseline.
+    assert "<tr><th>test active latent units</th><td>" in text and "<tr><th>active latent units</th><td>" in text
+    assert "<tr><th>PCA, 2 components</th><td>" in text and "<tr><th>the mean training image</th><td>" in text
 
 
 def test_explorer_data_lies_on_the_latent_grid_axes(report, snapshot_run):

@@ -13,7 +13,9 @@ The warnings it gives, each shown by the commands as one line, "warning: <messag
 
     VAEWarning
     ├── PrecisionWarning     the mixed precision asked for cannot help here, so training runs in float32
-    └── ImageWarning         an image could be read, but something in it was wrong (a damaged EXIF block)
+    ├── ImageWarning         an image could be read, but something in it was wrong (a damaged EXIF block)
+    └── CollapseWarning      a trained run ignores its input: no active latent unit, or reconstructions no better
+                             than the mean image (posterior collapse)
 """
 
 
@@ -62,3 +64,8 @@ class PrecisionWarning(VAEWarning):
 
 class ImageWarning(VAEWarning):
     """An image was read, but part of it was damaged or ignored; the message names the file."""
+
+
+class CollapseWarning(VAEWarning):
+    """A trained run ignores its input (posterior collapse): no latent unit is active, or its reconstructions are no
+    better than the mean training image; the message says which, and what to try (`vae.evaluation.collapse`)."""

@@ -3,12 +3,14 @@ estimate of -log p(x), saved in its eval.json.
 
 The numbers are the means over the test split of the per-image estimates of `vae.evaluation.estimators`; what they
 mean follows the run's protocol (`protocol`): a test NLL only when the pixels are binary, a bound on a BCE objective
-on grayscale digits.
+on grayscale digits. Beside them, what says whether the run has collapsed (`vae.evaluation.collapse`): its active
+latent units, and its reconstruction error beside PCA's with as many components and the mean image's.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -16,8 +18,9 @@ from vae import files
 from vae.config import VAEConfig
 from vae.data.datasets import test_inputs, to_float
 from vae.data.images import find_images
-from vae.errors import UsageError
+from vae.errors import CollapseWarning, UsageError
 from vae.evaluation import EVALUATION_BATCH_SIZE, IMPORTANCE_SAMPLES
+from vae.evaluation.collapse import collapse_warning, measure_collapse, training_inputs
 from vae.evaluation.estimators import (
     importance_weighted_log_likelihood,
     importance_weighted_metric_name,
@@ -98,13 +101,19 @@ def evaluate_run(
         seed: the seed of the sampling noise, as for `evaluate`.
         outliers: image files or folders to score as outliers against the test split (`vae.evaluation.outliers`).
 
-    The test digits are those training scored: grayscale, or binarized once with a fixed seed under --binarize.
+    The test digits are those training scored: grayscale, or binarized once with a fixed seed under --binarize. The
+    training split is read too, the run's own `limit` of it, for the baselines of `measure_collapse`.
 
     Returns:
         dict: what eval.json holds: the protocol, the digits, k, seed and batch size, the weights scored (their
-        epochs and SHA-256), the metrics of `evaluate`, and with `outliers` how well the scores tell them from the
-        test split (`vae.evaluation.outliers.score_as_outliers`). The sample quality that eval.json held of the same
-        weights (`vae-eval --sample-quality`) is kept.
+        epochs and SHA-256), the metrics of `evaluate`, the active units and reconstruction errors of
+        `vae.evaluation.collapse.measure_collapse` (and `collapse_warning`, its one line, or None), and with
+        `outliers` how well the scores tell them from the test split (`vae.evaluation.outliers.score_as_outliers`).
+        The sample quality that eval.json held of the same weights (`vae-eval --sample-quality`) is kept.
+
+    Warns:
+        CollapseWarning: the run ignores its input (no active latent unit, or reconstructions no better than the
+            mean training image).
     """
     run_dir = RunDir(run_dir)
     if limit is not None and limit < 1:
@@ -112,9 +121,12 @@ def evaluate_run(
     model, config, history = load_run(run_dir)
     if outliers:
         find_images(outliers)  # a bad path is refused before the test split is scored
-    dataset = run_dataset(run_dir, config, data_dir, test_only=True)
+    dataset = run_dataset(run_dir, config, data_dir).limited(config.limit)
     images = test_inputs(dataset, config.binarize)[:limit]
     metrics = evaluate(model, images, k, labels=dataset.test_labels[:limit], batch_size=batch_size, seed=seed)
+    collapse = measure_collapse(
+        model, training_inputs(dataset.train_images, config.binarize), images, dataset.test_labels[:limit]
+    )
     record = {
         "protocol": protocol(config),
         "dataset": config.dataset,
@@ -127,12 +139,16 @@ def evaluate_run(
         # Which weights were scored, so that a page or table can tell when the run has trained on since.
         "weights": {"epochs": len(history["loss"]), "sha256": weights_digest(run_dir)},
         "metrics": metrics,
+        **collapse,
+        "collapse_warning": collapse_warning(collapse),
     }
     if outliers:
         gray = to_float(dataset.test_images)[:limit]  # binarized per image, as vae-encode does, under --binarize
         record["outliers"] = score_as_outliers(model, gray, outliers, k, seed=seed)
     record.update(kept_sample_quality(run_dir, record["weights"]["sha256"]))
     files.write_json(run_dir.output_dir() / EVAL_FILE, record)
+    if record["collapse_warning"]:
+        warnings.warn(record["collapse_warning"], CollapseWarning, stacklevel=2)
     return record
 
 

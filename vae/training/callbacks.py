@@ -1,5 +1,5 @@
-"""The Keras callbacks of a training, run after every step or epoch: the divergence guard, the checkpoint, the
-snapshots for the training animation, and the TensorBoard logs.
+"""The Keras callbacks of a training, run after every step or epoch: the divergence guard, the checkpoint (with the
+test split's active latent units), the snapshots for the training animation, and the TensorBoard logs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from vae.config import VAEConfig
 from vae.errors import TrainingDivergedError
+from vae.evaluation.collapse import count_active_units
 from vae.model.latent import model_labels, pictures, reconstruct
 from vae.run.checkpoints import save_checkpoint
 from vae.run.directory import RunDir
@@ -22,6 +23,9 @@ from vae.run.snapshots import save_snapshot, snapshot_path, take_snapshot
 
 # How many fixed test digits TensorBoard shows above their reconstructions after every epoch.
 TENSORBOARD_DIGITS = 8
+# The history's series of the active latent units of the test split (Burda et al. 2015, section 5), after every
+# scored epoch: a count that falls to 0 is posterior collapse, which the losses alone do not show plainly.
+ACTIVE_UNITS_KEY = "test_active_units"
 
 
 class DivergenceGuard(keras.callbacks.Callback):
@@ -39,7 +43,10 @@ class DivergenceGuard(keras.callbacks.Callback):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch, appends the epoch's metrics to the history and commits a checkpoint to disk."""
+    """After every epoch, appends the epoch's metrics to the history and commits a checkpoint to disk.
+
+    With `test_data`, the test images and their labels, an epoch whose test split was scored also records the number
+    of active latent units over those images (`ACTIVE_UNITS_KEY`; null in the epochs that were not scored)."""
 
     def __init__(
         self,
@@ -50,6 +57,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         elapsed_before: float,
         replaced: list[Path] = (),
         manifest: dict | None = None,
+        test_data: tuple[np.ndarray, np.ndarray | None] | None = None,
     ):
         super().__init__()
         self.run_dir = run_dir
@@ -60,9 +68,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
         # Files and directories of an overwritten run, deleted once the first checkpoint has replaced its own.
         self.replaced = list(replaced)
         self.manifest = manifest
+        self.test_data = test_data
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        epochs_before = len(self.history.get("loss", []))
         for key, value in logs.items():
             # Keras calls the validation split "val_"; here it is the test split.
             name = "test_" + key[len("val_") :] if key.startswith("val_") else key
@@ -70,6 +80,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
             # An epoch whose test split was not scored (--eval-every) holds null in the test series.
             if not key.startswith("val_") and "val_" + key not in logs:
                 self.history.setdefault("test_" + key, []).append(None)
+        if self.test_data is not None:
+            active = count_active_units(self.model, *self.test_data) if "val_loss" in logs else None
+            # A run resumed from a checkpoint written before this series existed holds null for its earlier epochs,
+            # so that every series keeps one value per epoch.
+            self.history.setdefault(ACTIVE_UNITS_KEY, [None] * epochs_before).append(active)
         elapsed = self.elapsed_before + time.perf_counter() - self.started_at
         self.history.setdefault("wall_seconds", []).append(round(elapsed, 3))
         save_checkpoint(self.run_dir, self.model, self.config, epoch + 1, self.history, self.manifest)

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,8 @@ from vae import files
 from vae.config import VAEConfig
 from vae.data.datasets import Dataset, test_inputs
 from vae.data.pipeline import evaluation_dataset, steps_per_epoch, training_dataset
-from vae.errors import DiskFullError, RunError, TrainingDivergedError, UsageError
+from vae.errors import CollapseWarning, DiskFullError, RunError, TrainingDivergedError, UsageError
+from vae.evaluation.collapse import collapse_warning, measure_collapse, training_inputs
 from vae.model import INFERENCE_BATCH_SIZE
 from vae.model.distribution import dtype_policy_name, is_chief, make_strategy, shard_by_data
 from vae.model.latent import model_labels
@@ -55,6 +57,9 @@ class TrainingResult:
     wrote_run_dir: bool = True  # False on the workers of a multi-worker run other than the chief
     finished_from_checkpoint: bool = False  # True when a resumed run only had its final save left to do
     dropped_evaluation: bool = False  # True when an eval.json of the weights this run replaced was deleted
+    # The line of `vae.evaluation.collapse.collapse_warning` when the finished run ignores its input, else None (and
+    # None on the workers that are not the chief, which do not check).
+    collapse_warning: str | None = None
 
     @property
     def test_metrics(self) -> dict[str, float]:
@@ -217,7 +222,8 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
             initial_epoch, history = 0, {}
     profile.close("model")
     if options.resume and initial_epoch == config.epochs:
-        return finish_from_checkpoint(run_dir, model, checkpoint, destination.chief)
+        result = finish_from_checkpoint(run_dir, model, checkpoint, destination.chief)
+        return checked_for_collapse(result, model, dataset, destination.chief)
     if initial_epoch > config.epochs:
         raise RunError(
             f"the run in {run_dir.path}/ has already trained {epochs(initial_epoch)}: "
@@ -260,9 +266,31 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
             f"{error}; {kept_checkpoint(run_dir)}: free some space, then finish with vae-train --resume"
         ) from None
     seconds = time.perf_counter() - started
-    return TrainingResult(
+    result = TrainingResult(
         config, history, run_dir, seconds, wrote_run_dir=destination.chief, dropped_evaluation=dropped
     )
+    with profile.phase("collapse check"):
+        return checked_for_collapse(result, model, dataset, destination.chief)
+
+
+def checked_for_collapse(result: TrainingResult, model, dataset: Dataset, chief: bool) -> TrainingResult:
+    """The result, with the `CollapseWarning` given and its line recorded when the finished run ignores its input:
+    no active latent unit on the test split, or reconstructions no better than the mean training image
+    (`vae.evaluation.collapse`). Only the chief checks; it costs one pass of the model over the test split."""
+    if not chief:
+        return result
+    config = result.config
+    record = measure_collapse(
+        model,
+        training_inputs(dataset.train_images, config.binarize),
+        test_inputs(dataset, config.binarize),
+        dataset.test_labels,
+        pca=False,  # the PCA baseline is vae-eval's; the collapse check needs only the mean image
+    )
+    message = collapse_warning(record)
+    if message is not None:
+        warnings.warn(message, CollapseWarning, stacklevel=4)  # at the call of `train`
+    return dataclasses.replace(result, collapse_warning=message)
 
 
 def training_callbacks(config, destination: Destination, options: TrainingOptions, history, shown, started, manifest):
@@ -276,7 +304,14 @@ def training_callbacks(config, destination: Destination, options: TrainingOption
     derived = (LOGS_DIR, SNAPSHOTS_DIR, EVAL_FILE, DATA_FILE)
     replaced = [] if options.resume or not destination.chief else [run_dir.path / name for name in derived]
     checkpoints = EpochCheckpoint(
-        destination.save_dir, config, history, started, elapsed_before, replaced=replaced, manifest=manifest
+        destination.save_dir,
+        config,
+        history,
+        started,
+        elapsed_before,
+        replaced=replaced,
+        manifest=manifest,
+        test_data=shown,
     )
     callbacks = [DivergenceGuard(), checkpoints]
     if destination.chief and options.snapshots:

@@ -3,8 +3,10 @@
 The page opens offline from disk: every image is inlined as a data URI, the data as JSON, the style sheet and the
 script as text, and nothing is fetched. Its markup, style and script live in `vae/report_page/` (`page.html`,
 `explorer.html`, `style.css`, `explorer.js`), filled in with `string.Template`. It shows the config, the training
-curves, eval.json when there is one (with the samples' quality where `vae-eval --sample-quality` measured it),
-reconstructions, samples, the training animation of a `--snapshots` run, and the latent explorer.
+curves, eval.json when there is one (with the samples' quality where `vae-eval --sample-quality` measured it, and
+the active latent units and reconstruction error beside PCA's where `vae-eval` measured them), a warning when the run
+ignores its input (`vae.evaluation.collapse`), reconstructions, samples, the training animation of a `--snapshots`
+run, and the latent explorer.
 
 The explorer is decoded once, here: a dense grid of latent points (64 x 64 by default) in one batched call, packed
 into one sprite image. In the page, the pointer's position over the scatter of the test images' latent means picks a
@@ -35,6 +37,7 @@ from PIL import Image
 
 from vae import files
 from vae.errors import UsageError, VAEWarning
+from vae.evaluation.collapse import ACTIVE_UNIT_THRESHOLD, describe
 from vae.evaluation.sample_quality import METRIC_NAMES as METRIC_NAMES_OF_SAMPLES
 from vae.model import latent
 from vae.model.conditioning import labels_of
@@ -190,6 +193,9 @@ def render_page(
         ("test KL", history["test_kl_loss"][-1]),
     ]
     summary = "".join(table_row(name, f"{value:.2f} nats") for name, value in final)
+    active = last_active_units(history)
+    if active is not None:
+        summary += table_row("test active latent units", f"{active} of {config.latent_dim}")
     if history.get("wall_seconds"):
         summary += table_row("training time", f"{history['wall_seconds'][-1] / 60:.1f} min")
     if "progress" in pictures:
@@ -207,6 +213,7 @@ def render_page(
         written=f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
         explorer=explorer_section(explorer, config.latent_dim, labels_of(config)) if explorer else "",
         summary_rows=summary,
+        warning=collapse_paragraph(history, evaluation, config.latent_dim),
         evaluation=evaluation_table(evaluation, stale),
         config_rows="".join(table_row(key, json.dumps(value)) for key, value in config.to_dict().items()),
         history_image=pictures["history"],
@@ -245,7 +252,49 @@ def evaluation_table(evaluation: dict | None, stale: bool = False) -> str:
     )
     protocol = html.escape(str(evaluation.get("protocol", "")))
     caption = f"eval.json: {protocol}, {evaluation.get('digits')} test digits, k = {evaluation.get('k')}"
-    return f"<table><caption>{caption}</caption>{rows}</table>{quality}"
+    return f"<table><caption>{caption}</caption>{rows}</table>{collapse_table(evaluation)}{quality}"
+
+
+def last_active_units(history: dict) -> int | None:
+    """The active latent units of the last scored epoch (`test_active_units`), or None for a run saved before
+    training counted them."""
+    scored = [value for value in history.get("test_active_units", []) if value is not None]
+    return int(scored[-1]) if scored else None
+
+
+def collapse_table(evaluation: dict) -> str:
+    """The active units and the reconstruction error beside the baselines' that `vae-eval` measured
+    (`vae.evaluation.collapse`); "" for an eval.json written before it measured them, or one whose parts are not
+    what it writes."""
+    try:
+        errors = evaluation["reconstruction"]
+        rows = table_row("active latent units", f"{int(evaluation['active_units'])} of {int(evaluation['latent_dim'])}")
+        rows += table_row("VAE, from the posterior mean", describe(errors["vae"]))
+        if "pca" in errors:
+            components = int(errors["pca"]["components"])
+            rows += table_row(f"PCA, {components} component{'s' * (components != 1)}", describe(errors["pca"]))
+        rows += table_row("the mean training image", describe(errors["mean_image"]))
+    except (KeyError, TypeError, ValueError):
+        return ""
+    caption = (
+        f"Collapse: active units (posterior-mean variance over the test digits above {ACTIVE_UNIT_THRESHOLD:g}; "
+        "Burda et al. 2015) and the reconstruction PSNR (MSE per pixel) beside PCA with as many components"
+    )
+    return f"<table><caption>{caption}</caption>{rows}</table>"
+
+
+def collapse_paragraph(history: dict, evaluation: dict | None, latent_dim: int) -> str:
+    """A warning at the top of the results when the run ignores its input: eval.json's `collapse_warning`, or
+    without one, no active latent unit after the last scored epoch; "" otherwise."""
+    message = (evaluation or {}).get("collapse_warning")
+    if not isinstance(message, str) or not message:
+        if last_active_units(history) != 0 or (evaluation or {}).get("reconstruction") is not None:
+            return ""
+        message = (
+            f"the model ignores its input (0 of {latent_dim} latent units active after the last epoch): train longer, "
+            "or keep the defaults --free-nats and --min-warmup-steps, or lower --learning-rate"
+        )
+    return f"<p class=warning>Warning: {html.escape(message)}</p>"
 
 
 def sample_quality_table(record: dict | None) -> str:
