@@ -16,6 +16,7 @@ date and machine of the measurement, and the command that measures it again.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -384,17 +385,55 @@ def folder_reading() -> str:
 
 
 def colour() -> str:
-    source = "benchmarks/colour_photos.json"
+    """Folders of colour images trained at the defaults: bounds in nats and bits per dimension, active units, PSNR
+    beside PCA's."""
+    source = "benchmarks/folder_quality.json"
     record = read(source)
-    photographs = ", ".join(f"`{name}` ({photograph['size']})" for name, photograph in record["photographs"].items())
-    rows = [
-        ["photographs (scikit-image's `skimage.data`)", photographs],
-        ["crops per photograph", f"{record['crops_per_photograph']:,}"],
-        ["training", record["training"]],
-        ["test −ELBO after the last epoch", f"{record['test_negative_elbo']:.2f} nats per image"],
-        ["wall time", f"{record['seconds']:.0f} s"],
+    rows = []
+    for name, run in record.items():
+        config, evaluation = run["config"], run["eval"]
+        metrics = evaluation["metrics"]
+        dimensions = dimensions_of(run)
+        bound = importance_weighted(metrics)
+        reconstruction = evaluation.get("reconstruction", {})
+        vae_psnr, pca = reconstruction.get("vae", {}).get("psnr_db"), reconstruction.get("pca", {})
+        rows.append(
+            [
+                name,
+                f"`{run['command']}`",
+                f"{config['architecture']}, {config['latent_dim']}-D, {config['likelihood']}",
+                run["epochs"],
+                f"{metrics['negative_elbo']:,.0f} ({bits(metrics['negative_elbo'], dimensions):.3f})",
+                f"{bound:,.0f} ({bits(bound, dimensions):.3f}, k={evaluation['k']})",
+                f"{evaluation.get('active_units', '-')} of {config['latent_dim']}",
+                "-" if vae_psnr is None else f"{vae_psnr:.1f} dB against {pca['psnr_db']:.1f} dB",
+                f"{run['training_seconds'] / 60:.0f} min",
+            ]
+        )
+    header = [
+        "folder",
+        "command",
+        "model",
+        "epochs",
+        "test −ELBO, nats (bits/dim)",
+        "importance-weighted NLL",
+        "active units",
+        "PSNR: VAE against PCA",
+        "training",
     ]
-    return markdown(["what", "result"], rows) + "\n\n" + provenance(source, record)
+    dates = sorted({run["date"] for run in record.values()})
+    machines = sorted({run["machine"] for run in record.values()})
+    when = {"date": " to ".join(dict.fromkeys([dates[0], dates[-1]])), "machine": ", ".join(machines)}
+    return markdown(header, rows) + "\n\n" + provenance(source, when, "python benchmarks/folder_quality.py")
+
+
+def dimensions_of(run: dict) -> int:
+    return run["config"]["image_size"] ** 2 * run["config"]["channels"]
+
+
+def bits(nats: float, dimensions: int) -> float:
+    """Nats per image as bits per dimension."""
+    return nats / (dimensions * math.log(2))
 
 
 def mean_auroc(record: dict, score: str) -> float:
@@ -407,7 +446,7 @@ def own_images() -> str:
         "folder": "benchmarks/folder_vs_idx.json",
         "mnist": "benchmarks/one_class.json",
         "conditional": "benchmarks/conditional_fashion.json",
-        "colour": "benchmarks/colour_photos.json",
+        "colour": "benchmarks/folder_quality.json",
     }
     folder, mnist, conditional, colour = (read(source) for source in sources.values())
     published = read("benchmarks/one_class_published.json")
@@ -439,12 +478,15 @@ def own_images() -> str:
             f"{sneaker:.0%} of sneaker samples are named sneakers; {conditional['samples']['accuracy']:.0%} over all "
             "ten classes",
         ],
-        [
-            "colour photographs, 32 × 32 RGB crops",
-            f"`{colour['command']}`",
-            f"test −ELBO {colour['test_negative_elbo']:.1f} nats per image; "
-            "[pictures](docs/own-images.md#colour-photographs)",
-        ],
+        *(
+            [
+                f"colour images at the defaults: {name}",
+                f"`{run['command']}`, {run['epochs']} epochs",
+                f"test NLL {bits(importance_weighted(run['eval']['metrics']), dimensions_of(run)):.2f} bits per "
+                "dimension; [pictures](docs/own-images.md#colour-images-emoji-and-photographs)",
+            ]
+            for name, run in colour.items()
+        ),
     ]
     lines = ", ".join(f"`{source}`" for source in sources.values())
     return markdown(["use", "command", "result"], rows) + f"\n\nFrom {lines}."

@@ -78,9 +78,10 @@ def main(run_dir, data_dir, k, limit, batch_size, seed, outliers, sample_quality
     record = evaluate_run(run_dir, data_dir, k=k, limit=limit, batch_size=batch_size, seed=seed, outliers=outliers)
     click.echo(f"{record['protocol']}: {record['digits']} test digits, k = {k}, seed {seed}")
     width = max(len(name) for name in record["metrics"])
-    click.echo(f"{'metric':<{width}}  {'nats':>9}")
+    bits = record.get("bits_per_dimension") or {}
+    click.echo(f"{'metric':<{width}}  {'nats':>9}" + ("  bits/dim" if bits else ""))
     for name, value in record["metrics"].items():
-        click.echo(f"{name:<{width}}  {value:>9.2f}")
+        click.echo(f"{name:<{width}}  {value:>9.2f}" + (f"  {bits[name]:>8.3f}" if name in bits else ""))
     click.echo(active_units_line(record))
     click.echo(reconstruction_line(record))
     if "outliers" in record:

@@ -31,6 +31,7 @@ from vae.evaluation.estimators import (
 from vae.evaluation.generation import kept_sample_quality
 from vae.evaluation.outliers import score_as_outliers
 from vae.model.conditioning import labels_of
+from vae.model.likelihoods import bits_per_dimension
 from vae.run.dataset import run_dataset
 from vae.run.directory import EVAL_FILE, RunDir
 from vae.run.loading import load_run
@@ -139,6 +140,12 @@ def evaluate_run(
         # Which weights were scored, so that a page or table can tell when the run has trained on since.
         "weights": {"epochs": len(history["loss"]), "sha256": weights_digest(run_dir)},
         "metrics": metrics,
+        # The field's unit for likelihoods of images, where the nats are a likelihood of the data.
+        "bits_per_dimension": (
+            {name: bits_per_dimension(value, config.image_shape) for name, value in metrics.items()}
+            if config.exact_likelihood
+            else None
+        ),
         **collapse,
         "collapse_warning": collapse_warning(collapse),
     }
