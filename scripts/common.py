@@ -182,16 +182,31 @@ def one_line_errors(command):
     return debug_option(wrapper)
 
 
-def reading_progress():
-    """A progress callback for reading a folder of images: a line on stderr, rewritten as the images come in, once
-    reading has taken two seconds, and only on a terminal."""
+# What each stage of reading a folder is called on the progress line (`vae.data.folders.read_images`).
+READING_STAGES = {"reading": "reading images", "decoding": "decoding images"}
+
+
+def reading_progress(every: float = 10.0):
+    """A progress callback for reading a folder of images, `progress(done, total, stage)`, on stderr once reading has
+    taken two seconds: on a terminal one line per stage, rewritten as the files come in; elsewhere (a log file) a line
+    at most every `every` seconds and one at the end of each stage. The stages are "reading" (every file's bytes
+    read and checked against the decode cache) and "decoding"."""
     import time
 
     started = time.monotonic()
+    last_line = started
 
-    def show(done: int, total: int) -> None:
-        if sys.stderr.isatty() and time.monotonic() - started >= 2:
-            click.echo(f"\rreading images: {done:,}/{total:,} ({100 * done / total:.0f} %)", err=True, nl=done == total)
+    def show(done: int, total: int, stage: str = "decoding") -> None:
+        nonlocal last_line
+        now = time.monotonic()
+        if now - started < 2:
+            return
+        line = f"{READING_STAGES.get(stage, stage)}: {done:,}/{total:,} ({100 * done / max(total, 1):.0f} %)"
+        if sys.stderr.isatty():
+            click.echo(f"\r{line}", err=True, nl=done == total)
+        elif done == total or now - last_line >= every:
+            click.echo(line, err=True)
+            last_line = now
 
     return show
 

@@ -3,10 +3,12 @@ the guard of the fast loop (tests/fast_loop.py)."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,10 @@ from tests.fast_loop import end_guard, mark_slow_tests, start_guard
 pytest_plugins = ["pytester"]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Folders of images read by the tests are cached in a folder of this session, never in the user's ~/.cache/vae.
+TEST_CACHE_DIR = tempfile.mkdtemp(prefix="vae-test-cache-")
+os.environ["VAE_CACHE_DIR"] = TEST_CACHE_DIR
+atexit.register(shutil.rmtree, TEST_CACHE_DIR, ignore_errors=True)
 
 SUBSET_DIR = Path(__file__).parent / "data" / "mnist-subset"
 # The advisory lock a training leaves in its run directory; it holds no data, so comparisons of a run leave it out.

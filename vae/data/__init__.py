@@ -5,6 +5,7 @@ datasets    the `Dataset` record, and the IDX data sets loaded (`load_dataset`) 
 idx         IDX and npz files: reading, checking, writing
 layouts     a folder of images: its layout, classes and files
 folders     a folder's images read at a run's shape
+cache       the decode cache of folders read before
 manifests   what a run records of its folder, and the checks against it
 decode      the one image decoder, of folders and of `vae-encode`
 images      new images made into MNIST digits (`vae-encode`)

@@ -13,12 +13,15 @@ caller's: a folder's image is cut to the run's square (`fit_image`), `vae-encode
 
 from __future__ import annotations
 
+import functools
 import io
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from vae.errors import DataError
 
@@ -33,6 +36,11 @@ WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 # 1 GB to prepare); a side shorter than the minimum cannot hold a recognisable digit.
 MAX_IMAGE_PIXELS = 50_000_000
 MIN_IMAGE_SIDE = 8
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The chunks a plain PNG may hold besides IHDR, IDAT, IEND and an ICC profile (iCCP) before its data, each with its
+# only valid length: none of them changes a pixel, in Pillow or in libpng. Any other chunk (a tRNS colour key, an eXIf
+# block, text that may hold EXIF) leaves the file to Pillow.
+PLAIN_PNG_CHUNKS = {b"pHYs": 9, b"gAMA": 4, b"sRGB": 1, b"cHRM": 32, b"tIME": 7}
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,54 @@ def fit_image(image, side: int, channels: int) -> np.ndarray:
         image = ImageOps.fit(image, (side, side), method=Image.Resampling.LANCZOS)
     pixels = np.asarray(image, dtype=np.uint8)
     return pixels[..., None] if channels == 1 else pixels
+
+
+def plain_png(content: bytes, side: int, channels: int) -> bool:
+    """Whether `content` is a PNG that `decode` would take pixel for pixel, so that any PNG decoder gives the same
+    pixels: 8-bit gray for a gray run or 8-bit RGB for an RGB run, of the run's size, not interlaced, without
+    transparency or orientation, made of IHDR, IDAT, IEND, an ICC profile before the data, and the chunks of
+    `PLAIN_PNG_CHUNKS`; every chunk but the data of the right length and checksum, and the profile one that Pillow
+    reads (so that Pillow would not refuse the file), and the file whole (ending in IEND). Nothing is decoded here:
+    the chunks' headers are walked."""
+    if channels not in (1, 3) or content[:8] != PNG_SIGNATURE or len(content) < 33:
+        return False
+    header = struct.unpack(">I4sIIBBBBB", content[8:29])  # IHDR's length, name, and fields
+    if header != (13, b"IHDR", side, side, 8, 0 if channels == 1 else 2, 0, 0, 0):
+        return False
+    position, end, seen_data = 8, len(content), False
+    while position + 12 <= end:
+        length, kind = struct.unpack(">I4s", content[position : position + 8])
+        after = position + 12 + length
+        if after > end:
+            return False
+        if kind == b"IEND":
+            return seen_data and length == 0
+        if kind == b"IDAT":
+            seen_data = True
+        else:
+            known = position == 8 or PLAIN_PNG_CHUNKS.get(kind) == length
+            if kind == b"iCCP":
+                known = not seen_data and _pillow_reads_profile(content[position + 8 : after - 4])
+            checksum = int.from_bytes(content[after - 4 : after], "big")
+            if not known or zlib.crc32(content[position + 4 : after - 4]) != checksum:
+                return False
+        position = after
+    return False
+
+
+@functools.lru_cache(maxsize=16)
+def _pillow_reads_profile(chunk: bytes) -> bool:
+    """Whether Pillow reads this iCCP chunk's data without refusing the file: a name, compression method 0, and a
+    profile that inflates within Pillow's limit. The images of one folder often share one profile, checked once."""
+    name_end = chunk.find(b"\0")
+    if not 1 <= name_end <= 79 or len(chunk) < name_end + 2 or chunk[name_end + 1] != 0:
+        return False
+    inflate = zlib.decompressobj()
+    try:
+        inflate.decompress(chunk[name_end + 2 :], PngImagePlugin.MAX_TEXT_CHUNK)
+    except zlib.error:
+        return False
+    return not inflate.unconsumed_tail and inflate.eof
 
 
 def decode(content: bytes, path: Path, side: int, channels: int) -> tuple[Header, np.ndarray]:

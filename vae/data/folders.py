@@ -1,4 +1,4 @@
-"""Reading a folder of your own images at a run's shape: the shape, a pool of processes, the damaged files.
+"""Reading a folder of your own images at a run's shape: the shape, the decoders, the cache, the damaged files.
 
 Every image becomes the run's shape, side x side x channels (`vae.data.decode.fit_image`): a JPEG's EXIF
 orientation applied, transparency (an alpha channel or a tRNS colour key) composited onto white, a 16-bit image
@@ -6,8 +6,10 @@ scaled by its range, gray or RGB as the run asks (RGB to gray by ITU-R 601-2 lum
 scaled so that its shorter side is the run's side, keeping its aspect ratio, and cut to the middle square ("crop").
 An image already of the run's size and mode is taken pixel for pixel.
 
-Everything is read once into memory as uint8, in a pool of processes, and fed to training by the same pipeline as
-MNIST. Before any pixel is decoded, each header is read: an image of more than `MAX_IMAGE_PIXELS` or with a side
+Everything is read once into memory as uint8 and fed to training by the same pipeline as MNIST: from the decode
+cache (`vae.data.cache`) when it holds the same files at the same shape, else decoded, the plain PNGs
+(`vae.data.decode.plain_png`) by TensorFlow where it is loaded, in threads, every other file by Pillow in a pool of
+processes. Before any pixel is decoded, each header is read: an image of more than `MAX_IMAGE_PIXELS` or with a side
 under `MIN_IMAGE_SIDE` is refused, and so is a folder whose images would take more than `MAX_DATA_BYTES` in memory
 (count x side^2 x channels bytes). The folder's layout and classes are `vae.data.layouts`'; what a run records of it,
 its manifest, is `vae.data.manifests`'.
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -27,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from vae.config import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
-from vae.data.decode import Header, decode, read_header
+from vae.data import cache
+from vae.data.decode import Header, decode, plain_png, read_header
 from vae.data.layouts import NAMED, SPLIT_FOLDERS, ImageFile, Scan, classes_named
 from vae.data.manifests import manifest
 from vae.errors import DataError, ImageWarning, UsageError
@@ -36,6 +40,10 @@ from vae.errors import DataError, ImageWarning, UsageError
 MAX_DATA_BYTES = 8 * 2**30
 # Files per task of the reading pool: enough to make the pool's overhead small.
 CHUNK_FILES = 500
+# The most files surveyed (read and hashed) and handed to TensorFlow at once (`_survey_chunks`).
+SURVEY_CHUNK_FILES = 32768
+# The fitting rule of an image of another size (the only one): scaled and cut to the middle square.
+FIT = "crop"
 
 
 def check_memory(count: int, side: int, channels: int) -> None:
@@ -60,8 +68,7 @@ def _read_chunk(task) -> tuple:
             digest, header, full = "", None, os.path.join(root, path)
             seen = len(caught)
             try:
-                with open(full, "rb") as stream:
-                    content = stream.read()
+                content = read_bytes(full)
                 digest = hashlib.sha256(content).hexdigest()[:16]
                 header, pixels[index] = decode(content, full, side, channels)
             except DataError as error:
@@ -76,7 +83,8 @@ def _read_chunk(task) -> tuple:
 
 @dataclass(frozen=True)
 class ReadImages:
-    """The pixels of the files read, in their order, with each file's digest; the damaged files left out."""
+    """The pixels of the files read, in their order, with each file's digest; the damaged files left out. `from_cache`
+    says that the pixels came from the decode cache (`vae.data.cache`) rather than from decoding."""
 
     pixels: np.ndarray
     files: tuple[ImageFile, ...]
@@ -84,6 +92,158 @@ class ReadImages:
     digests: tuple[str, ...]
     damaged: tuple[tuple[str, str], ...]  # (path, reason) of each file left out
     warnings: tuple[str, ...]
+    from_cache: bool = False
+
+
+def tensorflow_decodes() -> bool:
+    """Whether plain PNGs are decoded by TensorFlow's `decode_png` in a `tf.data` pipeline, on every core in threads
+    of this process: when TensorFlow is loaded already (`vae-train` and `vae.train` load it before they read), and no
+    multi-worker cluster is described (TF_CONFIG), whose strategy must be made before TensorFlow runs any operation.
+    The pixels are the same either way (`vae.data.decode.plain_png`)."""
+    return "tensorflow" in sys.modules and not os.environ.get("TF_CONFIG")
+
+
+def read_bytes(path: str, largest: int | None = None) -> bytes | None:
+    """A file's bytes, with as few system calls and as little Python as a file allows (`open().read()` costs half as
+    much again on a small file); None, unread, for a file of more than `largest` bytes."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(descriptor).st_size
+        if largest is not None and size > largest:
+            return None
+        parts = [os.read(descriptor, size + 1)]
+        while parts[-1]:  # until the end of the file, which a file growing meanwhile moves
+            parts.append(os.read(descriptor, 2**20))
+    finally:
+        os.close(descriptor)
+    return b"".join(parts)
+
+
+def _survey(root: Path, paths: list[str], side: int, channels: int, every_digest: bool) -> tuple[list[str], dict]:
+    """A pass over the files before they are decoded: each file's content digest ("" where it cannot be read, or,
+    without `every_digest`, is too large to be a plain PNG and is left unread), and the bytes of each file small
+    enough to be a plain PNG of the run's shape (`vae.data.decode.plain_png`), by index."""
+    digests, small, root = [], {}, str(root)
+    # A plain PNG's bytes: its rows (a filter byte each), deflated at worst a little larger, and its few chunks.
+    largest = 2 * side * (side * channels + 1) + 4096
+    for index, path in enumerate(paths):
+        try:
+            content = read_bytes(os.path.join(root, path), None if every_digest else largest)
+        except OSError:
+            content = None
+        digests.append("" if content is None else hashlib.sha256(content).hexdigest()[:16])
+        if content is not None and len(content) <= largest:
+            small[index] = content
+    return digests, small
+
+
+def _decode_plain(plain: dict[int, bytes], side: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode plain PNGs with `tf.io.decode_png` in a parallel `tf.data` pipeline: (indices, pixels) of those decoded.
+    A file TensorFlow cannot decode is left out, for Pillow to read or to name as damaged."""
+    import tensorflow as tf
+
+    indices = np.array(list(plain), np.int64)
+    if not len(indices):
+        return indices, np.zeros((0, side, side, channels), np.uint8)
+    shape = (side, side, channels)
+
+    def decoded(index, content):
+        return index, tf.ensure_shape(tf.io.decode_png(content, channels=channels), shape)
+
+    dataset = tf.data.Dataset.from_tensor_slices((indices, list(plain.values())))
+    dataset = dataset.map(decoded, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors().batch(len(indices))
+    batches = [(index_batch.numpy(), pixel_batch.numpy()) for index_batch, pixel_batch in dataset]
+    if not batches:
+        return np.zeros(0, np.int64), np.zeros((0, *shape), np.uint8)
+    return batches[0]
+
+
+def _chunk_results(tasks: list[tuple], processes: int | None):
+    """`_read_chunk` of every task, in order, in a pool of processes (one per core) or, for one task or one process,
+    in this one."""
+    processes = processes or min(os.cpu_count() or 1, max(1, len(tasks)))
+    if processes == 1 or len(tasks) <= 1:
+        yield from map(_read_chunk, tasks)
+        return
+    # Fresh processes, not forks of this one: this one may hold TensorFlow's threads.
+    with ProcessPoolExecutor(processes, mp_context=get_context("forkserver")) as pool:
+        yield from pool.map(_read_chunk, tasks)
+
+
+def _survey_chunks(count: int):
+    """(start, end) of the chunks the files are surveyed and handed to TensorFlow in: the first small, so that
+    decoding starts early, then doubling up to `SURVEY_CHUNK_FILES`, so that few pipelines are built."""
+    start, size = 0, 2048
+    while start < count:
+        yield start, min(start + size, count)
+        start, size = start + size, min(2 * size, SURVEY_CHUNK_FILES)
+
+
+def _decode(root, paths, side, channels, surveyed, progress, processes) -> cache.Decoded:
+    """Decode every file: plain PNGs by TensorFlow where it decodes (`tensorflow_decodes`); the others, and any
+    TensorFlow could not decode, by Pillow (`vae.data.decode.decode`) in a pool of processes.
+
+    `surveyed` is a survey made already (`_survey`: digests and small files' bytes), or None: then, where TensorFlow
+    decodes, the files are surveyed here a chunk at a time, each chunk's plain PNGs decoded by TensorFlow in its
+    threads while this thread reads the next."""
+    count = len(paths)
+    pixels = np.zeros((count, side, side, channels), np.uint8)
+    headers: list[Header | None] = [None] * count
+    digests, damaged, warned, done = [""] * count, [], [], 0
+    if surveyed is not None:
+        digests = list(surveyed[0])
+    if tensorflow_decodes():
+        with ThreadPoolExecutor(1) as decoder:
+            pending = []
+            for start, end in _survey_chunks(count):
+                if surveyed is None:
+                    chunk_digests, chunk_small = _survey(root, paths[start:end], side, channels, every_digest=False)
+                    digests[start:end] = chunk_digests
+                    small = {start + index: content for index, content in chunk_small.items()}
+                else:
+                    small = {index: content for index, content in surveyed[1].items() if start <= index < end}
+                plain = {index: content for index, content in small.items() if plain_png(content, side, channels)}
+                pending.append(decoder.submit(_decode_plain, plain, side, channels))
+                progress(end, count, "reading")
+            for future in pending:
+                index_batch, pixel_batch = future.result()
+                pixels[index_batch] = pixel_batch
+                for index in index_batch.tolist():
+                    headers[index] = Header(side, side, channels == 1)
+                done += len(index_batch)
+                progress(done, count, "decoding")
+    rest = [index for index in range(count) if headers[index] is None]
+    done = count - len(rest)
+    parts = [rest[start : start + CHUNK_FILES] for start in range(0, len(rest), CHUNK_FILES)]
+    tasks = [(str(root), [paths[index] for index in part], side, channels) for part in parts]
+    for part, (chunk_pixels, chunk_headers, chunk_digests, chunk_damaged, chunk_warned) in zip(
+        parts, _chunk_results(tasks, processes), strict=True
+    ):
+        reasons = dict(chunk_damaged)
+        for position, index in enumerate(part):
+            digests[index] = chunk_digests[position]
+            if position in reasons:
+                damaged.append((index, reasons[position]))
+            else:
+                pixels[index], headers[index] = chunk_pixels[position], chunk_headers[position]
+        warned += chunk_warned
+        done += len(part)
+        progress(done, count, "decoding")
+    damaged.sort()
+    left_out = {index for index, _ in damaged}
+    if left_out:
+        pixels = pixels[[index for index in range(count) if index not in left_out]]
+    return cache.Decoded(
+        pixels,
+        tuple(header for header in headers if header is not None),
+        tuple(digests),
+        tuple(damaged),
+        tuple(dict.fromkeys(warned)),
+    )
+
+
+def _ignore_progress(done: int, total: int, stage: str) -> None:
+    pass
 
 
 def read_images(
@@ -93,61 +253,57 @@ def read_images(
     channels: int,
     *,
     skip_damaged: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
     processes: int | None = None,
 ) -> ReadImages:
-    """Read and fit `files` of the folder `root` in a pool of processes (one per core).
+    """Read and fit `files` of the folder `root`, from the decode cache (`vae.data.cache`) when it holds them
+    unchanged, else decoding them: plain PNGs by TensorFlow where it is loaded (`tensorflow_decodes`), everything
+    else by Pillow in a pool of processes (one per core); the pixels are the same either way.
 
     A damaged file (not an image, truncated, too large or too small) is refused, naming the first few, unless
-    `skip_damaged`, which leaves them out and lists them. `progress(done, total)` is called as the chunks finish.
+    `skip_damaged`, which leaves them out and lists them. `progress(done, total, stage)` is called as the files are
+    read ("reading": their bytes read, hashed and checked) and decoded ("decoding").
     """
     files = tuple(files)
     check_memory(len(files), side, channels)
+    progress = progress or _ignore_progress
     paths = [file.path for file in files]
-    tasks = [
-        (str(root), paths[start : start + CHUNK_FILES], side, channels) for start in range(0, len(paths), CHUNK_FILES)
-    ]
-    processes = processes or min(os.cpu_count() or 1, max(1, len(tasks)))
-    results = []
-    if processes == 1 or len(tasks) == 1:
-        for task in tasks:
-            results.append(_read_chunk(task))
-            if progress:
-                progress(sum(len(result[2]) for result in results), len(files))
-    else:
-        # Fresh processes, not forks of this one: this one may hold TensorFlow's threads.
-        with ProcessPoolExecutor(processes, mp_context=get_context("forkserver")) as pool:
-            for result in pool.map(_read_chunk, tasks):
-                results.append(result)
-                if progress:
-                    progress(sum(len(part[2]) for part in results), len(files))
-    pixels, headers, digests, damaged, warned = [], [], [], [], []
-    for (chunk_pixels, chunk_headers, chunk_digests, chunk_damaged, chunk_warned), task in zip(
-        results, tasks, strict=True
-    ):
-        bad = {index for index, _ in chunk_damaged}
-        keep = [index for index in range(len(task[1])) if index not in bad]
-        pixels.append(chunk_pixels[keep])
-        headers += [chunk_headers[index] for index in keep]
-        digests += [chunk_digests[index] for index in keep]
-        damaged += [(task[1][index], reason) for index, reason in chunk_damaged]
-        warned += chunk_warned
+    slot = cache.slot_path(Path(root), paths, side, channels, FIT)
+    decoded = surveyed = None
+    if slot is not None and slot.is_file():
+        # An entry for these files: every file's bytes are read and hashed to know whether it still holds.
+        surveyed = [], {}
+        for start, end in _survey_chunks(len(paths)):
+            digests, small = _survey(Path(root), paths[start:end], side, channels, every_digest=True)
+            surveyed[0].extend(digests)
+            surveyed[1].update((start + index, content) for index, content in small.items())
+            progress(end, len(paths), "reading")
+        if all(surveyed[0]):
+            decoded = cache.load(slot, cache.content_key(paths, surveyed[0]), side, channels, FIT, len(paths))
+    if decoded is None:
+        decoded = _decode(root, paths, side, channels, surveyed, progress, processes)
+        # Cached only when every file was read, and read alike by both passes (no file changed in between).
+        unchanged = surveyed is None or tuple(surveyed[0]) == decoded.digests
+        if slot is not None and all(decoded.digests) and unchanged:
+            cache.store(slot, cache.content_key(paths, decoded.digests), side, channels, FIT, decoded)
+    damaged = [(paths[index], reason) for index, reason in decoded.damaged]
     if damaged and not skip_damaged:
         raise DataError(damaged_line([reason for _, reason in damaged], hint=len(files) > 1))
-    warned = list(dict.fromkeys(warned))
+    warned = list(decoded.warnings)
     for message in warned[:NAMED]:
         warnings.warn(message, ImageWarning, stacklevel=2)
     if len(warned) > NAMED:
         warnings.warn(f"and {len(warned) - NAMED} more warnings of {root}", ImageWarning, stacklevel=2)
-    left_out = {path for path, _ in damaged}
-    kept = tuple(file for file in files if file.path not in left_out)
+    left_out = {index for index, _ in decoded.damaged}
+    kept = [index for index in range(len(files)) if index not in left_out]
     return ReadImages(
-        np.concatenate(pixels) if pixels else np.zeros((0, side, side, channels), np.uint8),
-        kept,
-        tuple(headers),
-        tuple(digests),
+        decoded.pixels,
+        tuple(files[index] for index in kept),
+        decoded.headers,
+        tuple(decoded.digests[index] for index in kept),
         tuple(damaged),
         tuple(warned),
+        decoded.from_cache,
     )
 
 
@@ -173,7 +329,7 @@ class Folder:
 
     @property
     def manifest(self) -> dict:
-        return manifest(self.scan, self.read, self.side, self.channels, "crop")
+        return manifest(self.scan, self.read, self.side, self.channels, FIT)
 
 
 def first_readable(scan: Scan, skip_damaged: bool) -> tuple[Path, Header]:
@@ -238,7 +394,7 @@ def read_folder(
     channels: int | None,
     *,
     skip_damaged: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> Folder:
     """Read every image of `scan` at the run's shape (`shape_for`). Where the shape is the images' own, every image
     must have it: one of another size or mode asks for the option, naming it."""

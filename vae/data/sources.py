@@ -63,7 +63,7 @@ class DataSource:
         *,
         test_only: bool = False,
         manifest: Callable[[], dict] | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Callable[[int, int, str], None] | None = None,
     ) -> Dataset:
         """The run's data, read from `data_dir` (or the source's own place), the test split alone with `test_only`.
         `manifest` gives the manifest the run recorded, called only by a source whose runs record one."""
@@ -280,6 +280,7 @@ def describe_folder(folder: folders.Folder, image_size, channels) -> str:
     split = "its train/ and test/" if folder.scan.layout == "split" else f"a held-out test split of {test:,}"
     damaged = len(folder.read.damaged)
     skipped = f"; {damaged} damaged image{'s' * (damaged != 1)} skipped" if damaged else ""
+    skipped += "; decoded before, read from the decode cache" if folder.read.from_cache else ""
     return (
         (f"{folder.scan.note}\n" if folder.scan.note else "")
         + f"images of {folder.side}x{folder.side} {colour} ({own}), {counted}, {train:,} training and {test:,} test "

@@ -45,6 +45,7 @@ from vae.training.callbacks import (
     TensorBoardLogs,
 )
 from vae.training.profiling import NO_PROFILE
+from vae.training.progress import StepProgress
 from vae.training.setup import build_model, check_last_batches, configure_determinism, restore_model
 
 
@@ -110,7 +111,8 @@ class TrainingOptions:
         resume: continue from the checkpoint in the run directory up to `config.epochs`, with the saved weights,
             optimizer state, random-generator state and history.
         overwrite: replace a run that is already in the run directory.
-        verbose: Keras' progress display: 0 silent, 1 a progress bar, 2 a line per epoch, "auto".
+        verbose: Keras' progress display: 0 silent, 1 a progress bar, 2 a line per epoch, "auto". With 2, a line
+            of progress inside an epoch too, on stderr, at most every 10 seconds (`vae.training.progress`).
         strategy: how to spread the work ("default", "mirrored", "multi-worker", see `make_strategy`).
             `config.batch_size` is the global batch, split among the replicas. Only the chief of a multi-worker run
             writes the run directory; the other workers save what it saves into a temporary folder that they delete,
@@ -242,6 +244,8 @@ def _train(config, dataset, destination: Destination, distribution_strategy, opt
     started = time.perf_counter()
     shown = (test_images, dataset.test_labels)
     callbacks = training_callbacks(config, destination, options, history, shown, started, dataset.manifest)
+    if options.verbose == 2:  # Keras' line per epoch comes at its end: a line of progress inside it too
+        callbacks.append(StepProgress(config.epochs, steps))
     callbacks = profile.callbacks(callbacks)
     try:
         model.fit(
