@@ -20,7 +20,7 @@ from tests.fast_loop import end_guard, mark_slow_tests, start_guard
 pytest_plugins = ["pytester"]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Folders of images read by the tests are cached in a folder of this session, never in the user's ~/.cache/vae.
+# The folders the tests read are cached in a temporary folder, removed at exit, never in the user's ~/.cache/vae.
 TEST_CACHE_DIR = tempfile.mkdtemp(prefix="vae-test-cache-")
 os.environ["VAE_CACHE_DIR"] = TEST_CACHE_DIR
 atexit.register(shutil.rmtree, TEST_CACHE_DIR, ignore_errors=True)

@@ -26,15 +26,22 @@ def residual_block(x, width: int, name: str):
     return keras.layers.Add(name=f"{name}_sum")([x, h])
 
 
+def through_resolutions(x, sides, blocks: str, resample, resampling: str):
+    """A residual block at each of `sides` in turn, with a stride-2 `resample` layer (a convolution that halves the
+    side, or a transposed one that doubles it) between one resolution and the next."""
+    for level, side in enumerate(sides):
+        x = residual_block(x, resnet_width(side), f"{blocks}_{level}")
+        if level + 1 < len(sides):
+            width = resnet_width(sides[level + 1])
+            x = resample(width, 3, strides=2, padding="same", name=f"{resampling}_{level}")(x)
+    return x
+
+
 def residual_features(images):
     """The encoder's features of `images`: blocks from the full side down to the grid, flattened."""
     sides = resnet_sides(images.shape[1])
     x = keras.layers.Conv2D(resnet_width(sides[0]), 3, padding="same", name="stem")(images)
-    for level, side in enumerate(sides):
-        x = residual_block(x, resnet_width(side), f"down_{level}")
-        if level + 1 < len(sides):
-            width = resnet_width(sides[level + 1])
-            x = keras.layers.Conv2D(width, 3, strides=2, padding="same", name=f"downsample_{level}")(x)
+    x = through_resolutions(x, sides, "down", keras.layers.Conv2D, "downsample")
     x = keras.layers.Activation(ACTIVATION, name="features_activation")(x)
     return keras.layers.Flatten(name="flatten")(x)
 
@@ -46,10 +53,6 @@ def residual_pixels(x, image_shape, parameters: int):
     grid, width = sides[0], resnet_width(sides[0])
     x = keras.layers.Dense(grid * grid * width, name="hidden")(x)
     x = keras.layers.Reshape((grid, grid, width), name="reshape")(x)
-    for level, side in enumerate(sides):
-        x = residual_block(x, resnet_width(side), f"up_{level}")
-        if level + 1 < len(sides):
-            width = resnet_width(sides[level + 1])
-            x = keras.layers.Conv2DTranspose(width, 3, strides=2, padding="same", name=f"upsample_{level}")(x)
+    x = through_resolutions(x, sides, "up", keras.layers.Conv2DTranspose, "upsample")
     x = keras.layers.Activation(ACTIVATION, name="pixels_activation")(x)
     return keras.layers.Conv2D(image_shape[2] * parameters, 3, padding="same", name="outputs", dtype="float32")(x)
