@@ -369,19 +369,29 @@ def folder_vs_idx() -> str:
 def folder_reading() -> str:
     source = "benchmarks/folder_reading.json"
     record = read(source)
-    rows = [
-        [
-            name,
-            f"{reader['images']:,}",
-            f"{reader['median_seconds']:.1f} s",
-            f"{reader['images_per_second']:,.0f}",
-            ratio(reader["ratio_to_fastest"]),
-        ]
-        for name, reader in record["readers"].items()
-    ]
-    header = ["reader", "images", "median of the rounds", "images per second", "× the fastest"]
-    command = f"python benchmarks/folder_reading.py --tree TREE --rounds {record['rounds']}"
-    return markdown(header, rows) + "\n\n" + provenance(source, record, command)
+    rows = []
+    for folder in record["folders"]:
+        shape = "×".join(map(str, folder["image_shape"]))
+        for name, reader in folder["readers"].items():
+            same = {True: "yes", False: "no", None: ""}[reader["same_pixels"]]
+            rows.append(
+                [
+                    f"`{folder['folder']}`, {folder['images']:,} of {shape}",
+                    name,
+                    f"{reader['median_seconds']:.2f} s",
+                    f"{reader['median_cpu_seconds']:.2f} s",
+                    f"{reader['images_per_second']:,.0f}",
+                    ratio(reader["ratio_to_fastest_other"]),
+                    same,
+                ]
+            )
+    header = ["folder", "reader", "wall time", "CPU time", "images per second", "× the fastest other", "same pixels"]
+    load = record["load_average"]
+    note = (
+        f"Medians of {record['rounds']} rounds. Load average (1, 5, 15 min) at the start "
+        f"{', '.join(map(str, load['start']))}, at the end {', '.join(map(str, load['end']))}."
+    )
+    return markdown(header, rows) + "\n\n" + note + "\n\n" + provenance(source, record)
 
 
 def colour() -> str:

@@ -255,17 +255,38 @@ def test_a_png_that_pillow_would_change_or_refuse_is_not_plain(name):
     assert not decode.plain_png(content, 20, channels)
 
 
+def spy_on_tensorflow(monkeypatch) -> list[int]:
+    """A list that gets the number of images TensorFlow decoded at each read (of files or of bytes)."""
+    counts = []
+
+    def counting(decoder):
+        def counted(*arguments):
+            counts.append(0)
+            for indices, pixels in decoder(*arguments):
+                counts[-1] += len(indices)
+                yield indices, pixels
+
+        return counted
+
+    for name in ("_read_and_decode", "_decode_plain"):
+        monkeypatch.setattr(folders, name, counting(getattr(folders, name)))
+    return counts
+
+
 @pytest.mark.filterwarnings("ignore::vae.errors.ImageWarning")  # the damaged EXIF block, alike both ways
 def test_tensorflow_decodes_plain_pngs_to_pillows_pixels_and_leaves_the_rest_to_it(tmp_path, monkeypatch):
     import tensorflow  # noqa: F401  (loaded, as vae-train has it before reading)
 
     monkeypatch.setenv("VAE_CACHE_DIR", "off")
-    root = tmp_path / "images"
-    root.mkdir()
+    decoded_by_tensorflow = spy_on_tensorflow(monkeypatch)
     for channels in (1, 3):
+        root = tmp_path / f"images-{channels}"
+        root.mkdir()
         cases = {**PLAIN, **NOT_PLAIN}
         for index, (name, (content, _)) in enumerate(cases.items()):
             (root / f"{index:02d}-{name.replace(' ', '-')}.png").write_bytes(content)
+        # The first file is a plain PNG of the run's gray or colour, which has TensorFlow read them all.
+        (root / "00-first.png").write_bytes(PLAIN["gray" if channels == 1 else "rgb"][0])
         # Too large to be a plain PNG of the run's shape: left unread until Pillow reads it.
         (root / "98-large.png").write_bytes(png(RNG.integers(0, 256, (200, 200, 3), dtype=np.uint8), "RGB"))
         # A plain PNG by its chunks whose data is damaged: TensorFlow fails, and Pillow names it.
@@ -287,6 +308,9 @@ def test_tensorflow_decodes_plain_pngs_to_pillows_pixels_and_leaves_the_rest_to_
             slow.damaged,
         )
         assert "99-broken-data.png" in [Path(path).name for path, _ in fast.damaged]
+        plain = sum(decode.plain_png(path.read_bytes(), 20, channels) for path in root.iterdir())
+        assert decoded_by_tensorflow == [plain - 1]  # all of them, but the one whose data is damaged
+        decoded_by_tensorflow.clear()
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
     assert not folders.tensorflow_decodes()
 
@@ -294,13 +318,15 @@ def test_tensorflow_decodes_plain_pngs_to_pillows_pixels_and_leaves_the_rest_to_
 def test_with_tensorflow_a_changed_folder_is_read_again_as_pillow_reads_it(tmp_path, cache_dir, monkeypatch):
     import tensorflow  # noqa: F401  (loaded, as vae-train has it before reading)
 
+    decoded_by_tensorflow = spy_on_tensorflow(monkeypatch)
     paths = write_images(tmp_path / "images", 6)
     first = read(tmp_path / "images")
-    assert folders.tensorflow_decodes() and not first.from_cache
+    assert folders.tensorflow_decodes() and not first.from_cache and decoded_by_tensorflow == [6]
     Image.fromarray(np.full((20, 20), 9, np.uint8), mode="L").save(paths[1])
     Image.fromarray(np.full((30, 30), 9, np.uint8), mode="L").save(paths[4])  # fitted by Pillow
     second = read(tmp_path / "images")
-    assert not second.from_cache and read(tmp_path / "images").from_cache
+    assert not second.from_cache and decoded_by_tensorflow == [6, 5]  # from the bytes read to check the cache
+    assert read(tmp_path / "images").from_cache
     monkeypatch.setattr(folders, "tensorflow_decodes", lambda: False)
     monkeypatch.setenv("VAE_CACHE_DIR", "off")
     by_pillow = read(tmp_path / "images")

@@ -41,6 +41,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # only valid length: none of them changes a pixel, in Pillow or in libpng. Any other chunk (a tRNS colour key, an eXIf
 # block, text that may hold EXIF) leaves the file to Pillow.
 PLAIN_PNG_CHUNKS = {b"pHYs": 9, b"gAMA": 4, b"sRGB": 1, b"cHRM": 32, b"tIME": 7}
+_IHDR, _CHUNK, _CRC = struct.Struct(">I4sIIBBBBB"), struct.Struct(">I4s"), struct.Struct(">I")
 
 
 @dataclass(frozen=True)
@@ -148,14 +149,14 @@ def plain_png(content: bytes, side: int, channels: int) -> bool:
     `PLAIN_PNG_CHUNKS`; every chunk but the data of the right length and checksum, and the profile one that Pillow
     reads (so that Pillow would not refuse the file), and the file whole (ending in IEND). Nothing is decoded here:
     the chunks' headers are walked."""
-    if channels not in (1, 3) or content[:8] != PNG_SIGNATURE or len(content) < 33:
+    if channels not in (1, 3) or len(content) < 45 or not content.startswith(PNG_SIGNATURE):
         return False
-    header = struct.unpack(">I4sIIBBBBB", content[8:29])  # IHDR's length, name, and fields
-    if header != (13, b"IHDR", side, side, 8, 0 if channels == 1 else 2, 0, 0, 0):
+    # IHDR's length, name and fields: the run's size, 8 bits, gray or RGB, the one compression and filter, no interlace
+    if _IHDR.unpack_from(content, 8) != (13, b"IHDR", side, side, 8, 0 if channels == 1 else 2, 0, 0, 0):
         return False
-    position, end, seen_data = 8, len(content), False
+    view, position, end, seen_data = memoryview(content), 8, len(content), False
     while position + 12 <= end:
-        length, kind = struct.unpack(">I4s", content[position : position + 8])
+        length, kind = _CHUNK.unpack_from(content, position)
         after = position + 12 + length
         if after > end:
             return False
@@ -166,9 +167,8 @@ def plain_png(content: bytes, side: int, channels: int) -> bool:
         else:
             known = position == 8 or PLAIN_PNG_CHUNKS.get(kind) == length
             if kind == b"iCCP":
-                known = not seen_data and _pillow_reads_profile(content[position + 8 : after - 4])
-            checksum = int.from_bytes(content[after - 4 : after], "big")
-            if not known or zlib.crc32(content[position + 4 : after - 4]) != checksum:
+                known = not seen_data and _pillow_reads_profile(bytes(view[position + 8 : after - 4]))
+            if not known or zlib.crc32(view[position + 4 : after - 4]) != _CRC.unpack_from(content, after - 4)[0]:
                 return False
         position = after
     return False

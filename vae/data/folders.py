@@ -22,7 +22,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -31,17 +31,19 @@ import numpy as np
 
 from vae.config import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 from vae.data import cache
-from vae.data.decode import Header, decode, plain_png, read_header
+from vae.data.decode import PNG_SIGNATURE, Header, decode, plain_png, read_header
 from vae.data.layouts import NAMED, SPLIT_FOLDERS, ImageFile, Scan, classes_named
 from vae.data.manifests import manifest
+from vae.data.pipeline import fixed_pipeline_options
 from vae.errors import DataError, ImageWarning, UsageError
 
 # At most this many bytes of uint8 pixels in memory: 8 GiB, a third of this machine's memory.
 MAX_DATA_BYTES = 8 * 2**30
 # Files per task of the reading pool: enough to make the pool's overhead small.
 CHUNK_FILES = 500
-# The most files surveyed (read and hashed) and handed to TensorFlow at once (`_survey_chunks`).
-SURVEY_CHUNK_FILES = 32768
+# Files per batch of TensorFlow's decoding, and per progress report of a pass that reads and hashes every file.
+TENSORFLOW_BATCH = 1024
+SURVEY_FILES = 4096
 # The fitting rule of an image of another size (the only one): scaled and cut to the middle square.
 FIT = "crop"
 
@@ -96,10 +98,10 @@ class ReadImages:
 
 
 def tensorflow_decodes() -> bool:
-    """Whether plain PNGs are decoded by TensorFlow's `decode_png` in a `tf.data` pipeline, on every core in threads
-    of this process: when TensorFlow is loaded already (`vae-train` and `vae.train` load it before they read), and no
-    multi-worker cluster is described (TF_CONFIG), whose strategy must be made before TensorFlow runs any operation.
-    The pixels are the same either way (`vae.data.decode.plain_png`)."""
+    """Whether plain PNGs are read and decoded by TensorFlow (`read_file`, `decode_png`) in a `tf.data` pipeline, on
+    every core in threads of this process: when TensorFlow is loaded already (`vae-train` and `vae.train` load it
+    before they read), and no multi-worker cluster is described (TF_CONFIG), whose strategy must be made before
+    TensorFlow runs any operation. The pixels are the same either way (`vae.data.decode.plain_png`)."""
     return "tensorflow" in sys.modules and not os.environ.get("TF_CONFIG")
 
 
@@ -119,43 +121,115 @@ def read_bytes(path: str, largest: int | None = None) -> bytes | None:
     return b"".join(parts)
 
 
-def _survey(root: Path, paths: list[str], side: int, channels: int, every_digest: bool) -> tuple[list[str], dict]:
-    """A pass over the files before they are decoded: each file's content digest ("" where it cannot be read, or,
-    without `every_digest`, is too large to be a plain PNG and is left unread), and the bytes of each file small
-    enough to be a plain PNG of the run's shape (`vae.data.decode.plain_png`), by index."""
+def _largest_plain(side: int, channels: int) -> int:
+    """The most bytes a plain PNG of the run's shape takes: its rows (a filter byte each), deflated at worst a little
+    larger, and its few chunks (an ICC profile among them)."""
+    return 2 * side * (side * channels + 1) + 16384
+
+
+def _survey(root: Path, paths: list[str], side: int, channels: int) -> tuple[list[str], dict[int, bytes]]:
+    """Every file's content digest ("" where it cannot be read), and the bytes of each file small enough to be a
+    plain PNG of the run's shape (`vae.data.decode.plain_png`), by index."""
     digests, small, root = [], {}, str(root)
-    # A plain PNG's bytes: its rows (a filter byte each), deflated at worst a little larger, and its few chunks.
-    largest = 2 * side * (side * channels + 1) + 4096
+    largest = _largest_plain(side, channels)
     for index, path in enumerate(paths):
         try:
-            content = read_bytes(os.path.join(root, path), None if every_digest else largest)
+            content = read_bytes(os.path.join(root, path))
         except OSError:
-            content = None
-        digests.append("" if content is None else hashlib.sha256(content).hexdigest()[:16])
-        if content is not None and len(content) <= largest:
+            digests.append("")
+            continue
+        digests.append(hashlib.sha256(content).hexdigest()[:16])
+        if len(content) <= largest:
             small[index] = content
     return digests, small
 
 
-def _decode_plain(plain: dict[int, bytes], side: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Decode plain PNGs with `tf.io.decode_png` in a parallel `tf.data` pipeline: (indices, pixels) of those decoded.
-    A file TensorFlow cannot decode is left out, for Pillow to read or to name as damaged."""
+def _decode_plain(plain: dict[int, bytes], side: int, channels: int):
+    """Decode plain PNGs, given as bytes, with `tf.io.decode_png` in a parallel `tf.data` pipeline: batches of
+    (indices, pixels) of those decoded. A file TensorFlow cannot decode is left out, for Pillow to read or to name as
+    damaged."""
     import tensorflow as tf
 
     indices = np.array(list(plain), np.int64)
-    if not len(indices):
-        return indices, np.zeros((0, side, side, channels), np.uint8)
     shape = (side, side, channels)
 
     def decoded(index, content):
         return index, tf.ensure_shape(tf.io.decode_png(content, channels=channels), shape)
 
-    dataset = tf.data.Dataset.from_tensor_slices((indices, list(plain.values())))
-    dataset = dataset.map(decoded, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors().batch(len(indices))
-    batches = [(index_batch.numpy(), pixel_batch.numpy()) for index_batch, pixel_batch in dataset]
-    if not batches:
-        return np.zeros(0, np.int64), np.zeros((0, *shape), np.uint8)
-    return batches[0]
+    contents = np.array(list(plain.values()), dtype=object)  # a list of bytes is converted one by one, slowly
+    dataset = tf.data.Dataset.from_tensor_slices((indices, contents)).map(decoded, num_parallel_calls=_threads())
+    dataset = dataset.ignore_errors().batch(TENSORFLOW_BATCH).with_options(fixed_pipeline_options())
+    for index_batch, pixel_batch in dataset:
+        yield index_batch.numpy(), pixel_batch.numpy()
+
+
+def _read_and_decode(root: Path, paths: list[str], side: int, channels: int, digests: list[str]):
+    """Read every file and decode it as a PNG of the run's shape in a parallel `tf.data` pipeline, on every core, and
+    keep the plain PNGs among them (`vae.data.decode.plain_png`, checked here on the bytes TensorFlow read and
+    decoded): batches of (indices, pixels) of those kept, whose digests are written into `digests`. A file that is
+    larger than a plain PNG can be, is no PNG or not of the run's size is left out, for Pillow; so is one that
+    decoded but is not plain, whose pixels Pillow might make otherwise, and one that cannot be read or decoded."""
+    import tensorflow as tf
+
+    largest = _largest_plain(side, channels)
+    shape = (side, side, channels)
+
+    def decoded(path):
+        content = tf.io.read_file(path)
+        candidate = (tf.strings.length(content) <= largest) & (tf.strings.substr(content, 0, 8) == PNG_SIGNATURE)
+
+        def decode():
+            pixels = tf.io.decode_png(content, channels=channels)
+            fits = tf.reduce_all(tf.equal(tf.shape(pixels), shape))
+            return tf.cond(fits, lambda: tf.ensure_shape(pixels, shape), lambda: tf.zeros(shape, tf.uint8))
+
+        pixels = tf.cond(candidate, decode, lambda: tf.zeros(shape, tf.uint8))
+        return tf.cond(candidate, lambda: content, lambda: tf.constant(b"")), pixels  # a large file's left out
+
+    def indexed(index, path):
+        return index, *decoded(path)
+
+    folder = os.fsencode(os.path.join(root, ""))
+    files = np.array([folder + os.fsencode(path) for path in paths], dtype=object)  # bytes: any name the system takes
+    # One stage, and no `ignore_errors` while no file fails: each costs the pipeline a fifth more CPU time on small
+    # files. A file that cannot be read or decoded stops it; the rest then go through again with such files left out.
+    done = 0
+    try:
+        dataset = tf.data.Dataset.from_tensor_slices(files).map(decoded, num_parallel_calls=_threads())
+        for content_batch, pixel_batch in dataset.batch(TENSORFLOW_BATCH).with_options(fixed_pipeline_options()):
+            indices = np.arange(done, done + len(pixel_batch))
+            done += len(pixel_batch)
+            yield _plain_ones(indices, content_batch.numpy(), pixel_batch.numpy(), side, channels, digests)
+    except tf.errors.OpError:
+        rest = tf.data.Dataset.from_tensor_slices((np.arange(done, len(paths), dtype=np.int64), files[done:]))
+        rest = rest.map(indexed, num_parallel_calls=_threads()).ignore_errors().batch(TENSORFLOW_BATCH)
+        for index_batch, content_batch, pixel_batch in rest.with_options(fixed_pipeline_options()):
+            yield _plain_ones(index_batch.numpy(), content_batch.numpy(), pixel_batch.numpy(), side, channels, digests)
+
+
+def _plain_ones(indices, contents, pixels, side: int, channels: int, digests: list[str]):
+    """(indices, pixels) of the plain PNGs among files read and decoded, their digests written into `digests`."""
+    kept = []
+    for position, (index, content) in enumerate(zip(indices.tolist(), contents, strict=True)):
+        if content and plain_png(content, side, channels):
+            digests[index] = hashlib.sha256(content).hexdigest()[:16]
+            kept.append(position)
+    return indices[kept], pixels[kept]
+
+
+def _threads() -> int:
+    """The files TensorFlow reads and decodes at once: one per core. Fixed, with tf.data's autotuning off
+    (`vae.data.pipeline.fixed_pipeline_options`), whose thread made a read wait seconds for it at its end."""
+    return os.cpu_count() or 1
+
+
+def _first_is_plain(root: Path, paths: list[str], side: int, channels: int) -> bool:
+    """Whether the folder's first file is a plain PNG, which makes the others likely to be."""
+    try:
+        content = read_bytes(os.path.join(str(root), paths[0]), _largest_plain(side, channels))
+    except (OSError, IndexError):
+        return False
+    return content is not None and plain_png(content, side, channels)
 
 
 def _chunk_results(tasks: list[tuple], processes: int | None):
@@ -170,50 +244,32 @@ def _chunk_results(tasks: list[tuple], processes: int | None):
         yield from pool.map(_read_chunk, tasks)
 
 
-def _survey_chunks(count: int):
-    """(start, end) of the chunks the files are surveyed and handed to TensorFlow in: the first small, so that
-    decoding starts early, then doubling up to `SURVEY_CHUNK_FILES`, so that few pipelines are built."""
-    start, size = 0, 2048
-    while start < count:
-        yield start, min(start + size, count)
-        start, size = start + size, min(2 * size, SURVEY_CHUNK_FILES)
-
-
 def _decode(root, paths, side, channels, surveyed, progress, processes) -> cache.Decoded:
     """Decode every file: plain PNGs by TensorFlow where it decodes (`tensorflow_decodes`); the others, and any
     TensorFlow could not decode, by Pillow (`vae.data.decode.decode`) in a pool of processes.
 
-    `surveyed` is a survey made already (`_survey`: digests and small files' bytes), or None: then, where TensorFlow
-    decodes, the files are surveyed here a chunk at a time, each chunk's plain PNGs decoded by TensorFlow in its
-    threads while this thread reads the next."""
+    `surveyed` is a survey made already (`_survey`: every digest, and the small files' bytes), whose plain PNGs
+    TensorFlow decodes from those bytes; without one, where the first file is a plain PNG, TensorFlow reads and
+    decodes every file small enough to be one, and those found plain are kept (`_read_and_decode`)."""
     count = len(paths)
     pixels = np.zeros((count, side, side, channels), np.uint8)
     headers: list[Header | None] = [None] * count
-    digests, damaged, warned, done = [""] * count, [], [], 0
-    if surveyed is not None:
-        digests = list(surveyed[0])
+    digests = list(surveyed[0]) if surveyed is not None else [""] * count
+    damaged, warned, done = [], [], 0
+    batches = ()
     if tensorflow_decodes():
-        with ThreadPoolExecutor(1) as decoder:
-            pending = []
-            for start, end in _survey_chunks(count):
-                if surveyed is None:
-                    chunk_digests, chunk_small = _survey(root, paths[start:end], side, channels, every_digest=False)
-                    digests[start:end] = chunk_digests
-                    small = {start + index: content for index, content in chunk_small.items()}
-                else:
-                    small = {index: content for index, content in surveyed[1].items() if start <= index < end}
-                plain = {index: content for index, content in small.items() if plain_png(content, side, channels)}
-                pending.append(decoder.submit(_decode_plain, plain, side, channels))
-                progress(end, count, "reading")
-            for future in pending:
-                index_batch, pixel_batch = future.result()
-                pixels[index_batch] = pixel_batch
-                for index in index_batch.tolist():
-                    headers[index] = Header(side, side, channels == 1)
-                done += len(index_batch)
-                progress(done, count, "decoding")
+        if surveyed is not None:
+            plain = {index: content for index, content in surveyed[1].items() if plain_png(content, side, channels)}
+            batches = _decode_plain(plain, side, channels) if plain else ()
+        elif _first_is_plain(root, paths, side, channels):
+            batches = _read_and_decode(root, paths, side, channels, digests)
+    for index_batch, pixel_batch in batches:
+        pixels[index_batch] = pixel_batch
+        for index in index_batch.tolist():
+            headers[index] = Header(side, side, channels == 1)
+        done += len(index_batch)
+        progress(done, count, "decoding")
     rest = [index for index in range(count) if headers[index] is None]
-    done = count - len(rest)
     parts = [rest[start : start + CHUNK_FILES] for start in range(0, len(rest), CHUNK_FILES)]
     tasks = [(str(root), [paths[index] for index in part], side, channels) for part in parts]
     for part, (chunk_pixels, chunk_headers, chunk_digests, chunk_damaged, chunk_warned) in zip(
@@ -273,11 +329,11 @@ def read_images(
     if slot is not None and slot.is_file():
         # An entry for these files: every file's bytes are read and hashed to know whether it still holds.
         surveyed = [], {}
-        for start, end in _survey_chunks(len(paths)):
-            digests, small = _survey(Path(root), paths[start:end], side, channels, every_digest=True)
+        for start in range(0, len(paths), SURVEY_FILES):
+            digests, small = _survey(Path(root), paths[start : start + SURVEY_FILES], side, channels)
             surveyed[0].extend(digests)
             surveyed[1].update((start + index, content) for index, content in small.items())
-            progress(end, len(paths), "reading")
+            progress(len(surveyed[0]), len(paths), "reading")
         if all(surveyed[0]):
             decoded = cache.load(slot, cache.content_key(paths, surveyed[0]), side, channels, FIT, len(paths))
     if decoded is None:
