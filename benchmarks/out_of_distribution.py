@@ -4,7 +4,11 @@
 
 RUN_A was trained on MNIST, RUN_B on Fashion-MNIST. Each run scores its own test split (in distribution) and the other
 data set's (out of distribution), 10,000 images each, with the scores `vae-encode` writes: the negative ELBO and the
-importance-weighted -log p(x) from k samples. A higher score should mean "less like my training data"; the AUROC is
+importance-weighted -log p(x) from k samples, and for detector runs (`vae-train --detector`) the score corrected for
+each image's complexity (`vae.evaluation.complexity`, in bits).
+
+    python benchmarks/out_of_distribution.py --mnist-run RUN_A --fashion-run RUN_B \
+        --output benchmarks/out_of_distribution_detector.json A higher score should mean "less like my training data"; the AUROC is
 the probability that a random out-of-distribution image scores higher than a random in-distribution one (1 is
 perfect separation, 0.5 chance, below 0.5 the score ranks the wrong way round), `vae.evaluation.outliers.auroc`,
 the rank statistic (Mann-Whitney U, ties given their average rank) that `vae-eval --outliers` reports.
@@ -28,6 +32,7 @@ import click
 import numpy as np
 from common import data_folder_option, fashion_dir_option
 
+from vae.evaluation.complexity import COMPLEXITY
 from vae.evaluation.outliers import auroc
 
 TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
@@ -78,13 +83,13 @@ def main(mnist_run, fashion_run, mnist_dir, fashion_dir, k, limit, output):
         inside = score_test_split(model, trained_on, directories[trained_on], k, limit)
         outside = score_test_split(model, other, directories[other], k, limit)
         seconds = time.perf_counter() - started
-        for score in ("negative_elbo", next(key for key in inside if key.startswith("importance_weighted"))):
+        for score in (key for key in inside if not key.startswith("z_") and key != COMPLEXITY):
             rows.append(
                 {
                     "trained on": TITLES[trained_on],
                     "epochs": len(history["loss"]),
                     "outliers": TITLES[other],
-                    "score": score if score == "negative_elbo" else f"{score} (k={k})",
+                    "score": f"{score} (k={k})" if score.startswith("importance_weighted") else score,
                     "mean score, own test split": round(float(np.mean(inside[score])), 2),
                     "mean score, outliers": round(float(np.mean(outside[score])), 2),
                     "AUROC": round(auroc(inside[score], outside[score]), 4),

@@ -182,6 +182,14 @@ def config_option(field: str, type, help: str, names: tuple[str, ...] = ()):
     "sevens and z holds the style.",
 )
 @click.option(
+    "--detector",
+    is_flag=True,
+    default=DEFAULTS.detector,
+    help="An outlier detector: the logistic likelihood of 8-bit levels (Bernoulli under --binarize) and a latent "
+    "sized by the folder rule, so that vae-encode and vae-eval --outliers add the score corrected for each image's "
+    "complexity (docs/own-images.md, Detector runs).",
+)
+@click.option(
     "--strategy",
     type=click.Choice(STRATEGIES),
     default=STRATEGIES[0],

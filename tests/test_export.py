@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import copy_run, files_of, invoke
 from vae.config import VAEConfig
+from vae.evaluation.complexity import complexity_bits
 from vae.run.directory import CONFIG_FILE, EVAL_FILE, WEIGHTS_FILE, RunDir
 from vae.run.loading import load_run
 from vae.run.records import load_test_results
@@ -28,7 +29,7 @@ model = tf.saved_model.load(folder + "/saved_model")
 inputs = dict(np.load(inputs_path))
 results = {}
 for name, arguments in (("encode", ["images", "labels"]), ("decode", ["z", "labels"]),
-                        ("score", ["images", "noise", "labels"])):
+                        ("score", ["images", "noise", "complexity_bits", "labels"])):
     given = {key: tf.constant(inputs[key]) for key in arguments if key in inputs}
     results.update({f"{name}/{key}": value.numpy() for key, value in model.signatures[name](**given).items()})
 results["serving_default/z_mean"] = model.signatures["serving_default"](images=tf.constant(inputs["images"]), **(
@@ -45,7 +46,7 @@ def expected_outputs(run_dir: Path, inputs: dict) -> dict:
     model, config, _ = load_run(RunDir(run_dir))
     labels = inputs.get("labels")
     z_mean, z_log_var = model.encode(inputs["images"], labels)
-    scores = scores_at_noise(model, inputs["images"], inputs["noise"], labels)
+    scores = scores_at_noise(model, inputs["images"], inputs["noise"], labels, inputs.get("complexity_bits"))
     return {
         "encode/z_mean": np.asarray(z_mean),
         "encode/z_log_var": np.asarray(z_log_var),
@@ -63,6 +64,8 @@ def example_inputs(run_dir: Path, subset, count: int = 100) -> dict:
         "z": rng.standard_normal((count, config.latent_dim)).astype(np.float32),
         "noise": rng.standard_normal((5, count, width)).astype(np.float32),
     }
+    if config.exact_likelihood:
+        inputs["complexity_bits"] = complexity_bits(inputs["images"]).astype(np.float32)
     if config.conditional:
         inputs["labels"] = subset.test_labels[:count].astype(np.int32)
     return inputs
@@ -131,14 +134,17 @@ def test_saved_model_cli_lists_the_signatures_and_runs_one(exported, subset, tmp
     )
 
 
+@pytest.mark.parametrize("changes", [{}, {"likelihood": "logistic"}], ids=["plain", "logistic"])
 @pytest.mark.parametrize("format_name", ["litert", "onnx"])
-def test_litert_and_onnx_models_run_in_their_own_runtimes(tiny_run, subset, tmp_path, format_name):
+def test_litert_and_onnx_models_run_in_their_own_runtimes(trained_run, subset, tmp_path, format_name, changes):
+    run_dir = trained_run(**changes)
     folder = tmp_path / format_name
-    result = invoke(export_command, "--run-dir", tiny_run, "--output", folder, "--format", format_name)
+    result = invoke(export_command, "--run-dir", run_dir, "--output", folder, "--format", format_name)
     assert result.exit_code == 0, result.output
-    inputs = example_inputs(tiny_run, subset)
-    expected = expected_outputs(tiny_run, inputs)
-    for name, arguments in (("encode", ["images"]), ("decode", ["z"]), ("score", ["images", "noise"])):
+    inputs = example_inputs(run_dir, subset)
+    expected = expected_outputs(run_dir, inputs)
+    scored = ["images", "noise", *(["complexity_bits"] if "complexity_bits" in inputs else [])]
+    for name, arguments in (("encode", ["images"]), ("decode", ["z"]), ("score", scored)):
         given = {key: inputs[key] for key in arguments}
         if format_name == "litert":
             from ai_edge_litert.interpreter import Interpreter
@@ -152,7 +158,14 @@ def test_litert_and_onnx_models_run_in_their_own_runtimes(tiny_run, subset, tmp_
             names = [output.name for output in session.get_outputs()]
             outputs = dict(zip(names, session.run(None, given), strict=True))
         for key, value in outputs.items():
-            np.testing.assert_allclose(value, expected[f"{name}/{key}"], atol=1e-4, rtol=1e-4, err_msg=f"{name}/{key}")
+            # The corrected score is the bound in bits less the complexity, a difference of two numbers of thousands:
+            # it carries the bound's rounding, so it is held to 1e-4 of the bound's size rather than of its own.
+            wanted = expected[f"{name}/{key}"]
+            if key.startswith("complexity"):
+                bound_bits = np.abs(outputs["importance_weighted_nll"]) / np.log(2)
+                assert np.all(np.abs(value - wanted) <= 1e-4 * bound_bits), f"{name}/{key}"
+            else:
+                np.testing.assert_allclose(value, wanted, atol=1e-4, rtol=1e-4, err_msg=f"{name}/{key}")
 
 
 def test_bad_exports_are_refused_in_one_line_and_write_nothing(tiny_run, tmp_path):
@@ -303,7 +316,7 @@ def test_the_contract_steps_prepare_what_vae_encode_scores(subset, binarize):
 
 # The exported model's encode and score on images prepared as model.json says, at given noise, in a fresh interpreter.
 CONTRACT_SCORES = """
-import sys
+import json, sys, zlib
 import numpy as np
 import tensorflow as tf
 folder, inputs_path, outputs_path = sys.argv[1:]
@@ -311,9 +324,16 @@ model = tf.saved_model.load(folder + "/saved_model")
 inputs = {key: tf.constant(value) for key, value in np.load(inputs_path).items()}
 results = dict(model.signatures["encode"](images=inputs["images"]))
 score = model.signatures["score"]
-results["negative_elbo"] = score(images=inputs["images"], noise=inputs["elbo_noise"])["negative_elbo"]
-bound = score(images=inputs["images"], noise=inputs["bound_noise"])
+contract = json.load(open(folder + "/model.json"))
+extra = {}
+if contract["input"]["complexity"] is not None:  # its step, as model.json states it
+    levels = np.round(np.clip(inputs["images"].numpy(), 0, 1) * 255).astype(np.uint8)
+    extra["complexity_bits"] = tf.constant([8.0 * len(zlib.compress(level.tobytes(), 9)) for level in levels])
+results["negative_elbo"] = score(images=inputs["images"], noise=inputs["elbo_noise"], **extra)["negative_elbo"]
+bound = score(images=inputs["images"], noise=inputs["bound_noise"], **extra)
 results["bound"] = [value for key, value in bound.items() if key.startswith("importance_weighted")][0]
+if extra:
+    results["corrected"] = bound["complexity_corrected_score"]
 assert "vae" not in sys.modules, "the exported model needed the package"
 np.savez(outputs_path, **{key: np.asarray(value) for key, value in results.items()})
 """
@@ -360,6 +380,10 @@ def test_images_prepared_as_model_json_says_score_as_run_score(trained_run, subs
         np.testing.assert_allclose(exported[key], expected[key], rtol=1e-5, atol=1e-4, err_msg=key)
     bound = expected[importance_weighted_metric_name(VAEConfig(**changes))]
     np.testing.assert_allclose(exported["bound"], bound, rtol=1e-5, atol=1e-4)
+    # The runs whose likelihood is a code length of their data score with the input-complexity correction too.
+    assert ("corrected" in exported) == (changes != {})
+    if "corrected" in exported:
+        np.testing.assert_allclose(exported["corrected"], expected["complexity_corrected_score"], rtol=1e-5, atol=1e-3)
 
 
 def test_an_export_through_a_symbolic_link_writes_the_folder_it_leads_to(tiny_run, tmp_path):

@@ -113,6 +113,10 @@ class VAEConfig:
     prior: str = "gaussian"
     pseudo_inputs: int = 0  # the VampPrior's learned pseudo-inputs, its mixture components (500 in the paper)
     likelihood: str | None = None  # p(x|z), LIKELIHOODS; None: chosen from the images (`default_likelihood`)
+    # An outlier detector: a likelihood that is a code length of the data it scores (`exact_likelihood`), so that
+    # its scores carry the input-complexity correction (`vae.evaluation.complexity`), and a latent sized by the
+    # folder rule on the IDX data sets too (`default_latent_dim`).
+    detector: bool = False
     dataset: str = "mnist"
     # The images' shape, side x side x channels: 28 x 28 x 1 for the IDX data sets, any within the limits for a
     # folder of images.
@@ -148,9 +152,10 @@ class VAEConfig:
         if self.architecture is None:
             object.__setattr__(self, "architecture", default_architecture(self.dataset, self.image_size, self.channels))
         if self.latent_dim is None:
-            object.__setattr__(self, "latent_dim", default_latent_dim(self.dataset, self.image_size, self.channels))
+            latent_dim = default_latent_dim(self.dataset, self.image_size, self.channels, self.detector)
+            object.__setattr__(self, "latent_dim", latent_dim)
         if self.likelihood is None:
-            object.__setattr__(self, "likelihood", default_likelihood(self.channels, self.binarize))
+            object.__setattr__(self, "likelihood", default_likelihood(self.channels, self.binarize, self.detector))
         if self.learning_rate is None:
             object.__setattr__(self, "learning_rate", LEARNING_RATES.get(self.architecture, LEARNING_RATES["conv"]))
         _check_type(self)
@@ -200,6 +205,11 @@ class VAEConfig:
             raise UsageError(
                 f"likelihood {self.likelihood} is of 8-bit levels, and --binarize makes the pixels 0 or 1: "
                 "use likelihood bernoulli with it"
+            )
+        if self.detector and not self.exact_likelihood:
+            raise UsageError(
+                f"a detector run needs a likelihood of its data, and {self.likelihood} of gray levels is not one: leave "
+                "--likelihood out (logistic), or add --binarize"
             )
         if self.prior not in PRIORS:
             raise UsageError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")
@@ -375,6 +385,7 @@ def _check_type(config: VAEConfig) -> None:
         "free_nats": (int, float),
         "binarize": (bool,),
         "conditional": (bool,),
+        "detector": (bool,),
         "objective": (str,),
         "samples": (int,),
         "prior": (str,),
@@ -422,6 +433,7 @@ ADDED_FIELDS = {
     "min_warmup_steps": 0,
     "free_nats": 0.0,
     "likelihood": "bernoulli",
+    "detector": False,
 }
 
 
@@ -431,23 +443,23 @@ def default_architecture(dataset: str, image_size: int, channels: int) -> str:
     return "resnet" if dataset == "folder" and (image_size > IMAGE_SIDE or channels != 1) else "conv"
 
 
-def default_latent_dim(dataset: str, image_size: int, channels: int) -> int:
+def default_latent_dim(dataset: str, image_size: int, channels: int, detector: bool = False) -> int:
     """The latent size of a run that names none: 2 for the IDX data sets, whose pictures need a plane; for a folder,
-    the power of two nearest to half the square root of the pixels and channels, from 2 to 256 (28x28 gray: 16;
-    32x32 RGB: 32; 64x64 RGB: 64; 128x128 RGB: 128).
+    and for a detector run of any data, the power of two nearest to half the square root of the pixels and channels,
+    from 2 to 256 (28x28 gray: 16; 32x32 RGB: 32; 64x64 RGB: 64; 128x128 RGB: 128).
 
     A rule of thumb, not a search: the latent grows with the side, as the detail an image can hold does, and the
     square root keeps it far below the pixel count. `--latent-dim` overrides it."""
-    if dataset in IDX_DATASETS:
+    if dataset in IDX_DATASETS and not detector:
         return 2
     target = math.sqrt(image_size * image_size * channels) / 2
     return int(min(max(2 ** round(math.log2(target)), 2), 256))
 
 
-def default_likelihood(channels: int, binarize: bool) -> str:
-    """The likelihood of a run that names none: the discretised logistic for colour images, Bernoulli pixels for gray
-    ones (MNIST's usual protocol) and for binarized ones."""
-    return "logistic" if channels == 3 and not binarize else "bernoulli"
+def default_likelihood(channels: int, binarize: bool, detector: bool = False) -> str:
+    """The likelihood of a run that names none: the discretised logistic for colour images and for a detector run's
+    gray ones, Bernoulli pixels for other gray ones (MNIST's usual protocol) and for binarized ones."""
+    return "logistic" if (channels == 3 or detector) and not binarize else "bernoulli"
 
 
 def resnet_sides(image_size: int) -> list[int] | None:

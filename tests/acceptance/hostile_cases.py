@@ -416,6 +416,13 @@ CASES: list[Case] = [
          prepare=edit_config(likelihood="gaussian")),
     Case("config-free-nats-string", "evaluate", ["--k", "2", *RUN, *DATA], 1, "free_nats must be",
          prepare=edit_config(free_nats="lots")),
+    # Detector runs: a likelihood that is a code length of the data, which the complexity correction needs.
+    Case("train-detector-bernoulli-gray", "train", ["--detector", "--likelihood", "bernoulli", *NEW, *DATA], 2,
+         "needs a likelihood of its data"),
+    Case("config-detector-string", "evaluate", ["--k", "2", *RUN, *DATA], 1, "detector must be",
+         prepare=edit_config(detector="yes")),
+    Case("config-detector-of-gray-bernoulli", "evaluate", ["--k", "2", *RUN, *DATA], 1,
+         "needs a likelihood of its data", prepare=edit_config(detector=True)),
     # Profiles, eval.json, your own images and the outputs of every command.
     Case("profile-failed-overwrite", "train", ["--overwrite", "--profile", "--data-dir", "{case}/nowhere", *RUN,
          "--epochs", "1"], 1, "does not exist", prepare=old_profile),

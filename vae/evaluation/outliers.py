@@ -2,7 +2,8 @@
 
 The run's test images are the inliers, the images of a folder the outliers, each prepared as `vae-encode` prepares
 it and scored as `vae-encode` scores it (`vae.evaluation.scores.score_images`): the negative ELBO and the
-importance-weighted -log p(x), higher meaning less like the training data. For each score:
+importance-weighted -log p(x), higher meaning less like the training data, and on a run with an exact likelihood the
+score corrected for the image's complexity (`vae.evaluation.complexity`). For each score:
 
 - the AUROC, the probability that an outlier scores higher than an inlier, ties counting one half: the
   Mann-Whitney U statistic over both sets of scores, from their ranks (1 is a perfect detector, 0.5 chance);
@@ -19,6 +20,7 @@ import numpy as np
 
 from vae.data.images import find_images
 from vae.data.sources import load_images
+from vae.evaluation import complexity
 from vae.evaluation.scores import image_labels, score_images
 
 # The false-alarm rates on the inliers whose thresholds are reported.
@@ -60,8 +62,13 @@ def thresholds(inliers: np.ndarray, outliers: np.ndarray) -> dict[str, dict[str,
 
 
 def summary(inlier_scores: dict[str, np.ndarray], outlier_scores: dict[str, np.ndarray]) -> dict:
-    """The AUROC and the thresholds of every score the two have in common (the latent means are no scores)."""
-    names = [name for name in inlier_scores if name in outlier_scores and not name.startswith("z_")]
+    """The AUROC and the thresholds of every score the two have in common (the latent means and the images'
+    complexity are no scores)."""
+    names = [
+        name
+        for name in inlier_scores
+        if name in outlier_scores and not name.startswith("z_") and name != complexity.COMPLEXITY
+    ]
     return {
         name: {
             "auroc": auroc(inlier_scores[name], outlier_scores[name]),

@@ -18,7 +18,7 @@ import numpy as np
 from keras import ops
 
 from vae.data.datasets import TEST_BINARIZATION_SEED
-from vae.evaluation import IMPORTANCE_SAMPLES, SCORING_BATCH_SIZE
+from vae.evaluation import IMPORTANCE_SAMPLES, SCORING_BATCH_SIZE, complexity
 from vae.evaluation.estimators import (
     importance_weighted_log_likelihood,
     importance_weighted_metric_name,
@@ -34,7 +34,9 @@ from vae.model.objectives import importance_weighted_bound
 def score_images(model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, seed: int = 0) -> dict[str, np.ndarray]:
     """Per-image scores of how typical each image is for the model: the latent mean and log-variance, the negative
     ELBO, and the importance-weighted -log p(x) from k samples, in nats; on a conditional model given `labels`,
-    of q(z|x,y) and -log p(x|y). Higher scores mean less typical images: an outlier score.
+    of q(z|x,y) and -log p(x|y). Higher scores mean less typical images: an outlier score. A run whose likelihood
+    is a code length of its data adds the image's complexity and the corrected score in bits
+    (`vae.evaluation.complexity`), which the importance-weighted estimate gives.
 
     Under --binarize each image is binarized once, from a seed of its own (`scored_images`).
     """
@@ -52,12 +54,13 @@ def score_images(model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, see
     options = dict(seed=seed, batch_size=SCORING_BATCH_SIZE, noise_keys=keys)
     reconstruction, kl = negative_elbo_terms(latent, inputs, **options)
     log_marginal = importance_weighted_log_likelihood(latent, inputs, k, **options)
-    return {
+    scores = {
         "z_mean": np.concatenate(means),
         "z_log_var": np.concatenate(log_vars),
         "negative_elbo": reconstruction + kl,
         importance_weighted_metric_name(model.vae_config): -log_marginal,
     }
+    return complexity.corrected_columns(scores, images, -log_marginal) if complexity.corrects(model.vae_config) else scores
 
 
 def classify(model, images, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +127,7 @@ def binarization_step() -> dict:
 
 def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *, label=None, seed: int = 0):
     """`vae-encode`'s table: a header and one row per image, (name, [label, class,] latent means, latent
-    log-variances, negative ELBO, importance-weighted score). A conditional model scores each image as `label`, or,
+    log-variances, negative ELBO, importance-weighted score[, complexity, corrected score]). A conditional model scores each image as `label`, or,
     with no label, as the label it finds most likely (`classify`); the class is that label's name."""
     labels = image_labels(model, images, label, k, seed=seed)
     scores = score_images(model, images, k, labels=labels, seed=seed)
@@ -132,30 +135,33 @@ def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *,
     conditioning = model.latent.labels
     header = ["path"] + conditioning.columns
     header += [f"z_mean_{index}" for index in range(latent_dim)] + [f"z_log_var_{index}" for index in range(latent_dim)]
-    header += ["negative_elbo", importance_weighted_metric_name(model.vae_config)]
+    columns = [name for name in scores if not name.startswith("z_")]
+    header += columns
     rows = []
     for index, name in enumerate(names):
         row = [name] + conditioning.cells(labels, index)
         row += [float(value) for value in scores["z_mean"][index]] + [
             float(value) for value in scores["z_log_var"][index]
         ]
-        row += [float(scores["negative_elbo"][index]), float(scores[header[-1]][index])]
+        row += [float(scores[column][index]) for column in columns]
         rows.append(row)
     return header, rows
 
 
-def scores_at_noise(model, images, noise, labels=None) -> dict:
+def scores_at_noise(model, images, noise, labels=None, complexity_bits=None) -> dict:
     """Per-image scores at given standard normal `noise`, (k, images, noise width): the negative ELBO at its first
     sample (with the closed-form KL where there is one) and minus the importance-weighted bound over all k (Burda et
-    al. 2015, equation 8). A pure function of the model, the images (and labels) and the noise, in `keras.ops`: what
-    an exported model's `score` endpoint computes. `vae-encode` computes the same estimators with noise it draws
-    itself (`score_images`)."""
+    al. 2015, equation 8); given the images' `complexity_bits` L(x), the corrected score S(x) from that bound
+    (`vae.evaluation.complexity`). A pure function of the model, the images (and labels) and the noise, in
+    `keras.ops`: what an exported model's `score` endpoint computes. `vae-encode` computes the same estimators with
+    noise it draws itself (`score_images`)."""
     latent = model.latent
     posterior = latent.posterior(images, labels)
     log_p_x, log_p_h, log_q_h = latent.terms(latent.labels.join(images, labels), posterior, noise)
     closed_form = latent.closed_form_kl(posterior)
     kl = log_q_h[0] - log_p_h[0] if closed_form is None else ops.cast(closed_form, log_p_x.dtype)
-    return {
-        "negative_elbo": -log_p_x[0] + kl,
-        importance_weighted_metric_name(model.vae_config): -importance_weighted_bound(log_p_x + log_p_h - log_q_h),
-    }
+    bound = -importance_weighted_bound(log_p_x + log_p_h - log_q_h)
+    scores = {"negative_elbo": -log_p_x[0] + kl, importance_weighted_metric_name(model.vae_config): bound}
+    if complexity_bits is None:
+        return scores
+    return scores | {complexity.CORRECTED: complexity.corrected_score(bound, ops.cast(complexity_bits, bound.dtype))}

@@ -29,7 +29,7 @@ import numpy as np
 from vae.config import VAEConfig
 from vae.data.sources import load_images
 from vae.errors import UsageError, first_line
-from vae.evaluation import IMPORTANCE_SAMPLES, SAMPLE_QUALITY_SAMPLES, generation
+from vae.evaluation import IMPORTANCE_SAMPLES, SAMPLE_QUALITY_SAMPLES, complexity, generation
 from vae.model import INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
 from vae.model.latent import (
     LabelRequest,
@@ -150,19 +150,23 @@ class Run:
 
     def score(self, images, k: int = IMPORTANCE_SAMPLES, label=None, seed: int = 0) -> dict[str, np.ndarray]:
         """Per-image outlier scores, in nats (higher: less like the training data), as `vae-encode` writes them:
-        `negative_elbo` and the importance-weighted bound from k samples, with `z_mean` and `z_log_var`."""
+        `negative_elbo` and the importance-weighted bound from k samples, with `z_mean` and `z_log_var`; on a run
+        with an exact likelihood also `complexity_bits` and `complexity_corrected_score`, in bits
+        (`vae.evaluation.complexity`)."""
         from vae.evaluation.estimators import importance_weighted_metric_name
         from vae.evaluation.scores import score_images
 
         images, labels = self._inputs(images, label, k, seed)
         if not len(images):
             latent_dim = self.config.latent_dim
-            return {
+            empty = np.zeros(0, np.float32)
+            scores = {
                 "z_mean": np.zeros((0, latent_dim), np.float32),
                 "z_log_var": np.zeros((0, latent_dim), np.float32),
-                "negative_elbo": np.zeros(0, np.float32),
-                importance_weighted_metric_name(self.config): np.zeros(0, np.float32),
+                "negative_elbo": empty,
+                importance_weighted_metric_name(self.config): empty,
             }
+            return complexity.corrected_columns(scores, images, empty) if complexity.corrects(self.config) else scores
         return score_images(self.model, images, k, labels=labels, seed=seed)
 
     def sample(self, n: int = 16, label=None, seed: int = 0) -> np.ndarray:

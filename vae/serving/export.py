@@ -5,11 +5,15 @@ labels, int32:
 
     encode(images[, labels])         -> z_mean, z_log_var        the parameters of q(z|x), on the top latent layer
     decode(z[, labels])              -> images                   the decoder's mean images, in [0, 1]
-    score(images, noise[, labels])   -> negative_elbo, <bound>   the outlier scores at the given noise
+    score(images, noise[, complexity_bits][, labels])
+                                     -> negative_elbo, <bound>[, complexity_corrected_score]
+                                                                 the outlier scores at the given noise
 
 Images are float32 in [0, 1], (batch, side, side, channels). `noise` is standard normal, (k, batch, width) for k
 samples per image: the negative ELBO takes the first, the importance-weighted bound all k (`vae.evaluation.scores
-.scores_at_noise`). `serving_default` is `encode`: it needs images alone.
+.scores_at_noise`). A run with an exact likelihood also takes each image's `complexity_bits`, float32 (batch,), and
+returns the corrected score (`vae.evaluation.complexity`); model.json says how to compute them. `serving_default` is
+`encode`: it needs images alone.
 
 The formats:
 
@@ -42,6 +46,7 @@ from vae import __version__, files
 from vae.config import VAEConfig
 from vae.data.sources import source_of
 from vae.errors import UsageError
+from vae.evaluation.complexity import complexity_step, corrects
 from vae.model.conditioning import labels_of
 from vae.run.directory import RunDir
 from vae.run.loading import load_run
@@ -109,9 +114,15 @@ def endpoints(model) -> dict:
     def decode(z, labels=None):
         return {"images": model.decode(z, labels)}
 
-    @tf.function(input_signature=[images, noise, *labels])
-    def score(images, noise, labels=None):
-        return scores_at_noise(model, images, noise, labels)
+    # A run whose scores carry the input-complexity correction takes each image's L(x) as well, which a client
+    # computes with zlib (`vae.evaluation.complexity.complexity_step`): no graph format has DEFLATE.
+    corrected = corrects(config)
+    bits = [tf.TensorSpec((None,), tf.float32, name="complexity_bits")] if corrected else []
+
+    @tf.function(input_signature=[images, noise, *bits, *labels])
+    def score(images, noise, *rest):
+        given_bits, labels = (rest[0], rest[1:]) if corrected else (None, rest)
+        return scores_at_noise(model, images, noise, *labels, complexity_bits=given_bits)
 
     return {"encode": encode, "decode": decode, "score": score}
 
@@ -272,6 +283,7 @@ def contract_of(model, functions: dict, format: str, written: list[str], results
             "channels": config.channels,
             "preparation": preparation(config),
             "preparation_steps": preparation_steps(config),
+            "complexity": complexity_step() if corrects(config) else None,
             "class_names": list(config.classes),
             "labels": model.latent.labels.contract_labels,
         },
@@ -349,7 +361,7 @@ def model_card(contract: dict) -> str:
         "side": side,
         "channels": channels,
         "colour": "one gray channel" if channels == 1 else "three channels, RGB",
-        "preparation": contract["input"]["preparation"],
+        "preparation": contract["input"]["preparation"] + complexity_sentence(contract["input"].get("complexity")),
         "classes": (
             f"Classes, by label: {', '.join(f'{index} {name}' for index, name in enumerate(classes))}."
             + conditioning.card_labels
@@ -363,6 +375,13 @@ def model_card(contract: dict) -> str:
     return Template(
         resources.files("vae.serving").joinpath("export_card", "card.md").read_text(encoding="utf-8")
     ).substitute(values)
+
+
+def complexity_sentence(step: dict | None) -> str:
+    """What the card says of the `complexity_bits` input of `score`, where the run takes one."""
+    if step is None:
+        return ""
+    return f". The `score` endpoint also takes each prepared image's `complexity_bits`: {step['bits']}, where levels = {step['levels']}"
 
 
 def _spelled(shape, name: str = "", batch: str = "batch") -> str:
