@@ -24,8 +24,14 @@ from vae_scripts.common import image_options, label_options, one_line_errors, ru
 @image_options
 @run_dir_option
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the CSV here, not to stdout.")
+@click.option(
+    "--maps",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write each image's anomaly map into this folder: a PNG of the per-pixel -log p(x|z) over the image, "
+    "on one colour scale for all of them.",
+)
 @one_line_errors
-def main(paths, k, label, seed, preprocess, save_preprocessed, run_dir, output):
+def main(paths, k, label, seed, preprocess, save_preprocessed, run_dir, output, maps):
     """Encode images (PNG, JPEG, BMP, GIF, WebP; files, or folders of them) and score them: a CSV row per image with
     its path, [its label and class,] the latent mean and log-variance, the negative ELBO and the importance-weighted
     -log p(x) in nats. Higher scores mean images less like the training data.
@@ -37,7 +43,7 @@ def main(paths, k, label, seed, preprocess, save_preprocessed, run_dir, output):
     """
     from vae.data.images import preprocessed_pngs
     from vae.data.sources import load_images
-    from vae.evaluation.scores import score_table
+    from vae.evaluation.scores import image_labels, score_table
     from vae.files import csv_text, write_files
     from vae.model.latent import label_index
     from vae.run.loading import load_run
@@ -45,13 +51,24 @@ def main(paths, k, label, seed, preprocess, save_preprocessed, run_dir, output):
     model, config, _ = load_run(run_dir)
     label = label_index(config, label)
     files, digits = load_images(paths, config, preprocess)
-    header, rows = score_table(model, [str(file) for file in files], digits, k, label=label, seed=seed)
+    labels = image_labels(model, digits, label, k, seed=seed)
+    header, rows = score_table(model, [str(file) for file in files], digits, k, labels=labels, seed=seed)
     text = csv_text(header, rows)
     # Every file this command writes is ready, and every folder checked, before the first is written.
     contents = preprocessed_pngs(digits, files, save_preprocessed) if save_preprocessed else {}
+    if maps:
+        from vae.evaluation.anomaly_maps import anomaly_maps
+        from vae.views.anomaly_maps import anomaly_map_pngs
+
+        pictures, top = anomaly_map_pngs(digits, anomaly_maps(model, digits, labels), files, maps)
+        contents |= pictures
     if output:
         contents[output] = text
     write_files(contents)
+    if maps:
+        click.echo(
+            f"wrote {len(files)} anomaly maps to {maps}, on one scale from 0 to {top:.3g} nats per pixel", err=True
+        )
     if output:
         click.echo(f"wrote {len(rows)} rows to {output}", err=True)
     else:

@@ -41,12 +41,14 @@ np.savez(outputs_path, **results)
 
 def expected_outputs(run_dir: Path, inputs: dict) -> dict:
     """The package's own encode, decode and scores on the same inputs."""
+    from vae.evaluation.anomaly_maps import anomaly_map_at
     from vae.evaluation.scores import scores_at_noise
 
     model, config, _ = load_run(RunDir(run_dir))
     labels = inputs.get("labels")
     z_mean, z_log_var = model.encode(inputs["images"], labels)
     scores = scores_at_noise(model, inputs["images"], inputs["noise"], labels, inputs.get("complexity_bits"))
+    scores["anomaly_map"] = anomaly_map_at(model, inputs["images"], labels)
     return {
         "encode/z_mean": np.asarray(z_mean),
         "encode/z_log_var": np.asarray(z_log_var),

@@ -208,8 +208,8 @@ class VAEConfig:
             )
         if self.detector and not self.exact_likelihood:
             raise UsageError(
-                f"a detector run needs a likelihood of its data, and {self.likelihood} of gray levels is not one: leave "
-                "--likelihood out (logistic), or add --binarize"
+                f"a detector run needs a likelihood of its data, and {self.likelihood} of gray levels is not one: "
+                "leave --likelihood out (logistic), or add --binarize"
             )
         if self.prior not in PRIORS:
             raise UsageError(f"prior must be one of {', '.join(PRIORS)}, got {self.prior!r}")

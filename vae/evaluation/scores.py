@@ -60,7 +60,9 @@ def score_images(model, images, k: int = IMPORTANCE_SAMPLES, *, labels=None, see
         "negative_elbo": reconstruction + kl,
         importance_weighted_metric_name(model.vae_config): -log_marginal,
     }
-    return complexity.corrected_columns(scores, images, -log_marginal) if complexity.corrects(model.vae_config) else scores
+    return (
+        complexity.corrected_columns(scores, images, -log_marginal) if complexity.corrects(model.vae_config) else scores
+    )
 
 
 def classify(model, images, k: int = IMPORTANCE_SAMPLES, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -125,11 +127,10 @@ def binarization_step() -> dict:
     }
 
 
-def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *, label=None, seed: int = 0):
+def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *, labels=None, seed: int = 0):
     """`vae-encode`'s table: a header and one row per image, (name, [label, class,] latent means, latent
-    log-variances, negative ELBO, importance-weighted score[, complexity, corrected score]). A conditional model scores each image as `label`, or,
-    with no label, as the label it finds most likely (`classify`); the class is that label's name."""
-    labels = image_labels(model, images, label, k, seed=seed)
+    log-variances, negative ELBO, importance-weighted score[, complexity, corrected score]). A conditional model
+    scores each image as its label of `labels` (`image_labels` gives them); the class is that label's name."""
     scores = score_images(model, images, k, labels=labels, seed=seed)
     latent_dim = model.vae_config.latent_dim
     conditioning = model.latent.labels

@@ -1,10 +1,10 @@
 """The decoder's distribution p(x|z) over the pixels, chosen by the config's `likelihood`.
 
 Each likelihood says how many numbers the decoder emits per pixel and channel (`parameters`), what -log p(x|z) is
-of an image under them (`negative_log_likelihood`, nats per image, summed over the pixels), and which image the
-pictures show (`mean`). The structures (`vae.model.structures`) ask it for log p(x|z), and the model for its images,
-so the ELBO, the importance-weighted bound, the per-image scores of `vae-encode` and the exported models all use the
-run's own likelihood.
+of each pixel and channel (`per_value`) and of an image (`negative_log_likelihood`, nats per image, summed over the
+pixels) under them, and which image the pictures show (`mean`). The structures (`vae.model.structures`) ask it for
+log p(x|z), and the model for its images, so the ELBO, the importance-weighted bound, the per-image scores of
+`vae-encode`, the anomaly maps and the exported models all use the run's own likelihood.
 
 - "bernoulli": independent Bernoulli pixels. For binarized data it is the exact likelihood; for gray levels it is the
   usual cross-entropy surrogate, which is not a density of 8-bit images.
@@ -39,10 +39,14 @@ class Bernoulli:
     name = "bernoulli"
     parameters = 1
 
+    def per_value(self, images, outputs):
+        """-log p(x_i|z) of every pixel and channel: the Bernoulli cross-entropy, computed from the logits, which is
+        stable where sigmoid-then-log is not."""
+        return ops.binary_crossentropy(images, ops.cast(outputs, "float32"), from_logits=True)
+
     def negative_log_likelihood(self, images, outputs):
-        """-log p(x|z) per image: the Bernoulli cross-entropy summed over the pixels, computed from the logits, which
-        is stable where sigmoid-then-log is not."""
-        return per_image(ops.binary_crossentropy(images, ops.cast(outputs, "float32"), from_logits=True))
+        """-log p(x|z) per image: the cross-entropy summed over the pixels."""
+        return per_image(self.per_value(images, outputs))
 
     def mean(self, outputs):
         """The pixel probabilities, in [0, 1]."""
@@ -66,7 +70,12 @@ class DiscretisedLogistic:
         return outputs[..., :channels], ops.maximum(outputs[..., channels:], MIN_LOG_SCALE)
 
     def negative_log_likelihood(self, images, outputs):
-        """-log P(x|z) per image, the sum over the pixels of -log of the logistic's mass on each pixel's level.
+        """-log P(x|z) per image, the sum over the pixels of -log of the logistic's mass on each pixel's level
+        (`per_value`)."""
+        return per_image(self.per_value(images, outputs))
+
+    def per_value(self, images, outputs):
+        """-log P(x_i|z) of every pixel and channel: -log of the logistic's mass on the pixel's level.
 
         A level's mass is sigmoid((x + 1/255 - mu) / s) - sigmoid((x - 1/255 - mu) / s) on the [-1, 1] scale, whose
         levels lie 2/255 apart; the lowest level takes all the mass below it and the highest all above (Salimans et
@@ -94,7 +103,7 @@ class DiscretisedLogistic:
         log_probability = ops.where(
             x < -1.0 + half_level, log_cdf_upper, ops.where(x > 1.0 - half_level, log_survival_lower, log_mass)
         )
-        return -per_image(log_probability)
+        return -log_probability
 
     def mean(self, outputs):
         """The logistic's location, as an image in [0, 1]: the picture of the most likely levels."""

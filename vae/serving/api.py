@@ -3,6 +3,7 @@
     run = vae.open_run("pretrained:mnist")
     z = run.encode("my-digit.png")            # latent means, (N, latent_dim)
     scores = run.score(images)                # per-image outlier scores, in nats
+    maps = run.anomaly_map(images)            # where each image is unlike the training data, nats per pixel
     quality = run.sample_quality()            # samples judged beside real images: Fréchet distance, ...
 
 Images are numpy arrays, (N, side, side[, channels]) as the run's, or image paths (files or folders), which are
@@ -168,6 +169,17 @@ class Run:
             }
             return complexity.corrected_columns(scores, images, empty) if complexity.corrects(self.config) else scores
         return score_images(self.model, images, k, labels=labels, seed=seed)
+
+    def anomaly_map(self, images, label=None) -> np.ndarray:
+        """Where each image is unlike the training data: -log p(x_ij|z) at every pixel, summed over the channels, in
+        nats, at the mean of q(z|x), float32 (N, side, side) (`vae.evaluation.anomaly_maps`)."""
+        from vae.evaluation.anomaly_maps import anomaly_maps
+
+        images, labels = self._inputs(images, label)
+        if not len(images):
+            side = self.config.image_size
+            return np.zeros((0, side, side), np.float32)
+        return anomaly_maps(self.model, images, labels)
 
     def sample(self, n: int = 16, label=None, seed: int = 0) -> np.ndarray:
         """n new images decoded from z ~ p(z), as the class `label` on a conditional run (one row per class without

@@ -6,8 +6,9 @@ labels, int32:
     encode(images[, labels])         -> z_mean, z_log_var        the parameters of q(z|x), on the top latent layer
     decode(z[, labels])              -> images                   the decoder's mean images, in [0, 1]
     score(images, noise[, complexity_bits][, labels])
-                                     -> negative_elbo, <bound>[, complexity_corrected_score]
-                                                                 the outlier scores at the given noise
+                                     -> negative_elbo, <bound>[, complexity_corrected_score], anomaly_map
+                                                                 the outlier scores at the given noise, and
+                                                                 the per-pixel map (`vae.evaluation.anomaly_maps`)
 
 Images are float32 in [0, 1], (batch, side, side, channels). `noise` is standard normal, (k, batch, width) for k
 samples per image: the negative ELBO takes the first, the importance-weighted bound all k (`vae.evaluation.scores
@@ -97,6 +98,7 @@ def endpoints(model) -> dict:
     """The three endpoints as `tf.function`s with their input signatures (see the module's docstring)."""
     import tensorflow as tf
 
+    from vae.evaluation.anomaly_maps import anomaly_map_at
     from vae.evaluation.scores import scores_at_noise
 
     config = model.vae_config
@@ -122,7 +124,8 @@ def endpoints(model) -> dict:
     @tf.function(input_signature=[images, noise, *bits, *labels])
     def score(images, noise, *rest):
         given_bits, labels = (rest[0], rest[1:]) if corrected else (None, rest)
-        return scores_at_noise(model, images, noise, *labels, complexity_bits=given_bits)
+        scores = scores_at_noise(model, images, noise, *labels, complexity_bits=given_bits)
+        return scores | {"anomaly_map": anomaly_map_at(model, images, *labels)}
 
     return {"encode": encode, "decode": decode, "score": score}
 
@@ -381,7 +384,10 @@ def complexity_sentence(step: dict | None) -> str:
     """What the card says of the `complexity_bits` input of `score`, where the run takes one."""
     if step is None:
         return ""
-    return f". The `score` endpoint also takes each prepared image's `complexity_bits`: {step['bits']}, where levels = {step['levels']}"
+    return (
+        f". The `score` endpoint also takes each prepared image's `complexity_bits`: {step['bits']}, where levels = "
+        f"{step['levels']}"
+    )
 
 
 def _spelled(shape, name: str = "", batch: str = "batch") -> str:
