@@ -67,7 +67,10 @@ def importance_weighted(metrics: dict) -> float:
     return next(value for name, value in metrics.items() if name.startswith("importance_weighted"))
 
 
-SCORE_NAMES = {"negative_elbo": "−ELBO"}
+SCORE_NAMES = {
+    "negative_elbo": "−ELBO",
+    "complexity_corrected_score": "corrected for complexity (bits), from that bound",
+}
 
 
 # --- the tables -------------------------------------------------------------------------------------------------
@@ -306,8 +309,7 @@ def conditional_fashion() -> str:
     )
 
 
-def out_of_distribution() -> str:
-    source = "benchmarks/out_of_distribution.json"
+def out_of_distribution(source: str = "benchmarks/out_of_distribution.json") -> str:
     record = read(source)
     rows = [
         [
@@ -322,6 +324,54 @@ def out_of_distribution() -> str:
     ]
     header = ["trained on", "outliers", "score", "mean score, own test split", "mean score, outliers", "AUROC"]
     return markdown(header, rows) + "\n\n" + provenance(source, record, "python benchmarks/out_of_distribution.py")
+
+
+def out_of_distribution_detector() -> str:
+    return out_of_distribution("benchmarks/out_of_distribution_detector.json")
+
+
+def defects() -> str:
+    source = "benchmarks/defects.json"
+    record = read(source)
+    rows = []
+    for name, run in record.items():
+        config = run["run"]
+        model = f"{config['architecture']}, {config['latent_dim']}-D, {config['likelihood']}, {config['epochs']} epochs"
+        for kind, found in [*run["kinds"].items(), ("all", run)]:
+            rows.append(
+                [
+                    name if kind in run["kinds"] and kind == next(iter(run["kinds"])) else "",
+                    model if kind == next(iter(run["kinds"])) else "",
+                    kind,
+                    found.get("defect_pixels_per_image", "-"),
+                    f"**{found['pixel_auroc']:.4f}**",
+                    f"{found['reconstruction_error_pixel_auroc']:.4f}",
+                ]
+            )
+    header = ["test images of", "run", "defect", "defect pixels per image", "pixel AUROC: the map", "pixel AUROC: reconstruction error"]
+    dates = sorted({run["date"] for run in record.values()})
+    when = {"date": dates[-1], "machine": next(iter(record.values()))["machine"]}
+    return markdown(header, rows) + "\n\n" + provenance(source, when, "python benchmarks/defects.py")
+
+
+def complexity_check() -> str:
+    source = "benchmarks/complexity_check.json"
+    record = read(source)
+    titles = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+    rows = [
+        [
+            f"`{row['run']}`",
+            row["likelihood"] + ("" if row["exact likelihood"] else " of gray levels"),
+            f"{titles[row['trained on']]} against {titles[row['outliers']]}",
+            f"{row['raw -ELBO']:.4f}",
+            f"{row['complexity alone (zlib)']:.4f}",
+            f"**{row['S, zlib']:.4f}**",
+            f"{row['S, png']:.4f}",
+        ]
+        for row in record["rows"]
+    ]
+    header = ["run", "likelihood", "pair", "raw −ELBO", "L(x) alone", "S, zlib (the package's)", "S, PNG"]
+    return markdown(header, rows) + "\n\n" + provenance(source, record, "python benchmarks/complexity_check.py")
 
 
 def one_class_table(dataset: str, source: str) -> str:
@@ -490,7 +540,7 @@ def own_images() -> str:
         ],
         *(
             [
-                f"colour images at the defaults: {name}",
+                f"colour images: {name}",
                 f"`{run['command']}`, {run['epochs']} epochs",
                 f"test NLL {bits(importance_weighted(run['eval']['metrics']), dimensions_of(run)):.2f} bits per "
                 "dimension; [pictures](docs/own-images.md#colour-images-emoji-and-photographs)",
@@ -754,6 +804,9 @@ TABLES: dict[str, Callable[[], str]] = {
     "conditional": conditional,
     "conditional-fashion": conditional_fashion,
     "out-of-distribution": out_of_distribution,
+    "out-of-distribution-detector": out_of_distribution_detector,
+    "complexity-check": complexity_check,
+    "defects": defects,
     "one-class-mnist": one_class_mnist,
     "one-class-fashion": one_class_fashion,
     "folder-vs-idx": folder_vs_idx,
