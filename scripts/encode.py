@@ -34,7 +34,9 @@ from vae_scripts.common import image_options, label_options, one_line_errors, ru
 def main(paths, k, label, seed, preprocess, save_preprocessed, run_dir, output, maps):
     """Encode images (PNG, JPEG, BMP, GIF, WebP; files, or folders of them) and score them: a CSV row per image with
     its path, [its label and class,] the latent mean and log-variance, the negative ELBO and the importance-weighted
-    -log p(x) in nats. Higher scores mean images less like the training data.
+    -log p(x) in nats; on a detector run also its complexity and the corrected score in bits; and where a threshold
+    is saved in the run (vae-eval --set-threshold), outlier (0 or 1) and normalised_score (0 to 1, 0.5 at the
+    threshold). Higher scores mean images less like the training data.
 
     Images are prepared as the run's training images were: for a run of digits, made to look like MNIST digits
     (light ink on dark, cropped, scaled into 20x20, centred by mass in 28x28); for a run on a folder of images, fitted
@@ -44,6 +46,7 @@ def main(paths, k, label, seed, preprocess, save_preprocessed, run_dir, output, 
     from vae.data.images import preprocessed_pngs
     from vae.data.sources import load_images
     from vae.evaluation.scores import image_labels, score_table
+    from vae.evaluation.thresholds import load_threshold
     from vae.files import csv_text, write_files
     from vae.model.latent import label_index
     from vae.run.loading import load_run
@@ -51,8 +54,10 @@ def main(paths, k, label, seed, preprocess, save_preprocessed, run_dir, output, 
     model, config, _ = load_run(run_dir)
     label = label_index(config, label)
     files, digits = load_images(paths, config, preprocess)
+    threshold = load_threshold(run_dir, config)
     labels = image_labels(model, digits, label, k, seed=seed)
-    header, rows = score_table(model, [str(file) for file in files], digits, k, labels=labels, seed=seed)
+    names = [str(file) for file in files]
+    header, rows = score_table(model, names, digits, k, labels=labels, seed=seed, threshold=threshold)
     text = csv_text(header, rows)
     # Every file this command writes is ready, and every folder checked, before the first is written.
     contents = preprocessed_pngs(digits, files, save_preprocessed) if save_preprocessed else {}

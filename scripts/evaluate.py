@@ -35,6 +35,14 @@ BATCH_HELP = "Digits per step. The noise is drawn per batch, so results depend o
     "and 5 % false alarms on the test images. Repeatable.",
 )
 @click.option(
+    "--set-threshold",
+    "set_threshold",
+    metavar="RULE",
+    help="Choose a threshold on the run's detector score and save it in the run: fpr=R (R of the test images above "
+    "it; needs no outliers) or f1 (F1-optimal against --outliers). vae-encode and the export then add an outlier "
+    "label and a normalised score.",
+)
+@click.option(
     "--sample-quality",
     is_flag=True,
     help="Instead of the test bound, judge new images from the prior: the Fréchet distance, classifier score, "
@@ -57,7 +65,7 @@ BATCH_HELP = "Digits per step. The noise is drawn per batch, so results depend o
     "more typical images.",
 )
 @one_line_errors
-def main(run_dir, data_dir, k, limit, batch_size, seed, outliers, sample_quality, samples, temperature):
+def main(run_dir, data_dir, k, limit, batch_size, seed, outliers, set_threshold, sample_quality, samples, temperature):
     """Report the test negative ELBO, its parts and the importance-weighted -log p(x) of the run in --run-dir.
 
     The last is the test NLL only for runs trained with --binarize; on grayscale digits it is a bound on the BCE
@@ -75,9 +83,18 @@ def main(run_dir, data_dir, k, limit, batch_size, seed, outliers, sample_quality
     sampling = options_given("samples", "temperature")
     if sampling:
         raise click.UsageError(f"{' and '.join(sampling)} need --sample-quality")
-    record = evaluate_run(run_dir, data_dir, k=k, limit=limit, batch_size=batch_size, seed=seed, outliers=outliers)
+    record = evaluate_run(
+        run_dir,
+        data_dir,
+        k=k,
+        limit=limit,
+        batch_size=batch_size,
+        seed=seed,
+        outliers=outliers,
+        set_threshold=set_threshold,
+    )
     click.echo(f"{record['protocol']}: {record['digits']} test digits, k = {k}, seed {seed}")
-    width = max(len(name) for name in record["metrics"])
+    width = max(len(name) for name in [*record["metrics"], *record.get("outliers", {}).get("scores", {})])
     bits = record.get("bits_per_dimension") or {}
     click.echo(f"{'metric':<{width}}  {'nats':>9}" + ("  bits/dim" if bits else ""))
     for name, value in record["metrics"].items():
@@ -93,11 +110,48 @@ def main(run_dir, data_dir, k, limit, batch_size, seed, outliers, sample_quality
         click.echo(f"{'score':<{width}}  {'AUROC':>7}  threshold (outliers above it) at")
         for name, result in found["scores"].items():
             at = "  ".join(
-                f"{rate} false alarms: {value['threshold']:.2f} ({100 * value['outliers_above']:.1f} %)"
+                f"{rate if rate.startswith('F1') else rate + ' false alarms'}: {value['threshold']:.2f} "
+                f"({100 * value['outliers_above']:.1f} %)"
                 for rate, value in result["thresholds"].items()
             )
             click.echo(f"{name:<{width}}  {result['auroc']:>7.4f}  {at}")
+        click.echo(f"saved {draw_outliers(run_dir, record)}")
+    if "threshold" in record:
+        click.echo(threshold_line(record["threshold"], record["digits"]))
     click.echo(f"saved {run_dir.output_dir() / EVAL_FILE}")
+
+
+def draw_outliers(run_dir, record: dict):
+    """The ROC curve and histograms of the run's detector score, with its thresholds, beside eval.json."""
+    from vae.evaluation.outliers import load_outlier_scores
+    from vae.evaluation.thresholds import detector_score
+    from vae.run.records import read_config
+    from vae.views.outliers import OUTLIERS_PICTURE, plot_outlier_scores
+
+    score = detector_score(read_config(run_dir))
+    result = record["outliers"]["scores"][score]
+    thresholds = {
+        (rate if rate.startswith("F1") else f"{rate} false alarms"): value["threshold"]
+        for rate, value in result["thresholds"].items()
+    }
+    if "threshold" in record:
+        thresholds[f"saved ({record['threshold']['rule']})"] = record["threshold"]["value"]
+    inliers, outliers = load_outlier_scores(run_dir, score)
+    return plot_outlier_scores(
+        inliers, outliers, score, result["auroc"], thresholds, run_dir.output_dir() / OUTLIERS_PICTURE
+    )
+
+
+def threshold_line(threshold: dict, digits: int) -> str:
+    """What a saved threshold is and what it was chosen on, in one line."""
+    if threshold["outliers"]:
+        chosen = f"chosen on {threshold['inliers']:,} test images and {threshold['outliers']:,} labelled outliers"
+    else:
+        chosen = f"from the {digits:,} held-out test images' scores alone, with no labelled outliers"
+    return (
+        f"threshold: {threshold['score']} > {threshold['value']:.4g} ({threshold['rule']}, {chosen}); saved in the "
+        "run: vae-encode and vae-export now add an outlier label and a normalised score"
+    )
 
 
 def measure_samples(run_dir, data_dir, samples: int, temperature: float, seed: int) -> None:

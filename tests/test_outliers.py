@@ -31,11 +31,15 @@ def test_thresholds_leave_the_asked_share_of_inliers_above_them():
     inliers = np.arange(1000.0)
     outliers = np.arange(500.0, 1500.0)
     result = thresholds(inliers, outliers)
-    assert set(result) == {"1 %", "5 %"}
+    assert set(result) == {"1 %", "5 %", "F1-optimal"}
     assert result["1 %"]["inliers_above"] == pytest.approx(0.01, abs=0.001)
     assert result["5 %"]["inliers_above"] == pytest.approx(0.05, abs=0.001)
     assert result["5 %"]["threshold"] < result["1 %"]["threshold"]
     assert result["1 %"]["outliers_above"] == pytest.approx(np.mean(outliers > result["1 %"]["threshold"]))
+    # The overlap is 500..999: F1 is best flagging from the overlap's start, all outliers and half the inliers.
+    best = result["F1-optimal"]
+    assert best["outliers_above"] == 1.0 and best["inliers_above"] == pytest.approx(0.5, abs=0.001)
+    assert best["f1"] == pytest.approx(2 * 1000 / (1500 + 1000))
 
 
 def test_vae_eval_scores_a_folder_as_outliers(tiny_run, tmp_path, subset):

@@ -16,15 +16,23 @@ images.
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 
+from vae import files
 from vae.data.images import find_images
 from vae.data.sources import load_images
 from vae.evaluation import complexity
 from vae.evaluation.scores import image_labels, score_images
+from vae.evaluation.thresholds import f1_optimal
+from vae.run.directory import RunDir
 
 # The false-alarm rates on the inliers whose thresholds are reported.
 FALSE_ALARM_RATES = (0.01, 0.05)
+# Every image's scores of the last `vae-eval --outliers`, beside eval.json, for the ROC curve and the histograms.
+OUTLIER_SCORES_FILE = "outlier_scores.npz"
 
 
 def auroc(inliers: np.ndarray, outliers: np.ndarray) -> float:
@@ -48,7 +56,8 @@ def auroc(inliers: np.ndarray, outliers: np.ndarray) -> float:
 
 def thresholds(inliers: np.ndarray, outliers: np.ndarray) -> dict[str, dict[str, float]]:
     """For each false-alarm rate r, the score that a share r of the inliers exceed (their 1 - r quantile, by linear
-    interpolation) and the share of the outliers above it."""
+    interpolation) and the share of the outliers above it; and the F1-optimal threshold, with the outliers as the
+    positive class (`vae.evaluation.thresholds.f1_optimal`), its F1 and the shares of both above it."""
     inliers, outliers = np.asarray(inliers, np.float64), np.asarray(outliers, np.float64)
     result = {}
     for rate in FALSE_ALARM_RATES:
@@ -58,6 +67,13 @@ def thresholds(inliers: np.ndarray, outliers: np.ndarray) -> dict[str, dict[str,
             "inliers_above": float(np.mean(inliers > threshold)),
             "outliers_above": float(np.mean(outliers > threshold)),
         }
+    threshold, f1 = f1_optimal(inliers, outliers)
+    result["F1-optimal"] = {
+        "threshold": threshold,
+        "f1": f1,
+        "inliers_above": float(np.mean(inliers > threshold)),
+        "outliers_above": float(np.mean(outliers > threshold)),
+    }
     return result
 
 
@@ -78,21 +94,47 @@ def summary(inlier_scores: dict[str, np.ndarray], outlier_scores: dict[str, np.n
     }
 
 
-def score_as_outliers(model, inlier_images: np.ndarray, paths, k: int, *, seed: int = 0) -> dict:
+def scored_as_vae_encode_scores(model, images: np.ndarray, k: int, seed: int) -> dict[str, np.ndarray]:
+    """The scores of `images` as `vae-encode` gives them (a conditional run: each as its most likely label)."""
+    return score_images(model, images, k, labels=image_labels(model, images, None, k, seed=seed), seed=seed)
+
+
+def score_as_outliers(model, inlier_images: np.ndarray, paths, k: int, *, seed: int = 0) -> tuple[dict, dict, dict]:
     """Score the run's test images `inlier_images` and the images among `paths` (files or folders), prepared as
-    `vae-encode` prepares them, as `vae-encode` does (a conditional run: each as its most likely label); return
-    what eval.json records of them (see the module's docstring)."""
+    `vae-encode` prepares them, as `vae-encode` does; return what eval.json records of them (see the module's
+    docstring), and the scores of the inliers and of the outliers."""
     files = find_images(paths)
     _, outlier_images = load_images(files, model.vae_config)
-    scores = []
-    for images in (inlier_images, outlier_images):
-        labels = image_labels(model, images, None, k, seed=seed)
-        scores.append(score_images(model, images, k, labels=labels, seed=seed))
-    return {
+    inliers = scored_as_vae_encode_scores(model, inlier_images, k, seed)
+    outliers = scored_as_vae_encode_scores(model, outlier_images, k, seed)
+    record = {
         "outliers": [str(path) for path in paths],
         "inlier_images": len(inlier_images),
         "outlier_images": len(outlier_images),
         "k": k,
         "seed": seed,
-        "scores": summary(*scores),
+        "scores": summary(inliers, outliers),
     }
+    return record, inliers, outliers
+
+
+def save_outlier_scores(run_dir: RunDir, inliers: dict, outliers: dict) -> Path:
+    """Write the scores of the inliers and the outliers (`inliers/<score>`, `outliers/<score>`), atomically."""
+    arrays = {f"{side}/{name}": values for side, scores in (("inliers", inliers), ("outliers", outliers))
+              for name, values in scores.items() if not name.startswith("z_")}  # fmt: skip
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path = run_dir.output_dir() / OUTLIER_SCORES_FILE
+    files.write_bytes(path, buffer.getvalue())
+    return path
+
+
+def load_outlier_scores(run_dir: RunDir, score: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The inliers' and outliers' values of `score` from the last `vae-eval --outliers`, or None."""
+    path = run_dir.output_dir() / OUTLIER_SCORES_FILE
+    if not path.is_file():
+        return None
+    with np.load(path) as arrays:
+        if f"inliers/{score}" not in arrays:
+            return None
+        return arrays[f"inliers/{score}"], arrays[f"outliers/{score}"]

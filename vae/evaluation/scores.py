@@ -28,6 +28,7 @@ from vae.evaluation.estimators import (
     padded,
     rows_of,
 )
+from vae.evaluation.thresholds import with_threshold
 from vae.model.objectives import importance_weighted_bound
 
 
@@ -127,11 +128,14 @@ def binarization_step() -> dict:
     }
 
 
-def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *, labels=None, seed: int = 0):
+def score_table(
+    model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *, labels=None, seed: int = 0, threshold=None
+):
     """`vae-encode`'s table: a header and one row per image, (name, [label, class,] latent means, latent
-    log-variances, negative ELBO, importance-weighted score[, complexity, corrected score]). A conditional model
+    log-variances, negative ELBO, importance-weighted score[, complexity, corrected score][, outlier, normalised
+    score]), the last two where the run has a saved `threshold` (`vae.evaluation.thresholds`). A conditional model
     scores each image as its label of `labels` (`image_labels` gives them); the class is that label's name."""
-    scores = score_images(model, images, k, labels=labels, seed=seed)
+    scores = with_threshold(score_images(model, images, k, labels=labels, seed=seed), threshold)
     latent_dim = model.vae_config.latent_dim
     conditioning = model.latent.labels
     header = ["path"] + conditioning.columns
@@ -144,7 +148,7 @@ def score_table(model, names: list[str], images, k: int = IMPORTANCE_SAMPLES, *,
         row += [float(value) for value in scores["z_mean"][index]] + [
             float(value) for value in scores["z_log_var"][index]
         ]
-        row += [float(scores[column][index]) for column in columns]
+        row += [scores[column][index].item() for column in columns]
         rows.append(row)
     return header, rows
 

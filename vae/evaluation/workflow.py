@@ -29,7 +29,8 @@ from vae.evaluation.estimators import (
     of_vae,
 )
 from vae.evaluation.generation import kept_sample_quality
-from vae.evaluation.outliers import score_as_outliers
+from vae.evaluation.outliers import save_outlier_scores, score_as_outliers, scored_as_vae_encode_scores
+from vae.evaluation.thresholds import choose_threshold, detector_score, parse_rule, save_threshold
 from vae.model.conditioning import labels_of
 from vae.model.likelihoods import bits_per_dimension
 from vae.run.dataset import run_dataset
@@ -90,6 +91,7 @@ def evaluate_run(
     batch_size: int = EVALUATION_BATCH_SIZE,
     seed: int = 0,
     outliers=None,
+    set_threshold: str | None = None,
 ) -> dict:
     """Evaluate the trained run in `run_dir` on its test split and save eval.json there (`vae-eval`).
 
@@ -100,7 +102,10 @@ def evaluate_run(
         limit: score the first `limit` test digits only.
         batch_size: images per scoring batch, as for `evaluate`.
         seed: the seed of the sampling noise, as for `evaluate`.
-        outliers: image files or folders to score as outliers against the test split (`vae.evaluation.outliers`).
+        outliers: image files or folders to score as outliers against the test split (`vae.evaluation.outliers`);
+            every image's scores go to `outlier_scores.npz` beside eval.json.
+        set_threshold: a rule of `vae.evaluation.thresholds` (`fpr=0.01`, `f1`) whose threshold on the run's
+            detector score is chosen on the test split (and the outliers) and saved in the run (`threshold.json`).
 
     The test digits are those training scored: grayscale, or binarized once with a fixed seed under --binarize. The
     training split is read too, the run's own `limit` of it, for the baselines of `measure_collapse`.
@@ -120,6 +125,10 @@ def evaluate_run(
     if limit is not None and limit < 1:
         raise UsageError(f"limit must be at least 1, got {limit}")
     model, config, history = load_run(run_dir)
+    if set_threshold is not None:
+        rule, _ = parse_rule(set_threshold)
+        if rule == "f1" and not outliers:
+            raise UsageError("--set-threshold f1 needs labelled outliers: give them with --outliers, or use fpr=R")
     if outliers:
         find_images(outliers)  # a bad path is refused before the test split is scored
     dataset = run_dataset(run_dir, config, data_dir).limited(config.limit)
@@ -149,9 +158,24 @@ def evaluate_run(
         **collapse,
         "collapse_warning": collapse_warning(collapse),
     }
+    gray = to_float(dataset.test_images)[:limit]  # binarized per image, as vae-encode does, under --binarize
+    inlier_scores = outlier_scores = None
     if outliers:
-        gray = to_float(dataset.test_images)[:limit]  # binarized per image, as vae-encode does, under --binarize
-        record["outliers"] = score_as_outliers(model, gray, outliers, k, seed=seed)
+        record["outliers"], inlier_scores, outlier_scores = score_as_outliers(model, gray, outliers, k, seed=seed)
+        save_outlier_scores(run_dir, inlier_scores, outlier_scores)
+    if set_threshold is not None:
+        if inlier_scores is None:
+            inlier_scores = scored_as_vae_encode_scores(model, gray, k, seed)
+        score = detector_score(config)
+        threshold = choose_threshold(
+            set_threshold,
+            score,
+            record["weights"]["sha256"],
+            inlier_scores[score],
+            None if outlier_scores is None else outlier_scores[score],
+        )
+        save_threshold(run_dir, threshold)
+        record["threshold"] = threshold.to_dict()
     record.update(kept_sample_quality(run_dir, record["weights"]["sha256"]))
     files.write_json(run_dir.output_dir() / EVAL_FILE, record)
     if record["collapse_warning"]:

@@ -31,6 +31,7 @@ from vae.config import VAEConfig
 from vae.data.sources import load_images
 from vae.errors import UsageError, first_line
 from vae.evaluation import IMPORTANCE_SAMPLES, SAMPLE_QUALITY_SAMPLES, complexity, generation
+from vae.evaluation.thresholds import load_threshold, with_threshold
 from vae.model import INFERENCE_BATCH_SIZE, MAX_GRID_SPAN
 from vae.model.latent import (
     LabelRequest,
@@ -153,7 +154,8 @@ class Run:
         """Per-image outlier scores, in nats (higher: less like the training data), as `vae-encode` writes them:
         `negative_elbo` and the importance-weighted bound from k samples, with `z_mean` and `z_log_var`; on a run
         with an exact likelihood also `complexity_bits` and `complexity_corrected_score`, in bits
-        (`vae.evaluation.complexity`)."""
+        (`vae.evaluation.complexity`); where a threshold is saved in the run (`vae-eval --set-threshold`), also
+        `outlier` (0 or 1) and `normalised_score` (in [0, 1], 0.5 at the threshold) (`vae.evaluation.thresholds`)."""
         from vae.evaluation.estimators import importance_weighted_metric_name
         from vae.evaluation.scores import score_images
 
@@ -167,8 +169,11 @@ class Run:
                 "negative_elbo": empty,
                 importance_weighted_metric_name(self.config): empty,
             }
-            return complexity.corrected_columns(scores, images, empty) if complexity.corrects(self.config) else scores
-        return score_images(self.model, images, k, labels=labels, seed=seed)
+            if complexity.corrects(self.config):
+                scores = complexity.corrected_columns(scores, images, empty)
+        else:
+            scores = score_images(self.model, images, k, labels=labels, seed=seed)
+        return with_threshold(scores, load_threshold(self.run_dir, self.config))
 
     def anomaly_map(self, images, label=None) -> np.ndarray:
         """Where each image is unlike the training data: -log p(x_ij|z) at every pixel, summed over the channels, in

@@ -8,7 +8,9 @@ labels, int32:
     score(images, noise[, complexity_bits][, labels])
                                      -> negative_elbo, <bound>[, complexity_corrected_score], anomaly_map
                                                                  the outlier scores at the given noise, and
-                                                                 the per-pixel map (`vae.evaluation.anomaly_maps`)
+                                                                 the per-pixel map (`vae.evaluation.anomaly_maps`);
+                                                                 with a threshold saved in the run, also outlier
+                                                                 and normalised_score (model.json's "threshold")
 
 Images are float32 in [0, 1], (batch, side, side, channels). `noise` is standard normal, (k, batch, width) for k
 samples per image: the negative ELBO takes the first, the importance-weighted bound all k (`vae.evaluation.scores
@@ -48,6 +50,7 @@ from vae.config import VAEConfig
 from vae.data.sources import source_of
 from vae.errors import UsageError
 from vae.evaluation.complexity import complexity_step, corrects
+from vae.evaluation.thresholds import load_threshold
 from vae.model.conditioning import labels_of
 from vae.run.directory import RunDir
 from vae.run.loading import load_run
@@ -94,8 +97,9 @@ def check_output(output: Path, overwrite: bool) -> None:
     files.check_writable(target.parent)
 
 
-def endpoints(model) -> dict:
-    """The three endpoints as `tf.function`s with their input signatures (see the module's docstring)."""
+def endpoints(model, threshold=None) -> dict:
+    """The three endpoints as `tf.function`s with their input signatures (see the module's docstring); with a saved
+    `threshold` (`vae.evaluation.thresholds`), `score` also returns the outlier label and the normalised score."""
     import tensorflow as tf
 
     from vae.evaluation.anomaly_maps import anomaly_map_at
@@ -125,7 +129,8 @@ def endpoints(model) -> dict:
     def score(images, noise, *rest):
         given_bits, labels = (rest[0], rest[1:]) if corrected else (None, rest)
         scores = scores_at_noise(model, images, noise, *labels, complexity_bits=given_bits)
-        return scores | {"anomaly_map": anomaly_map_at(model, images, *labels)}
+        decided = {} if threshold is None else threshold.outputs_of(scores)
+        return scores | decided | {"anomaly_map": anomaly_map_at(model, images, *labels)}
 
     return {"encode": encode, "decode": decode, "score": score}
 
@@ -153,7 +158,8 @@ def export_run(
     output = Path(output)
     check_output(output, overwrite)
     model, config, history = load_run(run_dir)
-    functions = endpoints(model)
+    threshold = load_threshold(run_dir, config)
+    functions = endpoints(model, threshold)
     # Through a symbolic link, the folder it leads to is replaced, and the link kept.
     target = files.followed(output)
     sweep_stale_exports(target)
@@ -162,6 +168,7 @@ def export_run(
         temporary.mkdir()
         written = write_model(model, functions, temporary, format)
         contract = contract_of(model, functions, format, written, load_test_results(run_dir, history), command)
+        contract["threshold"] = None if threshold is None else threshold.to_dict()
         (temporary / CONTRACT_FILE).write_text(json.dumps(contract, indent=2) + "\n")
         (temporary / CARD_FILE).write_text(model_card(contract))
         replace_folder(temporary, target)
