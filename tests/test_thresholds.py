@@ -81,6 +81,11 @@ def test_a_saved_threshold_labels_vae_encode_run_score_and_the_export_alike(tiny
     assert (run_dir / OUTLIERS_PICTURE).is_file() and (run_dir / OUTLIER_SCORES_FILE).is_file()
     saved = json.loads((run_dir / THRESHOLD_FILE).read_text())
     assert saved["rule"] == "fpr=0.05" and saved["inliers"] == 200
+    # The report shows the outliers' table, the saved threshold and the ROC curve.
+    from vae.views.report import build_report
+
+    page = build_report(run_dir, data_dir=SUBSET_DIR).read_text()
+    assert 'alt="ROC curve and score histograms"' in page and "saved threshold" in page
     # vae-encode adds the label and the normalised score; noise is flagged, and scores the top of the scale.
     encoded = invoke(encode_command, outliers, "--k", 2, "--run-dir", run_dir, "--no-preprocess")
     assert encoded.exit_code == 0, encoded.output

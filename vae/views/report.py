@@ -38,7 +38,9 @@ from PIL import Image
 from vae import files
 from vae.errors import UsageError, VAEWarning
 from vae.evaluation.collapse import ACTIVE_UNIT_THRESHOLD, describe
+from vae.evaluation.outliers import load_outlier_scores
 from vae.evaluation.sample_quality import METRIC_NAMES as METRIC_NAMES_OF_SAMPLES
+from vae.evaluation.thresholds import detector_score
 from vae.model import latent
 from vae.model.conditioning import labels_of
 from vae.run.dataset import load_test_digits
@@ -48,6 +50,7 @@ from vae.run.records import SAMPLE_QUALITY_KEY, evaluation_is_current, evaluatio
 from vae.run.snapshots import read_snapshots, to_bytes
 from vae.views import CONDITIONAL_EXPLORER_SIZE, EXPLORER_SIZE, learning
 from vae.views import figures as plots
+from vae.views.outliers import plot_outlier_scores
 
 EXPLORER_SIDE = 560  # canvas pixels of the scatter the pointer moves over
 REPORT_DIGITS = 10
@@ -163,6 +166,14 @@ def build_report(
         if snapshots:
             progress = learning.render_progress(snapshots, config, scratch / PROGRESS_FILE)
             pictures["progress"] = data_uri(progress.read_bytes(), "image/gif")
+        score = detector_score(config)
+        scores = load_outlier_scores(run_dir, score)
+        found = {} if evaluation is None or stale else evaluation.get("outliers") or {}
+        if scores is not None and score in found.get("scores", {}):
+            result = found["scores"][score]
+            marks = {rate: value["threshold"] for rate, value in result["thresholds"].items()}
+            drawn = plot_outlier_scores(*scores, score, result["auroc"], marks, scratch / "outliers.png")
+            pictures["outliers"] = data_uri(drawn.read_bytes(), "image/png")
     explorer = explorer_data(model, images, labels, explorer_size, dims) if config.latent_dim >= 2 else None
 
     page = render_page(
@@ -214,7 +225,7 @@ def render_page(
         explorer=explorer_section(explorer, config.latent_dim, labels_of(config)) if explorer else "",
         summary_rows=summary,
         warning=collapse_paragraph(history, evaluation, config.latent_dim),
-        evaluation=evaluation_table(evaluation, stale),
+        evaluation=evaluation_table(evaluation, stale, pictures.get("outliers")),
         config_rows="".join(table_row(key, json.dumps(value)) for key, value in config.to_dict().items()),
         history_image=pictures["history"],
         progress=progress,
@@ -241,7 +252,7 @@ def table_row(name: str, value: str) -> str:
     return f"<tr><th>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
 
 
-def evaluation_table(evaluation: dict | None, stale: bool = False) -> str:
+def evaluation_table(evaluation: dict | None, stale: bool = False, outliers_picture: str | None = None) -> str:
     if evaluation is None:
         return f"<p class=note>{STALE_EVALUATION if stale else NO_EVALUATION}</p>"
     quality = sample_quality_table(evaluation.get(SAMPLE_QUALITY_KEY))
@@ -252,7 +263,28 @@ def evaluation_table(evaluation: dict | None, stale: bool = False) -> str:
     )
     protocol = html.escape(str(evaluation.get("protocol", "")))
     caption = f"eval.json: {protocol}, {evaluation.get('digits')} test digits, k = {evaluation.get('k')}"
-    return f"<table><caption>{caption}</caption>{rows}</table>{collapse_table(evaluation)}{quality}"
+    outliers = outliers_table(evaluation, outliers_picture)
+    return f"<table><caption>{caption}</caption>{rows}</table>{collapse_table(evaluation)}{outliers}{quality}"
+
+
+def outliers_table(evaluation: dict, picture: str | None) -> str:
+    """The AUROC and thresholds of every score of `vae-eval --outliers`, the threshold saved in the run, and the ROC
+    curve and histograms of its detector score; "" without them."""
+    found, saved = evaluation.get("outliers"), evaluation.get("threshold")
+    if not found and not saved:
+        return ""
+    rows = ""
+    for name, result in (found or {}).get("scores", {}).items():
+        at = ", ".join(
+            f"{html.escape(rate)}: {value['threshold']:.4g} ({100 * value['outliers_above']:.1f} % of outliers)"
+            for rate, value in result["thresholds"].items()
+        )
+        rows += table_row(html.escape(name), f"AUROC {result['auroc']:.4f}; thresholds {at}")
+    if saved:
+        rows += table_row("saved threshold", html.escape(f"{saved['score']} > {saved['value']:.4g} ({saved['rule']})"))
+    caption = "Outliers: " + html.escape(", ".join(found["outliers"])) if found else "Outliers"
+    image = f'<img src="{picture}" alt="ROC curve and score histograms">' if picture else ""
+    return f"<table><caption>{caption}</caption>{rows}</table>{image}"
 
 
 def last_active_units(history: dict) -> int | None:
