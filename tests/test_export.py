@@ -139,12 +139,22 @@ def test_saved_model_cli_lists_the_signatures_and_runs_one(exported, subset, tmp
 @pytest.mark.parametrize("changes", [{}, {"likelihood": "logistic"}], ids=["plain", "logistic"])
 @pytest.mark.parametrize("format_name", ["litert", "onnx"])
 def test_litert_and_onnx_models_run_in_their_own_runtimes(trained_run, subset, tmp_path, format_name, changes):
-    run_dir = trained_run(**changes)
+    from vae.evaluation.thresholds import THRESHOLD_FILE, choose_threshold, detector_score
+    from vae.run.records import weights_digest
+
+    run_dir = copy_run(trained_run(**changes), tmp_path / "run")
+    inputs = example_inputs(run_dir, subset)
+    expected = expected_outputs(run_dir, inputs)
+    # A threshold saved in the run, at the median of these images' detector scores, so that both labels occur.
+    score = detector_score(load_run(RunDir(run_dir))[1])
+    threshold = choose_threshold("fpr=0.5", score, weights_digest(RunDir(run_dir)), expected[f"score/{score}"])
+    (run_dir / THRESHOLD_FILE).write_text(json.dumps(threshold.to_dict()))
+    expected["score/outlier"] = threshold.labels(expected[f"score/{score}"])
+    expected["score/normalised_score"] = threshold.normalised(expected[f"score/{score}"])
+    assert 0 < expected["score/outlier"].sum() < len(expected["score/outlier"])
     folder = tmp_path / format_name
     result = invoke(export_command, "--run-dir", run_dir, "--output", folder, "--format", format_name)
     assert result.exit_code == 0, result.output
-    inputs = example_inputs(run_dir, subset)
-    expected = expected_outputs(run_dir, inputs)
     scored = ["images", "noise", *(["complexity_bits"] if "complexity_bits" in inputs else [])]
     for name, arguments in (("encode", ["images"]), ("decode", ["z"]), ("score", scored)):
         given = {key: inputs[key] for key in arguments}
@@ -159,6 +169,7 @@ def test_litert_and_onnx_models_run_in_their_own_runtimes(trained_run, subset, t
             session = onnxruntime.InferenceSession(str(folder / f"{name}.onnx"))
             names = [output.name for output in session.get_outputs()]
             outputs = dict(zip(names, session.run(None, given), strict=True))
+        assert {key.split("/")[1] for key in expected if key.startswith(f"{name}/")} == set(outputs), name
         for key, value in outputs.items():
             # The corrected score is the bound in bits less the complexity, a difference of two numbers of thousands:
             # it carries the bound's rounding, so it is held to 1e-4 of the bound's size rather than of its own.
@@ -166,6 +177,8 @@ def test_litert_and_onnx_models_run_in_their_own_runtimes(trained_run, subset, t
             if key.startswith("complexity"):
                 bound_bits = np.abs(outputs["importance_weighted_nll"]) / np.log(2)
                 assert np.all(np.abs(value - wanted) <= 1e-4 * bound_bits), f"{name}/{key}"
+            elif key == "outlier":
+                np.testing.assert_array_equal(value, wanted, err_msg=f"{name}/{key}")
             else:
                 np.testing.assert_allclose(value, wanted, atol=1e-4, rtol=1e-4, err_msg=f"{name}/{key}")
 
