@@ -8,10 +8,12 @@ importance-weighted -log p(x) from k samples, and for detector runs (`vae-train 
 each image's complexity (`vae.evaluation.complexity`, in bits).
 
     python benchmarks/out_of_distribution.py --mnist-run RUN_A --fashion-run RUN_B \
-        --output benchmarks/out_of_distribution_detector.json A higher score should mean "less like my training data"; the AUROC is
-the probability that a random out-of-distribution image scores higher than a random in-distribution one (1 is
-perfect separation, 0.5 chance, below 0.5 the score ranks the wrong way round), `vae.evaluation.outliers.auroc`,
-the rank statistic (Mann-Whitney U, ties given their average rank) that `vae-eval --outliers` reports.
+        --output benchmarks/out_of_distribution_detector.json
+
+A higher score should mean "less like my training data"; the AUROC is the probability that a random
+out-of-distribution image scores higher than a random in-distribution one (1 is perfect separation, 0.5 chance,
+below 0.5 the score ranks the wrong way round), `vae.evaluation.outliers.auroc`, the rank statistic (Mann-Whitney
+U, ties given their average rank) that `vae-eval --outliers` reports.
 
 Nalisnick et al. (2019, "Do Deep Generative Models Know What They Don't Know?") found that likelihood models trained
 on Fashion-MNIST give MNIST *higher* likelihood than their own test images: an AUROC far below 0.5 in that direction.

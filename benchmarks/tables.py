@@ -348,7 +348,8 @@ def defects() -> str:
                     f"{found['reconstruction_error_pixel_auroc']:.4f}",
                 ]
             )
-    header = ["test images of", "run", "defect", "defect pixels per image", "pixel AUROC: the map", "pixel AUROC: reconstruction error"]
+    header = ["test images of", "run", "defect", "defect pixels per image", "pixel AUROC: the map"]
+    header.append("pixel AUROC: reconstruction error")
     dates = sorted({run["date"] for run in record.values()})
     when = {"date": dates[-1], "machine": next(iter(record.values()))["machine"]}
     return markdown(header, rows) + "\n\n" + provenance(source, when, "python benchmarks/defects.py")
@@ -507,8 +508,9 @@ def own_images() -> str:
         "mnist": "benchmarks/one_class.json",
         "conditional": "benchmarks/conditional_fashion.json",
         "colour": "benchmarks/folder_quality.json",
+        "detector": "benchmarks/out_of_distribution_detector.json",
     }
-    folder, mnist, conditional, colour = (read(source) for source in sources.values())
+    folder, mnist, conditional, colour, detector = (read(source) for source in sources.values())
     published = read("benchmarks/one_class_published.json")
 
     def published_mean(dataset: str, column: str, classes) -> float:
@@ -538,6 +540,16 @@ def own_images() -> str:
             f"{sneaker:.0%} of sneaker samples are named sneakers; {conditional['samples']['accuracy']:.0%} over all "
             "ten classes",
         ],
+        *(
+            [
+                f"outliers between data sets: {row['trained on']} against {row['outliers']}",
+                f"`{detector['runs'][row['trained on'].lower()]}` (what `--detector` chooses), then "
+                "`python benchmarks/out_of_distribution.py`",
+                f"AUROC {row['AUROC']:.4f} with the score corrected for complexity; "
+                f"{raw['AUROC']:.4f} with the raw importance-weighted bound",
+            ]
+            for row, raw in zip(detector["rows"][2::3], detector["rows"][1::3], strict=True)
+        ),
         *(
             [
                 f"colour images: {name}",
