@@ -306,6 +306,12 @@ def image_file(name: str, kind: str) -> Callable[[Path, Path], None]:
             Image.new("L", (300, 200), 0).save(path)
         elif kind == "folder":
             path.mkdir()
+        elif kind == "digit":
+            from PIL import ImageDraw
+
+            image = Image.new("L", (28, 28), 0)
+            ImageDraw.Draw(image).line([(14, 5), (14, 23)], fill=255, width=3)
+            image.save(path)
         else:
             raise ValueError(kind)
 

@@ -8,6 +8,8 @@ The arguments name the case's folders as {run} (a copy of the tiny base run), {d
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from vae.run.directory import RUN_FILES
@@ -86,6 +88,10 @@ from .damage import (
     write_file,
 )
 from .harness import PYTHON, Case
+
+# A threshold chosen on weights no run has (a SHA-256 of zeros).
+OTHER_THRESHOLD = {"score": "importance_weighted_bce_bound", "value": 100.0, "rule": "fpr=0.01", "low": 50.0,
+                   "high": 300.0, "inliers": 100, "outliers": 0, "weights_sha256": "0" * 64}  # fmt: skip
 
 # Shorthands for the argument lists.
 RUN = ["--run-dir", "{run}"]
@@ -421,6 +427,17 @@ CASES: list[Case] = [
          "needs a likelihood of its data"),
     Case("config-detector-string", "evaluate", ["--k", "2", *RUN, *DATA], 1, "detector must be",
          prepare=edit_config(detector="yes")),
+    # Anomaly maps and thresholds.
+    Case("encode-maps-into-a-file", "encode", ["{case}/digit.png", "--maps", "{case}/digit.png", *RUN], 2, "--maps",
+         prepare=image_file("digit.png", "digit")),
+    Case("encode-damaged-threshold", "encode", ["{case}/digit.png", *RUN], 2, "set it again with vae-eval",
+         prepare=in_turn(image_file("digit.png", "digit"), write_file("threshold.json", "{not json"))),
+    Case("encode-threshold-of-other-weights", "encode", ["{case}/digit.png", *RUN], 2, "weights the run no longer has",
+         prepare=in_turn(image_file("digit.png", "digit"), write_file("threshold.json", json.dumps(OTHER_THRESHOLD)))),
+    Case("eval-set-threshold-fpr-2", "evaluate", ["--set-threshold", "fpr=2", "--k", "2", *RUN, *DATA], 2,
+         "must be fpr=R or f1"),
+    Case("eval-set-threshold-f1-without-outliers", "evaluate", ["--set-threshold", "f1", "--k", "2", *RUN, *DATA], 2,
+         "needs labelled outliers"),
     Case("config-detector-of-gray-bernoulli", "evaluate", ["--k", "2", *RUN, *DATA], 1,
          "needs a likelihood of its data", prepare=edit_config(detector=True)),
     # Profiles, eval.json, your own images and the outputs of every command.
