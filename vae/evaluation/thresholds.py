@@ -61,10 +61,14 @@ class Threshold:
         """1 where a score lies above the threshold, else 0, int32."""
         return (np.asarray(scores, np.float64) > self.value).astype(np.int32)
 
+    @property
+    def spread(self) -> float:
+        """high - low, the range that normalises the score, kept above 0."""
+        return max(self.high - self.low, float(np.finfo(np.float32).tiny))
+
     def normalised(self, scores) -> np.ndarray:
         """The scores in [0, 1], the threshold at 0.5 (anomalib's min-max normalisation), float64."""
-        spread = max(self.high - self.low, np.finfo(np.float32).tiny)
-        return np.clip(0.5 + (np.asarray(scores, np.float64) - self.value) / spread, 0.0, 1.0)
+        return np.clip(0.5 + (np.asarray(scores, np.float64) - self.value) / self.spread, 0.0, 1.0)
 
     def outputs_of(self, scores: dict) -> dict:
         """`outlier` and `normalised_score` as tensors, from a dict of score tensors: what an exported model's `score`
@@ -72,10 +76,9 @@ class Threshold:
         from keras import ops
 
         values = scores[self.score]
-        spread = max(self.high - self.low, np.finfo(np.float32).tiny)
         return {
             LABEL: ops.cast(values > self.value, "int32"),
-            NORMALISED: ops.clip(0.5 + (values - self.value) / spread, 0.0, 1.0),
+            NORMALISED: ops.clip(0.5 + (values - self.value) / self.spread, 0.0, 1.0),
         }
 
     def to_dict(self) -> dict:
@@ -91,6 +94,14 @@ class Threshold:
         if not all(isinstance(number, (int, float)) and math.isfinite(number) for number in numbers):
             raise UsageError(f"{THRESHOLD_FILE} holds a threshold or range that is not a finite number")
         return threshold
+
+
+def check_rule(text: str, outliers: bool) -> tuple[str, float | None]:
+    """`parse_rule`, and a UsageError for `f1` without labelled `outliers`."""
+    kind, rate = parse_rule(text)
+    if kind == "f1" and not outliers:
+        raise UsageError("--set-threshold f1 needs labelled outliers: give them with --outliers, or use fpr=R")
+    return kind, rate
 
 
 def parse_rule(text: str) -> tuple[str, float | None]:
@@ -132,12 +143,10 @@ def choose_threshold(
 ) -> Threshold:
     """The threshold of `rule` on `score` of the weights whose SHA-256 is `weights`, from the held-out normal
     images' scores `inliers` and, for `f1`, the labelled `outliers`' scores."""
-    kind, rate = parse_rule(rule)
     inliers = np.asarray(inliers, np.float64)
     outliers = np.zeros(0) if outliers is None else np.asarray(outliers, np.float64)
+    kind, rate = check_rule(rule, len(outliers) > 0)
     if kind == "f1":
-        if not len(outliers):
-            raise UsageError("--set-threshold f1 needs labelled outliers: give them with --outliers, or use fpr=R")
         value, _ = f1_optimal(inliers, outliers)
     else:
         value = float(np.quantile(inliers, 1.0 - rate))

@@ -30,7 +30,7 @@ from vae.evaluation.estimators import (
 )
 from vae.evaluation.generation import kept_sample_quality
 from vae.evaluation.outliers import save_outlier_scores, score_as_outliers, scored_as_vae_encode_scores
-from vae.evaluation.thresholds import choose_threshold, detector_score, parse_rule, save_threshold
+from vae.evaluation.thresholds import check_rule, choose_threshold, detector_score, save_threshold
 from vae.model.conditioning import labels_of
 from vae.model.likelihoods import bits_per_dimension
 from vae.run.dataset import run_dataset
@@ -126,9 +126,7 @@ def evaluate_run(
         raise UsageError(f"limit must be at least 1, got {limit}")
     model, config, history = load_run(run_dir)
     if set_threshold is not None:
-        rule, _ = parse_rule(set_threshold)
-        if rule == "f1" and not outliers:
-            raise UsageError("--set-threshold f1 needs labelled outliers: give them with --outliers, or use fpr=R")
+        check_rule(set_threshold, bool(outliers))
     if outliers:
         find_images(outliers)  # a bad path is refused before the test split is scored
     dataset = run_dataset(run_dir, config, data_dir).limited(config.limit)
