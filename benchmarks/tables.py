@@ -574,7 +574,8 @@ def own_images() -> str:
                 "dimension; [pictures](docs/own-images.md#colour-images-emoji-and-photographs)",
             ]
             for name, run in colour.items()
-            if "," not in name  # the shorter runs of a folder stay in the docs' table
+            # Shorter runs of a folder, and runs on part of one, stay in the docs' table.
+            if "," not in name and "--limit" not in run["command"]
         ),
     ]
     lines = ", ".join(f"`{source}`" for source in sources.values())
