@@ -136,13 +136,51 @@ def test_saved_model_cli_lists_the_signatures_and_runs_one(exported, subset, tmp
     )
 
 
-@pytest.mark.parametrize("changes", [{}, {"likelihood": "logistic"}], ids=["plain", "logistic"])
-@pytest.mark.parametrize("format_name", ["litert", "onnx"])
-def test_litert_and_onnx_models_run_in_their_own_runtimes(trained_run, subset, tmp_path, format_name, changes):
+# Every run variant the package trains, each in few runs: a network, a likelihood, a prior, an objective, labels.
+EXPORTED_VARIANTS = {
+    "plain": {},
+    "binarize": {"binarize": True},
+    "logistic": {"likelihood": "logistic"},
+    "conditional": {"conditional": True},
+    "mlp-vamp": {"architecture": "mlp", "prior": "vamp", "pseudo_inputs": 10},
+    "hierarchical-iwae": {"architecture": "hierarchical", "objective": "iwae", "samples": 2},
+    "resnet-logistic": {"architecture": "resnet", "likelihood": "logistic"},
+}
+# The arguments of each endpoint, where the run takes them.
+ENDPOINT_INPUTS = {
+    "encode": ("images", "labels"),
+    "decode": ("z", "labels"),
+    "score": ("images", "noise", "complexity_bits", "labels"),
+}
+
+
+def run_endpoint(folder: Path, format_name: str, name: str, given: dict) -> dict:
+    """One endpoint of an exported model, run by its own runtime: TensorFlow, LiteRT or ONNX Runtime."""
+    if format_name == "saved-model":
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(str(folder / "saved_model")).signatures[name]
+        return {key: value.numpy() for key, value in signature(**{k: tf.constant(v) for k, v in given.items()}).items()}
+    if format_name == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter(model_path=str(folder / "model.tflite")).get_signature_runner(name)(**given)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(folder / f"{name}.onnx"))
+    names = [output.name for output in session.get_outputs()]
+    return dict(zip(names, session.run(None, given), strict=True))
+
+
+@pytest.mark.parametrize("variant", EXPORTED_VARIANTS)
+@pytest.mark.parametrize("format_name", ["saved-model", "litert", "onnx"])
+def test_every_variant_in_every_format_computes_what_the_package_computes(
+    trained_run, subset, tmp_path, format_name, variant
+):
     from vae.evaluation.thresholds import THRESHOLD_FILE, choose_threshold, detector_score
     from vae.run.records import weights_digest
 
-    run_dir = copy_run(trained_run(**changes), tmp_path / "run")
+    run_dir = copy_run(trained_run(**EXPORTED_VARIANTS[variant]), tmp_path / "run")
     inputs = example_inputs(run_dir, subset)
     expected = expected_outputs(run_dir, inputs)
     # A threshold saved in the run, at the median of these images' detector scores, so that both labels occur.
@@ -155,20 +193,9 @@ def test_litert_and_onnx_models_run_in_their_own_runtimes(trained_run, subset, t
     folder = tmp_path / format_name
     result = invoke(export_command, "--run-dir", run_dir, "--output", folder, "--format", format_name)
     assert result.exit_code == 0, result.output
-    scored = ["images", "noise", *(["complexity_bits"] if "complexity_bits" in inputs else [])]
-    for name, arguments in (("encode", ["images"]), ("decode", ["z"]), ("score", scored)):
-        given = {key: inputs[key] for key in arguments}
-        if format_name == "litert":
-            from ai_edge_litert.interpreter import Interpreter
-
-            runner = Interpreter(model_path=str(folder / "model.tflite")).get_signature_runner(name)
-            outputs = runner(**given)
-        else:
-            import onnxruntime
-
-            session = onnxruntime.InferenceSession(str(folder / f"{name}.onnx"))
-            names = [output.name for output in session.get_outputs()]
-            outputs = dict(zip(names, session.run(None, given), strict=True))
+    assert json.loads((folder / "model.json").read_text())["threshold"] == threshold.to_dict()
+    for name, arguments in ENDPOINT_INPUTS.items():
+        outputs = run_endpoint(folder, format_name, name, {key: inputs[key] for key in arguments if key in inputs})
         assert {key.split("/")[1] for key in expected if key.startswith(f"{name}/")} == set(outputs), name
         for key, value in outputs.items():
             # The corrected score is the bound in bits less the complexity, a difference of two numbers of thousands:
