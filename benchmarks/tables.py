@@ -418,6 +418,73 @@ def one_class_mnist_detector() -> str:
     return one_class_table("mnist", "benchmarks/one_class_detector.json")
 
 
+def one_class_fashion_detector() -> str:
+    return one_class_table("fashion-mnist", "benchmarks/one_class_fashion_detector.json")
+
+
+def one_class_seeds(source: str) -> str:
+    """The classes of a one-class record trained with more than one seed: each score's AUROC by seed, its mean and
+    its range."""
+    record = read(source)
+    measured = {
+        normal: entry
+        for normal, entry in sorted(record["classes"].items(), key=lambda item: int(item[0]))
+        if len({"0", *entry.get("seeds", {})}) > 1
+    }
+    seeds = sorted({"0", *(seed for entry in measured.values() for seed in entry["seeds"])}, key=int)
+    header = ["normal class", "score", *(f"seed {seed}" for seed in seeds), "mean", "range"]
+    rows = []
+    for normal, entry in measured.items():
+        by_seed = {"0": entry["auroc"], **entry["seeds"]}
+        for index, score in enumerate(entry["auroc"]):
+            values = [by_seed[seed][score] for seed in seeds if seed in by_seed]
+            name = SCORE_NAMES.get(score, f"importance-weighted, k = {record['k']}")
+            rows.append(
+                [
+                    f"{normal} ({entry['name']})" if index == 0 else "",
+                    name,
+                    *(f"{by_seed[seed][score]:.1f}" if seed in by_seed else "-" for seed in seeds),
+                    f"**{np.mean(values):.1f}**",
+                    f"{min(values):.1f} to {max(values):.1f}",
+                ]
+            )
+    command = record["command"] + " --classes C ... --seed 1 --seed 2"
+    return markdown(header, rows) + "\n\n" + provenance(source, record, command)
+
+
+def one_class_mnist_seeds() -> str:
+    return one_class_seeds("benchmarks/one_class_detector.json")
+
+
+def one_class_fashion_seeds() -> str:
+    return one_class_seeds("benchmarks/one_class_fashion_detector.json")
+
+
+def scoring_speed() -> str:
+    source = "benchmarks/scoring_speed.json"
+    record = read(source)
+    run = record["run"]
+    rows = [
+        [
+            f"`vae-encode FOLDER --k {record['k']}" + (" --maps DIR`" if "maps" in mode else "`")
+            if mode in record["images_per_second"]
+            else f"`vae-encode ONE-IMAGE --k {record['k']}`: start-up",
+            ", ".join(f"{value:.1f}" for value in record["seconds"][mode]),
+            f"{record['median_seconds'][mode]:.1f}",
+            f"**{record['images_per_second'][mode]:.1f}**" if mode in record["images_per_second"] else "",
+            f"{record['images_per_second_after_start_up'][mode]:.1f}" if mode in record["images_per_second"] else "",
+        ]
+        for mode in record["seconds"]
+    ]
+    header = ["command", "wall seconds, by turn", "median", "images per second", "after the start-up"]
+    intro = (
+        f"{record['images']:,} MNIST test images as PNGs, scored by a {run['dataset']} run ({run['architecture']}, "
+        f"{run['latent_dim']}-D, {run['likelihood']}, {run['epochs']} epochs) on {record['cpu']}, load average "
+        f"{record['load_average_before']} before the first command."
+    )
+    return intro + "\n\n" + markdown(header, rows) + "\n\n" + provenance(source, record)
+
+
 def folder_vs_idx() -> str:
     source = "benchmarks/folder_vs_idx.json"
     record = read(source)
@@ -838,6 +905,10 @@ TABLES: dict[str, Callable[[], str]] = {
     "complexity-check": complexity_check,
     "defects": defects,
     "one-class-mnist-detector": one_class_mnist_detector,
+    "one-class-mnist-seeds": one_class_mnist_seeds,
+    "one-class-fashion-detector": one_class_fashion_detector,
+    "one-class-fashion-seeds": one_class_fashion_seeds,
+    "scoring-speed": scoring_speed,
     "one-class-mnist": one_class_mnist,
     "one-class-fashion": one_class_fashion,
     "folder-vs-idx": folder_vs_idx,
