@@ -51,6 +51,9 @@ def main(paths, k, label, seed, preprocess, save_preprocessed, run_dir, output, 
     from vae.model.latent import label_index
     from vae.run.loading import load_run
 
+    if maps and save_preprocessed and Path(maps).resolve() == Path(save_preprocessed).resolve():
+        raise click.UsageError("--maps and --save-preprocessed name one folder, where their pictures of an image "
+                               "would take one name: give each its own folder")  # fmt: skip
     model, config, _ = load_run(run_dir)
     label = label_index(config, label)
     files, digits = load_images(paths, config, preprocess)

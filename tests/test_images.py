@@ -69,12 +69,16 @@ def test_an_mnist_digit_saved_as_a_png_comes_back(tmp_path, subset):
     # MNIST's digits went through the same procedure, so preprocessing one again changes it little.
     assert np.abs(prepared[0, ..., 0] - original / 255).mean() < 0.05
     assert np.corrcoef(prepared[0].ravel(), original.ravel())[0, 1] > 0.9
-    # Over many test digits the procedure is the identity up to float rounding for most (the README says so).
+    # Over many test digits the procedure is the identity for most (docs/own-images.md says so), and what it gives is
+    # on the 8-bit levels, where a likelihood of 8-bit levels and the input complexity measure the same image.
+    prepared = [preprocess(digit / np.float32(255)) for digit in subset.test_images[:200]]
     changes = [
-        np.abs(preprocess(digit / np.float32(255)) - digit / np.float32(255)).mean()
-        for digit in subset.test_images[:200]
+        np.abs(new - digit / np.float32(255)).mean()
+        for new, digit in zip(prepared, subset.test_images[:200], strict=True)
     ]
-    assert np.median(changes) < 1e-6 and max(changes) < 0.1
+    assert np.median(changes) == 0 and max(changes) < 0.1
+    levels = np.stack(prepared) * 255
+    np.testing.assert_array_equal(levels, np.round(levels))
 
 
 def test_vae_encode_writes_a_csv_row_per_image(run_copy, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -52,6 +53,46 @@ def test_a_damaged_threshold_is_refused_in_one_line():
         Threshold.from_dict(values)
 
 
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"value": int("1" + "0" * 400)}, "not a finite number"),  # an integer no float holds
+        ({"value": True}, "not a finite number"),
+        ({"low": 9.0, "high": 1.0}, "low end is above its high end"),
+        ({"k": 0}, "not a whole number of samples"),
+        ({"k": 2.5}, "not a whole number of samples"),
+    ],
+)
+def test_a_threshold_out_of_its_range_is_refused_in_one_line(changes, message):
+    values = choose_threshold("fpr=0.1", "s", "d", np.arange(10.0), k=5).to_dict() | changes
+    with pytest.raises(UsageError, match=message):
+        Threshold.from_dict(values)
+
+
+def test_scores_that_are_not_finite_choose_no_threshold():
+    with pytest.raises(UsageError, match="not finite"):
+        choose_threshold("fpr=0.5", "s", "d", np.array([np.inf, 1.0, 2.0]))
+
+
+def test_scores_from_another_k_than_the_thresholds_are_labelled_with_a_warning():
+    from vae.errors import ThresholdWarning
+    from vae.evaluation.thresholds import with_threshold
+
+    threshold = choose_threshold("fpr=0.1", "s", "d", np.arange(10.0), k=100)
+    assert threshold.k == 100 and Threshold.from_dict(threshold.to_dict()) == threshold
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labelled = with_threshold({"s": np.array([0.0, 9.5])}, threshold, k=100)
+    np.testing.assert_array_equal(labelled["outlier"], [0, 1])
+    with pytest.warns(ThresholdWarning, match="k = 100 importance samples, these are from k = 5"):
+        with_threshold({"s": np.array([0.0])}, threshold, k=5)
+    # A threshold saved before k was recorded labels without a word.
+    older = {key: value for key, value in threshold.to_dict().items() if key != "k"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with_threshold({"s": np.array([0.0])}, Threshold.from_dict(older), k=5)
+
+
 def rows_of(text: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -80,7 +121,7 @@ def test_a_saved_threshold_labels_vae_encode_run_score_and_the_export_alike(tiny
     assert "chosen on 200 test images and 20 labelled outliers" in result.output
     assert (run_dir / OUTLIERS_PICTURE).is_file() and (run_dir / OUTLIER_SCORES_FILE).is_file()
     saved = json.loads((run_dir / THRESHOLD_FILE).read_text())
-    assert saved["rule"] == "fpr=0.05" and saved["inliers"] == 200
+    assert saved["rule"] == "fpr=0.05" and saved["inliers"] == 200 and saved["k"] == 2
     # The report shows the outliers' table, the saved threshold and the ROC curve.
     from vae.views.report import build_report
 
@@ -133,3 +174,15 @@ def test_a_threshold_of_other_weights_is_refused_until_set_again(tiny_run, tmp_p
     (run_dir / THRESHOLD_FILE).write_text(json.dumps(threshold.to_dict()))
     with pytest.raises(UsageError, match="weights the run no longer has"):
         vae.open_run(run_dir).score(np.zeros((1, 28, 28), np.float32), k=2)
+
+
+def test_the_roc_curves_area_is_the_auroc_with_ties_counted_half():
+    from vae.evaluation.outliers import auroc
+    from vae.views.outliers import roc_curve
+
+    rng = np.random.default_rng(0)
+    inliers, outliers = rng.integers(0, 5, 50).astype(float), rng.integers(2, 8, 40).astype(float)
+    for normal, odd in ((inliers, outliers), (np.ones(5), np.ones(4))):
+        false_alarms, found = roc_curve(normal, odd)
+        area = np.sum(np.diff(false_alarms) * (found[1:] + found[:-1]) / 2)
+        assert area == pytest.approx(auroc(normal, odd))

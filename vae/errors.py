@@ -14,6 +14,7 @@ The warnings it gives, each shown by the commands as one line, "warning: <messag
     VAEWarning
     ├── PrecisionWarning     the mixed precision asked for cannot help here, so training runs in float32
     ├── ImageWarning         an image could be read, but something in it was wrong (a damaged EXIF block)
+    ├── ThresholdWarning     scores labelled by a saved threshold chosen at another number of importance samples
     └── CollapseWarning      a trained run ignores its input: no active latent unit, or reconstructions no better
                              than the mean image (posterior collapse)
 """
@@ -64,6 +65,11 @@ class PrecisionWarning(VAEWarning):
 
 class ImageWarning(VAEWarning):
     """An image was read, but part of it was damaged or ignored; the message names the file."""
+
+
+class ThresholdWarning(VAEWarning):
+    """Scores are labelled by a saved threshold that was chosen on scores of another kind: from another number of
+    importance samples (`vae.evaluation.thresholds`)."""
 
 
 class CollapseWarning(VAEWarning):

@@ -93,6 +93,8 @@ def preprocess(gray: np.ndarray, name: str = "the image") -> np.ndarray:
     3. The image is cropped to the ink (pixels at `INK_THRESHOLD` or above).
     4. The crop is scaled to fit a 20 x 20 box, keeping its aspect ratio, with an anti-aliasing filter.
     5. It is placed in a 28 x 28 field with its centre of mass at the centre, as far as the field allows.
+    6. Its values are rounded to the 256 levels of an 8-bit image, as MNIST's are: a likelihood of 8-bit levels
+       (`vae.model.likelihoods`) and the input complexity (`vae.evaluation.complexity`) measure the same image.
     """
     gray = np.asarray(gray, dtype=np.float32)
     ground = ground_plane(gray)
@@ -122,7 +124,7 @@ def preprocess(gray: np.ndarray, name: str = "the image") -> np.ndarray:
     left = int(np.clip(round(middle - centre_column), 0, IMAGE_SIDE - boxed.shape[1]))
     digit = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.float32)
     digit[top : top + boxed.shape[0], left : left + boxed.shape[1]] = boxed
-    return digit
+    return np.round(digit * 255) / np.float32(255)
 
 
 def ground_plane(gray: np.ndarray) -> np.ndarray:

@@ -15,8 +15,10 @@ the Bernoulli of binarized images. A Bernoulli cross-entropy of gray levels is o
 ranks digits as outliers of an MNIST model (docs/own-images.md, "Detector runs", measures this).
 
 L(x) is DEFLATE at level 9 (zlib, RFC 1950) of the image's 8-bit pixels, rows of (side, channels) in C order, times
-8: the lossless coder that PNG uses, here without PNG's filters and headers, so that any client can compute the same
-number with the zlib its language ships (`complexity_step` states it for an exported model).
+8: the lossless coder that PNG uses, here without PNG's filters and headers, so that a client with zlib itself
+computes the same number (`complexity_step` states it for an exported model, with the zlib version the package ran).
+DEFLATE leaves the encoder free to choose its matches, so other coders (zlib-ng, miniz, Go's compress/flate) give
+other lengths for the same pixels, and a threshold on S moves with them.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ ZLIB_LEVEL = 9
 
 
 def eight_bit(images: np.ndarray) -> np.ndarray:
-    """Images in [0, 1] as the uint8 levels they were read from (x * 255, rounded)."""
+    """Images in [0, 1] as 8-bit levels (x * 255, rounded): the levels they were read from, for images read from
+    8-bit files and for digits prepared by `vae.data.images.preprocess`, which rounds to them."""
     return np.round(np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
@@ -69,7 +72,9 @@ def complexity_step() -> dict:
     it can follow without this package."""
     return {
         "step": "complexity",
-        "bits": "8 * len(zlib.compress(levels.tobytes(), 9))",
+        "bits": f"8 * len(zlib.compress(levels.tobytes(), {ZLIB_LEVEL}))",
+        # Other DEFLATE coders give other lengths; this is the zlib whose lengths the package computed.
+        "zlib_version": zlib.ZLIB_RUNTIME_VERSION,
         "levels": "numpy.round(numpy.clip(images, 0, 1) * 255).astype(numpy.uint8), one image (side, side, channels) "
         "in C order, after every step of the preparation",
     }

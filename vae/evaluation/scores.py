@@ -135,7 +135,7 @@ def score_table(
     log-variances, negative ELBO, importance-weighted score[, complexity, corrected score][, outlier, normalised
     score]), the last two where the run has a saved `threshold` (`vae.evaluation.thresholds`). A conditional model
     scores each image as its label of `labels` (`image_labels` gives them); the class is that label's name."""
-    scores = with_threshold(score_images(model, images, k, labels=labels, seed=seed), threshold)
+    scores = with_threshold(score_images(model, images, k, labels=labels, seed=seed), threshold, k)
     latent_dim = model.vae_config.latent_dim
     conditioning = model.latent.labels
     header = ["path"] + conditioning.columns

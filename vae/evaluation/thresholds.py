@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vae import files
-from vae.errors import UsageError, first_line
+from vae.errors import ThresholdWarning, UsageError, first_line
 from vae.evaluation import complexity
 from vae.run.directory import RunDir
 from vae.run.records import weights_digest
@@ -56,6 +57,9 @@ class Threshold:
     inliers: int
     outliers: int
     weights_sha256: str  # the weights whose scores it was chosen on
+    # The importance samples of the bound behind those scores: the bound tightens as k grows, so scores from another
+    # k sit elsewhere against the threshold. None in thresholds saved before it was recorded.
+    k: int | None = None
 
     def labels(self, scores) -> np.ndarray:
         """1 where a score lies above the threshold, else 0, int32."""
@@ -91,9 +95,36 @@ class Threshold:
         except TypeError as error:
             raise UsageError(f"{THRESHOLD_FILE} does not describe a threshold: {error}") from None
         numbers = (threshold.value, threshold.low, threshold.high)
-        if not all(isinstance(number, (int, float)) and math.isfinite(number) for number in numbers):
+        if not all(_finite(number) for number in numbers):
             raise UsageError(f"{THRESHOLD_FILE} holds a threshold or range that is not a finite number")
+        if threshold.low > threshold.high:
+            raise UsageError(f"{THRESHOLD_FILE} holds a range whose low end is above its high end")
+        if threshold.k is not None and not (_whole(threshold.k) and threshold.k >= 1):
+            raise UsageError(f"{THRESHOLD_FILE} holds k = {threshold.k!r}, not a whole number of samples")
         return threshold
+
+    def warning_for(self, k: int) -> str | None:
+        """The line to show when scores from `k` importance samples are labelled by a threshold chosen at another."""
+        if self.k is None or k == self.k:
+            return None
+        return (
+            f"the saved threshold was chosen on scores from k = {self.k} importance samples, these are from k = {k}, "
+            f"whose bound sits elsewhere against it: score with k = {self.k} for the labels it was chosen for"
+        )
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _finite(value) -> bool:
+    """A JSON number that is finite as a float: not a bool, and not an integer too large for one."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def check_rule(text: str, outliers: bool) -> tuple[str, float | None]:
@@ -139,19 +170,21 @@ def f1_optimal(inliers: np.ndarray, outliers: np.ndarray) -> tuple[float, float]
 
 
 def choose_threshold(
-    rule: str, score: str, weights: str, inliers: np.ndarray, outliers: np.ndarray | None = None
+    rule: str, score: str, weights: str, inliers: np.ndarray, outliers: np.ndarray | None = None, k: int | None = None
 ) -> Threshold:
     """The threshold of `rule` on `score` of the weights whose SHA-256 is `weights`, from the held-out normal
-    images' scores `inliers` and, for `f1`, the labelled `outliers`' scores."""
+    images' scores `inliers` and, for `f1`, the labelled `outliers`' scores, computed from `k` importance samples."""
     inliers = np.asarray(inliers, np.float64)
     outliers = np.zeros(0) if outliers is None else np.asarray(outliers, np.float64)
     kind, rate = check_rule(rule, len(outliers) > 0)
+    if not (np.all(np.isfinite(inliers)) and np.all(np.isfinite(outliers))):
+        raise UsageError("some scores are not finite numbers (the run may have diverged): no threshold is chosen")
     if kind == "f1":
         value, _ = f1_optimal(inliers, outliers)
     else:
         value = float(np.quantile(inliers, 1.0 - rate))
     seen = np.concatenate([inliers, outliers])
-    return Threshold(score, value, rule, float(seen.min()), float(seen.max()), len(inliers), len(outliers), weights)
+    return Threshold(score, value, rule, float(seen.min()), float(seen.max()), len(inliers), len(outliers), weights, k)
 
 
 def save_threshold(run_dir: RunDir, threshold: Threshold) -> Path:
@@ -169,7 +202,7 @@ def load_threshold(run_dir: RunDir, config) -> Threshold | None:
         return None
     try:
         values = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         reason = first_line(error)
         raise UsageError(f"{path} cannot be read ({reason}): set it again with vae-eval --set-threshold") from None
     if not isinstance(values, dict):
@@ -185,9 +218,13 @@ def load_threshold(run_dir: RunDir, config) -> Threshold | None:
     return threshold
 
 
-def with_threshold(scores: dict, threshold: Threshold | None) -> dict:
-    """`scores` with `outlier` and `normalised_score` of the threshold's score added, where a threshold is set."""
+def with_threshold(scores: dict, threshold: Threshold | None, k: int | None = None) -> dict:
+    """`scores` with `outlier` and `normalised_score` of the threshold's score added, where a threshold is set; a
+    ThresholdWarning where the scores come from `k` importance samples and the threshold was chosen at another k."""
     if threshold is None or threshold.score not in scores:
         return scores
+    line = None if k is None else threshold.warning_for(k)
+    if line:
+        warnings.warn(line, ThresholdWarning, stacklevel=2)
     values = scores[threshold.score]
     return scores | {LABEL: threshold.labels(values), NORMALISED: threshold.normalised(values)}

@@ -171,6 +171,7 @@ def evaluate_run(
             record["weights"]["sha256"],
             inlier_scores[score],
             None if outlier_scores is None else outlier_scores[score],
+            k,
         )
         save_threshold(run_dir, threshold)
         record["threshold"] = threshold.to_dict()

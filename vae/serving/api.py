@@ -173,7 +173,7 @@ class Run:
                 scores = complexity.corrected_columns(scores, images, empty)
         else:
             scores = score_images(self.model, images, k, labels=labels, seed=seed)
-        return with_threshold(scores, load_threshold(self.run_dir, self.config))
+        return with_threshold(scores, load_threshold(self.run_dir, self.config), k)
 
     def anomaly_map(self, images, label=None) -> np.ndarray:
         """Where each image is unlike the training data: -log p(x_ij|z) at every pixel, summed over the channels, in

@@ -14,12 +14,17 @@ HISTOGRAM_BINS = 60
 
 
 def roc_curve(inliers: np.ndarray, outliers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The false- and true-positive rates of "score > t" at every threshold t, from the highest score down."""
+    """The false- and true-positive rates of "score > t" at every threshold t, from the highest score down. Tied
+    scores are flagged together, one point for all of them, so that the curve's area is the AUROC, ties counted
+    half."""
     scores = np.concatenate([inliers, outliers])
     positive = np.concatenate([np.zeros(len(inliers)), np.ones(len(outliers))])
     order = np.argsort(-scores, kind="mergesort")
-    true_positives = np.concatenate([[0], np.cumsum(positive[order])])
-    false_positives = np.arange(len(scores) + 1) - true_positives
+    scores = scores[order]
+    # The last of each run of equal scores: the cuts a threshold can make.
+    cuts = np.flatnonzero(np.append(scores[1:] != scores[:-1], True))
+    true_positives = np.concatenate([[0], np.cumsum(positive[order])[cuts]])
+    false_positives = np.concatenate([[0], cuts + 1]) - true_positives
     return false_positives / len(inliers), true_positives / len(outliers)
 
 
