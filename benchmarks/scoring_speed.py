@@ -89,7 +89,7 @@ def main(run_dir: Path, data_dir: Path, images: int, k: int, repeats: int, outpu
         "images": images,
         "k": k,
         "seconds": seconds,
-        "median_seconds": {mode: statistics.median(values) for mode, values in seconds.items()},
+        "median_seconds": {mode: round(statistics.median(values), 2) for mode, values in seconds.items()},
         "images_per_second": {mode: round(images / statistics.median(seconds[mode]), 1) for mode in SCORING},
         "images_per_second_after_start_up": {
             mode: round(images / (statistics.median(seconds[mode]) - start_up), 1) for mode in SCORING

@@ -136,12 +136,13 @@ def test_saved_model_cli_lists_the_signatures_and_runs_one(exported, subset, tmp
     )
 
 
-# Every run variant the package trains, each in few runs: a network, a likelihood, a prior, an objective, labels.
+# Every run variant the package trains, in few runs: a network, a likelihood, a prior, an objective, labels (the
+# conditional Bernoulli run is exported in the SavedModel tests above).
 EXPORTED_VARIANTS = {
     "plain": {},
     "binarize": {"binarize": True},
     "logistic": {"likelihood": "logistic"},
-    "conditional": {"conditional": True},
+    "conditional-logistic": {"conditional": True, "likelihood": "logistic"},
     "mlp-vamp": {"architecture": "mlp", "prior": "vamp", "pseudo_inputs": 10},
     "hierarchical-iwae": {"architecture": "hierarchical", "objective": "iwae", "samples": 2},
     "resnet-logistic": {"architecture": "resnet", "likelihood": "logistic"},
