@@ -31,7 +31,7 @@ def train(arguments: list[str], run_dir: Path) -> dict:
     finished = run_command([*command, *arguments])
     history = json.loads((run_dir / "history.json").read_text())
     return {
-        "command": " ".join(["vae-train --epochs 5 --seed 0", *arguments]),
+        "command": " ".join(["vae-train --epochs 5 --seed 0", *map(str, arguments)]),
         "test_negative_elbo": history["test_loss"][-1],
         "seconds": round(finished.seconds, 1),
     }
